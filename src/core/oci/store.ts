@@ -1,0 +1,73 @@
+import type { Readable } from 'node:stream';
+import type { Descriptor, FetchedManifest } from './types';
+
+/**
+ * The contract every place that holds artifacts implements: a repository of a registry,
+ * an OCI image layout on disk, or a repository of the embedded local store. The transfer
+ * engine (push, pull, copy) talks only to this interface, so any two can be combined.
+ */
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+export interface BlobInput {
+  /** Opens the bytes from the start; may be called again when a step is retried. */
+  open(): Readable | Promise<Readable>;
+  size: number;
+  /**
+   * The digest, when known in advance: the store checks the bytes against it. When absent,
+   * the store hashes while it writes (one read of the source) and returns the digest.
+   */
+  digest?: string;
+  mediaType?: string;
+}
+
+export interface PutBlobOptions extends CallOptions {
+  /** Called with each number of bytes written, for progress. */
+  onBytes?: (n: number) => void;
+}
+
+export interface BlobRef {
+  digest: string;
+  size: number;
+}
+
+export interface Repository {
+  /** How a person names it in a message: `localhost:5000/models/mnist`, `oci:/tmp/layout`, `mnist (local store)`. */
+  readonly description: string;
+
+  /** The blob's size when the repository has it, else undefined. */
+  statBlob(digest: string, opts?: CallOptions): Promise<number | undefined>;
+  /**
+   * Streams a blob's bytes, starting at `offset` (default 0). The bytes are not verified
+   * here: the consumer hashes what it reads and compares with `desc.digest`.
+   */
+  openBlob(desc: Descriptor, opts?: CallOptions & { offset?: number }): Promise<Readable>;
+  /** Stores a blob, verifying digest and size; a blob already present is not sent again. */
+  putBlob(input: BlobInput, opts?: PutBlobOptions): Promise<BlobRef>;
+
+  /** Fetches a manifest or index by tag or digest; the bytes are verified against a digest reference. */
+  fetchManifest(reference: string, opts?: CallOptions): Promise<FetchedManifest>;
+  /** Resolves a tag or digest to the descriptor of the manifest it names (HEAD where possible). */
+  resolve(reference: string, opts?: CallOptions): Promise<Descriptor>;
+  /** Stores manifest bytes exactly as given, under `tag` when one is given; returns its descriptor. */
+  putManifest(bytes: Buffer, mediaType: string, tag?: string, opts?: CallOptions): Promise<Descriptor>;
+  /** All tags, sorted. */
+  listTags(opts?: CallOptions): Promise<string[]>;
+  /** Removes a tag; the manifest stays reachable by digest where the store allows it. */
+  deleteTag(tag: string, opts?: CallOptions): Promise<void>;
+  /** Removes a manifest by digest (and, in a layout, every tag on it). */
+  deleteManifest(digest: string, opts?: CallOptions): Promise<void>;
+}
+
+export interface RepositoryPage {
+  repositories: string[];
+  /** Pass as `last` to get the next page; absent on the last page. */
+  next?: string;
+}
+
+/** A place that holds many repositories: a registry (its catalog) or the local store. */
+export interface RepositoryLister {
+  listRepositories(opts?: CallOptions & { last?: string; n?: number }): Promise<RepositoryPage>;
+}
