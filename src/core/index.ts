@@ -1,0 +1,23 @@
+/** The omlmd library: models with metadata as OCI artifacts. No VS Code, no terminal I/O. */
+export * from './errors';
+export * from './home';
+export * from './client';
+export * from './oci/reference';
+export * from './oci/types';
+export * from './oci/store';
+export * from './oci/mediatypes';
+export { sha256, isDigest, Digester } from './oci/digest';
+export { RegistryClient, RegistryRepository } from './oci/registry';
+export type { RegistryOptions, Credentials } from './oci/registry';
+export { OciLayout, LayoutRepository } from './oci/layout';
+export * from './model/metadata';
+export * from './model/artifact';
+export * from './model/files';
+export * from './transfer/progress';
+export { pushModel, defaultCreated } from './transfer/push';
+export type { PushInput, PushResult } from './transfer/push';
+export { pullModel, selectFiles } from './transfer/pull';
+export type { PullOptions, PullResult, PulledFile } from './transfer/pull';
+export { copyArtifact } from './transfer/copy';
+export type { CopyResult } from './transfer/copy';
+export { fetchImageManifest } from './transfer/resolve';

@@ -1,0 +1,137 @@
+import { OmlmdError } from '../errors';
+import { Annotation, MediaType } from '../oci/mediatypes';
+import type { Annotations, Descriptor, ImageManifest } from '../oci/types';
+import { metadataAnnotations, type ModelMetadata } from './metadata';
+
+/**
+ * The model artifact. Default layout = omlmd 0.1.x, so Python users of omlmd read what we
+ * push: config = metadata JSON (`application/x-config`), one raw layer per model file
+ * (`application/x-mlmodel`, titled), the metadata again as JSON and YAML layers, and the
+ * first-level fields projected to manifest annotations. Beyond 0.1.x we add an
+ * artifactType so crawlers recognise a model, relative paths as titles, and standard
+ * OCI annotations. Documented in docs/artifact-format.md.
+ */
+export const ModelMediaType = {
+  model: 'application/x-mlmodel',
+  /** Model layers of omlmd before mid-2024; read, never written. */
+  legacyModel: 'application/x-artifact',
+  config: 'application/x-config',
+} as const;
+
+export const MODEL_ARTIFACT_TYPE = 'application/vnd.omlmd.model.v1+json';
+export const METADATA_JSON_TITLE = 'model_metadata.omlmd.json';
+export const METADATA_YAML_TITLE = 'model_metadata.omlmd.yaml';
+export const METADATA_TITLES: readonly string[] = [METADATA_JSON_TITLE, METADATA_YAML_TITLE];
+/** Provenance annotations of our own. */
+export const OmlmdAnnotation = {
+  version: 'dev.omlmd.version',
+} as const;
+
+export interface ModelFileLayer {
+  /** Relative path with `/` separators, kept as the layer title. */
+  title: string;
+  digest: string;
+  size: number;
+  mediaType?: string;
+}
+
+export interface BuildManifestInput {
+  metadata: ModelMetadata;
+  config: { digest: string; size: number };
+  yaml: { digest: string; size: number };
+  files: ModelFileLayer[];
+  /** RFC 3339 creation time; omitted when null. */
+  created?: string | null;
+  annotations?: Annotations;
+  subject?: Descriptor;
+  /** false writes no artifactType, exactly as omlmd 0.1.x. */
+  artifactType?: string | false;
+}
+
+/** Builds the manifest and its exact bytes (the digest is over these bytes). */
+export function buildModelManifest(input: BuildManifestInput): { manifest: ImageManifest; bytes: Buffer } {
+  const { metadata } = input;
+  const configDesc: Descriptor = { mediaType: ModelMediaType.config, digest: input.config.digest, size: input.config.size };
+  const layers: Descriptor[] = input.files.map((f) => ({
+    mediaType: f.mediaType ?? ModelMediaType.model,
+    digest: f.digest,
+    size: f.size,
+    annotations: { [Annotation.title]: f.title },
+  }));
+  layers.push({ ...configDesc, annotations: { [Annotation.title]: METADATA_JSON_TITLE } });
+  layers.push({ mediaType: ModelMediaType.config, digest: input.yaml.digest, size: input.yaml.size, annotations: { [Annotation.title]: METADATA_YAML_TITLE } });
+
+  const annotations: Annotations = { ...metadataAnnotations(metadata) };
+  const standard: Annotations = {};
+  if (input.created) standard[Annotation.created] = input.created;
+  if (metadata.author) standard[Annotation.authors] = metadata.author;
+  if (metadata.description) standard[Annotation.description] = metadata.description;
+  if (metadata.name) standard['org.opencontainers.image.title'] = metadata.name;
+  const license = metadata.customProperties?.license ?? metadata.customProperties?.licenses;
+  if (typeof license === 'string' && license !== '') standard[Annotation.licenses] = license;
+  Object.assign(annotations, standard, input.annotations ?? {});
+
+  const manifest: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.ociManifest,
+    ...(input.artifactType === false ? {} : { artifactType: input.artifactType ?? MODEL_ARTIFACT_TYPE }),
+    config: configDesc,
+    layers,
+    ...(input.subject ? { subject: input.subject } : {}),
+    annotations,
+  };
+  return { manifest, bytes: Buffer.from(JSON.stringify(manifest), 'utf8') };
+}
+
+export type LayerRole = 'model' | 'metadata' | 'other';
+
+export interface ArtifactFile {
+  /** Where the file goes relative to the output directory; from the title, or made from the digest. */
+  path: string;
+  /** Whether `path` came from a title annotation (false: named after the digest). */
+  titled: boolean;
+  role: LayerRole;
+  descriptor: Descriptor;
+}
+
+export type ArtifactFlavor = 'omlmd' | 'omlmd-0.1' | 'other';
+
+export interface ArtifactView {
+  flavor: ArtifactFlavor;
+  artifactType?: string;
+  files: ArtifactFile[];
+  /** No model file: the metadata's `uri` says where the model lives. */
+  metadataOnly: boolean;
+}
+
+const MODEL_TYPES: readonly string[] = [ModelMediaType.model, ModelMediaType.legacyModel];
+
+/** The title other tools give a file: OCI's title, or ModelPack's file path. */
+export function layerTitle(d: Descriptor): string | undefined {
+  return d.annotations?.[Annotation.title] ?? d.annotations?.['org.cncf.model.filepath'];
+}
+
+/** Reads any manifest as a model artifact: which layers are model files, which metadata. */
+export function viewArtifact(m: ImageManifest): ArtifactView {
+  const files: ArtifactFile[] = m.layers.map((d) => {
+    const title = layerTitle(d);
+    const role: LayerRole = MODEL_TYPES.includes(d.mediaType)
+      ? 'model'
+      : d.mediaType === ModelMediaType.config && title !== undefined && METADATA_TITLES.includes(title)
+        ? 'metadata'
+        : 'other';
+    return { path: title ?? d.digest.replace(':', '-'), titled: title !== undefined, role, descriptor: d };
+  });
+  const isOmlmdConfig = m.config.mediaType === ModelMediaType.config;
+  const flavor: ArtifactFlavor = m.artifactType === MODEL_ARTIFACT_TYPE ? 'omlmd' : isOmlmdConfig ? 'omlmd-0.1' : 'other';
+  return { flavor, artifactType: m.artifactType ?? m.config.mediaType, files, metadataOnly: flavor !== 'other' && !files.some((f) => f.role === 'model') };
+}
+
+/** Throws unless the manifest is an omlmd model (ours or 0.1.x), for commands that need its metadata. */
+export function assertModel(m: ImageManifest, ref: string): void {
+  if (m.config.mediaType !== ModelMediaType.config) {
+    throw new OmlmdError('NOT_A_MODEL', `${ref} is not an omlmd model artifact (its config is ${m.config.mediaType}, not ${ModelMediaType.config})`, {
+      hint: 'use `omlmd inspect` to see what it is, or `omlmd pull` to fetch its files',
+    });
+  }
+}

@@ -1,0 +1,190 @@
+import { readFile } from 'node:fs/promises';
+import { basename, extname } from 'node:path';
+import Ajv, { type ErrorObject } from 'ajv';
+import addFormats from 'ajv-formats';
+import yaml from 'js-yaml';
+import { OmlmdError, toOmlmdError } from '../errors';
+import schema from './metadata.schema.json';
+import { pyJsonDumps } from './pyjson';
+
+/** The fields of omlmd's metadata, in the order omlmd 0.1.x writes them. */
+export const METADATA_FIELDS = ['name', 'description', 'author', 'customProperties', 'uri', 'model_format_name', 'model_format_version'] as const;
+export type MetadataField = (typeof METADATA_FIELDS)[number];
+
+export interface ModelMetadata {
+  name?: string | null;
+  description?: string | null;
+  author?: string | null;
+  customProperties?: Record<string, unknown> | null;
+  uri?: string | null;
+  model_format_name?: string | null;
+  model_format_version?: string | null;
+}
+
+/** Metadata with every field present, as it is stored (unset fields are null). */
+export type FullMetadata = { [K in keyof ModelMetadata]-?: Exclude<ModelMetadata[K], undefined> } & { customProperties: Record<string, unknown> };
+
+export const metadataSchema = schema;
+
+let validator: ReturnType<Ajv['compile']> | undefined;
+function validate(doc: unknown): ErrorObject[] {
+  if (!validator) {
+    const ajv = new Ajv({ allErrors: true, strict: true });
+    addFormats(ajv, ['uri']);
+    validator = ajv.compile(schema);
+  }
+  return validator(doc) ? [] : (validator.errors ?? []);
+}
+
+function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return `${typeof v} ${JSON.stringify(v)}`;
+}
+
+function fieldOf(e: ErrorObject): string {
+  return e.instancePath.replace(/^\//, '').replace(/\//g, '.');
+}
+
+function explain(e: ErrorObject, doc: Record<string, unknown>): string {
+  const field = fieldOf(e);
+  const value = field.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], doc);
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const extra = (e.params as { additionalProperty: string }).additionalProperty;
+      return `unknown field "${extra}" (the fields are ${METADATA_FIELDS.join(', ')}; put other values under customProperties)`;
+    }
+    case 'type': {
+      const want = (e.params as { type: string | string[] }).type;
+      const wants = (Array.isArray(want) ? want : [want]).filter((t) => t !== 'null').join(' or ');
+      const quote = wants === 'string' && (typeof value === 'number' || typeof value === 'boolean') ? ` (quote it: '${String(value)}')` : '';
+      return `field "${field}" must be a ${wants === 'object' ? 'mapping' : wants}, got ${describeValue(value)}${quote}`;
+    }
+    case 'format':
+      return `field "${field}" must be an absolute URI such as s3://bucket/model.onnx, hf://org/model or https://host/path, got ${JSON.stringify(value)}`;
+    default:
+      return `field "${field || '(top level)'}" ${e.message ?? 'is invalid'}`;
+  }
+}
+
+/**
+ * Checks a parsed metadata document against the schema. `source` names where it came from
+ * (a file name, "--name", "the editor") so every message says where to look.
+ */
+export function validateMetadata(doc: unknown, source: string): ModelMetadata {
+  if (doc === null || doc === undefined) {
+    throw new OmlmdError('INVALID_METADATA', `${source}: the metadata is empty`, { hint: 'write at least a name, e.g. "name: my model"' });
+  }
+  if (Array.isArray(doc)) {
+    throw new OmlmdError('INVALID_METADATA', `${source}: the top level is a list; it must be a mapping of fields`, { hint: 'write it as "name: ...", "author: ...", not "- name: ..."' });
+  }
+  if (typeof doc !== 'object') {
+    throw new OmlmdError('INVALID_METADATA', `${source}: the top level is ${describeValue(doc)}; it must be a mapping of fields (name, author, ...)`);
+  }
+  const errors = validate(doc);
+  if (errors.length > 0) {
+    const lines = [...new Set(errors.map((e) => explain(e, doc as Record<string, unknown>)))];
+    throw new OmlmdError('INVALID_METADATA', `${source}: ${lines.join('; ')}`);
+  }
+  return doc as ModelMetadata;
+}
+
+/** Parses metadata text; JSON or YAML by `format`, else by the file extension, else YAML (a superset of JSON). */
+export function parseMetadata(text: string, source: string, format?: 'json' | 'yaml'): ModelMetadata {
+  const fmt = format ?? (extname(source).toLowerCase() === '.json' ? 'json' : 'yaml');
+  if (text.trim() === '') {
+    throw new OmlmdError('INVALID_METADATA', `${source}: the file is empty`, { hint: 'write at least a name, e.g. "name: my model"' });
+  }
+  let doc: unknown;
+  try {
+    // CORE_SCHEMA: no timestamps, so "2024-01-01" stays a string as JSON would keep it.
+    doc = fmt === 'json' ? JSON.parse(text) : yaml.load(text, { schema: yaml.CORE_SCHEMA, filename: source });
+  } catch (e) {
+    const why = e instanceof yaml.YAMLException ? `${e.reason} at line ${e.mark.line + 1}, column ${e.mark.column + 1}` : (e as Error).message;
+    throw new OmlmdError('INVALID_METADATA', `${source}: not valid ${fmt.toUpperCase()}: ${why}`, { cause: e });
+  }
+  return validateMetadata(doc, source);
+}
+
+export async function readMetadataFile(path: string): Promise<ModelMetadata> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw toOmlmdError(e, `cannot read metadata file ${path}`);
+  }
+  return parseMetadata(text, basename(path) === path ? path : path, undefined);
+}
+
+/** Every field present, in omlmd's order, unset ones null, customProperties an object. */
+export function normalizeMetadata(md: ModelMetadata): FullMetadata {
+  return {
+    name: md.name ?? null,
+    description: md.description ?? null,
+    author: md.author ?? null,
+    customProperties: md.customProperties ?? {},
+    uri: md.uri ?? null,
+    model_format_name: md.model_format_name ?? null,
+    model_format_version: md.model_format_version ?? null,
+  };
+}
+
+/** Later sources win field by field; customProperties are merged key by key. */
+export function mergeMetadata(...parts: ModelMetadata[]): ModelMetadata {
+  const out: ModelMetadata = {};
+  for (const p of parts) {
+    for (const k of METADATA_FIELDS) {
+      const v = p[k];
+      if (v === undefined) continue;
+      if (k === 'customProperties') out.customProperties = { ...(out.customProperties ?? {}), ...(v as Record<string, unknown>) };
+      else (out as Record<string, unknown>)[k] = v;
+    }
+  }
+  return out;
+}
+
+/** The config blob and `model_metadata.omlmd.json`: Python's `json.dumps(indent=4)`, as omlmd 0.1.x. */
+export function metadataToJson(md: ModelMetadata): Buffer {
+  return Buffer.from(pyJsonDumps(normalizeMetadata(md), 4), 'utf8');
+}
+
+/** `model_metadata.omlmd.yaml`: keys sorted and nulls written, as PyYAML's `yaml.dump`. */
+export function metadataToYaml(md: ModelMetadata): Buffer {
+  return Buffer.from(yaml.dump(normalizeMetadata(md), { sortKeys: true, noArrayIndent: true, lineWidth: -1 }), 'utf8');
+}
+
+/** First-level fields as manifest annotations: strings as they are, nulls skipped, the rest `key+json`. */
+export function metadataAnnotations(md: ModelMetadata): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(normalizeMetadata(md))) {
+    if (v === null || v === undefined) continue;
+    if (typeof v === 'string') out[k] = v;
+    else out[`${k}+json`] = pyJsonDumps(v);
+  }
+  return out;
+}
+
+/**
+ * Reads a config blob someone else wrote (omlmd 0.1.x, or us). Lenient: unknown fields are
+ * kept and reported as warnings rather than refused, because the artifact already exists.
+ */
+export function metadataFromConfig(bytes: Buffer, source: string): { metadata: ModelMetadata & Record<string, unknown>; warnings: string[] } {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(bytes.toString('utf8'));
+  } catch (e) {
+    throw new OmlmdError('NOT_A_MODEL', `${source}: the config is not JSON, so this is not an omlmd model artifact`, { cause: e });
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+    throw new OmlmdError('NOT_A_MODEL', `${source}: the config is not a JSON object, so this is not an omlmd model artifact`);
+  }
+  const warnings: string[] = [];
+  try {
+    validateMetadata(doc, source);
+  } catch (e) {
+    if (e instanceof OmlmdError) warnings.push(e.message);
+    else throw e;
+  }
+  return { metadata: doc as ModelMetadata & Record<string, unknown>, warnings };
+}

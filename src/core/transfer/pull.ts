@@ -1,0 +1,178 @@
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { extname, join, relative, sep } from 'node:path';
+import picomatch from 'picomatch';
+import * as tar from 'tar';
+import { OmlmdError, toOmlmdError } from '../errors';
+import { viewArtifact, type ArtifactFile } from '../model/artifact';
+import { Digester } from '../oci/digest';
+import type { Repository } from '../oci/store';
+import type { Descriptor, ImageManifest, Platform } from '../oci/types';
+import { writeVerifiedFile } from './blobfile';
+import { checkTitle, safeOutputPath } from './paths';
+import { mapLimit } from './pool';
+import { DEFAULT_CONCURRENCY, type TransferOptions } from './progress';
+import { fetchImageManifest } from './resolve';
+
+export interface PullOptions extends TransferOptions {
+  /** Only layers of these media types (omlmd 0.1.x `-m`). */
+  mediaTypes?: string[];
+  /** Only files whose path matches one of these globs (`*.onnx`, `tokenizer/**`). */
+  include?: string[];
+  /** Leave out files whose path matches one of these globs. */
+  exclude?: string[];
+  /**
+   * Unpack the single gzip tar layer omlmd 0.1.x wrote for a directory (titled with the folder
+   * name, no extension) into that folder. Default true; false writes the tar as a file, as 0.1.x does.
+   */
+  unpack?: boolean;
+  platform?: Platform;
+}
+
+export interface PulledFile {
+  /** Absolute path written (for an unpacked directory: the directory). */
+  path: string;
+  title: string;
+  digest: string;
+  size: number;
+  /** The file was already there with the same content, so nothing moved. */
+  existed: boolean;
+  unpacked?: boolean;
+}
+
+export interface PullResult {
+  descriptor: Descriptor;
+  manifest: ImageManifest;
+  files: PulledFile[];
+}
+
+/** Files of an artifact that a pull with these options writes (in manifest order). */
+export function selectFiles(manifest: ImageManifest, opts: Pick<PullOptions, 'mediaTypes' | 'include' | 'exclude'>): ArtifactFile[] {
+  const view = viewArtifact(manifest);
+  const inc = opts.include?.length ? picomatch(opts.include, { dot: true }) : undefined;
+  const exc = opts.exclude?.length ? picomatch(opts.exclude, { dot: true }) : undefined;
+  const seen = new Set<string>();
+  const out: ArtifactFile[] = [];
+  for (const f of view.files) {
+    if (opts.mediaTypes?.length && !opts.mediaTypes.includes(f.descriptor.mediaType)) continue;
+    if (inc && !inc(f.path) && !inc(f.path.split('/').pop()!)) continue;
+    if (exc && (exc(f.path) || exc(f.path.split('/').pop()!))) continue;
+    if (f.titled) checkTitle(f.path);
+    if (seen.has(f.path)) {
+      // omlmd 0.1.x pushes the config blob twice (config and JSON layer) but under one title only once.
+      throw new OmlmdError('CONFLICT', `two layers of the artifact are both titled ${JSON.stringify(f.path)}; pull one with --include or by media type`);
+    }
+    seen.add(f.path);
+    out.push(f);
+  }
+  return out;
+}
+
+/** True when a file at `path` already holds exactly these bytes. */
+async function hasContent(path: string, desc: Descriptor, signal?: AbortSignal): Promise<boolean> {
+  const st = await stat(path).catch(() => undefined);
+  if (!st?.isFile() || st.size !== desc.size) return false;
+  const d = new Digester();
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20, signal })) d.update(chunk as Buffer);
+  return d.digest() === desc.digest;
+}
+
+async function isGzipTar(path: string): Promise<boolean> {
+  const fh = await open(path, 'r');
+  try {
+    const { bytesRead, buffer } = await fh.read(Buffer.alloc(2), 0, 2, 0);
+    return bytesRead === 2 && buffer[0] === 0x1f && buffer[1] === 0x8b;
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Pulls an artifact's files into `outDir`: every digest and size verified before a file
+ * appears under its final name, titles that would escape `outDir` refused, layers without a
+ * title named after their digest, an image index resolved to the model manifest.
+ */
+export async function pullModel(repo: Repository, reference: string, outDir: string, opts: PullOptions = {}): Promise<PullResult> {
+  const { signal, onProgress } = opts;
+  const { fetched } = await fetchImageManifest(repo, reference, { signal, platform: opts.platform });
+  const { manifest } = fetched;
+  const files = selectFiles(manifest, opts);
+  try {
+    await mkdir(outDir, { recursive: true });
+  } catch (e) {
+    throw toOmlmdError(e, `cannot create output directory ${outDir}`);
+  }
+  onProgress?.({ type: 'plan', items: files.map((f) => ({ title: f.path, size: f.descriptor.size })), totalBytes: files.reduce((n, f) => n + f.descriptor.size, 0) });
+
+  const pulled = await mapLimit(files, opts.concurrency ?? DEFAULT_CONCURRENCY, async (f, sig): Promise<PulledFile> => {
+    const desc = f.descriptor;
+    const target = await safeOutputPath(outDir, f.path);
+    const legacyDir = opts.unpack !== false && f.role === 'model' && f.titled && !f.path.includes('/') && extname(f.path) === '';
+    if (!legacyDir && (await hasContent(target, desc, sig))) {
+      onProgress?.({ type: 'skipped', title: f.path, size: desc.size, reason: 'exists' });
+      return { path: target, title: f.path, digest: desc.digest, size: desc.size, existed: true };
+    }
+    const what = `${f.path} (${desc.digest}) from ${repo.description}`;
+    const body = await repo.openBlob(desc, { signal: sig });
+    await writeVerifiedFile(body, desc, legacyDir ? `${target}.omlmd-tar` : target, what, {
+      signal: sig,
+      onBytes: (n) => onProgress?.({ type: 'bytes', title: f.path, bytes: n }),
+    });
+    let unpacked = false;
+    if (legacyDir) unpacked = await unpackLegacyDirectory(`${target}.omlmd-tar`, target, outDir, f.path);
+    onProgress?.({ type: 'done', title: f.path, digest: desc.digest, size: desc.size });
+    return { path: target, title: f.path, digest: desc.digest, size: desc.size, existed: false, unpacked };
+  }, signal);
+  return { descriptor: fetched.descriptor, manifest, files: pulled };
+}
+
+/**
+ * omlmd 0.1.x (through oras-py) pushed a directory as one gzip tar titled with the folder
+ * name. When the verified blob is such a tar whose entries all sit under that folder, unpack
+ * it there (entries: regular files and directories only, no links, nothing outside);
+ * otherwise it is an ordinary file and keeps its name.
+ */
+async function unpackLegacyDirectory(tarPath: string, target: string, outDir: string, title: string): Promise<boolean> {
+  const entries: string[] = [];
+  let ok = await isGzipTar(tarPath);
+  if (ok) {
+    try {
+      await tar.t({
+        file: tarPath,
+        onReadEntry: (e) => {
+          const p = e.path.replace(/\/+$/, '');
+          const clean = p === '' ? '' : checkTitle(p);
+          if (!(e.type === 'File' || e.type === 'Directory') || !(clean === title || clean.startsWith(`${title}/`))) ok = false;
+          else if (e.type === 'File') entries.push(clean);
+        },
+      });
+    } catch {
+      ok = false;
+    }
+  }
+  if (!ok) {
+    await rename(tarPath, target);
+    return false;
+  }
+  const staging = await mkdtemp(join(outDir, '.omlmd-unpack-'));
+  try {
+    await tar.x({ file: tarPath, cwd: staging, strict: true, filter: (_p, e) => 'type' in e && (e.type === 'File' || e.type === 'Directory') });
+    // Move file by file so that files already in the output directory are replaced atomically.
+    for (const rel of await listFiles(staging)) {
+      const dest = await safeOutputPath(outDir, rel);
+      await rename(join(staging, ...rel.split('/')), dest);
+    }
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+    await rm(tarPath, { force: true });
+  }
+  return true;
+}
+
+async function listFiles(root: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(root, { recursive: true, withFileTypes: true })) {
+    if (e.isFile()) out.push(relative(root, join(e.parentPath, e.name)).split(sep).join('/'));
+  }
+  return out;
+}
