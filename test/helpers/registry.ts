@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync, readFileSync } from 'node:fs';
+import { openSync, closeSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,10 +19,23 @@ export interface RunningRegistry {
 
 // Registries still running when the test process exits (a failed `after` hook, a crash)
 // would otherwise outlive it and keep their ports.
-const running = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
+const running = new Map<ChildProcess, string>();
+function killAll(): void {
+  for (const [child, root] of running) {
+    child.kill('SIGKILL');
+    rmSync(root, { recursive: true, force: true });
+  }
+  running.clear();
+}
+process.on('exit', killAll);
+// 'exit' does not fire when a signal ends the process; kill the registries, then let the
+// signal do what it would have done (unless someone else, like the test runner, handles it).
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    killAll();
+    if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+  });
+}
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -75,7 +88,7 @@ export async function startRegistry(opts: { deleteEnabled?: boolean } = {}): Pro
   } finally {
     closeSync(logFd);
   }
-  running.add(child);
+  running.set(child, root);
   let exited = false;
   const exitedPromise = new Promise<void>((resolve) => {
     child.once('exit', () => {

@@ -14,7 +14,7 @@ export function isDigest(s: string): boolean {
  */
 export function assertDigest(s: unknown, where = 'digest'): string {
   if (typeof s === 'string' && DIGEST_RE.test(s)) return s;
-  if (typeof s === 'string' && ANY_DIGEST_RE.test(s)) {
+  if (typeof s === 'string' && ANY_DIGEST_RE.test(s) && !s.startsWith('sha256:')) {
     throw new OmlmdError('UNSUPPORTED', `${where}: unsupported digest algorithm in ${s} (only sha256 is supported)`);
   }
   throw new OmlmdError('DIGEST_INVALID', `${where}: ${JSON.stringify(s)} is not a valid sha256 digest`);

@@ -358,7 +358,8 @@ export class OciLayout implements RepositoryLister {
    */
   private async breakStaleLock(lockFile: string): Promise<boolean> {
     const st = await stat(lockFile).catch(() => undefined);
-    return false;
+    if (!st) return true; // released meanwhile: retry at once
+    if (Date.now() - st.mtimeMs < this.staleLockMs) return false;
     const aside = uniqueName(`${lockFile}.stale`);
     try {
       await rename(lockFile, aside);
