@@ -1,0 +1,338 @@
+import { execFile } from 'node:child_process';
+import { basename, join } from 'node:path';
+import * as vscode from 'vscode';
+import { OmlmdError } from '../core/errors';
+import type { ModelMetadata } from '../core/model/metadata';
+import { isLoopbackHost, isValidRepository, isValidTag, parseReference } from '../core/oci/reference';
+import { RegistryClient } from '../core/oci/registry';
+import type { ProgressCallback } from '../core/transfer/progress';
+import { pushMetadataUpdate } from '../core/transfer/remetadata';
+import { registryOf, showError } from './errors';
+import { ManifestDocuments } from './manifestView';
+import { openMetadataEditor } from './metadataEditor';
+import { humanSize, referenceFor, referenceString, type BrowserNode, type StoreRef } from './model/browser';
+import { scanNotebook } from './model/notebookScan';
+import { runPush, suggestNextTag, targetReference, type PushRequest, type PushTarget, type PushUi } from './model/pushFlow';
+import { cellsOf, folderFiles, provenance } from './notebook';
+import { updateRegistries, type Services } from './services';
+import type { RegistryTreeProvider } from './tree';
+
+const LAST_TARGET = 'omlmd.lastTarget';
+
+type TagLike = Extract<BrowserNode, { kind: 'tag' | 'artifact' | 'metadata' }>;
+
+function isTagLike(n: unknown): n is TagLike {
+  const k = (n as BrowserNode | undefined)?.kind;
+  return k === 'tag' || k === 'artifact' || k === 'metadata';
+}
+
+function storeLabel(s: StoreRef): string {
+  return s.kind === 'local' ? 'Local store' : s.host;
+}
+
+/** `git config user.name`, without blocking the extension host; undefined when unknown. */
+function gitAuthor(cwd?: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    execFile('git', ['config', 'user.name'], { cwd, timeout: 2000 }, (err, stdout) => resolve(err ? undefined : stdout.trim() || undefined));
+  });
+}
+
+/** Feeds core progress events to a VS Code progress notification: percent, bytes, throughput. */
+export function progressReporter(progress: vscode.Progress<{ message?: string; increment?: number }>): ProgressCallback {
+  let total = 0;
+  let done = 0;
+  let reported = 0;
+  let last = 0;
+  const start = Date.now();
+  return (e) => {
+    if (e.type === 'plan') total += e.totalBytes;
+    else if (e.type === 'bytes') done += e.bytes;
+    else if (e.type === 'skipped') done += e.size;
+    const now = Date.now();
+    if (now - last < 200 && e.type === 'bytes') return;
+    last = now;
+    const pct = total > 0 ? Math.min(100, (done / total) * 100) : 0;
+    const rate = done / Math.max((now - start) / 1000, 0.001);
+    progress.report({ increment: pct - reported, message: `${humanSize(done)} of ${humanSize(total)} · ${humanSize(rate)}/s` });
+    reported = pct;
+  };
+}
+
+export function registerCommands(context: vscode.ExtensionContext, services: Services, tree: RegistryTreeProvider, view: vscode.TreeView<BrowserNode>): void {
+  const log = services.log;
+
+  const ui: PushUi = {
+    editMetadata: async (initial, title, targetHint) => (await openMetadataEditor(context, { title, metadata: initial, mode: 'push', targetHint }))?.metadata,
+    pickTarget: (proposed) => pickTarget(proposed),
+    withProgress: (title, run) =>
+      Promise.resolve(vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, (progress, token) => {
+        const ac = new AbortController();
+        token.onCancellationRequested(() => ac.abort());
+        return run(progressReporter(progress), ac.signal);
+      })),
+  };
+
+  /** Registry, repository and tag pickers, remembering the last choice. */
+  async function pickTarget(proposed: PushTarget): Promise<PushTarget | undefined> {
+    const last = context.globalState.get<PushTarget>(LAST_TARGET);
+    const stores: { label: string; description?: string; store: StoreRef }[] = [
+      { label: '$(database) Local store', description: 'on this machine, no server', store: { kind: 'local' } },
+      ...services.config.registries.map((r) => ({ label: `$(server) ${r.host}`, description: r.defaultRepository ? `default repository ${r.defaultRepository}` : undefined, store: { kind: 'registry', host: r.host } as StoreRef })),
+    ];
+    const preferred = proposed.store.kind !== 'local' || !last ? proposed.store : last.store;
+    const items = stores.map((s) => ({ ...s, picked: JSON.stringify(s.store) === JSON.stringify(preferred) }));
+    items.sort((a, b) => Number(b.picked) - Number(a.picked));
+    const chosen = await vscode.window.showQuickPick(items, { title: 'Push to (1/3): where', placeHolder: 'Local store or a registry', ignoreFocusOut: true });
+    if (!chosen) return undefined;
+    const settings = chosen.store.kind === 'registry' ? services.config.registries.find((r) => r.host === (chosen.store as { host: string }).host) : undefined;
+    const repository = await vscode.window.showInputBox({
+      title: `Push to (2/3): repository in ${storeLabel(chosen.store)}`,
+      value: settings?.defaultRepository && proposed.repository === last?.repository ? settings.defaultRepository : proposed.repository,
+      ignoreFocusOut: true,
+      validateInput: (v) => (isValidRepository(v) ? undefined : 'Lowercase letters, digits and . _ - separators; parts joined by /'),
+    });
+    if (!repository) return undefined;
+    let existing: string[] = [];
+    try {
+      existing = await services.client().tags(referenceFor(chosen.store, repository));
+    } catch {
+      existing = []; // a new repository has no tags yet
+    }
+    const tag = await vscode.window.showInputBox({
+      title: `Push to (3/3): tag in ${repository}`,
+      value: proposed.tag !== 'v1' ? proposed.tag : suggestNextTag(existing),
+      ignoreFocusOut: true,
+      prompt: existing.length ? `Existing tags: ${existing.slice(0, 8).join(', ')}${existing.length > 8 ? ', …' : ''}` : 'A new repository',
+      validateInput: (v) => (!isValidTag(v) ? 'Letters, digits, _ . - (at most 128, not starting with . or -)' : existing.includes(v) ? `${v} exists: pushing moves the tag to the new artifact` : undefined),
+    });
+    if (!tag) return undefined;
+    const target = { store: chosen.store, repository, tag };
+    await context.globalState.update(LAST_TARGET, target);
+    return target;
+  }
+
+  async function push(req: PushRequest): Promise<void> {
+    const outcome = await runPush(services.client(), ui, { ...req, author: req.author ?? (await gitAuthor(vscode.workspace.workspaceFolders?.[0]?.uri.fsPath)) });
+    if (!outcome) return;
+    log.info(`pushed ${outcome.reference}@${outcome.digest}`);
+    tree.refresh();
+    const choice = await vscode.window.showInformationMessage(`Pushed ${outcome.reference}`, 'Copy Reference', 'Reveal in Tree');
+    if (choice === 'Copy Reference') await vscode.env.clipboard.writeText(`${outcome.reference}@${outcome.digest}`);
+    else if (choice === 'Reveal in Tree') await view.reveal(tree.tagNode(outcome.target.store, outcome.target.repository, outcome.target.tag), { select: true, focus: true, expand: true });
+  }
+
+  const register = (id: string, fn: (...args: never[]) => unknown) => {
+    context.subscriptions.push(vscode.commands.registerCommand(id, async (...args: unknown[]) => {
+      try {
+        await (fn as (...a: unknown[]) => unknown)(...args);
+      } catch (e) {
+        const node = args[0] as BrowserNode | undefined;
+        const ref = node && typeof node === 'object' && 'kind' in node ? referenceString(node) : typeof args[0] === 'string' ? args[0] : undefined;
+        await showError(e, log, () => vscode.commands.executeCommand(id, ...args), registryOf(ref) ?? (node?.kind === 'registry' ? node.host : undefined));
+      }
+    }));
+  };
+
+  register('omlmd.pushModel', async (clicked?: vscode.Uri | BrowserNode, selected?: vscode.Uri[]) => {
+    let uris: vscode.Uri[] | undefined;
+    let target: Partial<PushTarget> | undefined;
+    if (clicked instanceof vscode.Uri) uris = selected?.length ? selected : [clicked];
+    else if (clicked && typeof clicked === 'object' && 'kind' in clicked) {
+      const n = clicked;
+      if (n.kind === 'registry') target = { store: { kind: 'registry', host: n.host } };
+      else if (n.kind === 'localStore') target = { store: { kind: 'local' } };
+      else if (n.kind === 'repository' || isTagLike(n)) target = { store: n.store, repository: n.repository };
+    }
+    if (!uris) {
+      uris = await vscode.window.showOpenDialog({ canSelectFiles: true, canSelectFolders: true, canSelectMany: true, openLabel: 'Push', title: 'Model files or folders to push', defaultUri: vscode.workspace.workspaceFolders?.[0]?.uri });
+      if (!uris?.length) return;
+    }
+    await push({ paths: uris.map((u) => u.fsPath), target });
+  });
+
+  register('omlmd.pushFromNotebook', async (arg?: { notebookEditor?: { notebookUri: vscode.Uri } } | vscode.Uri) => {
+    const uri = arg instanceof vscode.Uri ? arg : arg?.notebookEditor?.notebookUri;
+    const notebook = (uri && vscode.workspace.notebookDocuments.find((d) => d.uri.toString() === uri.toString())) ?? vscode.window.activeNotebookEditor?.notebook;
+    if (!notebook) throw new OmlmdError('USAGE', 'Open a notebook first: this pushes the model files a notebook produced.');
+    const scan = scanNotebook(cellsOf(notebook), notebook.uri.fsPath, await folderFiles(notebook.uri.fsPath));
+    if (scan.candidates.length === 0) {
+      const pick = await vscode.window.showWarningMessage('No model file found: no save call (joblib.dump, torch.save, onnx.save, model.save…) in the cells and no model file next to the notebook.', 'Choose Files…');
+      if (pick) await vscode.commands.executeCommand('omlmd.pushModel');
+      return;
+    }
+    const picked = await vscode.window.showQuickPick(
+      scan.candidates.map((c) => ({ label: vscode.workspace.asRelativePath(c.path, false), description: c.exists ? c.reason : `${c.reason} (not on disk: run the notebook first)`, picked: c.exists, path: c.path, exists: c.exists })),
+      { canPickMany: true, title: `Push model from ${basename(notebook.uri.fsPath)}`, placeHolder: 'Model files this notebook produced', ignoreFocusOut: true },
+    );
+    if (!picked?.length) return;
+    const missing = picked.filter((p) => !p.exists);
+    if (missing.length) throw new OmlmdError('NOT_FOUND', `${missing.map((m) => m.label).join(', ')} not found: run the notebook to write ${missing.length === 1 ? 'it' : 'them'} first`);
+    const metadata: ModelMetadata = { name: scan.name };
+    if (scan.modelFormatName) metadata.model_format_name = scan.modelFormatName;
+    if (Object.keys(scan.metrics).length) metadata.customProperties = { ...scan.metrics };
+    if (scan.framework) metadata.customProperties = { framework: scan.framework, ...(metadata.customProperties ?? {}) };
+    await push({ paths: picked.map((p) => p.path), metadata, annotations: await provenance(notebook) });
+  });
+
+  register('omlmd.newMetadata', async () => {
+    await openMetadataEditor(context, { title: 'New model metadata', metadata: { name: '' }, mode: 'new' });
+  });
+
+  register('omlmd.addRegistry', async () => {
+    const host = await vscode.window.showInputBox({
+      title: 'Add Registry', prompt: 'host[:port] of an OCI registry', placeHolder: 'quay.io, ghcr.io, localhost:5000', ignoreFocusOut: true,
+      validateInput: (v) => {
+        const h = v.trim().replace(/^https?:\/\//, '').replace(/\/+$/, '');
+        if (!/^(\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?)(:\d{1,5})?$/.test(h)) return 'Write host or host:port, e.g. quay.io or localhost:5000';
+        return services.config.registries.some((r) => r.host === h) ? `${h} is already in the list` : undefined;
+      },
+    });
+    if (!host) return;
+    const h = host.trim().replace(/^https?:\/\//, '').replace(/\/+$/, '');
+    let plainHttp: boolean | undefined;
+    if (!isLoopbackHost(h)) {
+      const mode = await vscode.window.showQuickPick([{ label: 'HTTPS', description: 'recommended' }, { label: 'Plain HTTP', description: 'unencrypted, for test registries' }], { title: `How to reach ${h}` });
+      if (!mode) return;
+      plainHttp = mode.label === 'Plain HTTP' ? true : undefined;
+    }
+    await updateRegistriesAndRefresh((rs) => [...rs, { host: h, ...(plainHttp ? { plainHttp } : {}) }]);
+  });
+
+  async function updateRegistriesAndRefresh(f: Parameters<typeof updateRegistries>[0]): Promise<void> {
+    await updateRegistries(f);
+    tree.refresh();
+  }
+
+  const hostOf = (arg: unknown): string | undefined => (typeof arg === 'string' ? arg : (arg as BrowserNode | undefined)?.kind === 'registry' ? (arg as { host: string }).host : undefined);
+
+  async function pickRegistry(title: string): Promise<string | undefined> {
+    const hosts = services.config.registries.map((r) => r.host);
+    if (hosts.length === 0) throw new OmlmdError('USAGE', 'No registry configured: add one with "omlmd: Add Registry…"');
+    return vscode.window.showQuickPick(hosts, { title });
+  }
+
+  register('omlmd.removeRegistry', async (arg?: unknown) => {
+    const host = hostOf(arg) ?? (await pickRegistry('Remove which registry?'));
+    if (!host) return;
+    const ok = await vscode.window.showWarningMessage(`Remove ${host} from the Models view? Its saved credentials are forgotten too; nothing in the registry changes.`, { modal: true }, 'Remove');
+    if (ok !== 'Remove') return;
+    await services.deleteCredentials(host);
+    await updateRegistriesAndRefresh((rs) => rs.filter((r) => r.host !== host));
+  });
+
+  register('omlmd.signIn', async (arg?: unknown) => {
+    const host = hostOf(arg) ?? (await pickRegistry('Sign in to which registry?'));
+    if (!host) return;
+    const username = await vscode.window.showInputBox({ title: `Sign in to ${host} (1/2)`, prompt: 'User name', ignoreFocusOut: true });
+    if (username === undefined) return;
+    const password = await vscode.window.showInputBox({ title: `Sign in to ${host} (2/2)`, prompt: 'Password or access token', password: true, ignoreFocusOut: true });
+    if (password === undefined) return;
+    const creds = { username, password };
+    // Verify before saving, so a typo is caught now and not at the next push.
+    const settings = services.config.registries.find((r) => r.host === host);
+    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Checking credentials with ${host}…` }, () =>
+      new RegistryClient(host, { plainHttp: settings?.plainHttp, credentials: async () => creds }).ping());
+    await services.storeCredentials(host, creds);
+    tree.refresh();
+    void vscode.window.showInformationMessage(`Signed in to ${host} as ${username}.`);
+  });
+
+  register('omlmd.refresh', (node?: BrowserNode) => tree.refresh(node && node.kind !== 'message' ? node : undefined));
+
+  register('omlmd.loadMore', (node: Extract<BrowserNode, { kind: 'loadMore' }>) => tree.loadMore(node));
+
+  register('omlmd.addRepository', async (arg?: unknown) => {
+    const host = hostOf(arg) ?? (await pickRegistry('Add a repository to which registry?'));
+    if (!host) return;
+    const repository = await vscode.window.showInputBox({ title: `Add Repository to ${host}`, prompt: 'A repository to show (for registries that do not list theirs)', placeHolder: 'org/model', ignoreFocusOut: true, validateInput: (v) => (isValidRepository(v) ? undefined : 'Lowercase letters, digits and . _ - separators; parts joined by /') });
+    if (!repository) return;
+    await updateRegistriesAndRefresh((rs) => rs.map((r) => (r.host === host ? { ...r, repositories: [...new Set([...(r.repositories ?? []), repository])] } : r)));
+  });
+
+  async function tagRef(arg: unknown, verb: string): Promise<{ node?: TagLike; reference: string }> {
+    if (isTagLike(arg)) return { node: arg, reference: referenceString(arg)! };
+    const reference = await vscode.window.showInputBox({ title: verb, prompt: 'Reference: host/repo:tag, or repo:tag in the local store', ignoreFocusOut: true, validateInput: (v) => { try { parseReference(v); return undefined; } catch (e) { return (e as Error).message; } } });
+    if (!reference) throw new OmlmdError('CANCELLED', 'cancelled');
+    return { reference };
+  }
+
+  register('omlmd.pullToWorkspace', async (arg?: unknown) => {
+    const { reference, node } = await tagRef(arg, 'Pull to Workspace');
+    const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+    const repoName = node ? node.repository.split('/').pop()! : parseReference(reference).kind === 'layout' ? 'model' : reference.split(/[/:@]/).filter(Boolean).slice(-2, -1)[0] ?? 'model';
+    const suggested = folder ? vscode.Uri.joinPath(folder, node ? `${repoName}-${node.tag}` : repoName) : undefined;
+    const picked = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, defaultUri: folder, openLabel: 'Pull here', title: `Pull ${reference} into a folder (a subfolder ${suggested ? basename(suggested.fsPath) : ''} is created)` });
+    if (!picked?.[0]) return;
+    const out = join(picked[0].fsPath, basename(suggested?.fsPath ?? repoName));
+    const res = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Pulling ${reference}`, cancellable: true }, (progress, token) => {
+      const ac = new AbortController();
+      token.onCancellationRequested(() => ac.abort());
+      return services.client().pull(reference, out, { signal: ac.signal, onProgress: progressReporter(progress), concurrency: services.config.concurrency });
+    });
+    log.info(`pulled ${res.reference} into ${out}`);
+    const choice = await vscode.window.showInformationMessage(`Pulled ${res.files.length} file${res.files.length === 1 ? '' : 's'} into ${vscode.workspace.asRelativePath(out)}`, 'Reveal in Explorer');
+    if (choice) await vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(res.files[0]?.path ?? out));
+  });
+
+  register('omlmd.editMetadata', async (arg?: unknown) => {
+    const { reference } = await tagRef(arg, 'Edit Metadata');
+    const client = services.client();
+    const { metadata } = await client.metadata(reference);
+    const ref = parseReference(reference);
+    const edited = await openMetadataEditor(context, { title: `Metadata of ${reference}`, metadata, mode: 'edit', targetHint: reference });
+    if (!edited) return;
+    const existing = await client.tags({ ...ref, tag: undefined, digest: undefined });
+    const newTag = await vscode.window.showInputBox({
+      title: 'Save edited metadata as a new tag', prompt: `Model files are reused; the artifact with the new metadata gets a new tag (${ref.tag ?? 'latest'} stays as it is).`,
+      value: suggestNextTag(existing), ignoreFocusOut: true,
+      validateInput: (v) => (!isValidTag(v) ? 'Letters, digits, _ . - (at most 128)' : existing.includes(v) ? `${v} exists; tags are never rewritten here: choose a new one` : undefined),
+    });
+    if (!newTag) return;
+    const repo = await client.repository(ref);
+    const d = await pushMetadataUpdate(repo, ref.digest ?? ref.tag ?? 'latest', edited.metadata, newTag);
+    tree.refresh();
+    void vscode.window.showInformationMessage(`Pushed ${targetReference({ store: ref.kind === 'local' ? { kind: 'local' } : { kind: 'registry', host: (ref as { registry: string }).registry }, repository: (ref as { repository: string }).repository, tag: newTag })} (${d.digest.slice(0, 19)}…)`);
+  });
+
+  register('omlmd.copyReference', async (arg?: unknown) => {
+    const ref = referenceString(arg as BrowserNode);
+    if (!ref) return;
+    await vscode.env.clipboard.writeText(ref);
+    vscode.window.setStatusBarMessage(`Copied ${ref}`, 3000);
+  });
+
+  register('omlmd.copyDigest', async (arg?: unknown) => {
+    const { reference, node } = await tagRef(arg, 'Copy Digest');
+    const digest = node?.kind === 'artifact' ? node.digest : (await (await services.client().repository(reference)).resolve(parseReference(reference).tag ?? 'latest')).digest;
+    await vscode.env.clipboard.writeText(digest);
+    vscode.window.setStatusBarMessage(`Copied ${digest}`, 3000);
+  });
+
+  context.subscriptions.push(vscode.workspace.registerTextDocumentContentProvider('omlmd-manifest', new ManifestDocuments(services)));
+  register('omlmd.inspectManifest', async (arg?: unknown) => {
+    const { reference } = await tagRef(arg, 'Inspect Manifest');
+    const doc = await vscode.workspace.openTextDocument(ManifestDocuments.uriFor(reference));
+    await vscode.languages.setTextDocumentLanguage(doc, 'json');
+    await vscode.window.showTextDocument(doc, { preview: true });
+  });
+
+  register('omlmd.tag', async (arg?: unknown) => {
+    const { reference } = await tagRef(arg, 'Tag');
+    const ref = parseReference(reference);
+    const existing = await services.client().tags({ ...ref, tag: undefined, digest: undefined });
+    const newTag = await vscode.window.showInputBox({ title: `Add a tag to ${reference}`, ignoreFocusOut: true, validateInput: (v) => (!isValidTag(v) ? 'Letters, digits, _ . - (at most 128)' : existing.includes(v) ? `${v} exists` : undefined) });
+    if (!newTag) return;
+    await services.client().tag(reference, newTag);
+    tree.refresh();
+  });
+
+  register('omlmd.deleteTag', async (arg?: unknown) => {
+    const { reference } = await tagRef(arg, 'Delete Tag');
+    const ok = await vscode.window.showWarningMessage(`Delete tag ${reference}? The artifact stays reachable by digest and by its other tags.`, { modal: true }, 'Delete Tag');
+    if (ok !== 'Delete Tag') return;
+    await services.client().deleteTag(reference);
+    tree.refresh();
+  });
+
+  register('omlmd.showOutput', () => log.show());
+}

@@ -1,0 +1,207 @@
+import type { OmlmdClient } from '../../core/client';
+import { OmlmdError } from '../../core/errors';
+import type { ModelMetadata } from '../../core/model/metadata';
+import { formatReference, type Reference } from '../../core/oci/reference';
+
+/**
+ * What the Registries tree shows, computed from the core without VS Code, so it is tested
+ * against the real registry and the local store. The TreeDataProvider only renders it.
+ */
+
+export type StoreRef = { kind: 'local' } | { kind: 'registry'; host: string };
+
+export interface RegistrySettings {
+  host: string;
+  plainHttp?: boolean;
+  caFile?: string;
+  insecure?: boolean;
+  defaultRepository?: string;
+  /** Shown when the registry refuses its catalog (GHCR, GitLab, multi-tenant Harbor). */
+  repositories?: string[];
+}
+
+export interface FixAction {
+  title: string;
+  command: string;
+  args?: unknown[];
+}
+
+export type BrowserNode =
+  | { kind: 'localStore'; id: string }
+  | { kind: 'registry'; id: string; host: string }
+  | { kind: 'repository'; id: string; store: StoreRef; repository: string; added?: boolean }
+  | { kind: 'tag'; id: string; store: StoreRef; repository: string; tag: string }
+  | { kind: 'artifact'; id: string; store: StoreRef; repository: string; tag: string; digest: string; label: string; description: string; tooltip: string; isModel: boolean; metadata?: ModelMetadata & Record<string, unknown> }
+  | { kind: 'file'; id: string; path: string; size: number; mediaType: string; role: string; digest: string }
+  | { kind: 'metadata'; id: string; store: StoreRef; repository: string; tag: string; metadata: ModelMetadata & Record<string, unknown> }
+  | { kind: 'field'; id: string; key: string; value: string }
+  | { kind: 'loadMore'; id: string; parent: BrowserNode; last: string }
+  | { kind: 'message'; id: string; severity: 'info' | 'error'; text: string; detail?: string; fix?: FixAction };
+
+export const PAGE_SIZE = 100;
+
+export function storeId(store: StoreRef): string {
+  return store.kind === 'local' ? 'local' : `registry:${store.host}`;
+}
+
+export function referenceFor(store: StoreRef, repository: string, tag?: string, digest?: string): Reference {
+  return store.kind === 'local' ? { kind: 'local', repository, tag, digest } : { kind: 'registry', registry: store.host, repository, tag, digest };
+}
+
+export function referenceString(node: BrowserNode): string | undefined {
+  switch (node.kind) {
+    case 'repository':
+      return formatReference(referenceFor(node.store, node.repository));
+    case 'tag':
+    case 'artifact':
+    case 'metadata':
+      return formatReference(referenceFor(node.store, node.repository, node.tag));
+    default:
+      return undefined;
+  }
+}
+
+function formatLabel(md: ModelMetadata | undefined): string {
+  return [md?.model_format_name, md?.model_format_version].filter(Boolean).join(' ');
+}
+
+export function humanSize(n: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
+}
+
+/** An error as a tree row, with the fix a user would reach for. */
+export function errorNode(parentId: string, e: unknown, store?: StoreRef): BrowserNode {
+  const err = e instanceof OmlmdError ? e : undefined;
+  const text = err ? err.message : String((e as Error)?.message ?? e);
+  let fix: FixAction | undefined = { title: 'Retry', command: 'omlmd.refresh' };
+  if (err && (err.code === 'UNAUTHORIZED' || err.code === 'DENIED') && store?.kind === 'registry') {
+    fix = { title: 'Sign in…', command: 'omlmd.signIn', args: [store.host] };
+  }
+  return { kind: 'message', id: `${parentId}/error`, severity: 'error', text, detail: err?.hint, fix };
+}
+
+export class RegistryBrowser {
+  constructor(
+    private readonly client: () => OmlmdClient,
+    private readonly registries: () => RegistrySettings[],
+  ) {}
+
+  roots(): BrowserNode[] {
+    return [
+      { kind: 'localStore', id: 'local' },
+      ...this.registries().map((r): BrowserNode => ({ kind: 'registry', id: `registry:${r.host}`, host: r.host })),
+    ];
+  }
+
+  async children(node?: BrowserNode, signal?: AbortSignal): Promise<BrowserNode[]> {
+    if (!node) return this.roots();
+    try {
+      switch (node.kind) {
+        case 'localStore':
+          return await this.repositories({ kind: 'local' }, node.id, undefined, signal);
+        case 'registry':
+          return await this.repositories({ kind: 'registry', host: node.host }, node.id, undefined, signal);
+        case 'loadMore': {
+          const parent = node.parent;
+          const store: StoreRef = parent.kind === 'registry' ? { kind: 'registry', host: parent.host } : { kind: 'local' };
+          return await this.repositories(store, parent.id, node.last, signal);
+        }
+        case 'repository':
+          return await this.tags(node, signal);
+        case 'tag':
+          return [await this.artifact(node, signal)];
+        case 'artifact':
+          return await this.artifactChildren(node, signal);
+        case 'metadata':
+          return Object.entries(node.metadata).map(([key, v]): BrowserNode => ({
+            kind: 'field', id: `${node.id}/${key}`, key, value: v === null || v === undefined ? '—' : typeof v === 'string' ? v : JSON.stringify(v),
+          }));
+        default:
+          return [];
+      }
+    } catch (e) {
+      if (OmlmdError.is(e, 'CANCELLED')) return [];
+      return [errorNode(node.id, e, 'store' in node ? node.store : node.kind === 'registry' ? { kind: 'registry', host: node.host } : undefined)];
+    }
+  }
+
+  /** One page of repositories; the catalog refused means the repositories the user added. */
+  private async repositories(store: StoreRef, parentId: string, last: string | undefined, signal?: AbortSignal): Promise<BrowserNode[]> {
+    const settings = store.kind === 'registry' ? this.registries().find((r) => r.host === store.host) : undefined;
+    const added = (settings?.repositories ?? []).map((repository): BrowserNode => ({ kind: 'repository', id: `${parentId}/${repository}`, store, repository, added: true }));
+    let page;
+    try {
+      page = await this.client().repositories(store.kind === 'local' ? 'local' : store.host, { signal, last, n: PAGE_SIZE });
+    } catch (e) {
+      if (store.kind === 'registry' && OmlmdError.is(e, 'UNAUTHORIZED', 'DENIED', 'NOT_FOUND', 'NAME_UNKNOWN', 'UNSUPPORTED', 'HTTP')) {
+        // Registries such as GHCR and GitLab refuse the catalog: show what the user added and how to add more.
+        const why = e instanceof OmlmdError ? e.message : String(e);
+        return [
+          ...added,
+          { kind: 'message', id: `${parentId}/nocatalog`, severity: 'info', text: `The registry does not list its repositories (${why})`, fix: { title: 'Add repository…', command: 'omlmd.addRepository', args: [store.host] } },
+          ...(OmlmdError.is(e, 'UNAUTHORIZED', 'DENIED') ? [{ kind: 'message', id: `${parentId}/signin`, severity: 'info', text: 'Sign in to see private repositories', fix: { title: 'Sign in…', command: 'omlmd.signIn', args: [store.host] } } as BrowserNode] : []),
+        ];
+      }
+      throw e;
+    }
+    const listed = page.repositories.map((repository): BrowserNode => ({ kind: 'repository', id: `${parentId}/${repository}`, store, repository }));
+    const known = new Set(page.repositories);
+    const out = last ? listed : [...listed, ...added.filter((a) => a.kind === 'repository' && !known.has(a.repository))];
+    if (page.next) {
+      const parent: BrowserNode = store.kind === 'local' ? { kind: 'localStore', id: 'local' } : { kind: 'registry', id: `registry:${store.host}`, host: store.host };
+      out.push({ kind: 'loadMore', id: `${parentId}/more:${page.next}`, parent, last: page.next });
+    }
+    if (out.length === 0 && !last) {
+      out.push({ kind: 'message', id: `${parentId}/empty`, severity: 'info', text: store.kind === 'local' ? 'No models yet' : 'No repositories', fix: { title: 'Push Model…', command: 'omlmd.pushModel' } });
+    }
+    return out;
+  }
+
+  private async tags(node: Extract<BrowserNode, { kind: 'repository' }>, signal?: AbortSignal): Promise<BrowserNode[]> {
+    const tags = await this.client().tags(referenceFor(node.store, node.repository), { signal });
+    if (tags.length === 0) return [{ kind: 'message', id: `${node.id}/empty`, severity: 'info', text: 'No tags' }];
+    // Newest-looking first: version-like tags sorted descending, as people look for the latest.
+    const sorted = [...tags].sort((a, b) => b.localeCompare(a, undefined, { numeric: true }));
+    return sorted.map((tag): BrowserNode => ({ kind: 'tag', id: `${node.id}:${tag}`, store: node.store, repository: node.repository, tag }));
+  }
+
+  async artifact(node: Extract<BrowserNode, { kind: 'tag' }>, signal?: AbortSignal): Promise<BrowserNode> {
+    const info = await this.client().inspect(referenceFor(node.store, node.repository, node.tag), { signal });
+    const md = info.metadata;
+    const isModel = info.view.flavor !== 'other';
+    const label = md?.name || (isModel ? `${node.repository}:${node.tag}` : info.view.artifactType ?? 'artifact');
+    const fmt = formatLabel(md);
+    const size = info.manifest.layers.reduce((n, l) => n + l.size, 0);
+    const description = [fmt, humanSize(size), info.descriptor.digest.slice(7, 19)].filter(Boolean).join(' · ');
+    const lines = [`**${label}**`, '', `\`${formatReference(referenceFor(node.store, node.repository, node.tag))}\``, '', `Digest: \`${info.descriptor.digest}\``];
+    if (md) {
+      for (const [k, v] of Object.entries(md)) if (v !== null && v !== undefined && !(typeof v === 'object' && Object.keys(v).length === 0)) lines.push(`- ${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);
+    }
+    if (info.view.metadataOnly) lines.push('', 'Metadata only: the model lives at its `uri`.');
+    return { kind: 'artifact', id: `${node.id}/artifact`, store: node.store, repository: node.repository, tag: node.tag, digest: info.descriptor.digest, label, description, tooltip: lines.join('\n'), isModel, metadata: md };
+  }
+
+  private async artifactChildren(node: Extract<BrowserNode, { kind: 'artifact' }>, signal?: AbortSignal): Promise<BrowserNode[]> {
+    const info = await this.client().inspect(referenceFor(node.store, node.repository, undefined, node.digest), { signal });
+    const files: BrowserNode[] = info.view.files
+      .filter((f) => f.role !== 'metadata')
+      .map((f) => ({ kind: 'file', id: `${node.id}/file:${f.path}`, path: f.path, size: f.descriptor.size, mediaType: f.descriptor.mediaType, role: f.role, digest: f.descriptor.digest }));
+    if (info.metadata) files.push({ kind: 'metadata', id: `${node.id}/metadata`, store: node.store, repository: node.repository, tag: node.tag, metadata: info.metadata });
+    if (files.length === 0) files.push({ kind: 'message', id: `${node.id}/nofiles`, severity: 'info', text: 'No files' });
+    return files;
+  }
+}
+
+/** The chain of nodes from a root to a tag, with the ids the browser gives them (for reveal). */
+export function nodesForTag(store: StoreRef, repository: string, tag: string): { root: BrowserNode; repository: BrowserNode; tag: BrowserNode } {
+  const root: BrowserNode = store.kind === 'local' ? { kind: 'localStore', id: 'local' } : { kind: 'registry', id: `registry:${store.host}`, host: store.host };
+  const repo: BrowserNode = { kind: 'repository', id: `${root.id}/${repository}`, store, repository };
+  return { root, repository: repo, tag: { kind: 'tag', id: `${repo.id}:${tag}`, store, repository, tag } };
+}

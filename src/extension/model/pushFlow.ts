@@ -1,0 +1,107 @@
+import { basename, extname } from 'node:path';
+import type { OmlmdClient } from '../../core/client';
+import { OmlmdError } from '../../core/errors';
+import type { ModelMetadata } from '../../core/model/metadata';
+import { formatReference, isValidRepository, isValidTag } from '../../core/oci/reference';
+import type { Annotations } from '../../core/oci/types';
+import type { ProgressCallback } from '../../core/transfer/progress';
+import { referenceFor, type StoreRef } from './browser';
+import { formatForFile } from './notebookScan';
+
+/**
+ * The Push Model flow without VS Code: pre-fill metadata, ask the editor, ask the target,
+ * push with progress. The extension supplies the UI; tests supply scripted answers.
+ */
+
+export interface PushTarget {
+  store: StoreRef;
+  repository: string;
+  tag: string;
+}
+
+export interface PushUi {
+  /** The metadata editor; undefined when the user cancels. */
+  editMetadata(initial: ModelMetadata, title: string, targetHint?: string): Promise<ModelMetadata | undefined>;
+  /** Registry, repository and tag pickers; undefined when the user cancels. */
+  pickTarget(proposed: PushTarget): Promise<PushTarget | undefined>;
+  /** Runs the transfer with a cancellable progress display. */
+  withProgress<T>(title: string, run: (onProgress: ProgressCallback, signal: AbortSignal) => Promise<T>): Promise<T>;
+}
+
+export interface PushRequest {
+  paths: string[];
+  /** Fields that win over what is guessed from the files (e.g. from a notebook). */
+  metadata?: ModelMetadata;
+  annotations?: Annotations;
+  /** A starting point for the target (from a tree node, or the last choice). */
+  target?: Partial<PushTarget>;
+  author?: string;
+}
+
+export interface PushOutcome {
+  target: PushTarget;
+  reference: string;
+  digest: string;
+  metadata: ModelMetadata;
+}
+
+/** A repository name a file or folder suggests: lowercase, invalid characters folded to '-'. */
+export function repositoryFromName(name: string): string {
+  const stem = basename(name, extname(name)).toLowerCase();
+  const cleaned = stem.replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '').replace(/[._-]{2,}/g, '-');
+  return cleaned && isValidRepository(cleaned) ? cleaned : 'model';
+}
+
+/** The next version tag after the highest `vN` (or `N`), else v1. */
+export function suggestNextTag(existing: string[]): string {
+  let max = 0;
+  let prefix = 'v';
+  for (const t of existing) {
+    const m = /^(v?)(\d+)$/.exec(t);
+    if (m && Number(m[2]) >= max) {
+      max = Number(m[2]);
+      prefix = m[1]!;
+    }
+  }
+  return `${prefix}${max + 1}`;
+}
+
+/** Metadata guessed from the files: the name from the first file, the format from its extension. */
+export function prefillMetadata(paths: string[], opts: { author?: string; framework?: string } = {}): ModelMetadata {
+  const first = paths[0];
+  const md: ModelMetadata = {};
+  if (first) {
+    md.name = basename(first, extname(first));
+    const fmt = formatForFile(first, opts.framework);
+    if (fmt) md.model_format_name = fmt;
+  }
+  if (opts.author) md.author = opts.author;
+  return md;
+}
+
+export function targetReference(t: PushTarget): string {
+  return formatReference(referenceFor(t.store, t.repository, t.tag));
+}
+
+export function checkTarget(t: PushTarget): void {
+  if (!isValidRepository(t.repository)) throw new OmlmdError('INVALID_REFERENCE', `"${t.repository}" is not a valid repository name (lowercase letters, digits, . _ - and /)`);
+  if (!isValidTag(t.tag)) throw new OmlmdError('INVALID_REFERENCE', `"${t.tag}" is not a valid tag (letters, digits, _ . -, at most 128)`);
+}
+
+export async function runPush(client: OmlmdClient, ui: PushUi, req: PushRequest): Promise<PushOutcome | undefined> {
+  const initial: ModelMetadata = { ...prefillMetadata(req.paths, { author: req.author }), ...(req.metadata ?? {}) };
+  const proposed: PushTarget = {
+    store: req.target?.store ?? { kind: 'local' },
+    repository: req.target?.repository ?? repositoryFromName(req.paths[0] ?? initial.name ?? 'model'),
+    tag: req.target?.tag ?? 'v1',
+  };
+  const metadata = await ui.editMetadata(initial, `Push ${req.paths.map((p) => basename(p)).join(', ') || 'metadata'}`, targetReference(proposed));
+  if (!metadata) return undefined;
+  const target = await ui.pickTarget(proposed);
+  if (!target) return undefined;
+  checkTarget(target);
+  const reference = targetReference(target);
+  const res = await ui.withProgress(`Pushing ${reference}`, (onProgress, signal) =>
+    client.push(referenceFor(target.store, target.repository, target.tag), { paths: req.paths, metadata, annotations: req.annotations }, { onProgress, signal }));
+  return { target, reference, digest: res.descriptor.digest, metadata };
+}

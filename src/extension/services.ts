@@ -1,0 +1,92 @@
+import * as vscode from 'vscode';
+import { OmlmdClient } from '../core/client';
+import type { Credentials } from '../core/oci/registry';
+import type { RegistrySettings } from './model/browser';
+
+/** A typed view of the `omlmd.*` settings declared in package.json. */
+export interface Config {
+  registries: RegistrySettings[];
+  home?: string;
+  concurrency: number;
+}
+
+export function readConfig(): Config {
+  const c = vscode.workspace.getConfiguration('omlmd');
+  const registries = (c.get<RegistrySettings[]>('registries') ?? []).filter((r) => r && typeof r.host === 'string' && r.host.trim() !== '');
+  return {
+    registries: registries.map((r) => ({ ...r, host: r.host.trim().replace(/^https?:\/\//, '').replace(/\/+$/, '') })),
+    home: c.get<string>('home') || undefined,
+    concurrency: c.get<number>('transfer.concurrency') ?? 4,
+  };
+}
+
+export async function updateRegistries(f: (r: RegistrySettings[]) => RegistrySettings[]): Promise<void> {
+  const c = vscode.workspace.getConfiguration('omlmd');
+  const current = c.get<RegistrySettings[]>('registries') ?? [];
+  await c.update('registries', f(current.map((r) => ({ ...r }))), vscode.ConfigurationTarget.Global);
+}
+
+const SECRET_PREFIX = 'omlmd.registry/';
+
+/**
+ * Everything the commands and the tree share: the settings, a core client built from them
+ * (rebuilt when they change), credentials from SecretStorage, the log.
+ */
+export class Services implements vscode.Disposable {
+  private cached?: OmlmdClient;
+  private readonly disposables: vscode.Disposable[] = [];
+  readonly onDidChange = new vscode.EventEmitter<void>();
+
+  constructor(readonly context: vscode.ExtensionContext, readonly log: vscode.LogOutputChannel) {
+    this.disposables.push(
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration('omlmd') || e.affectsConfiguration('http.proxy')) {
+          this.cached = undefined;
+          this.onDidChange.fire();
+        }
+      }),
+      this.onDidChange,
+    );
+  }
+
+  get config(): Config {
+    return readConfig();
+  }
+
+  client(): OmlmdClient {
+    if (!this.cached) {
+      const cfg = this.config;
+      this.cached = new OmlmdClient({
+        home: cfg.home,
+        userAgent: `omlmd-vscode/${this.context.extension.packageJSON.version as string}`,
+        credentials: (registry) => this.credentials(registry),
+        registrySettings: (registry: string) => cfg.registries.find((r) => r.host === registry),
+      } as ConstructorParameters<typeof OmlmdClient>[0]);
+    }
+    return this.cached;
+  }
+
+  async credentials(registry: string): Promise<Credentials | undefined> {
+    const raw = await this.context.secrets.get(SECRET_PREFIX + registry);
+    if (!raw) return undefined;
+    try {
+      return JSON.parse(raw) as Credentials;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async storeCredentials(registry: string, creds: Credentials): Promise<void> {
+    await this.context.secrets.store(SECRET_PREFIX + registry, JSON.stringify(creds));
+    this.cached = undefined;
+  }
+
+  async deleteCredentials(registry: string): Promise<void> {
+    await this.context.secrets.delete(SECRET_PREFIX + registry);
+    this.cached = undefined;
+  }
+
+  dispose(): void {
+    for (const d of this.disposables) d.dispose();
+  }
+}

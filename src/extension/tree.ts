@@ -1,0 +1,121 @@
+import * as vscode from 'vscode';
+import { humanSize, nodesForTag, RegistryBrowser, type BrowserNode, type StoreRef } from './model/browser';
+import type { Services } from './services';
+
+/** Renders the browser's nodes as the Registries tree; "Load more…" pages are appended in place. */
+export class RegistryTreeProvider implements vscode.TreeDataProvider<BrowserNode>, vscode.Disposable {
+  private readonly emitter = new vscode.EventEmitter<BrowserNode | undefined | void>();
+  readonly onDidChangeTreeData = this.emitter.event;
+  readonly browser: RegistryBrowser;
+  private readonly parents = new Map<string, BrowserNode | undefined>();
+  /** Pages fetched with "Load more…", by parent id. */
+  private readonly extraPages = new Map<string, BrowserNode[]>();
+
+  constructor(private readonly services: Services) {
+    this.browser = new RegistryBrowser(() => services.client(), () => services.config.registries);
+  }
+
+  refresh(node?: BrowserNode): void {
+    if (node) this.extraPages.delete(node.id);
+    else this.extraPages.clear();
+    this.emitter.fire(node);
+  }
+
+  async loadMore(node: Extract<BrowserNode, { kind: 'loadMore' }>): Promise<void> {
+    const more = await this.browser.children(node);
+    const parentId = node.parent.id;
+    const have = (this.extraPages.get(parentId) ?? []).filter((n) => n.kind !== 'loadMore');
+    this.extraPages.set(parentId, [...have, ...more]);
+    this.emitter.fire(this.parents.get(node.id) ?? node.parent);
+  }
+
+  getTreeItem(n: BrowserNode): vscode.TreeItem {
+    const C = vscode.TreeItemCollapsibleState;
+    const item = (label: string, state: vscode.TreeItemCollapsibleState, icon: string, contextValue: string) => {
+      const t = new vscode.TreeItem(label, state);
+      t.id = n.id;
+      t.iconPath = new vscode.ThemeIcon(icon);
+      t.contextValue = contextValue;
+      return t;
+    };
+    switch (n.kind) {
+      case 'localStore': {
+        const t = item('Local store', C.Collapsed, 'database', 'localStore');
+        t.description = 'on this machine';
+        t.tooltip = `The embedded store: an OCI image layout in ${this.services.client().home}/store. No server needed.`;
+        return t;
+      }
+      case 'registry': {
+        const t = item(n.host, C.Collapsed, 'server', 'registry');
+        t.tooltip = `OCI registry ${n.host}`;
+        return t;
+      }
+      case 'repository': {
+        const t = item(n.repository, C.Collapsed, 'repo', 'repository');
+        if (n.added) t.description = 'added';
+        return t;
+      }
+      case 'tag':
+        return item(n.tag, C.Collapsed, 'tag', 'tag');
+      case 'artifact': {
+        const t = item(n.label, C.Collapsed, n.isModel ? 'package' : 'file-zip', n.isModel ? 'artifact.model' : 'artifact');
+        t.description = n.description;
+        t.tooltip = new vscode.MarkdownString(n.tooltip);
+        return t;
+      }
+      case 'file': {
+        const t = item(n.path, C.None, n.role === 'model' ? 'file-binary' : 'file', 'file');
+        t.description = humanSize(n.size);
+        t.tooltip = `${n.path}\n${n.mediaType}\n${n.digest}`;
+        return t;
+      }
+      case 'metadata':
+        return item('metadata', C.Collapsed, 'symbol-property', 'metadata');
+      case 'field': {
+        const t = item(n.key, C.None, 'symbol-field', 'field');
+        t.description = n.value;
+        t.tooltip = `${n.key}: ${n.value}`;
+        return t;
+      }
+      case 'loadMore': {
+        const t = item('Load more…', C.None, 'ellipsis', 'loadMore');
+        t.command = { command: 'omlmd.loadMore', title: 'Load more', arguments: [n] };
+        return t;
+      }
+      case 'message': {
+        const t = item(n.text, C.None, n.severity === 'error' ? 'error' : 'info', n.severity === 'error' ? 'error' : 'message');
+        if (n.fix) {
+          t.description = n.fix.title;
+          t.command = { command: n.fix.command, title: n.fix.title, arguments: n.fix.args ?? [] };
+        }
+        t.tooltip = [n.text, n.detail, n.fix ? `Click: ${n.fix.title}` : undefined].filter(Boolean).join('\n');
+        return t;
+      }
+    }
+  }
+
+  async getChildren(n?: BrowserNode): Promise<BrowserNode[]> {
+    let kids = await this.browser.children(n);
+    const extra = n ? this.extraPages.get(n.id) : undefined;
+    if (extra) kids = [...kids.filter((k) => k.kind !== 'loadMore'), ...extra];
+    for (const k of kids) this.parents.set(k.id, n);
+    return kids;
+  }
+
+  getParent(n: BrowserNode): BrowserNode | undefined {
+    return this.parents.get(n.id);
+  }
+
+  /** Registers the chain root → repository → tag so that `reveal` can walk up to it. */
+  tagNode(store: StoreRef, repository: string, tag: string): BrowserNode {
+    const { root, repository: repo, tag: t } = nodesForTag(store, repository, tag);
+    this.parents.set(root.id, undefined);
+    this.parents.set(repo.id, root);
+    this.parents.set(t.id, repo);
+    return t;
+  }
+
+  dispose(): void {
+    this.emitter.dispose();
+  }
+}
