@@ -91,6 +91,7 @@ export class RegistryBrowser {
   constructor(
     private readonly client: () => OmlmdClient,
     private readonly registries: () => RegistrySettings[],
+    private readonly pageSize = PAGE_SIZE,
   ) {}
 
   roots(): BrowserNode[] {
@@ -138,7 +139,7 @@ export class RegistryBrowser {
     const added = (settings?.repositories ?? []).map((repository): BrowserNode => ({ kind: 'repository', id: `${parentId}/${repository}`, store, repository, added: true }));
     let page;
     try {
-      page = await this.client().repositories(store.kind === 'local' ? 'local' : store.host, { signal, last, n: PAGE_SIZE });
+      page = await this.client().repositories(store.kind === 'local' ? 'local' : store.host, { signal, last, n: this.pageSize });
     } catch (e) {
       if (store.kind === 'registry' && OmlmdError.is(e, 'UNAUTHORIZED', 'DENIED', 'NOT_FOUND', 'NAME_UNKNOWN', 'UNSUPPORTED', 'HTTP')) {
         // Registries such as GHCR and GitLab refuse the catalog: show what the user added and how to add more.
