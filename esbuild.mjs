@@ -4,6 +4,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const production = process.argv.includes('--production');
+// Packaging the .vsix rebuilds only what it ships, so a test run's dist/cli.js is never swapped mid-run.
+const extensionOnly = process.argv.includes('--extension-only');
 const { version } = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'));
 const node = {
   bundle: true,
@@ -14,25 +16,21 @@ const node = {
   minify: production,
   logLevel: 'warning',
   define: { OMLMD_VERSION: JSON.stringify(version) },
+  // better-sqlite3 is a native module, loaded from node_modules at run time; pg-native is an optional pg backend we do not use.
+  external: ['better-sqlite3', 'pg-native'],
 };
 
 const builds = [
-  build({ ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
-  build({ ...node, entryPoints: ['src/core/index.ts'], outfile: 'dist/core.js' }),
-  build({ ...node, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] }),
+  build({ ...node, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode', ...node.external] }),
 ];
+if (!extensionOnly) {
+  builds.push(
+    build({ ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
+    build({ ...node, entryPoints: ['src/core/index.ts'], outfile: 'dist/core.js' }),
+  );
+}
 if (existsSync('webview/main.ts')) {
-  builds.push(build({
-    bundle: true,
-    platform: 'browser',
-    target: 'es2022',
-    format: 'esm',
-    sourcemap: !production,
-    minify: production,
-    logLevel: 'warning',
-    entryPoints: ['webview/main.ts'],
-    outdir: 'dist/webview',
-    loader: { '.ttf': 'file', '.woff': 'file', '.woff2': 'file' },
-  }));
+  const { buildWebview } = await import('./webview/build.mjs');
+  builds.push(buildWebview({ production }));
 }
 await Promise.all(builds);

@@ -4,22 +4,12 @@ import Ajv, { type ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
 import yaml from 'js-yaml';
 import { OmlmdError, toOmlmdError } from '../errors';
+import { describeValue, explainSchemaError, METADATA_FIELDS, type ModelMetadata } from './fields';
 import schema from './metadata.schema.json';
 import { pyJsonDumps } from './pyjson';
 
-/** The fields of omlmd's metadata, in the order omlmd 0.1.x writes them. */
-export const METADATA_FIELDS = ['name', 'description', 'author', 'customProperties', 'uri', 'model_format_name', 'model_format_version'] as const;
-export type MetadataField = (typeof METADATA_FIELDS)[number];
-
-export interface ModelMetadata {
-  name?: string | null;
-  description?: string | null;
-  author?: string | null;
-  customProperties?: Record<string, unknown> | null;
-  uri?: string | null;
-  model_format_name?: string | null;
-  model_format_version?: string | null;
-}
+export { METADATA_FIELDS } from './fields';
+export type { MetadataField, ModelMetadata } from './fields';
 
 /** Metadata with every field present, as it is stored (unset fields are null). */
 export type FullMetadata = { [K in keyof ModelMetadata]-?: Exclude<ModelMetadata[K], undefined> } & { customProperties: Record<string, unknown> };
@@ -34,38 +24,6 @@ function validate(doc: unknown): ErrorObject[] {
     validator = ajv.compile(schema);
   }
   return validator(doc) ? [] : (validator.errors ?? []);
-}
-
-function describeValue(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'a mapping';
-  return `${typeof v} ${JSON.stringify(v)}`;
-}
-
-function fieldOf(e: ErrorObject): string {
-  return e.instancePath.replace(/^\//, '').replace(/\//g, '.');
-}
-
-function explain(e: ErrorObject, doc: Record<string, unknown>): string {
-  const field = fieldOf(e);
-  const value = field.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], doc);
-  switch (e.keyword) {
-    case 'additionalProperties': {
-      const extra = (e.params as { additionalProperty: string }).additionalProperty;
-      return `unknown field "${extra}" (the fields are ${METADATA_FIELDS.join(', ')}; put other values under customProperties)`;
-    }
-    case 'type': {
-      const want = (e.params as { type: string | string[] }).type;
-      const wants = (Array.isArray(want) ? want : [want]).filter((t) => t !== 'null').join(' or ');
-      const quote = wants === 'string' && (typeof value === 'number' || typeof value === 'boolean') ? ` (quote it: '${String(value)}')` : '';
-      return `field "${field}" must be a ${wants === 'object' ? 'mapping' : wants}, got ${describeValue(value)}${quote}`;
-    }
-    case 'format':
-      return `field "${field}" must be an absolute URI such as s3://bucket/model.onnx, hf://org/model or https://host/path, got ${JSON.stringify(value)}`;
-    default:
-      return `field "${field || '(top level)'}" ${e.message ?? 'is invalid'}`;
-  }
 }
 
 /**
@@ -84,7 +42,7 @@ export function validateMetadata(doc: unknown, source: string): ModelMetadata {
   }
   const errors = validate(doc);
   if (errors.length > 0) {
-    const lines = [...new Set(errors.map((e) => explain(e, doc as Record<string, unknown>)))];
+    const lines = [...new Set(errors.map((e) => explainSchemaError(e, doc as Record<string, unknown>)))];
     throw new OmlmdError('INVALID_METADATA', `${source}: ${lines.join('; ')}`);
   }
   return doc as ModelMetadata;

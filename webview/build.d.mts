@@ -1,0 +1,3 @@
+import type { BuildResult } from 'esbuild';
+
+export function buildWebview(options?: { production?: boolean; outdir?: string }): Promise<BuildResult>;

@@ -1,0 +1,69 @@
+// The YAML/JSON view: metadata to text in the fields' order, text back to metadata with the
+// position of a syntax error so the user can find it.
+
+import yaml from 'js-yaml';
+import { describeValue } from '../src/core/model/fields';
+import type { TextFormat } from './protocol';
+
+export interface TextError {
+  message: string;
+  line?: number;
+  column?: number;
+}
+
+export type ParseResult = { ok: true; doc: Record<string, unknown> } | { ok: false; error: TextError };
+
+/** Known fields first in the schema's order, then anything else as it came; unset fields left out. */
+function ordered(doc: Record<string, unknown>, order: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const keys = [...order.filter((k) => Object.hasOwn(doc, k)), ...Object.keys(doc).filter((k) => !order.includes(k))];
+  for (const k of keys) {
+    if (doc[k] !== undefined) Object.defineProperty(out, k, { value: doc[k], enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
+export function formatText(doc: Record<string, unknown>, format: TextFormat, order: readonly string[]): string {
+  const o = ordered(doc, order);
+  if (Object.keys(o).length === 0) return format === 'json' ? '{}\n' : '';
+  return format === 'json' ? `${JSON.stringify(o, null, 2)}\n` : yaml.dump(o, { noArrayIndent: true, lineWidth: -1 });
+}
+
+function lineColumn(text: string, offset: number): { line: number; column: number } {
+  const before = text.slice(0, Math.max(0, Math.min(offset, text.length)));
+  const lines = before.split('\n');
+  return { line: lines.length, column: (lines.at(-1)?.length ?? 0) + 1 };
+}
+
+/** V8 says where JSON broke either as "(line L column C)" or "at position N", depending on its version. */
+function jsonErrorAt(text: string, e: Error): TextError {
+  const reason = e.message.replace(/\s*\(line \d+ column \d+\)$/, '').replace(/\s+at position \d+$/, '');
+  const lc = /line (\d+) column (\d+)/.exec(e.message);
+  if (lc) return { message: reason, line: Number(lc[1]), column: Number(lc[2]) };
+  const pos = /at position (\d+)/.exec(e.message);
+  return { message: reason, ...lineColumn(text, pos ? Number(pos[1]) : text.length) };
+}
+
+export function parseText(text: string, format: TextFormat): ParseResult {
+  const label = format.toUpperCase();
+  if (text.trim() === '') return { ok: false, error: { message: 'the text is empty: write at least a name, e.g. "name: my model"' } };
+  let doc: unknown;
+  try {
+    // CORE_SCHEMA, as the core's parseMetadata: no timestamps, so "2024-01-01" stays a string.
+    doc = format === 'json' ? JSON.parse(text) : yaml.load(text, { schema: yaml.CORE_SCHEMA });
+  } catch (e) {
+    if (e instanceof yaml.YAMLException) {
+      return { ok: false, error: { message: `not valid ${label}: ${e.reason}`, line: e.mark.line + 1, column: e.mark.column + 1 } };
+    }
+    const at = jsonErrorAt(text, e as Error);
+    return { ok: false, error: { ...at, message: `not valid ${label}: ${at.message}` } };
+  }
+  if (doc === null || doc === undefined) return { ok: false, error: { message: 'the metadata is empty: write at least a name, e.g. "name: my model"' } };
+  if (Array.isArray(doc)) return { ok: false, error: { message: 'the top level is a list; it must be a mapping of fields (name: ..., author: ...)' } };
+  if (typeof doc !== 'object') return { ok: false, error: { message: `the top level is ${describeValue(doc)}; it must be a mapping of fields (name, author, ...)` } };
+  return { ok: true, doc: doc as Record<string, unknown> };
+}
+
+export function describeTextError(e: TextError): string {
+  return e.line === undefined ? e.message : `${e.message} at line ${e.line}, column ${e.column ?? 1}`;
+}
