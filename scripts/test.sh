@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 node esbuild.mjs
 npx tsc -p . --noEmit
+npx tsc -p webview --noEmit
 npx eslint .
 shopt -s nullglob
 files=(test/unit/*.test.ts test/integration/*.test.ts test/webview/*.test.ts test/e2e/*.test.ts)

@@ -2,7 +2,10 @@ import yaml from 'js-yaml';
 import { mergeMetadata, readMetadataFile, validateMetadata, type ModelMetadata } from '../core/model/metadata';
 import type { Command } from 'commander';
 import { OmlmdClient } from '../core/client';
+import { loadConfig, settingsFor, type RegistrySettings } from '../core/config';
+import { createCredentialsProvider } from '../core/credentials';
 import { OmlmdError } from '../core/errors';
+import type { Credentials, RetryEvent } from '../core/oci/registry';
 import type { ProgressCallback } from '../core/transfer/progress';
 import { progressEnabled, ProgressLine } from './output';
 
@@ -16,13 +19,92 @@ export interface Common {
   progress?: boolean;
   debug?: boolean;
   concurrency?: string;
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  insecure?: boolean;
+  username?: string;
+  passwordStdin?: boolean;
+  connectTimeout?: string;
+  readTimeout?: string;
+  retries?: string;
 }
 
 export const controller = new AbortController();
 export const state = { interrupted: false };
 
+function positive(flag: string, v: string | undefined, whole = false): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0 || (whole && !Number.isInteger(n)) || (!whole && n === 0)) {
+    throw new OmlmdError('USAGE', `${flag} takes a ${whole ? 'whole number ≥ 0' : 'positive number of seconds'}, got ${v}`);
+  }
+  return n;
+}
+
+/** The registry settings the flags give; they win over the config file's. */
+export function settingsFromFlags(o: Common): RegistrySettings {
+  const s: RegistrySettings = {};
+  if (o.caFile) s.caFile = o.caFile;
+  if (o.certFile) s.certFile = o.certFile;
+  if (o.keyFile) s.keyFile = o.keyFile;
+  if (o.insecure) s.insecure = true;
+  if (o.plainHttp) s.plainHttp = true;
+  const connect = positive('--connect-timeout', o.connectTimeout);
+  if (connect !== undefined) s.connectTimeout = connect;
+  const read = positive('--read-timeout', o.readTimeout);
+  if (read !== undefined) s.readTimeout = read;
+  const retries = positive('--retries', o.retries, true);
+  if (retries !== undefined) s.retries = retries;
+  return s;
+}
+
+let stdinText: Promise<string> | undefined;
+
+/** Standard input, read once, without its final newline (as `docker login --password-stdin`). */
+export function readStdinOnce(): Promise<string> {
+  stdinText ??= (async () => {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  })();
+  return stdinText;
+}
+
+/** -u USER with --password-stdin, checked; the password is read only when a registry asks. */
+export function explicitCredentials(o: Common): (() => Promise<Credentials>) | undefined {
+  if (o.passwordStdin && !o.username) throw new OmlmdError('USAGE', '--password-stdin needs a user name', { hint: 'pass -u USER as well' });
+  if (o.username === undefined) return undefined;
+  if (!o.passwordStdin) throw new OmlmdError('USAGE', `-u ${o.username} needs a password`, { hint: 'pipe it in with --password-stdin, e.g. echo "$TOKEN" | omlmd … -u USER --password-stdin' });
+  const username = o.username;
+  return async () => {
+    const password = await readStdinOnce();
+    if (password === '') throw new OmlmdError('USAGE', '--password-stdin: standard input held no password');
+    return { username, password };
+  };
+}
+
+export function warn(message: string): void {
+  process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[2K' : ''}omlmd: warning: ${message}\n`);
+}
+
+export function noteRetry(e: RetryEvent): void {
+  const secs = e.delayMs >= 1000 ? `${(e.delayMs / 1000).toFixed(1)} s` : `${e.delayMs} ms`;
+  process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[2K' : ''}omlmd: ${e.reason} while trying to ${e.action}; retry ${e.attempt} of ${e.retries} in ${secs}\n`);
+}
+
 export function client(o: Common): OmlmdClient {
-  return new OmlmdClient({ plainHttp: o.plainHttp, userAgent: `omlmd/${version}` });
+  const config = loadConfig();
+  const flags = settingsFromFlags(o);
+  const explicit = explicitCredentials(o);
+  return new OmlmdClient({
+    plainHttp: o.plainHttp,
+    userAgent: `omlmd/${version}`,
+    registrySettings: (registry) => settingsFor(config, registry, flags),
+    credentials: createCredentialsProvider({ explicit: explicit ? { credentials: explicit } : undefined }),
+    onWarning: warn,
+    onRetry: noteRetry,
+  });
 }
 
 export function print(s: string): void {
@@ -115,6 +197,7 @@ export function withCommon(cmd: Command, transfer = false): Command {
   cmd.option('--plain-http', 'use plain HTTP, not HTTPS (default for localhost and 127.0.0.1)')
     .option('--json', 'print machine-readable JSON')
     .option('--debug', 'show error details and stack traces');
+  withRegistryOptions(cmd);
   if (transfer) {
     cmd.option('--no-progress', 'no progress bar (also OMLMD_NO_PROGRESS=1, or when stderr is not a terminal)')
       .option('--concurrency <n>', 'how many files move at once (default 4)');
@@ -122,3 +205,19 @@ export function withCommon(cmd: Command, transfer = false): Command {
   return cmd;
 }
 
+
+/** Connection and credential flags; the config file (omlmd config path: see README) sets them per registry. */
+export function withRegistryOptions(cmd: Command, credentials = true): Command {
+  cmd.option('--ca-file <pem>', 'trust this certificate authority for the registry (besides the system\'s)')
+    .option('--cert-file <pem>', 'client certificate for registries that ask for one (mTLS)')
+    .option('--key-file <pem>', 'private key of --cert-file')
+    .option('--insecure', 'skip TLS certificate verification (unsafe)')
+    .option('--connect-timeout <seconds>', 'give up connecting after this long (default 30)')
+    .option('--read-timeout <seconds>', 'give up when the registry is silent this long (default 300)')
+    .option('--retries <n>', 'retries of a step after a connection error, 408, 429 or 5xx (default 4)');
+  if (credentials) {
+    cmd.option('-u, --username <user>', 'registry user name (with --password-stdin)')
+      .option('--password-stdin', 'read the registry password or token from standard input');
+  }
+  return cmd;
+}

@@ -17,6 +17,7 @@ const CODE_EXIT: Partial<Record<ErrorCode, number>> = {
   USAGE: ExitCode.usage,
   INVALID_REFERENCE: ExitCode.usage,
   INVALID_METADATA: ExitCode.usage,
+  INVALID_QUERY: ExitCode.usage,
   CONFLICT: ExitCode.usage,
   AMBIGUOUS: ExitCode.usage,
   NAME_INVALID: ExitCode.usage,
@@ -30,6 +31,9 @@ const CODE_EXIT: Partial<Record<ErrorCode, number>> = {
   DIGEST_MISMATCH: ExitCode.integrity,
   SIZE_MISMATCH: ExitCode.integrity,
   DIGEST_INVALID: ExitCode.integrity,
+  // The registry's words for "the size is wrong" and "that manifest is not valid".
+  SIZE_INVALID: ExitCode.integrity,
+  MANIFEST_INVALID: ExitCode.integrity,
   INVALID_MANIFEST: ExitCode.integrity,
   UNSAFE_PATH: ExitCode.integrity,
   NETWORK: ExitCode.network,

@@ -1,4 +1,5 @@
 import type { Dispatcher } from 'undici';
+import { registryOptions, type RegistrySettings } from './config';
 import { OmlmdError } from './errors';
 import { localStorePath, omlmdHome } from './home';
 import { assertModel, viewArtifact, type ArtifactView } from './model/artifact';
@@ -6,7 +7,7 @@ import { metadataFromConfig, type ModelMetadata } from './model/metadata';
 import { sha256 } from './oci/digest';
 import { OciLayout } from './oci/layout';
 import { formatReference, parseReference, refOf, DEFAULT_TAG, type Reference } from './oci/reference';
-import { RegistryClient, type Credentials } from './oci/registry';
+import { RegistryClient, type Credentials, type ProxySettings, type RetryEvent } from './oci/registry';
 import type { CallOptions, Repository, RepositoryLister, RepositoryPage } from './oci/store';
 import type { Descriptor, FetchedManifest, ImageManifest } from './oci/types';
 import { copyArtifact, type CopyResult } from './transfer/copy';
@@ -21,10 +22,22 @@ export interface ClientOptions {
   home?: string;
   /** true: every registry over plain HTTP (as omlmd 0.1.x `--plain-http`); default: loopback hosts only. */
   plainHttp?: boolean;
-  /** The HTTP transport; the extension passes one that honours VS Code's proxy settings. */
+  /**
+   * The HTTP transport for every registry. Without it each registry gets one built from its
+   * settings (TLS, timeouts) and `proxy`; pass `proxy` rather than a dispatcher to keep those.
+   */
   dispatcher?: Dispatcher;
+  /** Proxies (VS Code's http.proxy); by default HTTP(S)_PROXY and NO_PROXY. */
+  proxy?: ProxySettings;
+  /** Asked only when a registry challenges; see createCredentialsProvider for the usual chain. */
   credentials?: (registry: string) => Promise<Credentials | undefined>;
   userAgent?: string;
+  /** TLS, plain HTTP, timeouts and retries per registry (the CLI's config file, the extension's settings). */
+  registrySettings?: (registry: string) => RegistrySettings | undefined;
+  /** Warnings that are not errors (TLS verification off), for a log or stderr. */
+  onWarning?: (message: string) => void;
+  /** A transient failure about to be retried. */
+  onRetry?: (e: RetryEvent) => void;
 }
 
 export type Target = string | Reference;
@@ -70,11 +83,16 @@ export class OmlmdClient {
   registry(host: string): RegistryClient {
     let c = this.registries.get(host);
     if (!c) {
+      const settings = registryOptions(this.options.registrySettings?.(host) ?? {});
       c = new RegistryClient(host, {
-        plainHttp: this.options.plainHttp ? true : undefined,
+        ...settings,
+        plainHttp: this.options.plainHttp ? true : settings.plainHttp,
         dispatcher: this.options.dispatcher,
+        proxy: this.options.proxy,
         credentials: this.options.credentials,
         userAgent: this.options.userAgent,
+        onWarning: this.options.onWarning,
+        onRetry: this.options.onRetry,
       });
       this.registries.set(host, c);
     }

@@ -260,10 +260,20 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
     const { reference, node } = await tagRef(arg, 'Pull to Workspace');
     const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
     const repoName = node ? node.repository.split('/').pop()! : parseReference(reference).kind === 'layout' ? 'model' : reference.split(/[/:@]/).filter(Boolean).slice(-2, -1)[0] ?? 'model';
-    const suggested = folder ? vscode.Uri.joinPath(folder, node ? `${repoName}-${node.tag}` : repoName) : undefined;
-    const picked = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, defaultUri: folder, openLabel: 'Pull here', title: `Pull ${reference} into a folder (a subfolder ${suggested ? basename(suggested.fsPath) : ''} is created)` });
-    if (!picked?.[0]) return;
-    const out = join(picked[0].fsPath, basename(suggested?.fsPath ?? repoName));
+    const subfolder = node ? `${repoName}-${node.tag}` : repoName;
+    // The usual answer first (a new folder in the workspace); any other folder through the dialog.
+    const choices = [
+      ...(folder ? [{ label: `$(folder) ${vscode.workspace.asRelativePath(vscode.Uri.joinPath(folder, subfolder), true)}`, description: 'new folder in the workspace', dir: vscode.Uri.joinPath(folder, subfolder).fsPath }] : []),
+      { label: '$(folder-opened) Choose a folder…', description: `files go into a subfolder ${subfolder}`, dir: '' },
+    ];
+    const where = await vscode.window.showQuickPick(choices, { title: `Pull ${reference} into` });
+    if (!where) return;
+    let out = where.dir;
+    if (!out) {
+      const picked = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, defaultUri: folder, openLabel: 'Pull here', title: `Pull ${reference}` });
+      if (!picked?.[0]) return;
+      out = join(picked[0].fsPath, subfolder);
+    }
     const res = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Pulling ${reference}`, cancellable: true }, (progress, token) => {
       const ac = new AbortController();
       token.onCancellationRequested(() => ac.abort());

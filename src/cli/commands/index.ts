@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
+import { registerLogin } from './login';
 
 /**
  * Command groups that live in modules of their own (login, query, serve, attach, ...). Each
  * adds its commands to the program; main.ts keeps the omlmd 0.1.x core commands.
  */
-export const COMMAND_MODULES: ((program: Command) => void)[] = [];
+export const COMMAND_MODULES: ((program: Command) => void)[] = [registerLogin];

@@ -6,7 +6,15 @@
  * returns for a message contains a password or a token.
  */
 
-export type Credentials = { username: string; password: string } | { token: string };
+/**
+ * What a registry may be sent: a user name and password (or access token used as one), a
+ * registry token sent as is, or an OAuth2 refresh token (Docker's `identitytoken`) that is
+ * exchanged at the token service for access tokens.
+ */
+export type Credentials =
+  | { username: string; password: string }
+  | { token: string }
+  | { identityToken: string; username?: string };
 export type CredentialsProvider = (registry: string) => Promise<Credentials | undefined>;
 
 export interface Challenge {
@@ -80,6 +88,8 @@ export interface TokenRequest {
   scopes: string[];
   /** `Basic ...` when there are credentials; absent for an anonymous token. */
   authorization?: string;
+  /** An OAuth2 refresh token: the token is then fetched with a form POST (grant_type=refresh_token). */
+  refreshToken?: string;
   signal?: AbortSignal;
 }
 
@@ -87,6 +97,8 @@ export interface TokenResponse {
   token: string;
   /** Seconds. */
   expiresIn?: number;
+  /** A new refresh token, when the service rotates them. */
+  refreshToken?: string;
 }
 
 export type TokenFetcher = (req: TokenRequest) => Promise<TokenResponse>;
@@ -106,6 +118,10 @@ export class AuthState {
   private readonly tokens = new Map<string, CachedToken>();
   /** One token request per scope at a time: parallel blob transfers start together. */
   private readonly pending = new Map<string, Promise<string>>();
+  /** A rotated refresh token replaces the one from the credentials, in memory only. */
+  private refreshToken?: string;
+  /** Set by the first 401: the registry wants credentials (a login check needs to know). */
+  challenged = false;
 
   constructor(
     private readonly registry: string,
@@ -140,9 +156,9 @@ export class AuthState {
   async authorization(scope: string, signal?: AbortSignal): Promise<string | undefined> {
     if (this.scheme === undefined) return undefined;
     const c = await this.creds();
-    // An identity token is sent as a bearer token as is (no OAuth2 refresh exchange).
+    // A registry token goes as is; an identity token only ever to the token service.
     if (c && 'token' in c) return `Bearer ${c.token}`;
-    if (this.scheme === 'basic') return c ? AuthState.basic(c) : undefined;
+    if (this.scheme === 'basic') return c && 'password' in c ? AuthState.basic(c) : undefined;
     return `Bearer ${await this.token(scope, [], signal)}`;
   }
 
@@ -166,13 +182,16 @@ export class AuthState {
       if (!bearer) throw new Error('no bearer challenge'); // unreachable: scheme is bearer only with one
       const c = await this.creds();
       const scopes = [...new Set([scope, ...extraScopes].filter((s) => s !== ''))];
+      const refreshToken = c && 'identityToken' in c ? (this.refreshToken ?? c.identityToken) : undefined;
       const res = await this.fetchToken({
         realm: bearer.realm,
         service: bearer.service,
         scopes,
-        authorization: c && 'username' in c ? AuthState.basic(c) : undefined,
+        authorization: c && 'password' in c ? AuthState.basic(c) : undefined,
+        refreshToken,
         signal,
       });
+      if (refreshToken !== undefined && res.refreshToken) this.refreshToken = res.refreshToken;
       const lifetime = res.expiresIn !== undefined && res.expiresIn > 0 ? res.expiresIn : DEFAULT_TOKEN_LIFETIME_S;
       // Renew a little early so that a request does not leave with a token about to lapse.
       this.tokens.set(scope, { value: res.token, expiresAt: Date.now() + lifetime * 900 });
@@ -191,6 +210,7 @@ export class AuthState {
    * (credentials, or a fresh token), false when retrying would be answered the same way.
    */
   async challenge(header: string | string[] | undefined, scope: string, sent: string | undefined, signal?: AbortSignal): Promise<boolean> {
+    this.challenged = true;
     const challenges = parseChallenges(header);
     const bearer = challenges.find((c) => c.scheme === 'bearer');
     const basic = challenges.find((c) => c.scheme === 'basic');
@@ -218,7 +238,7 @@ export class AuthState {
     }
     if (basic) {
       this.scheme = 'basic';
-      if (!c) return false;
+      if (!c || !('password' in c)) return false;
       return sent !== AuthState.basic(c);
     }
     return false;

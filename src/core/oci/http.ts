@@ -1,10 +1,12 @@
 /**
- * The one place a registry request goes through: auth (challenge, token, one retry),
- * redirects, and the translation of every failure into an OmlmdError. Retries, when they
- * come, belong here too.
+ * The one place a registry request goes through: the transport (TLS, proxies, timeouts),
+ * auth (challenge, token, retry with a fresh token), redirects, retries of idempotent
+ * requests, and the translation of every failure into an OmlmdError.
  */
+import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { request, type Dispatcher } from 'undici';
+import { connect as tlsConnect, createSecureContext, rootCertificates } from 'node:tls';
+import { EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 import { cancelled, OmlmdError, throwIfAborted, toOmlmdError, type ErrorCode, type RegistryErrorDetail } from '../errors';
 import { AuthState, type CredentialsProvider, type TokenRequest, type TokenResponse } from './auth';
 
@@ -16,13 +18,18 @@ export interface HttpRequest {
   method: HttpMethod;
   url: URL;
   headers?: Record<string, string>;
-  /** A stream body is given as a factory, so that it can be opened again after a 401. */
+  /** A stream body is given as a factory, so that it can be opened again after a 401 or for a retry. */
   body?: Buffer | string | (() => Promise<Readable>);
   /** The token scope the request needs (`repository:NAME:pull`); '' for none. */
   scope: string;
   signal?: AbortSignal;
   /** Statuses handed back to the caller rather than thrown (2xx always are). */
   allow?: number[];
+  /**
+   * Whether sending the request twice does no harm, so that a connection error or a 408,
+   * 429, 5xx is retried. Default: GET and HEAD only. Uploads decide for themselves.
+   */
+  idempotent?: boolean;
 }
 
 export interface HttpResponse {
@@ -45,17 +52,82 @@ export interface RequestContext {
   write?: boolean;
 }
 
+export interface TlsSettings {
+  /** PEM file of extra certificate authorities, trusted besides the system's. */
+  caFile?: string;
+  /** PEM client certificate (and chain) for registries that ask for one (mTLS). */
+  certFile?: string;
+  /** PEM private key of `certFile`. */
+  keyFile?: string;
+  /** Skip certificate verification. Unsafe; a warning goes to `onWarning`. */
+  insecure?: boolean;
+}
+
+export interface RetryPolicy {
+  /** Retries after the first attempt. */
+  retries: number;
+  /** The first backoff's ceiling; it doubles per attempt, with full jitter. */
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** A `Retry-After` longer than this is not waited for: the step fails with the registry's answer. */
+  maxRetryAfterMs: number;
+}
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = { retries: 4, baseDelayMs: 500, maxDelayMs: 20_000, maxRetryAfterMs: 120_000 };
+export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
+export const DEFAULT_READ_TIMEOUT_MS = 300_000;
+
+/** What a retry is about to do, for a log line or a status bar; never holds a secret. */
+export interface RetryEvent {
+  /** What was being done (`push blob … to …`). */
+  action: string;
+  /** 1 for the first retry. */
+  attempt: number;
+  retries: number;
+  delayMs: number;
+  /** `HTTP 503`, `connection reset (ECONNRESET)`, … */
+  reason: string;
+}
+
 export interface TransportOptions {
   plainHttp?: boolean;
+  /**
+   * The transport. When absent, one is built from `tls` and the timeouts that honours
+   * HTTP_PROXY, HTTPS_PROXY and NO_PROXY (undici's EnvHttpProxyAgent).
+   */
   dispatcher?: Dispatcher;
   userAgent?: string;
   credentials?: CredentialsProvider;
+  tls?: TlsSettings;
+  /** Proxies for the dispatcher built here; by default HTTP(S)_PROXY and NO_PROXY. */
+  proxy?: ProxySettings;
+  /** TCP and TLS handshake; applies only to the dispatcher built here. */
+  connectTimeoutMs?: number;
+  /** Silence from the registry (no header, no body byte) after which a request fails. */
+  readTimeoutMs?: number;
+  retry?: Partial<RetryPolicy>;
+  /** Things the user should know that are not errors (TLS verification off). */
+  onWarning?: (message: string) => void;
+  onRetry?: (e: RetryEvent) => void;
 }
 
 const MAX_REDIRECTS = 5;
 const MAX_ERROR_BODY = 64 * 1024;
 const MAX_TOKEN_BODY = 1024 * 1024;
+/** A refused token is replaced once; a second refusal of a fresh token is the answer. */
+const MAX_AUTH_RETRIES = 2;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+export const RETRYABLE_STATUS: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504]);
+/** Connection failures worth another try; refused connections and unknown hosts are not (nothing listens). */
+const RETRYABLE_ERRNO = new Set([
+  'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH',
+  'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT',
+]);
+const TIMEOUT_ERRNO = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+const UNKNOWN_AUTHORITY = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT', 'CERT_UNTRUSTED',
+]);
 const REGISTRY_CODES: ReadonlySet<string> = new Set<ErrorCode>([
   'BLOB_UNKNOWN', 'BLOB_UPLOAD_INVALID', 'BLOB_UPLOAD_UNKNOWN', 'DIGEST_INVALID', 'MANIFEST_BLOB_UNKNOWN',
   'MANIFEST_INVALID', 'MANIFEST_UNKNOWN', 'NAME_INVALID', 'NAME_UNKNOWN', 'SIZE_INVALID', 'UNAUTHORIZED',
@@ -63,6 +135,9 @@ const REGISTRY_CODES: ReadonlySet<string> = new Set<ErrorCode>([
 ]);
 /** Query parameters that are safe to show; upload `_state` and anything unknown may be a capability. */
 const SHOWN_QUERY_PARAMS = new Set(['n', 'last', 'digest', 'mount', 'from', 'service', 'scope']);
+
+/** The Retry-After a failed response asked for, kept beside the error rather than in it. */
+const retryAfterOf = new WeakMap<OmlmdError, number>();
 
 export function headerValue(headers: ResponseHeaders, name: string): string | undefined {
   const v = headers[name];
@@ -130,39 +205,265 @@ function describeRegistryErrors(errors: RegistryErrorDetail[]): string {
 }
 
 function errnoCode(e: unknown): string {
-  for (let cur: unknown = e, depth = 0; cur && depth < 4; depth++) {
+  for (let cur: unknown = e, depth = 0; cur && depth < 5; depth++) {
     const code = (cur as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
+    if (typeof code === 'string' && code !== 'NETWORK' && code !== 'TLS') return code;
     cur = (cur as { cause?: unknown }).cause;
   }
   return '';
 }
 
-/** An error thrown by undici (connect, TLS, socket) or by a request body stream. */
+function errorText(e: unknown): string {
+  const parts: string[] = [];
+  for (let cur: unknown = e, depth = 0; cur && depth < 5; depth++) {
+    if (cur instanceof Error) parts.push(cur.message);
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return parts.join(' | ');
+}
+
+/** Seconds or an HTTP date (RFC 9110 §10.2.3), as milliseconds from now; undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined) return undefined;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/** Exponential backoff with full jitter: a random wait up to base·2^(attempt-1), capped. */
+export function backoffDelay(attempt: number, policy: RetryPolicy, random: () => number = Math.random): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(random() * ceiling);
+}
+
+/** Whether a failed step may be tried again: a connection that broke, or a 408, 429, 5xx. */
+export function isRetryable(e: unknown): boolean {
+  if (!(e instanceof OmlmdError) || e.code === 'CANCELLED' || e.code === 'TLS') return false;
+  if (e.status !== undefined) return RETRYABLE_STATUS.has(e.status);
+  return e.code === 'NETWORK' && RETRYABLE_ERRNO.has(errnoCode(e.cause));
+}
+
+/** The wait a registry asked for with Retry-After on the response behind this error, in ms. */
+export function retryAfter(e: unknown): number | undefined {
+  return e instanceof OmlmdError ? retryAfterOf.get(e) : undefined;
+}
+
+function reasonOf(e: OmlmdError): string {
+  if (e.status !== undefined) return `HTTP ${e.status}`;
+  const code = errnoCode(e.cause);
+  return code ? `connection failed (${code})` : e.code;
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(cancelled(signal));
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(cancelled(signal));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** An error thrown by undici (connect, TLS, socket, timeout) or by a request body stream. */
 export function networkError(e: unknown, action: string, url: URL, signal?: AbortSignal): OmlmdError {
   if (signal?.aborted) return cancelled(signal);
   if (e instanceof OmlmdError) return e;
   const base = toOmlmdError(e, `cannot ${action}`);
   if (base.code === 'CANCELLED') return base;
   const code = errnoCode(e);
-  const message = e instanceof Error ? e.message : String(e);
+  const message = errorText(e);
   let errCode: ErrorCode = base.code;
   let hint: string | undefined;
   let text = base.message;
+  const host = url.host;
   if (code === 'ECONNREFUSED') {
+    errCode = 'NETWORK';
     hint = `is the registry running at ${url.origin}?`;
   } else if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    errCode = 'NETWORK';
     hint = `check the registry host name ${url.hostname}`;
+  } else if (TIMEOUT_ERRNO.has(code)) {
+    errCode = 'NETWORK';
+    const connecting = code === 'UND_ERR_CONNECT_TIMEOUT';
+    text = `cannot ${action}: ${host} ${connecting ? 'did not accept a connection' : 'stopped answering'} in time`;
+    hint = connecting ? 'check the network and proxy settings (HTTPS_PROXY, NO_PROXY), or raise --connect-timeout' : 'try again, or raise --read-timeout for a slow registry';
+  } else if (UNKNOWN_AUTHORITY.has(code)) {
+    errCode = 'TLS';
+    text = `cannot ${action}: the certificate of ${host} is signed by an unknown authority`;
+    hint = `pass --ca-file with the certificate of the authority that signed it (or set caFile for ${host} in the config file); --insecure skips the check (unsafe)`;
+  } else if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    errCode = 'TLS';
+    text = `cannot ${action}: the certificate of ${host} is not valid for the name ${url.hostname}`;
+    hint = `use the host name the certificate was issued for; --insecure skips the check (unsafe)`;
+  } else if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
+    errCode = 'TLS';
+    text = `cannot ${action}: the certificate of ${host} ${code === 'CERT_HAS_EXPIRED' ? 'has expired' : 'is not valid yet'}`;
+    hint = 'check the clock of this machine, or ask the registry operator to renew the certificate';
+  } else if (/certificate required|alert bad certificate|alert handshake failure|peer did not return a certificate/i.test(message)) {
+    errCode = 'TLS';
+    text = `cannot ${action}: ${host} refused the TLS connection: it asks for a client certificate`;
+    hint = `pass --cert-file and --key-file (or set certFile and keyFile for ${host} in the config file)`;
   } else if (base.code === 'TLS' || code === 'EPROTO' || code.startsWith('ERR_SSL') || code.startsWith('ERR_TLS') || /SSL|TLS|wrong version number/i.test(message)) {
     errCode = 'TLS';
     // OpenSSL's text for this one is a line of internals; say what it means.
-    if (/wrong version number/i.test(message)) text = `cannot ${action}: ${url.host} did not answer in TLS (it may be a plain-HTTP registry)`;
+    if (/wrong version number/i.test(message)) text = `cannot ${action}: ${host} did not answer in TLS (it may be a plain-HTTP registry)`;
     hint = 'pass --plain-http for a plain-HTTP registry, or --ca-file for a registry with a private certificate authority';
   } else if (code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') {
     errCode = 'SIZE_MISMATCH';
     text = `cannot ${action}: the source did not give exactly the number of bytes it declared`;
+  } else if (RETRYABLE_ERRNO.has(code)) {
+    errCode = 'NETWORK';
+    text = `cannot ${action}: the connection to ${host} broke (${code})`;
   }
   return new OmlmdError(errCode, text, { cause: e, url: redactUrl(url), hint });
+}
+
+/**
+ * Whether an HTTPS server refuses clients without a certificate. In TLS 1.3 it says so only
+ * after the handshake, and undici then reports a bare "other side closed"; a direct probe
+ * that writes and reads shows the alert. Asked only after such a failure.
+ */
+export function demandsClientCertificate(url: URL, timeoutMs = 3000): Promise<boolean> {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (v: boolean): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(v);
+    };
+    const socket = tlsConnect({ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 443), servername: /^[\d.]+$|:/.test(url.hostname) ? undefined : url.hostname, rejectUnauthorized: false }, () => {
+      socket.write(`HEAD /v2/ HTTP/1.1\r\nHost: ${url.host}\r\nConnection: close\r\n\r\n`);
+    });
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    socket.on('error', (e: NodeJS.ErrnoException) => finish(/CERTIFICATE_REQUIRED|BAD_CERTIFICATE|HANDSHAKE_FAILURE/.test(e.code ?? '')));
+    socket.on('data', () => finish(false));
+    socket.on('close', () => finish(false));
+  });
+}
+
+function clientCertificateError(action: string, url: URL, cause: unknown): OmlmdError {
+  return new OmlmdError('TLS', `cannot ${action}: ${url.host} refused the TLS connection: it asks for a client certificate`, {
+    cause,
+    url: redactUrl(url),
+    hint: `pass --cert-file and --key-file (or set certFile and keyFile for ${url.host} in the config file)`,
+  });
+}
+
+// ---- the transport -------------------------------------------------------------------
+
+/** Proxy URLs; each absent one comes from HTTP_PROXY, HTTPS_PROXY, NO_PROXY (either case). */
+export interface ProxySettings {
+  httpProxy?: string;
+  httpsProxy?: string;
+  /** Comma-separated hosts, domains (`.corp.example`) and `*`, as in NO_PROXY. */
+  noProxy?: string;
+}
+
+export interface DispatcherOptions extends ProxySettings {
+  tls?: TlsSettings;
+  connectTimeoutMs?: number;
+  readTimeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Where distributions keep the system's trusted authorities (Node's own list is Mozilla's, built in). */
+const SYSTEM_CA_FILES = [
+  '/etc/ssl/certs/ca-certificates.crt', // Debian, Ubuntu, Arch, Gentoo
+  '/etc/pki/tls/certs/ca-bundle.crt', // Fedora, RHEL
+  '/etc/ssl/ca-bundle.pem', // openSUSE
+  '/etc/ssl/cert.pem', // Alpine, macOS (the file, not the keychain)
+];
+
+async function readPem(path: string, what: string, flag: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (e) {
+    const err = toOmlmdError(e, `cannot read the ${what} ${path}`);
+    throw new OmlmdError('USAGE', err.message, { cause: e, hint: `check the path given to ${flag}` });
+  }
+}
+
+/**
+ * The certificate authorities to trust: Node's built-in list, the system's (SSL_CERT_FILE or
+ * the distribution's bundle, so a company CA installed with update-ca-certificates works),
+ * NODE_EXTRA_CA_CERTS, and the CA file given for the registry.
+ */
+async function trustedAuthorities(caFile: string | undefined, env: NodeJS.ProcessEnv): Promise<(string | Buffer)[]> {
+  const cas: (string | Buffer)[] = [...rootCertificates];
+  const candidates = env.SSL_CERT_FILE ? [env.SSL_CERT_FILE] : process.platform === 'win32' ? [] : SYSTEM_CA_FILES;
+  for (const f of candidates) {
+    try {
+      cas.push(await readFile(f));
+      break;
+    } catch {
+      // not this distribution's path
+    }
+  }
+  if (env.NODE_EXTRA_CA_CERTS) {
+    try {
+      cas.push(await readFile(env.NODE_EXTRA_CA_CERTS));
+    } catch {
+      // Node itself warns about an unreadable NODE_EXTRA_CA_CERTS
+    }
+  }
+  if (caFile) cas.push(await readPem(caFile, 'CA file', '--ca-file'));
+  return cas;
+}
+
+/**
+ * The dispatcher omlmd uses when none is passed in: proxies from the environment (undici's
+ * EnvHttpProxyAgent), the system's and the configured certificate authorities, a client
+ * certificate, and connect/read timeouts. Exported so that a host with its own proxy
+ * settings (VS Code's `http.proxy`) can build the same thing with `httpsProxy` set.
+ */
+export async function createDispatcher(opts: DispatcherOptions = {}): Promise<Dispatcher> {
+  const env = opts.env ?? process.env;
+  const tls = opts.tls ?? {};
+  if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) {
+    throw new OmlmdError('USAGE', 'a client certificate needs both a certificate file and a key file', { hint: 'pass both --cert-file and --key-file' });
+  }
+  let secureContext;
+  try {
+    secureContext = createSecureContext({
+      ca: await trustedAuthorities(tls.caFile, env),
+      cert: tls.certFile ? await readPem(tls.certFile, 'client certificate', '--cert-file') : undefined,
+      key: tls.keyFile ? await readPem(tls.keyFile, 'client key', '--key-file') : undefined,
+    });
+  } catch (e) {
+    if (e instanceof OmlmdError) throw e;
+    throw new OmlmdError('USAGE', `cannot use the TLS files given: ${e instanceof Error ? e.message : String(e)}`, {
+      cause: e,
+      hint: 'the CA file, certificate and key must be PEM, and the key must belong to the certificate',
+    });
+  }
+  const connect = {
+    timeout: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    secureContext,
+    rejectUnauthorized: !tls.insecure,
+  };
+  const read = opts.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
+  return new EnvHttpProxyAgent({
+    connect,
+    // Through a proxy tunnel the registry's TLS is set up by the proxy agent with these.
+    requestTls: connect,
+    headersTimeout: read,
+    bodyTimeout: read,
+    // An empty variable means "no proxy", as curl reads it.
+    httpProxy: opts.httpProxy || env.http_proxy || env.HTTP_PROXY || undefined,
+    httpsProxy: opts.httpsProxy || env.https_proxy || env.HTTPS_PROXY || undefined,
+    noProxy: opts.noProxy || env.no_proxy || env.NO_PROXY || undefined,
+  });
 }
 
 /**
@@ -171,14 +472,20 @@ export function networkError(e: unknown, action: string, url: URL, signal?: Abor
  */
 export class RegistryHttp {
   readonly base: URL;
+  readonly retryPolicy: RetryPolicy;
+  /** Learned from the first refused PATCH, so later blobs go straight to a monolithic PUT. */
+  chunkedRefused = false;
   private readonly auth: AuthState;
-  private readonly dispatcher?: Dispatcher;
+  private dispatcher?: Promise<Dispatcher | undefined>;
   private readonly userAgent: string;
+  private readonly readTimeoutMs?: number;
+  private warned = false;
 
-  constructor(readonly registry: string, endpoint: string, options: TransportOptions & { plainHttp: boolean }) {
+  constructor(readonly registry: string, endpoint: string, private readonly options: TransportOptions & { plainHttp: boolean }) {
     this.base = new URL(`${options.plainHttp ? 'http' : 'https'}://${endpoint}/`);
-    this.dispatcher = options.dispatcher;
     this.userAgent = options.userAgent ?? 'omlmd';
+    this.readTimeoutMs = options.readTimeoutMs;
+    this.retryPolicy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
     this.auth = new AuthState(registry, options.credentials, (req) => this.fetchToken(req));
   }
 
@@ -186,16 +493,75 @@ export class RegistryHttp {
     return new URL(path, this.base);
   }
 
+  /** Whether the registry has asked for credentials (a 401) since this client was made. */
+  get authRequested(): boolean {
+    return this.auth.challenged;
+  }
+
+  private getDispatcher(): Promise<Dispatcher | undefined> {
+    if (!this.dispatcher) {
+      const o = this.options;
+      if (o.tls?.insecure && !o.plainHttp && !o.dispatcher && !this.warned) {
+        this.warned = true;
+        o.onWarning?.(`TLS certificate verification is off for ${this.registry}: anyone on the network path can read and change what is sent`);
+      }
+      this.dispatcher = o.dispatcher
+        ? Promise.resolve(o.dispatcher)
+        : createDispatcher({ ...o.proxy, tls: o.tls, connectTimeoutMs: o.connectTimeoutMs, readTimeoutMs: o.readTimeoutMs });
+      // A bad CA path should fail every request the same way, not be cached as a rejection forever unseen.
+      this.dispatcher.catch(() => {
+        this.dispatcher = undefined;
+      });
+    }
+    return this.dispatcher;
+  }
+
+  private async send(url: URL, opts: { method: HttpMethod; headers: Record<string, string>; body?: Buffer | string | Readable; signal?: AbortSignal }): Promise<Dispatcher.ResponseData> {
+    const dispatcher = await this.getDispatcher();
+    const timeouts = this.readTimeoutMs !== undefined ? { headersTimeout: this.readTimeoutMs, bodyTimeout: this.readTimeoutMs } : {};
+    return request(url, { ...opts, ...timeouts, dispatcher });
+  }
+
+  /**
+   * Waits before retry number `attempt` (1-based) of a step that failed with `e`. Returns
+   * false when the step must not be retried: the error is not transient, the retries are
+   * used up, or the registry asks for a longer wait than the policy allows.
+   */
+  async backoff(attempt: number, e: unknown, action: string, signal?: AbortSignal): Promise<boolean> {
+    if (!isRetryable(e) || attempt > this.retryPolicy.retries) return false;
+    const err = e as OmlmdError;
+    const asked = retryAfter(err);
+    if (asked !== undefined && asked > this.retryPolicy.maxRetryAfterMs) return false;
+    const delayMs = asked ?? backoffDelay(attempt, this.retryPolicy);
+    this.options.onRetry?.({ action, attempt, retries: this.retryPolicy.retries, delayMs, reason: reasonOf(err) });
+    await sleep(delayMs, signal);
+    return true;
+  }
+
   /**
    * Sends a request and returns a 2xx (or allowed) response whose body the caller must
-   * consume or discard. Follows redirects of GET and HEAD; authorization goes only to the
-   * registry's own origin, so a redirect to a blob store (S3) carries none.
+   * consume or discard. Idempotent requests are retried on transient failures.
    */
   async request(req: HttpRequest, ctx: RequestContext): Promise<HttpResponse> {
+    const idempotent = req.idempotent ?? (req.method === 'GET' || req.method === 'HEAD');
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.requestOnce(req, ctx);
+      } catch (e) {
+        if (!idempotent || req.signal?.aborted || !(await this.backoff(attempt, e, ctx.action, req.signal))) throw e;
+      }
+    }
+  }
+
+  /**
+   * One attempt: follows redirects of GET and HEAD; authorization goes only to the registry's
+   * own origin, so a redirect to a blob store (S3) carries none.
+   */
+  private async requestOnce(req: HttpRequest, ctx: RequestContext): Promise<HttpResponse> {
     throwIfAborted(req.signal);
     let url = req.url;
     let hops = 0;
-    let authRetried = false;
+    let authRetries = 0;
     for (;;) {
       const sameOrigin = url.origin === this.base.origin;
       const authorization = sameOrigin ? await this.auth.authorization(req.scope, req.signal) : undefined;
@@ -204,14 +570,19 @@ export class RegistryHttp {
       const body = typeof req.body === 'function' ? await req.body() : req.body;
       let res: Dispatcher.ResponseData;
       try {
-        res = await request(url, { method: req.method, headers, body, signal: req.signal, dispatcher: this.dispatcher });
+        res = await this.send(url, { method: req.method, headers, body, signal: req.signal });
       } catch (e) {
         if (body instanceof Readable) body.destroy();
-        throw networkError(e, ctx.action, url, req.signal);
+        const err = networkError(e, ctx.action, url, req.signal);
+        const o = this.options;
+        if (url.protocol === 'https:' && !o.tls?.certFile && !o.dispatcher && errnoCode(e) === 'UND_ERR_SOCKET' && (await demandsClientCertificate(url))) {
+          throw clientCertificateError(ctx.action, url, e);
+        }
+        throw err;
       }
       const status = res.statusCode;
-      if (status === 401 && sameOrigin && !authRetried) {
-        authRetried = true;
+      if (status === 401 && sameOrigin && authRetries < MAX_AUTH_RETRIES) {
+        authRetries++;
         const challenge = res.headers['www-authenticate'];
         if (await this.auth.challenge(challenge, req.scope, authorization, req.signal)) {
           if (body instanceof Readable) body.destroy();
@@ -264,6 +635,7 @@ export class RegistryHttp {
       message = `cannot ${ctx.action}: HTTP ${status}${why ? ` ${why}` : ''}`;
     }
 
+    const after = parseRetryAfter(headerValue(res.headers, 'retry-after'));
     let hint: string | undefined;
     if (code === 'UNAUTHORIZED') {
       hint = (await this.auth.hasCredentials())
@@ -271,38 +643,67 @@ export class RegistryHttp {
         : `run omlmd login ${this.registry}`;
     } else if (code === 'DENIED') {
       hint = `check that the account used for ${this.registry} may ${ctx.write ? 'push to' : 'read'} ${ctx.target ?? 'this repository'}`;
-    } else if (code === 'TOOMANYREQUESTS') {
-      const after = headerValue(res.headers, 'retry-after');
-      hint = after && /^\d+$/.test(after) ? `the registry asks to wait ${after} s before trying again` : 'wait a while and try again';
+    } else if (status === 429 || code === 'TOOMANYREQUESTS') {
+      hint = after !== undefined ? `the registry asks to wait ${Math.ceil(after / 1000)} s before trying again` : 'wait a while and try again';
+    } else if (status >= 500) {
+      hint = `${this.registry} is failing (HTTP ${status}); try again later`;
     } else if (status === 400 && /HTTP request to an HTTPS server/i.test(text)) {
-      hint = `${this.registry} speaks HTTPS: do not pass --plain-http`;
+      hint = `${this.registry} speaks HTTPS: drop --plain-http (for a loopback registry, set plainHttp: false for it in the config file, or pass --ca-file)`;
     }
-    return new OmlmdError(code, message, { status, url: redactUrl(url), registryErrors, hint });
+    const err = new OmlmdError(code, message, { status, url: redactUrl(url), registryErrors, hint });
+    if (after !== undefined) retryAfterOf.set(err, after);
+    return err;
   }
 
   private async fetchToken(req: TokenRequest): Promise<TokenResponse> {
     const url = new URL(req.realm);
-    if (req.service) url.searchParams.set('service', req.service);
-    for (const s of req.scopes) url.searchParams.append('scope', s);
     const action = `get a token for ${this.registry} from ${redactUrl(new URL(url.pathname, url))}`;
     const headers: Record<string, string> = { 'user-agent': this.userAgent, accept: 'application/json' };
-    if (req.authorization) headers.authorization = req.authorization;
+    let method: HttpMethod = 'GET';
+    let body: string | undefined;
+    if (req.refreshToken !== undefined) {
+      // OAuth2 refresh-token grant (Docker's identity tokens): a form POST to the realm.
+      method = 'POST';
+      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: req.refreshToken, client_id: 'omlmd' });
+      if (req.service) form.set('service', req.service);
+      if (req.scopes.length > 0) form.set('scope', req.scopes.join(' '));
+      body = form.toString();
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+    } else {
+      if (req.service) url.searchParams.set('service', req.service);
+      for (const s of req.scopes) url.searchParams.append('scope', s);
+      if (req.authorization) headers.authorization = req.authorization;
+    }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.fetchTokenOnce(url, method, headers, body, action, req);
+      } catch (e) {
+        if (req.signal?.aborted || !(await this.backoff(attempt, e, action, req.signal))) throw e;
+      }
+    }
+  }
+
+  private async fetchTokenOnce(url: URL, method: HttpMethod, headers: Record<string, string>, body: string | undefined, action: string, req: TokenRequest): Promise<TokenResponse> {
     let res: Dispatcher.ResponseData;
     try {
-      res = await request(url, { method: 'GET', headers, signal: req.signal, dispatcher: this.dispatcher });
+      res = await this.send(url, { method, headers, body, signal: req.signal });
     } catch (e) {
       throw networkError(e, action, url, req.signal);
     }
     const status = res.statusCode;
-    if (status === 401 || status === 403) {
+    const withCredentials = req.authorization !== undefined || req.refreshToken !== undefined;
+    if (status === 401 || status === 403 || (status === 400 && req.refreshToken !== undefined)) {
       await discard(res.body);
-      const refused = req.authorization ? 'refused the credentials' : 'refused anonymous access';
-      const hint = req.authorization ? `check the credentials for ${this.registry} (omlmd login ${this.registry})` : `run omlmd login ${this.registry}`;
+      const refused = withCredentials ? 'refused the credentials' : 'refused anonymous access';
+      const hint = withCredentials ? `check the credentials for ${this.registry} (omlmd login ${this.registry})` : `run omlmd login ${this.registry}`;
       throw new OmlmdError('UNAUTHORIZED', `the token service of ${this.registry} ${refused}`, { status, url: redactUrl(url), hint });
     }
     if (status < 200 || status >= 300) {
       await discard(res.body);
-      throw new OmlmdError('HTTP', `cannot ${action}: HTTP ${status}`, { status, url: redactUrl(url) });
+      const err = new OmlmdError('HTTP', `cannot ${action}: HTTP ${status}`, { status, url: redactUrl(url) });
+      const after = parseRetryAfter(headerValue(res.headers, 'retry-after'));
+      if (after !== undefined) retryAfterOf.set(err, after);
+      throw err;
     }
     let doc: unknown;
     try {
@@ -310,11 +711,16 @@ export class RegistryHttp {
       doc = JSON.parse(bytes.toString('utf8'));
     } catch (e) {
       if (e instanceof OmlmdError) throw e;
-      throw new OmlmdError('HTTP', `cannot ${action}: the answer is not JSON`, { url: redactUrl(url), cause: e instanceof SyntaxError ? undefined : e });
+      if (!(e instanceof SyntaxError)) throw networkError(e, action, url, req.signal);
+      throw new OmlmdError('HTTP', `cannot ${action}: the answer is not JSON`, { url: redactUrl(url) });
     }
     const d = (typeof doc === 'object' && doc !== null ? doc : {}) as Record<string, unknown>;
     const token = typeof d.token === 'string' && d.token !== '' ? d.token : typeof d.access_token === 'string' ? d.access_token : '';
     if (token === '') throw new OmlmdError('HTTP', `cannot ${action}: the answer holds no token`, { url: redactUrl(url) });
-    return { token, expiresIn: typeof d.expires_in === 'number' ? d.expires_in : undefined };
+    return {
+      token,
+      expiresIn: typeof d.expires_in === 'number' ? d.expires_in : undefined,
+      refreshToken: typeof d.refresh_token === 'string' && d.refresh_token !== '' ? d.refresh_token : undefined,
+    };
   }
 }

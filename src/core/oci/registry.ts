@@ -3,28 +3,54 @@
  * (RegistryRepository, the Repository contract the transfer engine talks to). Requests,
  * auth and error translation live in http.ts; this file knows the API's paths and rules.
  */
-import { Readable, Transform, pipeline } from 'node:stream';
+import { PassThrough, Readable, Transform, pipeline } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { OmlmdError, throwIfAborted, toOmlmdError } from '../errors';
 import type { Credentials } from './auth';
 import { assertDigest, Digester, isDigest, sha256 } from './digest';
-import { discard, headerValue, networkError, readCapped, redactUrl, RegistryHttp, type HttpResponse, type RequestContext } from './http';
+import {
+  discard, headerValue, isRetryable, networkError, readCapped, redactUrl, RegistryHttp,
+  type HttpResponse, type ProxySettings, type RequestContext, type RetryEvent, type RetryPolicy, type TlsSettings,
+} from './http';
 import { INDEX_MEDIA_TYPES, MANIFEST_ACCEPT, MANIFEST_MEDIA_TYPES } from './mediatypes';
 import { isLoopbackHost, isValidRepository, isValidTag } from './reference';
 import type { BlobInput, BlobRef, CallOptions, PutBlobOptions, Repository, RepositoryLister, RepositoryPage } from './store';
 import { parseManifestBytes, type Descriptor, type FetchedManifest } from './types';
 
 export type { Credentials, CredentialsProvider } from './auth';
+export type { ProxySettings, RetryEvent, RetryPolicy, TlsSettings } from './http';
 
 export interface RegistryOptions {
-  /** Default: plain HTTP for loopback hosts (as docker and oras do), else HTTPS. */
+  /**
+   * Default: plain HTTP for loopback hosts (as docker and oras do) unless TLS settings are
+   * given for it (a CA file, a client certificate, insecure), else HTTPS.
+   */
   plainHttp?: boolean;
-  /** The transport: the VS Code extension passes one that honours its proxy settings. */
+  /**
+   * The transport: the VS Code extension passes one that honours its proxy settings. When
+   * absent, one is built from `tls` and the timeouts that honours HTTP(S)_PROXY and NO_PROXY.
+   */
   dispatcher?: Dispatcher;
   userAgent?: string;
   /** Asked only when the registry challenges, so anonymous pulls need no credential helper. */
   credentials?: (registry: string) => Promise<Credentials | undefined>;
+  tls?: TlsSettings;
+  /** Proxies (the extension passes VS Code's http.proxy); by default HTTP(S)_PROXY and NO_PROXY. */
+  proxy?: ProxySettings;
+  connectTimeoutMs?: number;
+  /** Silence from the registry after which a request fails (default 300 s). */
+  readTimeoutMs?: number;
+  retry?: Partial<RetryPolicy>;
+  /**
+   * The most bytes one upload request carries (default 256 MiB): a larger blob goes in
+   * chunks, each resumable, so no single PUT exceeds a registry's cap (Quay: 20 GB).
+   */
+  chunkSize?: number;
+  onWarning?: (message: string) => void;
+  onRetry?: (e: RetryEvent) => void;
 }
+
+export const DEFAULT_CHUNK_SIZE = 256 * 1024 * 1024;
 
 /** The spec's minimum a registry must accept, with slack for registries that allow a little more. */
 export const MAX_MANIFEST_SIZE = 4 * 1024 * 1024 + 256 * 1024;
@@ -107,15 +133,15 @@ function stringArray(v: unknown, what: string): string[] {
 }
 
 /**
- * Progress over attempts: when a body is sent again after a 401, only bytes beyond what was
- * already reported count, so the total never exceeds the blob's size.
+ * Progress over attempts: when bytes are sent again (after a 401, a resume, a restart), only
+ * bytes beyond what was already reported count, so the total never exceeds the blob's size.
  */
 class Progress {
   private reported = 0;
   count = 0;
   constructor(private readonly onBytes?: (n: number) => void) {}
-  restart(): void {
-    this.count = 0;
+  restart(at = 0): void {
+    this.count = at;
   }
   add(n: number): void {
     this.count += n;
@@ -127,25 +153,177 @@ class Progress {
   }
 }
 
+/** One blob upload in progress: what every step of putBlob needs. */
+interface Upload {
+  input: BlobInput;
+  size: number;
+  known?: string;
+  action: string;
+  ctx: RequestContext;
+  progress: Progress;
+  signal?: AbortSignal;
+}
+
+/** The registry refused the first PATCH: chunked uploads are not for it. */
+class ChunkedRefused extends Error {}
+
+function isChunkRefusal(e: unknown): boolean {
+  return e instanceof OmlmdError && e.status !== undefined && (e.status === 405 || e.status === 501 || e.status === 400 || e.code === 'UNSUPPORTED');
+}
+
+/**
+ * The number of bytes an upload's `Range: 0-LAST` header says the registry holds. LAST is
+ * inclusive, so `0-0` reads as 1 (distribution also says it for nothing at all).
+ */
+function rangeEnd(header: string | undefined): number | undefined {
+  const m = /^(?:bytes=)?0-(\d+)$/.exec(header?.trim() ?? '');
+  return m ? Number(m[1]) + 1 : undefined;
+}
+
+/**
+ * The source of a chunked upload, read once front to back and cut into chunks, hashed as it
+ * goes. After a broken chunk it is opened again and read (hashed, not sent) up to the offset
+ * the registry holds, so a source that can only be streamed from the start still resumes.
+ */
+class SourceReader {
+  private stream?: Readable;
+  private iterator?: AsyncIterator<unknown>;
+  private leftover?: Buffer;
+  private digester = new Digester();
+  /** Bumped by every reopen, so that a chunk stream of an abandoned request reads nothing more. */
+  private generation = 0;
+
+  constructor(
+    private readonly input: BlobInput,
+    private readonly action: string,
+    private readonly progress: Progress,
+  ) {}
+
+  async openAt(offset: number): Promise<void> {
+    this.close();
+    const generation = ++this.generation;
+    let src: Readable;
+    try {
+      src = await this.input.open();
+    } catch (e) {
+      throw toOmlmdError(e, `cannot ${this.action}: cannot open the source`);
+    }
+    this.stream = src;
+    this.iterator = (src as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+    this.leftover = undefined;
+    this.digester = new Digester();
+    let skipped = 0;
+    while (skipped < offset) {
+      const b = await this.read(offset - skipped, generation);
+      if (!b) throw new OmlmdError('SIZE_MISMATCH', `cannot ${this.action}: the source ended after ${skipped} bytes`);
+      skipped += b.length;
+    }
+    this.progress.restart(offset);
+  }
+
+  /** Up to `max` bytes, hashed; undefined at the end of the source or once reopened. */
+  private async read(max: number, generation: number): Promise<Buffer | undefined> {
+    let b = this.leftover;
+    this.leftover = undefined;
+    if (!b) {
+      const it = this.iterator;
+      if (!it) return undefined;
+      let r: IteratorResult<unknown>;
+      try {
+        r = await it.next();
+      } catch (e) {
+        if (generation !== this.generation) return undefined;
+        throw toOmlmdError(e, `cannot ${this.action}: cannot read the source`);
+      }
+      if (generation !== this.generation || r.done) return undefined;
+      b = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value as Uint8Array);
+    }
+    if (b.length > max) {
+      this.leftover = b.subarray(max);
+      b = b.subarray(0, max);
+    }
+    this.digester.update(b);
+    return b;
+  }
+
+  /** The next `len` bytes as a stream (shorter if the source ends: the Content-Length check catches it). */
+  take(len: number): Readable {
+    const generation = this.generation;
+    const next = (max: number): Promise<Buffer | undefined> => this.read(max, generation);
+    const progress = this.progress;
+    return Readable.from(
+      (async function* () {
+        let left = len;
+        while (left > 0) {
+          const b = await next(left);
+          if (!b) return;
+          left -= b.length;
+          progress.add(b.length);
+          yield b;
+        }
+      })(),
+      { objectMode: false },
+    );
+  }
+
+  async atEnd(): Promise<boolean> {
+    if (this.leftover && this.leftover.length > 0) return false;
+    const it = this.iterator;
+    if (!it) return true;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return true;
+      if ((r.value as Uint8Array).length > 0) return false;
+    }
+  }
+
+  digest(): string {
+    return this.digester.digest();
+  }
+
+  close(): void {
+    this.stream?.destroy();
+    this.stream = undefined;
+    this.iterator = undefined;
+    this.leftover = undefined;
+  }
+}
+
 export class RegistryClient implements RepositoryLister {
   private readonly http: RegistryHttp;
+  private readonly chunkSize: number;
 
   constructor(
     readonly registry: string,
     options: RegistryOptions = {},
   ) {
     checkRegistry(registry);
+    const tls = options.tls ?? {};
+    const wantsTls = Boolean(tls.caFile || tls.certFile || tls.insecure);
     this.http = new RegistryHttp(registry, endpointOf(registry), {
       ...options,
-      plainHttp: options.plainHttp ?? isLoopbackHost(registry),
+      plainHttp: options.plainHttp ?? (isLoopbackHost(registry) && !wantsTls),
     });
+    const chunk = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+    if (!Number.isSafeInteger(chunk) || chunk < 1) throw new OmlmdError('USAGE', `the upload chunk size must be a positive number of bytes, not ${chunk}`);
+    this.chunkSize = chunk;
+  }
+
+  /** The scheme and host requests go to (`https://quay.io/`). */
+  get baseUrl(): string {
+    return this.http.base.toString();
+  }
+
+  /** Whether the registry asked for credentials since this client was made (after ping: whether it needs any). */
+  get authRequested(): boolean {
+    return this.http.authRequested;
   }
 
   repository(name: string): RegistryRepository {
     if (!isValidRepository(name)) {
       throw new OmlmdError('INVALID_REFERENCE', `${JSON.stringify(name)} is not a valid repository name (lowercase letters, digits and . _ - separators, parts joined by /)`);
     }
-    return new RegistryRepository(this.http, name);
+    return new RegistryRepository(this.http, name, this.chunkSize);
   }
 
   /** Checks that the registry answers the API (and, with credentials, that they work). */
@@ -192,6 +370,7 @@ export class RegistryRepository implements Repository {
   constructor(
     private readonly http: RegistryHttp,
     readonly name: string,
+    private readonly chunkSize = DEFAULT_CHUNK_SIZE,
   ) {
     this.description = `${http.registry}/${name}`;
     this.pull = `repository:${name}:pull`;
@@ -231,12 +410,17 @@ export class RegistryRepository implements Repository {
     }
     // `Range: bytes=SIZE-` is unsatisfiable (416): nothing is left to read anyway.
     if (offset > 0 && offset === desc.size) return Readable.from([]);
-    const action = `fetch blob ${digest} from ${this.description}`;
+    const first = await this.openBlobAt(desc, offset, opts.signal);
+    return this.resumable(first, desc, offset, opts.signal);
+  }
+
+  private async openBlobAt(desc: Descriptor, offset: number, signal?: AbortSignal): Promise<Readable> {
+    const action = `fetch blob ${desc.digest} from ${this.description}`;
     const headers: Record<string, string> = {};
     if (offset > 0) headers.range = `bytes=${offset}-`;
     const res = await this.http.request(
-      { method: 'GET', url: this.url(`blobs/${digest}`), headers, scope: this.pull, signal: opts.signal },
-      this.ctx(action, { code: 'BLOB_UNKNOWN', message: `blob ${digest} not found in ${this.description}` }),
+      { method: 'GET', url: this.url(`blobs/${desc.digest}`), headers, scope: this.pull, signal },
+      this.ctx(action, { code: 'BLOB_UNKNOWN', message: `blob ${desc.digest} not found in ${this.description}` }),
     );
     if (offset === 0 || res.status === 206) {
       if (res.status === 206) {
@@ -266,6 +450,54 @@ export class RegistryRepository implements Repository {
     return pipeline(res.body, skipper, () => undefined);
   }
 
+  /**
+   * The blob's bytes as one stream that survives a broken connection: when the body breaks
+   * off, the rest is asked for again with Range from the first byte not yet delivered. The
+   * consumer verifies the digest of the whole, as always.
+   */
+  private resumable(first: Readable, desc: Descriptor, offset: number, signal?: AbortSignal): Readable {
+    const out = new PassThrough({ highWaterMark: 1 << 20 });
+    const action = `fetch blob ${desc.digest} from ${this.description}`;
+    const url = this.url(`blobs/${desc.digest}`);
+    let current = first;
+    out.once('close', () => current.destroy());
+    const pump = async (): Promise<void> => {
+      let position = offset;
+      for (let attempt = 1; ; ) {
+        try {
+          for await (const chunk of current as AsyncIterable<Buffer>) {
+            position += chunk.length;
+            if (!out.write(chunk)) {
+              await new Promise<void>((resolve) => {
+                const done = (): void => {
+                  out.off('drain', done);
+                  out.off('close', done);
+                  resolve();
+                };
+                out.on('drain', done);
+                out.on('close', done);
+              });
+            }
+            if (out.destroyed) return;
+          }
+          out.end();
+          return;
+        } catch (e) {
+          if (out.destroyed) return;
+          const err = networkError(e, action, url, signal);
+          // A broken body is worth resuming; a retry that makes progress does not use up an attempt.
+          if (position >= desc.size || !(await this.http.backoff(attempt, err, action, signal))) throw err;
+          attempt = position > offset ? 1 : attempt + 1;
+          offset = position;
+          current = await this.openBlobAt(desc, position, signal);
+          if (out.destroyed) current.destroy();
+        }
+      }
+    };
+    pump().catch((e: unknown) => out.destroy(e instanceof Error ? e : new Error(String(e))));
+    return out;
+  }
+
   async putBlob(input: BlobInput, opts: PutBlobOptions = {}): Promise<BlobRef> {
     const { signal } = opts;
     throwIfAborted(signal);
@@ -281,85 +513,200 @@ export class RegistryRepository implements Repository {
     }
     const action = `push blob ${known ?? `of ${size} bytes`} to ${this.description}`;
     const ctx = this.ctx(action, { code: 'BLOB_UPLOAD_UNKNOWN', message: `the registry lost the upload of ${known ? `blob ${known}` : 'a blob'} to ${this.description}` }, true);
+    const up: Upload = { input, size, known, action, ctx, progress: new Progress(opts.onBytes), signal };
 
-    const started = await this.http.request(
-      { method: 'POST', url: this.url('blobs/uploads/'), headers: { 'content-length': '0' }, scope: this.push, signal },
-      ctx,
-    );
-    await discard(started.body);
-    if (started.status === 201) {
-      // Already committed (a mount): only meaningful when we named the digest.
-      if (known !== undefined) return { digest: known, size };
-      throw new OmlmdError('HTTP', `cannot ${action}: the registry answered 201 to an upload without a digest`, { status: 201, url: redactUrl(started.url) });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // Small blobs whose digest is known go in one request; the rest in resumable chunks.
+        if (this.http.chunkedRefused || (known !== undefined && size <= this.chunkSize)) return await this.putMonolithic(up);
+        return await this.putChunked(up);
+      } catch (e) {
+        if (e instanceof ChunkedRefused) {
+          // Google Artifact Registry and others refuse PATCH: one PUT, for this blob and the next ones.
+          this.http.chunkedRefused = true;
+          attempt--;
+          continue;
+        }
+        if (signal?.aborted) throw e;
+        // The answer to a PUT that committed may be what got lost.
+        if (known !== undefined && isRetryable(e) && (await this.statBlob(known, { signal }).catch(() => undefined)) === size) return { digest: known, size };
+        if (!(await this.http.backoff(attempt, e, action, signal))) throw e;
+      }
     }
-    let location = this.location(started, action);
-    const progress = new Progress(opts.onBytes);
+  }
+
+  /** Opens an upload session; opening a second one after a lost answer does no harm. */
+  private async startUpload(up: Upload): Promise<URL> {
+    const res = await this.http.request(
+      { method: 'POST', url: this.url('blobs/uploads/'), headers: { 'content-length': '0' }, scope: this.push, signal: up.signal, idempotent: true },
+      up.ctx,
+    );
+    await discard(res.body);
+    if (res.status === 201) {
+      // Already committed (a mount) is meaningless for a plain POST: do not trust it.
+      throw new OmlmdError('HTTP', `cannot ${up.action}: the registry answered 201 to an upload without a digest`, { status: 201, url: redactUrl(res.url) });
+    }
+    return this.location(res, up.action);
+  }
+
+  /** POST, then one PUT with the whole blob and its digest (hashed first when unknown). */
+  private async putMonolithic(up: Upload): Promise<BlobRef> {
+    const digest = up.known ?? (await this.hashSource(up));
+    const location = await this.startUpload(up);
     try {
-      let digest: string;
-      if (known !== undefined) {
-        digest = known;
-        const url = new URL(location);
-        url.searchParams.append('digest', digest);
-        const res = await this.http.request(
-          {
-            method: 'PUT',
-            url,
-            headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
-            body: () => this.openSource(input, progress, undefined, action),
-            scope: this.push,
-            signal,
-          },
-          ctx,
-        );
-        await discard(res.body);
-        this.checkCommitted(res, digest, action);
-      } else {
-        // One streaming PATCH, hashed on the way out: the source is read once.
-        let digester = new Digester();
-        const patched = await this.http.request(
-          {
-            method: 'PATCH',
-            url: location,
-            headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
-            body: () => {
-              digester = new Digester();
-              return this.openSource(input, progress, digester, action);
-            },
-            scope: this.push,
-            signal,
-          },
-          ctx,
-        );
-        await discard(patched.body);
-        if (headerValue(patched.headers, 'location')) location = this.location(patched, action);
-        if (digester.size !== size) {
-          throw new OmlmdError('SIZE_MISMATCH', `cannot ${action}: the source gave ${digester.size} bytes, not ${size}`);
-        }
-        // Range is `0-LAST` inclusive; distribution answers `0-0` for an empty upload too.
-        const range = /^(?:bytes=)?0-(\d+)$/.exec(headerValue(patched.headers, 'range') ?? '');
-        if (range) {
-          const last = Number(range[1]);
-          if (last !== size - 1 && !(size === 0 && last === 0)) {
-            throw new OmlmdError('SIZE_MISMATCH', `cannot ${action}: the registry received ${last + 1} bytes of ${size}`);
-          }
-        }
-        digest = digester.digest();
-        const url = new URL(location);
-        url.searchParams.append('digest', digest);
-        const res = await this.http.request(
-          { method: 'PUT', url, headers: { 'content-length': '0' }, body: '', scope: this.push, signal },
-          this.ctx(`commit blob ${digest} to ${this.description}`, ctx.notFound, true),
-        );
-        await discard(res.body);
-        this.checkCommitted(res, digest, action);
+      const url = new URL(location);
+      url.searchParams.append('digest', digest);
+      const res = await this.http.request(
+        {
+          method: 'PUT',
+          url,
+          headers: { 'content-type': 'application/octet-stream', 'content-length': String(up.size) },
+          body: () => this.openSource(up.input, up.progress, undefined, up.action),
+          scope: this.push,
+          signal: up.signal,
+        },
+        up.ctx,
+      );
+      await discard(res.body);
+      this.checkCommitted(res, digest, up.action);
+      if (up.progress.count !== up.size) {
+        throw new OmlmdError('SIZE_MISMATCH', `cannot ${up.action}: the source gave ${up.progress.count} bytes, not ${up.size}`);
       }
-      if (progress.count !== size) {
-        throw new OmlmdError('SIZE_MISMATCH', `cannot ${action}: the source gave ${progress.count} bytes, not ${size}`);
-      }
-      return { digest, size };
+      return { digest, size: up.size };
     } catch (e) {
-      if (!signal?.aborted) await this.cancelUpload(location);
+      if (!up.signal?.aborted) await this.cancelUpload(location);
       throw e;
+    }
+  }
+
+  private async hashSource(up: Upload): Promise<string> {
+    const digester = new Digester();
+    const src = await this.openSource(up.input, new Progress(), digester, up.action);
+    try {
+      for await (const chunk of src as AsyncIterable<Buffer>) void chunk;
+    } catch (e) {
+      throw toOmlmdError(e, `cannot ${up.action}: cannot read the source`);
+    }
+    if (digester.size !== up.size) throw new OmlmdError('SIZE_MISMATCH', `cannot ${up.action}: the source gave ${digester.size} bytes, not ${up.size}`);
+    return digester.digest();
+  }
+
+  /**
+   * POST, PATCH chunks of at most chunkSize bytes, then PUT ?digest=. After a broken chunk the
+   * registry is asked how much it holds (GET on the upload's Location → Range) and the upload
+   * goes on from there; a registry that lost the session (distribution, whose `_state` no
+   * longer matches after a broken PATCH) makes the caller start over.
+   */
+  private async putChunked(up: Upload): Promise<BlobRef> {
+    let location = await this.startUpload(up);
+    const reader = new SourceReader(up.input, up.action, up.progress);
+    let committed = false;
+    try {
+      await reader.openAt(0);
+      let offset = 0;
+      let sentAny = false;
+      let resumes = 0;
+      while (offset < up.size || !sentAny) {
+        const start = offset;
+        const len = Math.min(this.chunkSize, up.size - start);
+        let opened = false;
+        try {
+          const res = await this.http.request(
+            {
+              method: 'PATCH',
+              url: location,
+              headers: {
+                'content-type': 'application/octet-stream',
+                'content-length': String(len),
+                ...(len > 0 ? { 'content-range': `${start}-${start + len - 1}` } : {}),
+              },
+              body: async () => {
+                // Sent again after a 401: the registry took none of it, so read it anew from `start`.
+                if (opened) await reader.openAt(start);
+                opened = true;
+                return reader.take(len);
+              },
+              scope: this.push,
+              signal: up.signal,
+            },
+            up.ctx,
+          );
+          await discard(res.body);
+          // ECR answers 201 here; the upload is still open and needs its PUT.
+          if (headerValue(res.headers, 'location')) location = this.location(res, up.action);
+          sentAny = true;
+          const held = rangeEnd(headerValue(res.headers, 'range'));
+          offset = start + len;
+          if (held !== undefined && held !== offset && !(held === 1 && offset === 0)) {
+            if (held > offset) throw new OmlmdError('SIZE_MISMATCH', `cannot ${up.action}: the registry says it holds ${held} bytes after ${offset} were sent`);
+            // It kept less than was sent: go on from what it has.
+            if (++resumes > this.http.retryPolicy.retries) throw new OmlmdError('HTTP', `cannot ${up.action}: the registry keeps fewer bytes than it is sent`, { url: redactUrl(location) });
+            offset = held;
+            await reader.openAt(offset);
+          }
+        } catch (e) {
+          if (!sentAny && start === 0 && isChunkRefusal(e)) throw new ChunkedRefused();
+          if (up.signal?.aborted || !isRetryable(e)) throw e;
+          if (!(await this.http.backoff(++resumes, e, up.action, up.signal))) throw e;
+          const status = await this.uploadStatus(location, up);
+          // The session is gone: the error stays retryable, and putBlob starts over.
+          if (status === undefined) throw e;
+          location = status.location;
+          offset = status.offset;
+          sentAny = offset > 0;
+          await reader.openAt(offset);
+        }
+      }
+      if (!(await reader.atEnd())) throw new OmlmdError('SIZE_MISMATCH', `cannot ${up.action}: the source gave more than ${up.size} bytes`);
+      const digest = reader.digest();
+      if (up.known !== undefined && digest !== up.known) {
+        throw new OmlmdError('DIGEST_MISMATCH', `cannot ${up.action}: the source's bytes hash to ${digest}`);
+      }
+      await this.commit(location, digest, up);
+      committed = true;
+      return { digest, size: up.size };
+    } finally {
+      reader.close();
+      if (!committed && !up.signal?.aborted) await this.cancelUpload(location);
+    }
+  }
+
+  /** Where a broken upload stands: the registry's byte count and newest Location, or undefined when it lost the session. */
+  private async uploadStatus(location: URL, up: Upload): Promise<{ offset: number; location: URL } | undefined> {
+    let res: HttpResponse;
+    try {
+      res = await this.http.request(
+        { method: 'GET', url: location, scope: this.push, signal: up.signal, allow: [400, 404] },
+        this.ctx(`ask ${this.description} how much of an upload it holds`),
+      );
+    } catch (e) {
+      if (OmlmdError.is(e, 'CANCELLED')) throw e;
+      return undefined;
+    }
+    await discard(res.body);
+    if (res.status !== 204 && res.status !== 200) return undefined;
+    const held = rangeEnd(headerValue(res.headers, 'range'));
+    // `0-0` is both "nothing" and "one byte" in distribution's answer: start over to be sure.
+    if (held === undefined || held === 1) return undefined;
+    return { offset: held, location: headerValue(res.headers, 'location') ? this.location(res, up.action) : location };
+  }
+
+  /** PUT ?digest= on the last Location; when its answer is lost, the blob's presence decides. */
+  private async commit(location: URL, digest: string, up: Upload): Promise<void> {
+    const url = new URL(location);
+    url.searchParams.append('digest', digest);
+    const ctx = this.ctx(`commit blob ${digest} to ${this.description}`, up.ctx.notFound, true);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const res = await this.http.request({ method: 'PUT', url, headers: { 'content-length': '0' }, body: '', scope: this.push, signal: up.signal }, ctx);
+        await discard(res.body);
+        this.checkCommitted(res, digest, up.action);
+        return;
+      } catch (e) {
+        if (up.signal?.aborted) throw e;
+        if ((isRetryable(e) || OmlmdError.is(e, 'BLOB_UPLOAD_UNKNOWN')) && (await this.statBlob(digest, { signal: up.signal }).catch(() => undefined)) === up.size) return;
+        if (!(await this.http.backoff(attempt, e, ctx.action, up.signal))) throw e;
+      }
     }
   }
 
@@ -468,7 +815,7 @@ export class RegistryRepository implements Repository {
     let res: HttpResponse;
     try {
       res = await this.http.request(
-        { method: 'PUT', url: this.url(`manifests/${ref}`), headers: { 'content-type': mediaType }, body: bytes, scope: this.push, signal: opts.signal },
+        { method: 'PUT', url: this.url(`manifests/${ref}`), headers: { 'content-type': mediaType }, body: bytes, scope: this.push, signal: opts.signal, idempotent: true },
         this.ctx(action, undefined, true),
       );
     } catch (e) {

@@ -1,0 +1,198 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { verifyCredentials } from '../../src/core/credentials';
+import { OmlmdError } from '../../src/core/errors';
+import { RegistryClient } from '../../src/core/oci/registry';
+import { runCli, type CliResult } from '../helpers/cli';
+import { makeHtpasswd, makePki, startRegistry, type Pki, type RunningRegistry } from '../helpers/registry';
+
+const PASSWORD = 'S3cret-pa55word!';
+
+/** A user's machine: its own HOME, Docker config, omlmd data and config, and no ambient credentials or CAs. */
+function machine(root: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const home = join(root, 'home');
+  mkdirSync(home, { recursive: true });
+  return {
+    HOME: home,
+    DOCKER_CONFIG: join(home, '.docker'),
+    OMLMD_HOME: join(root, 'omlmd'),
+    OMLMD_CONFIG: join(root, 'config.yaml'),
+    XDG_CONFIG_HOME: join(home, '.config'),
+    XDG_RUNTIME_DIR: join(root, 'run'),
+    REGISTRY_AUTH_FILE: '',
+    OMLMD_AUTH_FILE: '',
+    OMLMD_REGISTRY_USERNAME: '',
+    OMLMD_REGISTRY_PASSWORD: '',
+    SSL_CERT_FILE: '',
+    NODE_EXTRA_CA_CERTS: '',
+    HTTP_PROXY: '',
+    HTTPS_PROXY: '',
+    http_proxy: '',
+    https_proxy: '',
+    ...extra,
+  };
+}
+
+function noSecret(r: CliResult): void {
+  const all = r.stdout + r.stderr;
+  assert.ok(!all.includes(PASSWORD), 'the password appears in the output');
+  assert.ok(!all.includes(Buffer.from(`alice:${PASSWORD}`).toString('base64')), 'the encoded credentials appear in the output');
+}
+
+describe('the real registry with htpasswd auth over TLS, its certificate from a CA the test made', () => {
+  let pki: Pki;
+  let reg: RunningRegistry;
+  let work: string;
+  let env: NodeJS.ProcessEnv;
+  let model: string;
+  const modelBytes = randomBytes(600 * 1024);
+
+  before(async () => {
+    pki = await makePki();
+    work = mkdtempSync(join(tmpdir(), 'omlmd-authtls-'));
+    const htpasswd = await makeHtpasswd(join(work, 'htpasswd'), { alice: PASSWORD });
+    reg = await startRegistry({ tls: { cert: pki.serverCert, key: pki.serverKey }, htpasswd });
+    env = machine(work);
+    // A loopback registry is plain HTTP unless told otherwise: this one speaks TLS.
+    writeFileSync(env.OMLMD_CONFIG as string, `registries:\n  "${reg.host}":\n    plainHttp: false\n`);
+    model = join(work, 'model.onnx');
+    writeFileSync(model, modelBytes);
+  });
+  after(async () => {
+    await reg?.stop();
+    if (pki) rmSync(pki.dir, { recursive: true, force: true });
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('without the CA: a TLS error (exit 6) that names the unknown authority and the fix', async () => {
+    const r = await runCli(['login', reg.host, '-u', 'alice', '--password-stdin'], { env, input: PASSWORD });
+    assert.equal(r.code, 6, r.stderr);
+    assert.match(r.stderr, /certificate of 127\.0\.0\.1:\d+ is signed by an unknown authority/);
+    assert.match(r.stderr, /hint: pass --ca-file/);
+    noSecret(r);
+  });
+
+  it('a CA that did not sign the certificate does not help', async () => {
+    const r = await runCli(['tags', `${reg.host}/models/x`, '--ca-file', pki.otherCaCert], { env });
+    assert.equal(r.code, 6, r.stderr);
+    assert.match(r.stderr, /unknown authority/);
+  });
+
+  it('wrong password: exit 3, nothing stored, and the password appears nowhere', async () => {
+    const r = await runCli(['login', reg.host, '-u', 'alice', '--password-stdin', '--ca-file', pki.caCert, '--debug'], { env, input: 'not-the-password' });
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /refused the credentials of alice/);
+    assert.ok(!(r.stdout + r.stderr).includes('not-the-password'));
+    assert.throws(() => statSync(join(env.DOCKER_CONFIG as string, 'config.json')));
+  });
+
+  it('no credentials at all: exit 3 with "omlmd login HOST"', async () => {
+    const r = await runCli(['tags', `${reg.host}/models/x`, '--ca-file', pki.caCert], { env });
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, new RegExp(`hint: run omlmd login ${reg.host.replace(/\./g, '\\.')}`));
+  });
+
+  it('login with --ca-file verifies, then stores in the Docker config file, mode 0600', async () => {
+    const r = await runCli(['login', reg.host, '-u', 'alice', '--password-stdin', '--ca-file', pki.caCert, '--json'], { env, input: `${PASSWORD}\n` });
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { verified: boolean; storedIn: string };
+    assert.equal(out.verified, true);
+    const file = join(env.DOCKER_CONFIG as string, 'config.json');
+    assert.equal(out.storedIn, file);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    const doc = JSON.parse(readFileSync(file, 'utf8')) as { auths: Record<string, { auth: string }> };
+    assert.equal(Buffer.from(doc.auths[reg.host]?.auth ?? '', 'base64').toString(), `alice:${PASSWORD}`, 'the trailing newline of stdin is not part of the password');
+    noSecret(r);
+  });
+
+  it('push and pull with the stored login and the CA from the config file: no flags', async () => {
+    writeFileSync(env.OMLMD_CONFIG as string, `registries:\n  "${reg.host}":\n    caFile: ${pki.caCert}\n`);
+    const push = await runCli(['push', `${reg.host}/models/mnist:v1`, model, '--name', 'mnist', '--json'], { env });
+    assert.equal(push.code, 0, push.stderr);
+    noSecret(push);
+    const out = join(work, 'pulled');
+    const pull = await runCli(['pull', `${reg.host}/models/mnist:v1`, '-o', out], { env });
+    assert.equal(pull.code, 0, pull.stderr);
+    assert.ok(readFileSync(join(out, 'model.onnx')).equals(modelBytes));
+  });
+
+  it('--insecure skips verification, and says so on stderr', async () => {
+    const bare = machine(join(work, 'insecure'));
+    const r = await runCli(['tags', `${reg.host}/models/mnist`, '--insecure', '-u', 'alice', '--password-stdin'], { env: bare, input: PASSWORD });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'v1');
+    assert.match(r.stderr, /warning: TLS certificate verification is off for 127\.0\.0\.1/);
+    noSecret(r);
+  });
+
+  it('the system trust store (SSL_CERT_FILE) is honoured without --ca-file', async () => {
+    const sys = machine(join(work, 'system'), { SSL_CERT_FILE: pki.caCert, OMLMD_REGISTRY_USERNAME: 'alice', OMLMD_REGISTRY_PASSWORD: PASSWORD });
+    writeFileSync(sys.OMLMD_CONFIG as string, `registries:\n  "${reg.host}":\n    plainHttp: false\n`);
+    const r = await runCli(['tags', `${reg.host}/models/mnist`], { env: sys });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'v1');
+  });
+
+  it('verifyCredentials: true for the right password, UNAUTHORIZED without the secret for a wrong one', async () => {
+    const tls = { caFile: pki.caCert };
+    assert.deepEqual(await verifyCredentials(reg.host, { username: 'alice', password: PASSWORD }, { tls }), { verified: true });
+    try {
+      await verifyCredentials(reg.host, { username: 'alice', password: 'wrong-one-42' }, { tls });
+      assert.fail('expected a rejection');
+    } catch (e) {
+      assert.ok(OmlmdError.is(e, 'UNAUTHORIZED'), String(e));
+      assert.ok(!JSON.stringify({ m: e.message, h: e.hint, u: e.url, c: String(e.cause) }).includes('wrong-one-42'));
+    }
+  });
+});
+
+describe('a registry that demands a client certificate (mTLS)', () => {
+  let pki: Pki;
+  let reg: RunningRegistry;
+  let work: string;
+  let env: NodeJS.ProcessEnv;
+
+  before(async () => {
+    pki = await makePki();
+    reg = await startRegistry({ tls: { cert: pki.serverCert, key: pki.serverKey, clientCas: [pki.caCert] } });
+    work = mkdtempSync(join(tmpdir(), 'omlmd-mtls-'));
+    env = machine(work);
+  });
+  after(async () => {
+    await reg?.stop();
+    if (pki) rmSync(pki.dir, { recursive: true, force: true });
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('without a client certificate: a TLS error (exit 6) that says to pass --cert-file and --key-file', async () => {
+    const r = await runCli(['repos', reg.host, '--ca-file', pki.caCert], { env });
+    assert.equal(r.code, 6, r.stderr);
+    assert.match(r.stderr, /client certificate/);
+    assert.match(r.stderr, /--cert-file and --key-file/);
+  });
+
+  it('with --cert-file and --key-file: pushes and lists', async () => {
+    const flags = ['--ca-file', pki.caCert, '--cert-file', pki.clientCert, '--key-file', pki.clientKey];
+    writeFileSync(join(work, 'm.bin'), randomBytes(1000));
+    const push = await runCli(['push', `${reg.host}/mtls/model:v1`, join(work, 'm.bin'), '--name', 'm', ...flags], { env });
+    assert.equal(push.code, 0, push.stderr);
+    const tags = await runCli(['tags', `${reg.host}/mtls/model`, ...flags], { env });
+    assert.equal(tags.code, 0, tags.stderr);
+    assert.equal(tags.stdout.trim(), 'v1');
+  });
+
+  it('a certificate without its key is a usage error', async () => {
+    const r = await runCli(['tags', `${reg.host}/mtls/model`, '--ca-file', pki.caCert, '--cert-file', pki.clientCert], { env });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /--cert-file and --key-file/);
+  });
+
+  it('the library takes the same settings', async () => {
+    const client = new RegistryClient(reg.host, { tls: { caFile: pki.caCert, certFile: pki.clientCert, keyFile: pki.clientKey } });
+    assert.deepEqual(await client.repository('mtls/model').listTags(), ['v1']);
+  });
+});
