@@ -4,7 +4,8 @@ import * as vscode from 'vscode';
 import { OmlmdError } from '../core/errors';
 import type { ModelMetadata } from '../core/model/metadata';
 import { isLoopbackHost, isValidRepository, isValidTag, parseReference } from '../core/oci/reference';
-import { RegistryClient } from '../core/oci/registry';
+import { verifyCredentials } from '../core/credentials';
+import { registryOptions } from '../core/config';
 import type { ProgressCallback } from '../core/transfer/progress';
 import { pushMetadataUpdate } from '../core/transfer/remetadata';
 import { registryOf, showError } from './errors';
@@ -231,7 +232,7 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
     // Verify before saving, so a typo is caught now and not at the next push.
     const settings = services.config.registries.find((r) => r.host === host);
     await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Checking credentials with ${host}…` }, () =>
-      new RegistryClient(host, { plainHttp: settings?.plainHttp, credentials: async () => creds }).ping());
+      verifyCredentials(host, creds, registryOptions({ plainHttp: settings?.plainHttp, caFile: settings?.caFile, insecure: settings?.insecure })));
     await services.storeCredentials(host, creds);
     tree.refresh();
     void vscode.window.showInformationMessage(`Signed in to ${host} as ${username}.`);

@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { OmlmdClient } from '../core/client';
-import type { Credentials } from '../core/oci/registry';
+import { createCredentialsProvider, type CredentialSource } from '../core/credentials';
+import type { Credentials, ProxySettings } from '../core/oci/registry';
 import type { RegistrySettings } from './model/browser';
 
 /** A typed view of the `omlmd.*` settings declared in package.json. */
@@ -27,6 +28,15 @@ export async function updateRegistries(f: (r: RegistrySettings[]) => RegistrySet
 }
 
 const SECRET_PREFIX = 'omlmd.registry/';
+
+/** VS Code's `http.proxy` (and `http.noProxy`), when set; else the core reads HTTP(S)_PROXY. */
+function vscodeProxy(): ProxySettings | undefined {
+  const http = vscode.workspace.getConfiguration('http');
+  const proxy = http.get<string>('proxy');
+  if (!proxy) return undefined;
+  const noProxy = http.get<string[]>('noProxy') ?? [];
+  return { httpProxy: proxy, httpsProxy: proxy, noProxy: noProxy.join(',') || undefined };
+}
 
 /**
  * Everything the commands and the tree share: the settings, a core client built from them
@@ -56,12 +66,21 @@ export class Services implements vscode.Disposable {
   client(): OmlmdClient {
     if (!this.cached) {
       const cfg = this.config;
+      // SecretStorage first after the environment, then what the CLI and Docker know (omlmd
+      // login, ~/.docker/config.json with its helpers, auth.json): one sign-in serves both.
+      const secrets: CredentialSource = { name: 'VS Code secret storage', get: (registry) => this.credentials(registry) };
       this.cached = new OmlmdClient({
         home: cfg.home,
         userAgent: `omlmd-vscode/${this.context.extension.packageJSON.version as string}`,
-        credentials: (registry) => this.credentials(registry),
-        registrySettings: (registry: string) => cfg.registries.find((r) => r.host === registry),
-      } as ConstructorParameters<typeof OmlmdClient>[0]);
+        credentials: createCredentialsProvider({ sources: [secrets] }),
+        registrySettings: (registry: string) => {
+          const r = cfg.registries.find((x) => x.host === registry);
+          return r && { plainHttp: r.plainHttp, caFile: r.caFile, insecure: r.insecure };
+        },
+        proxy: vscodeProxy(),
+        onWarning: (m) => this.log.warn(m),
+        onRetry: (e) => this.log.info(`retrying: ${JSON.stringify(e)}`),
+      });
     }
     return this.cached;
   }
