@@ -42,6 +42,20 @@ describe('VS Code: browse, push, pull, notebook (real registry)', { timeout: 600
     await vsc.answerInputBox(text);
   }
 
+  /** Right-clicks a tree row; the tree may re-render after a push (it refreshes), so retry until the menu shows. */
+  async function rightClickRow(label: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      await vsc.dismissHovers();
+      await vsc.treeRow(label).click({ button: 'right' });
+      try {
+        await vsc.page.locator('.context-view .monaco-menu').waitFor({ timeout: 5000 });
+        return;
+      } catch (e) {
+        if (attempt >= 4) throw e;
+      }
+    }
+  }
+
   async function pickTarget(repository: string, tag: string): Promise<void> {
     await vsc.page.locator('.quick-input-widget .quick-input-title', { hasText: '(1/3)' }).waitFor();
     await vsc.pickQuickItem(new RegExp(reg.host.replace(/[.]/g, '\\.')));
@@ -127,6 +141,25 @@ describe('VS Code: browse, push, pull, notebook (real registry)', { timeout: 600
       assert.equal(info.manifest.annotations?.['dev.omlmd.notebook.path'], 'train.ipynb');
       assert.match(info.manifest.annotations?.['dev.omlmd.notebook.digest'] ?? '', /^sha256:[0-9a-f]{64}$/);
       assert.deepEqual(info.view.files.filter((f) => f.role === 'model').map((f) => f.path), ['model.joblib']);
+    });
+  });
+
+  test('Edit Metadata… on a model shows its metadata and saves the edit as a new tag', async () => {
+    await vsc.withDiagnostics('edit-metadata', async () => {
+      await vsc.openModelsView();
+      await vsc.waitForTreeRow('Iris classifier');
+      await rightClickRow('Iris classifier');
+      await vsc.clickContextMenu('Edit Metadata…');
+      const frame = await vsc.webviewFrame('#push');
+      assert.equal(await frame.locator('[data-field="name"] input').inputValue(), 'Iris classifier');
+      await pushFromEditor('Iris classifier (retrained)');
+      await answerStep('new tag', 'v2');
+      await vsc.waitForNotification(new RegExp(`Pushed ${reg.host}/models/iris:v2`));
+      const v2 = await client.inspect(`${reg.host}/models/iris:v2`);
+      const v1 = await client.inspect(`${reg.host}/models/iris:v1`);
+      assert.equal(v2.metadata?.name, 'Iris classifier (retrained)');
+      assert.equal(v1.metadata?.name, 'Iris classifier', 'v1 is not rewritten');
+      assert.deepEqual(v2.view.files.filter((f) => f.role === 'model').map((f) => f.descriptor.digest), v1.view.files.filter((f) => f.role === 'model').map((f) => f.descriptor.digest));
     });
   });
 });
