@@ -1,5 +1,8 @@
 import { OmlmdError, type ErrorCode } from '../core/errors';
 import type { ProgressEvent } from '../core/transfer/progress';
+import { humanSize } from '../core/units';
+
+export { humanSize };
 
 /** Exit codes, documented in README.md. */
 export const ExitCode = {
@@ -59,16 +62,6 @@ export function formatError(e: unknown, debug: boolean): string {
   return `omlmd: internal error: ${err?.message ?? String(e)}${debug ? `\n${err?.stack ?? ''}` : '\n  (run with --debug for details; please report it)'}`;
 }
 
-export function humanSize(n: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
-}
 
 /**
  * A one-line progress display on stderr: files done, bytes, throughput and ETA. Drawn only on

@@ -2,6 +2,9 @@ import type { OmlmdClient } from '../../core/client';
 import { OmlmdError } from '../../core/errors';
 import type { ModelMetadata } from '../../core/model/metadata';
 import { formatReference, type Reference } from '../../core/oci/reference';
+import { humanSize } from '../../core/units';
+
+export { humanSize };
 
 /**
  * What the Registries tree shows, computed from the core without VS Code, so it is tested
@@ -65,16 +68,6 @@ function formatLabel(md: ModelMetadata | undefined): string {
   return [md?.model_format_name, md?.model_format_version].filter(Boolean).join(' ');
 }
 
-export function humanSize(n: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
-}
 
 /** An error as a tree row, with the fix a user would reach for. */
 export function errorNode(parentId: string, e: unknown, store?: StoreRef): BrowserNode {
