@@ -29,6 +29,9 @@ describe('VS Code: browse, push, pull, notebook (real registry)', { timeout: 600
     await reg?.stop();
   });
 
+  /** Screenshots go to the session's temp dir; OMLMD_E2E_SCREENSHOTS=docs/images refreshes the README's. */
+  const shot = (name: string): string => join(process.env.OMLMD_E2E_SCREENSHOTS ?? vsc.tmp, name);
+
   /** Fills and submits the metadata editor webview; returns the frame. */
   async function pushFromEditor(name?: string): Promise<void> {
     const frame = await vsc.webviewFrame('#push');
@@ -79,7 +82,7 @@ describe('VS Code: browse, push, pull, notebook (real registry)', { timeout: 600
       await vsc.expandTreeRow('Iris classifier');
       await vsc.waitForTreeRow('model.joblib');
       await vsc.waitForTreeRow('metadata');
-      await vsc.screenshot(join(ROOT, 'docs', 'images', 'tree.png'));
+      await vsc.screenshot(shot('tree.png'));
     });
   });
 
@@ -89,7 +92,7 @@ describe('VS Code: browse, push, pull, notebook (real registry)', { timeout: 600
       await vsc.clickContextMenu('Push Model…');
       const frame = await vsc.webviewFrame('#push');
       assert.equal(await frame.locator('[data-field="name"] input').inputValue(), 'model');
-      await vsc.screenshot(join(ROOT, 'docs', 'images', 'push-editor.png'));
+      await vsc.screenshot(shot('push-editor.png'));
       await pushFromEditor('ONNX demo');
       await pickTarget('demo/onnx', 'v1');
       await vsc.waitForNotification(new RegExp(`Pushed ${reg.host}/demo/onnx:v1`));
