@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks for the tests, all real parts: Debian's registry,
-# skopeo, umoci, PostgreSQL, Chromium (webview and VS Code tests) and what code-server's
-# native modules build with; then the npm dependencies from the lock file, and code-server
-# (VS Code in the browser) for the end-to-end tests.
+# skopeo, umoci, busybox-static (the ModelCar's minimal base), PostgreSQL, Chromium
+# (webview and VS Code tests) and what code-server's native modules build with; then the
+# npm dependencies from the lock file, and code-server (VS Code in the browser) for the
+# end-to-end tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(docker-registry skopeo umoci postgresql chromium openssl apache2-utils
+packages=(docker-registry skopeo umoci busybox-static postgresql chromium openssl apache2-utils
           g++ make python3 pkg-config libkrb5-dev libx11-dev libxkbfile-dev ripgrep)
 need=()
 for pkg in "${packages[@]}"; do

@@ -7,7 +7,7 @@ import { createCredentialsProvider } from '../core/credentials';
 import { OmlmdError } from '../core/errors';
 import type { Credentials, RetryEvent } from '../core/oci/registry';
 import type { ProgressCallback } from '../core/transfer/progress';
-import { progressEnabled, ProgressLine } from './output';
+import { progressEnabled, ProgressBars } from './output';
 
 /** What every command module shares: options, the client, output, cancellation. */
 declare const OMLMD_VERSION: string | undefined;
@@ -84,13 +84,21 @@ export function explicitCredentials(o: Common): (() => Promise<Credentials>) | u
   };
 }
 
+/** The progress bars being drawn, so that a message goes above them instead of through them. */
+let bars: ProgressBars | undefined;
+
+function stderrLine(line: string): void {
+  if (bars) bars.note(line);
+  else process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[2K' : ''}${line}\n`);
+}
+
 export function warn(message: string): void {
-  process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[2K' : ''}omlmd: warning: ${message}\n`);
+  stderrLine(`omlmd: warning: ${message}`);
 }
 
 export function noteRetry(e: RetryEvent): void {
   const secs = e.delayMs >= 1000 ? `${(e.delayMs / 1000).toFixed(1)} s` : `${e.delayMs} ms`;
-  process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[2K' : ''}omlmd: ${e.reason} while trying to ${e.action}; retry ${e.attempt} of ${e.retries} in ${secs}\n`);
+  stderrLine(`omlmd: ${e.reason} while trying to ${e.action}; retry ${e.attempt} of ${e.retries} in ${secs}`);
 }
 
 export function client(o: Common): OmlmdClient {
@@ -122,14 +130,16 @@ export function concurrency(o: Common): number | undefined {
   return n;
 }
 
-/** Runs a transfer with a progress line when stderr is a terminal. */
+/** Runs a transfer with progress bars (total and per file) when stderr is a terminal. */
 export async function withProgress<T>(label: string, o: Common, run: (onProgress?: ProgressCallback) => Promise<T>): Promise<T> {
   if (o.json || !progressEnabled(o.progress)) return run(undefined);
-  const line = new ProgressLine(label);
+  const drawing = new ProgressBars(label);
+  bars = drawing;
   try {
-    return await run(line.onProgress);
+    return await run(drawing.onProgress);
   } finally {
-    line.finish();
+    bars = undefined;
+    drawing.finish();
   }
 }
 
@@ -200,7 +210,7 @@ export function withCommon(cmd: Command, transfer = false): Command {
   withRegistryOptions(cmd);
   if (transfer) {
     cmd.option('--no-progress', 'no progress bar (also OMLMD_NO_PROGRESS=1, or when stderr is not a terminal)')
-      .option('--concurrency <n>', 'how many files move at once (default 4)');
+      .option('--concurrency <n>', 'how many files (and, pulling, parallel ranged parts of large files) move at once (default 4)');
   }
   return cmd;
 }

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import { Command, CommanderError, Option } from 'commander';
 import yaml from 'js-yaml';
 import { OmlmdClient } from '../core/client';
@@ -7,6 +8,8 @@ import { pyJsonDumps } from '../core/model/pyjson';
 import { formatReference } from '../core/oci/reference';
 import { client, collect, concurrency, controller, example, metadataFromOptions, parseAnnotation, print, state, version, withCommon, withProgress, type Common, type PushOpts } from './context';
 import { COMMAND_MODULES } from './commands';
+import { copyRecursive } from '../core/lineage/api';
+import { crawlIntoIndex } from './commands/search';
 import { ExitCode, exitCodeFor, formatError, humanSize } from './output';
 
 export function buildProgram(): Command {
@@ -88,14 +91,24 @@ Exit codes: 0 ok, 1 failure, 2 usage or invalid input, 3 authentication, 4 not f
     }), 'omlmd get config localhost:5000/models/mnist:v1');
 
   example(withCommon(program.command('crawl'))
-    .description('print the configs of many artifacts as one JSON array (for jq); a target that fails is reported and skipped')
-    .argument('<targets...>')
-    .action(async (targets: string[], o: Common) => {
+    .description('print the configs of many artifacts as one JSON array (for jq); a target that fails is reported and skipped. With --index, write model artifacts into the search index instead (see omlmd query)')
+    .argument('[targets...]', 'references; with --index also HOST (its whole catalog), HOST/REPO (every tag), local')
+    .option('--index [location]', 'crawl into an index: a SQLite file or postgres://... (default: OMLMD_INDEX, else $OMLMD_HOME/index.sqlite); only changed tags are fetched')
+    .option('--repo <repository>', 'with --index and a HOST target: crawl this repository too, or instead when the catalog is refused (repeatable)', collect)
+    .option('--full', 'with --index: fetch every tag again, changed or not')
+    .option('--concurrency <n>', 'with --index: how many manifests and configs are fetched at once (default 8)')
+    .action(async (targets: string[], o: Common & { index?: string | boolean; repo?: string[]; full?: boolean }) => {
+      if (o.index !== undefined) {
+        // `crawl --index HOST`: the optional value took the only target; the index is the default one.
+        if (typeof o.index === 'string' && targets.length === 0) return crawlIntoIndex([o.index], { ...o, index: true });
+        return crawlIntoIndex(targets, o);
+      }
+      if (targets.length === 0) throw new OmlmdError('USAGE', 'name at least one artifact to crawl', { hint: 'omlmd crawl HOST/REPO:TAG... (or --index HOST to fill the search index)' });
       const { results, errors } = await client(o).crawl(targets, { signal: controller.signal });
       print(pyJsonDumps(results));
       for (const e of errors) process.stderr.write(`omlmd: skipped ${e.reference}: ${e.error.message}\n`);
       if (errors.length > 0) process.exitCode = ExitCode.failure;
-    }), 'omlmd crawl localhost:5000/m:v1 localhost:5000/m:v2 | jq "max_by(.config.customProperties.accuracy).reference"');
+    }), 'omlmd crawl localhost:5000/m:v1 localhost:5000/m:v2 | jq "max_by(.config.customProperties.accuracy).reference"\n  omlmd crawl --index localhost:5000');
 
   example(withCommon(program.command('metadata'))
     .description('print a model\'s metadata (YAML by default)')
@@ -147,12 +160,19 @@ Exit codes: 0 ok, 1 failure, 2 usage or invalid input, 3 authentication, 4 not f
     .description('copy an artifact between registries, OCI layouts and the local store; the digest is kept and only missing blobs move')
     .argument('<source>')
     .argument('<destination>', 'a tag, or no tag to keep the source\'s')
-    .action(async (source: string, destination: string, o: Common) => {
+    .option('-r, --recursive', 'also copy every artifact that refers to it (ModelCar images, model cards, SBOMs), recursively, keeping the graph')
+    .action(async (source: string, destination: string, o: Common & { recursive?: boolean }) => {
       const c = client(o);
+      if (o.recursive) {
+        const res = await withProgress('copy', o, (onProgress) => copyRecursive(c, source, destination, { signal: controller.signal, onProgress, concurrency: concurrency(o) }));
+        if (o.json) print(JSON.stringify(res, null, 2));
+        else print(`Copied ${source} and ${res.referrers.length} referrer${res.referrers.length === 1 ? '' : 's'} to ${res.reference}\n  ${res.copied} blob${res.copied === 1 ? '' : 's'} sent (${humanSize(res.bytes)}), ${res.skipped} already there`);
+        return;
+      }
       const res = await withProgress('copy', o, (onProgress) => c.copy(source, destination, { signal: controller.signal, onProgress, concurrency: concurrency(o) }));
       if (o.json) print(JSON.stringify(res, null, 2));
-      else print(`Copied ${source} to ${res.reference}\n  ${res.copied} blob${res.copied === 1 ? '' : 's'} sent (${humanSize(res.bytes)}), ${res.skipped} already there`);
-    }), 'omlmd copy localhost:5000/models/mnist:v1 oci:./mnist-layout:v1');
+      else print(`Copied ${source} to ${res.reference}\n  ${res.copied} blob${res.copied === 1 ? '' : 's'} sent (${humanSize(res.bytes)}), ${res.skipped} already there${res.mounted ? `, ${res.mounted} mounted from ${source.replace(/[:@][^/]*$/, '')}` : ''}`);
+    }), 'omlmd copy localhost:5000/models/mnist:v1 oci:./mnist-layout:v1\n  omlmd copy --recursive localhost:5000/models/mnist:v1 registry.example.com/models/mnist:v1');
 
   example(withCommon(program.command('tags'))
     .description('list the tags of a repository')
@@ -237,7 +257,8 @@ export async function main(argv: string[]): Promise<number> {
       return ExitCode.usage;
     }
     if (state.interrupted) {
-      process.stderr.write('omlmd: cancelled; nothing partial was left behind\n');
+      // Uploads stay open and downloads keep their partial files (hidden, never under the final name): the same command goes on from there.
+      process.stderr.write('omlmd: cancelled; nothing was left under a final name, and running the same command again goes on from where it stopped\n');
       return ExitCode.cancelled;
     }
     process.stderr.write(formatError(e, debug) + '\n');
@@ -246,6 +267,10 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
+  // undici parses HTTP in WebAssembly (llhttp). V8's optimizing tier-up of that module costs
+  // 20-35 MB of RSS at its peak, a quarter of a transfer's memory, for no gain that a
+  // command run can measure (bodies, not headers, make a transfer): the baseline compiler does.
+  setFlagsFromString('--liftoff-only');
   process.on('SIGINT', () => {
     if (state.interrupted) process.exit(ExitCode.cancelled);
     state.interrupted = true;

@@ -63,58 +63,167 @@ export function formatError(e: unknown, debug: boolean): string {
 }
 
 
+interface BarItem {
+  title: string;
+  size: number;
+  /** Bytes in place: moved now, resumed, or skipped. */
+  done: number;
+  /** Bytes moved by this run: what throughput is made of. */
+  moved: number;
+  started?: number;
+  finished: boolean;
+}
+
+function bar(fraction: number, width: number): string {
+  const full = Math.max(0, Math.min(width, Math.round(fraction * width)));
+  return '#'.repeat(full).padEnd(width, '.');
+}
+
+function seconds(s: number): string {
+  if (!Number.isFinite(s)) return '';
+  if (s < 60) return `${Math.ceil(s)} s`;
+  const m = Math.floor(s / 60);
+  return m < 60 ? `${m} min ${Math.ceil(s - m * 60)} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
 /**
- * A one-line progress display on stderr: files done, bytes, throughput and ETA. Drawn only on
- * a terminal, at most every 100 ms, and erased at the end.
+ * Progress on stderr while a transfer runs: a total bar (files, bytes, throughput, time
+ * left) and one bar per file in flight. Drawn only on a terminal, at most every 100 ms, in
+ * place (the cursor goes back up over the previous drawing), and erased at the end.
+ * Throughput counts only bytes this run moved: skipped files and resumed parts fill the bars
+ * without inflating the speed.
  */
-export class ProgressLine {
+export class ProgressBars {
+  private readonly items = new Map<string, BarItem>();
   private total = 0;
-  private done = 0;
   private files = 0;
   private filesDone = 0;
+  private done = 0;
+  private moved = 0;
+  private firstByte?: number;
   private last = 0;
-  private readonly start = Date.now();
-  private drawn = false;
+  private drawnLines = 0;
 
-  constructor(private readonly label: string, private readonly out: NodeJS.WriteStream = process.stderr) {}
+  constructor(
+    private readonly label: string,
+    private readonly out: Pick<NodeJS.WriteStream, 'write'> & { columns?: number } = process.stderr,
+    private readonly now: () => number = Date.now,
+    private readonly maxFiles = 6,
+  ) {}
+
+  private item(title: string, size = 0): BarItem {
+    let it = this.items.get(title);
+    if (!it) {
+      it = { title, size, done: 0, moved: 0, finished: false };
+      this.items.set(title, it);
+    }
+    return it;
+  }
 
   readonly onProgress = (e: ProgressEvent): void => {
+    const now = this.now();
     switch (e.type) {
       case 'plan':
         this.total += e.totalBytes;
         this.files += e.items.length;
+        for (const i of e.items) this.item(i.title, i.size);
         break;
-      case 'bytes':
+      case 'bytes': {
+        const it = this.item(e.title);
+        it.started ??= now;
+        this.firstByte ??= now;
+        it.done += e.bytes;
+        it.moved += e.bytes;
+        this.done += e.bytes;
+        this.moved += e.bytes;
+        break;
+      }
+      case 'resumed': {
+        const it = this.item(e.title);
+        it.done += e.bytes;
         this.done += e.bytes;
         break;
-      case 'skipped':
-        this.done += e.size;
-        this.filesDone++;
+      }
+      case 'skipped': {
+        const it = this.item(e.title, e.size);
+        if (!it.finished) {
+          it.finished = true;
+          this.done += Math.max(0, e.size - it.done);
+          it.done = e.size;
+          this.filesDone++;
+        }
         break;
-      case 'done':
-        this.filesDone++;
+      }
+      case 'done': {
+        const it = this.item(e.title, e.size);
+        if (!it.finished) {
+          it.finished = true;
+          this.filesDone++;
+        }
         break;
+      }
     }
-    const now = Date.now();
-    if (now - this.last >= 100 || e.type === 'done') {
+    if (now - this.last >= 100 || e.type === 'done' || e.type === 'plan') {
       this.last = now;
-      this.draw(now);
+      this.draw();
     }
   };
 
-  private draw(now: number): void {
-    const secs = Math.max((now - this.start) / 1000, 0.001);
-    const rate = this.done / secs;
-    const pct = this.total > 0 ? Math.min(100, Math.floor((this.done / this.total) * 100)) : 100;
-    const eta = rate > 0 && this.total > this.done ? `, ${Math.ceil((this.total - this.done) / rate)} s left` : '';
-    const width = 20;
-    const bar = '#'.repeat(Math.round((pct / 100) * width)).padEnd(width, '.');
-    this.out.write(`\r\x1b[2K${this.label} [${bar}] ${pct}% ${this.filesDone}/${this.files} files, ${humanSize(this.done)}/${humanSize(this.total)} at ${humanSize(rate)}/s${eta}`);
-    this.drawn = true;
+  /** The lines to show now: the total first, then the files in flight. */
+  render(): string[] {
+    const now = this.now();
+    const secs = this.firstByte === undefined ? 0 : Math.max((now - this.firstByte) / 1000, 0.001);
+    const rate = secs > 0 ? this.moved / secs : 0;
+    const fraction = this.total > 0 ? Math.min(1, this.done / this.total) : this.filesDone === this.files ? 1 : 0;
+    const left = rate > 0 && this.total > this.done ? `  ${seconds((this.total - this.done) / rate)} left` : '';
+    const speed = rate > 0 ? `  ${humanSize(rate)}/s` : '';
+    const lines = [`${this.label} [${bar(fraction, 24)}] ${String(Math.floor(fraction * 100)).padStart(3)}%  ${this.filesDone}/${this.files} files  ${humanSize(this.done)} / ${humanSize(this.total)}${speed}${left}`];
+    const active = [...this.items.values()].filter((it) => !it.finished && it.started !== undefined);
+    const width = Math.min(32, Math.max(...active.map((it) => it.title.length), 8));
+    for (const it of active.slice(0, this.maxFiles)) {
+      const f = it.size > 0 ? Math.min(1, it.done / it.size) : 0;
+      const s = Math.max((now - (it.started ?? now)) / 1000, 0.001);
+      const r = it.moved / s;
+      const eta = r > 0 && it.size > it.done ? `  ${seconds((it.size - it.done) / r)}` : '';
+      const title = it.title.length > width ? `…${it.title.slice(-(width - 1))}` : it.title.padEnd(width);
+      lines.push(`  ${title} [${bar(f, 16)}] ${String(Math.floor(f * 100)).padStart(3)}%  ${humanSize(it.done)} / ${humanSize(it.size)}  ${humanSize(r)}/s${eta}`);
+    }
+    if (active.length > this.maxFiles) lines.push(`  … and ${active.length - this.maxFiles} more`);
+    const cols = this.out.columns;
+    return cols && cols > 10 ? lines.map((l) => (l.length >= cols ? l.slice(0, cols - 1) : l)) : lines;
+  }
+
+  /** Redraws in place: back to the first line drawn last time, every line cleared and written. */
+  draw(): void {
+    const lines = this.render();
+    const rows = Math.max(lines.length, this.drawnLines);
+    let s = this.drawnLines > 1 ? `\x1b[${this.drawnLines - 1}A` : '';
+    for (let i = 0; i < rows; i++) s += `\r\x1b[2K${lines[i] ?? ''}${i < rows - 1 ? '\n' : ''}`;
+    // Lines left over from a taller drawing are blank now: go back up to the last one in use.
+    if (rows > lines.length) s += `\x1b[${rows - lines.length}A`;
+    this.out.write(s);
+    this.drawnLines = lines.length;
+  }
+
+  /** Erases the bars, for a message or the end. */
+  clear(): void {
+    if (this.drawnLines === 0) return;
+    let s = this.drawnLines > 1 ? `\x1b[${this.drawnLines - 1}A` : '';
+    for (let i = 0; i < this.drawnLines; i++) s += `\r\x1b[2K${i < this.drawnLines - 1 ? '\n' : ''}`;
+    if (this.drawnLines > 1) s += `\x1b[${this.drawnLines - 1}A`;
+    this.out.write(s + '\r');
+    this.drawnLines = 0;
+  }
+
+  /** Writes a line above the bars (a retry, a warning) and draws them again below it. */
+  note(line: string): void {
+    this.clear();
+    this.out.write(line.endsWith('\n') ? line : `${line}\n`);
+    this.draw();
   }
 
   finish(): void {
-    if (this.drawn) this.out.write('\r\x1b[2K');
+    this.clear();
   }
 }
 

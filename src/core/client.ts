@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { registryOptions, type RegistrySettings } from './config';
 import { OmlmdError } from './errors';
@@ -10,12 +11,14 @@ import { formatReference, parseReference, refOf, DEFAULT_TAG, type Reference } f
 import { RegistryClient, type Credentials, type ProxySettings, type RetryEvent } from './oci/registry';
 import type { CallOptions, Repository, RepositoryLister, RepositoryPage } from './oci/store';
 import type { Descriptor, FetchedManifest, ImageManifest } from './oci/types';
+import { TransferCache } from './transfer/cache';
 import { copyArtifact, type CopyResult } from './transfer/copy';
 import type { TransferOptions } from './transfer/progress';
 import { pullModel, type PullOptions, type PullResult } from './transfer/pull';
 import { pushModel, type PushInput, type PushResult } from './transfer/push';
 import { fetchImageManifest } from './transfer/resolve';
 import { mapLimit } from './transfer/pool';
+import { isReferrersTag } from './lineage/referrers';
 
 export interface ClientOptions {
   /** The local data directory (default: OMLMD_HOME, else the per-user data directory). */
@@ -99,6 +102,11 @@ export class OmlmdClient {
     return c;
   }
 
+  /** What transfers remember between runs: file digests, where blobs are, open uploads ($OMLMD_HOME/cache). */
+  transferCache(): TransferCache {
+    return new TransferCache(join(this.home, 'cache'));
+  }
+
   /** The embedded store, created on first use. */
   localStore(): Promise<OciLayout> {
     this.localLayout ??= OciLayout.open(localStorePath(this.home), { create: true });
@@ -123,14 +131,14 @@ export class OmlmdClient {
     if (ref.digest) throw new OmlmdError('USAGE', `cannot push to a digest (${formatReference(ref)}): the digest comes from the content`, { hint: 'push to a tag, e.g. REPO:v1' });
     const repo = await this.repository(ref, { create: true });
     const tag = ref.tag ?? DEFAULT_TAG;
-    const res = await pushModel(repo, tag, input, opts);
+    const res = await pushModel(repo, tag, input, { cache: this.transferCache(), ...opts });
     return { ...res, reference: formatReference({ ...ref, tag, digest: res.descriptor.digest }) };
   }
 
   async pull(target: Target, outDir: string, opts: PullOptions = {}): Promise<PullResult & { reference: string }> {
     const ref = OmlmdClient.parse(target);
     const repo = await this.repository(ref);
-    const res = await pullModel(repo, refOf(ref), outDir, opts);
+    const res = await pullModel(repo, refOf(ref), outDir, { cache: this.transferCache(), ...opts });
     return { ...res, reference: formatReference({ ...ref, digest: res.descriptor.digest }) };
   }
 
@@ -171,7 +179,7 @@ export class OmlmdClient {
     const dst = OmlmdClient.parse(destination);
     if (dst.digest) throw new OmlmdError('USAGE', `cannot copy to a digest (${formatReference(dst)})`, { hint: 'name a tag, or no tag to keep the source tag' });
     const tag = dst.tag ?? src.tag ?? (src.digest ? undefined : DEFAULT_TAG);
-    const res = await copyArtifact(await this.repository(src), refOf(src), await this.repository(dst, { create: true }), tag, opts);
+    const res = await copyArtifact(await this.repository(src), refOf(src), await this.repository(dst, { create: true }), tag, { cache: this.transferCache(), ...opts });
     return { ...res, reference: formatReference({ ...dst, tag, digest: res.descriptor.digest }) };
   }
 
@@ -214,7 +222,8 @@ export class OmlmdClient {
       const page = await store.listRepositories({ ...opts, last });
       for (const repository of page.repositories) {
         const repo = store.repository(repository);
-        for (const tag of await repo.listTags(opts)) {
+        // `sha256-<hex>` tags hold referrers lists (OCI 1.1 tag schema), not models.
+        for (const tag of (await repo.listTags(opts)).filter((t) => !isReferrersTag(t))) {
           const entry: LocalEntry = { reference: `${repository}:${tag}`, repository, tag, digest: '', size: 0 };
           try {
             const info = await this.inspect({ kind: 'local', repository, tag }, opts);

@@ -25,3 +25,5 @@ export type { PullOptions, PullResult, PulledFile } from './transfer/pull';
 export { copyArtifact } from './transfer/copy';
 export type { CopyResult } from './transfer/copy';
 export { fetchImageManifest } from './transfer/resolve';
+export * from './search';
+export * from './lineage';

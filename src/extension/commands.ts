@@ -13,6 +13,8 @@ import { ManifestDocuments } from './manifestView';
 import { openMetadataEditor } from './metadataEditor';
 import { humanSize, referenceFor, referenceString, type BrowserNode, type StoreRef } from './model/browser';
 import { scanNotebook } from './model/notebookScan';
+import { runAttach, runBuildModelCar, type LineageUi } from './model/lineageFlow';
+import { detach } from '../core/lineage/api';
 import { runPush, suggestNextTag, targetReference, type PushRequest, type PushTarget, type PushUi } from './model/pushFlow';
 import { cellsOf, folderFiles, provenance } from './notebook';
 import { updateRegistries, type Services } from './services';
@@ -42,18 +44,23 @@ function gitAuthor(cwd?: string): Promise<string | undefined> {
 export function progressReporter(progress: vscode.Progress<{ message?: string; increment?: number }>): ProgressCallback {
   let total = 0;
   let done = 0;
+  // Only bytes moved now make the speed: skipped files and parts resumed from an earlier run do not.
+  let moved = 0;
   let reported = 0;
   let last = 0;
   const start = Date.now();
   return (e) => {
     if (e.type === 'plan') total += e.totalBytes;
-    else if (e.type === 'bytes') done += e.bytes;
-    else if (e.type === 'skipped') done += e.size;
+    else if (e.type === 'bytes') {
+      done += e.bytes;
+      moved += e.bytes;
+    } else if (e.type === 'skipped') done += e.size;
+    else if (e.type === 'resumed') done += e.bytes;
     const now = Date.now();
     if (now - last < 200 && e.type === 'bytes') return;
     last = now;
     const pct = total > 0 ? Math.min(100, (done / total) * 100) : 0;
-    const rate = done / Math.max((now - start) / 1000, 0.001);
+    const rate = moved / Math.max((now - start) / 1000, 0.001);
     progress.report({ increment: pct - reported, message: `${humanSize(done)} of ${humanSize(total)} · ${humanSize(rate)}/s` });
     reported = pct;
   };
@@ -252,6 +259,7 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
 
   async function tagRef(arg: unknown, verb: string): Promise<{ node?: TagLike; reference: string }> {
     if (isTagLike(arg)) return { node: arg, reference: referenceString(arg)! };
+    if ((arg as BrowserNode | undefined)?.kind === 'referrer') return { reference: referenceString(arg as BrowserNode)! };
     const reference = await vscode.window.showInputBox({ title: verb, prompt: 'Reference: host/repo:tag, or repo:tag in the local store', ignoreFocusOut: true, validateInput: (v) => { try { parseReference(v); return undefined; } catch (e) { return (e as Error).message; } } });
     if (!reference) throw new OmlmdError('CANCELLED', 'cancelled');
     return { reference };
@@ -314,7 +322,7 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
 
   register('omlmd.copyDigest', async (arg?: unknown) => {
     const { reference, node } = await tagRef(arg, 'Copy Digest');
-    const digest = node?.kind === 'artifact' ? node.digest : (await (await services.client().repository(reference)).resolve(parseReference(reference).tag ?? 'latest')).digest;
+    const digest = node?.kind === 'artifact' ? node.digest : (parseReference(reference).digest ?? (await (await services.client().repository(reference)).resolve(parseReference(reference).tag ?? 'latest')).digest);
     await vscode.env.clipboard.writeText(digest);
     vscode.window.setStatusBarMessage(`Copied ${digest}`, 3000);
   });
@@ -342,6 +350,55 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
     const ok = await vscode.window.showWarningMessage(`Delete tag ${reference}? The artifact stays reachable by digest and by its other tags.`, { modal: true }, 'Delete Tag');
     if (ok !== 'Delete Tag') return;
     await services.client().deleteTag(reference);
+    tree.refresh();
+  });
+
+  const lineageUi: LineageUi = {
+    pickFiles: async (subject) => (await vscode.window.showOpenDialog({ canSelectFiles: true, canSelectFolders: true, canSelectMany: true, openLabel: 'Attach', title: `Files to attach to ${subject}`, defaultUri: vscode.workspace.workspaceFolders?.[0]?.uri }))?.map((u) => u.fsPath),
+    pickArtifactType: (choices) => Promise.resolve(vscode.window.showQuickPick(choices, { title: 'Attach as', placeHolder: 'The artifact type: discover filters on it' })),
+    askArtifactType: () => Promise.resolve(vscode.window.showInputBox({ title: 'Artifact type', prompt: 'A media type, e.g. application/vnd.example.report.v1+json', ignoreFocusOut: true, validateInput: (v) => (/^[A-Za-z0-9][\w!#$&^.+-]*\/[A-Za-z0-9][\w!#$&^.+-]*$/.test(v) ? undefined : 'type/subtype') })),
+    pickImageTarget: (proposed, model) => Promise.resolve(vscode.window.showInputBox({
+      title: `ModelCar image of ${model}`, prompt: 'Where to push the image; in the model\'s repository, discover on the model lists it', value: proposed, ignoreFocusOut: true,
+      validateInput: (v) => { try { parseReference(v); return undefined; } catch (e) { return (e as Error).message; } },
+    })),
+    pickBase: async () => {
+      const pick = await vscode.window.showQuickPick([
+        { label: 'Minimal base', description: 'busybox-static from this machine (sh, ln, sleep, ls)', base: null as string | null },
+        { label: 'Another image…', description: 'a runnable base image with sh, ln and sleep', base: '' },
+      ], { title: 'Base image' });
+      if (!pick) return undefined;
+      if (pick.base === null) return null;
+      return vscode.window.showInputBox({ title: 'Base image', prompt: 'host/repo:tag of a runnable image', ignoreFocusOut: true, validateInput: (v) => { try { parseReference(v); return undefined; } catch (e) { return (e as Error).message; } } });
+    },
+    withProgress: ui.withProgress,
+  };
+
+  register('omlmd.attachFile', async (arg?: unknown) => {
+    const { reference } = await tagRef(arg, 'Attach File');
+    const out = await runAttach(services.client(), reference, lineageUi);
+    if (!out) return;
+    log.info(`attached ${out.reference} (${out.source})`);
+    tree.refresh();
+    const choice = await vscode.window.showInformationMessage(`Attached to ${reference}: ${out.digest.slice(0, 19)}…`, 'Copy Reference');
+    if (choice) await vscode.env.clipboard.writeText(out.reference);
+  });
+
+  register('omlmd.buildModelCar', async (arg?: unknown) => {
+    const { reference } = await tagRef(arg, 'Build ModelCar Image');
+    const out = await runBuildModelCar(services.client(), reference, lineageUi);
+    if (!out) return;
+    log.info(`built ${out.reference}`);
+    tree.refresh();
+    const note = out.sameRepository ? '' : ' (in another repository: discover on the model there will not list it)';
+    const choice = await vscode.window.showInformationMessage(`Built the ModelCar image ${out.reference}${note}`, 'Copy Reference');
+    if (choice) await vscode.env.clipboard.writeText(out.reference);
+  });
+
+  register('omlmd.deleteReferrer', async (arg?: unknown) => {
+    const { reference } = await tagRef(arg, 'Delete Referrer');
+    const ok = await vscode.window.showWarningMessage(`Delete ${reference}? It is removed from the registry and from the list of what refers to its subject.`, { modal: true }, 'Delete');
+    if (ok !== 'Delete') return;
+    await detach(services.client(), reference);
     tree.refresh();
   });
 

@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { registerCommands } from './commands';
+import { registerSearch } from './search';
 import type { BrowserNode } from './model/browser';
 import { Services } from './services';
 import { RegistryTreeProvider } from './tree';
@@ -18,6 +19,7 @@ export function activate(context: vscode.ExtensionContext): void {
     const view = vscode.window.createTreeView<BrowserNode>('omlmd.registries', { treeDataProvider: tree, showCollapseAll: true });
     context.subscriptions.push(services, tree, view, services.onDidChange.event(() => tree.refresh()));
     registerCommands(context, services, tree, view);
+    registerSearch(context, services, tree, view);
     log.info(`omlmd activated in ${Date.now() - started} ms`);
   } catch (e) {
     // VS Code swallows activation errors; say it where the user looks.

@@ -1,6 +1,8 @@
 import * as vscode from 'vscode';
 import { humanSize, nodesForTag, RegistryBrowser, type BrowserNode, type StoreRef } from './model/browser';
 import type { Services } from './services';
+import { MODELCAR_ARTIFACT_TYPE } from '../core/lineage/modelcar';
+import { MODEL_CARD_ARTIFACT_TYPE } from '../core/lineage/modelcard';
 
 /** Renders the browser's nodes as the Registries tree; "Load more…" pages are appended in place. */
 export class RegistryTreeProvider implements vscode.TreeDataProvider<BrowserNode>, vscode.Disposable {
@@ -59,6 +61,14 @@ export class RegistryTreeProvider implements vscode.TreeDataProvider<BrowserNode
         return item(n.tag, C.Collapsed, 'tag', 'tag');
       case 'artifact': {
         const t = item(n.label, C.Collapsed, n.isModel ? 'package' : 'file-zip', n.isModel ? 'artifact.model' : 'artifact');
+        t.description = n.description;
+        t.tooltip = new vscode.MarkdownString(n.tooltip);
+        return t;
+      }
+      case 'referrer': {
+        // Under the artifact it refers to; "artifact.referrer" so the artifact menus (pull, inspect, attach) apply.
+        const icon = n.artifactType === MODELCAR_ARTIFACT_TYPE ? 'vm' : n.artifactType === MODEL_CARD_ARTIFACT_TYPE ? 'book' : 'references';
+        const t = item(n.label, C.Collapsed, icon, 'artifact.referrer');
         t.description = n.description;
         t.tooltip = new vscode.MarkdownString(n.tooltip);
         return t;

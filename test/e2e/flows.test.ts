@@ -165,4 +165,23 @@ describe('VS Code: browse, push, pull, notebook (real registry)', { timeout: 600
       assert.deepEqual(v2.view.files.filter((f) => f.role === 'model').map((f) => f.descriptor.digest), v1.view.files.filter((f) => f.role === 'model').map((f) => f.descriptor.digest));
     });
   });
+
+  test('Find Models… runs a JSONPath query over the Local store and registries and reveals the match', async () => {
+    await vsc.withDiagnostics('find-models', async () => {
+      await vsc.runCommand('omlmd: Find Models…');
+      await vsc.page.locator('.quick-input-widget .quick-input-title', { hasText: 'Find models' }).waitFor();
+      const input = vsc.page.locator('.quick-input-widget input.input');
+      await input.fill("$[?@.customProperties.accuracy > 0.96 && @.model_format_name == 'sklearn']");
+      await vsc.pickQuickItem(/run this query|accuracy > 0.96/);
+      await vsc.page.locator('.quick-input-widget .quick-input-title', { hasText: /models? for/ }).waitFor();
+      const found = await vsc.quickPickItems();
+      assert.ok(found.includes('Train an iris classifier'), JSON.stringify(found));
+      assert.ok(found.includes('Iris classifier'), JSON.stringify(found));
+      assert.ok(!found.includes('ONNX demo'), JSON.stringify(found));
+      await vsc.pickQuickItem('Train an iris classifier');
+      await vsc.openModelsView();
+      await vsc.waitForTreeRow('notebooks/iris');
+      await vsc.waitForTreeRow('Train an iris classifier');
+    });
+  });
 });

@@ -17,6 +17,10 @@ export type Fault =
   | { kind: 'drop-request'; after: number }
   /** Forward, then break the client's connection after this many response body bytes. */
   | { kind: 'drop-response'; after: number }
+  /** Forward this many response body bytes, then send nothing more and keep the connection open (a process killed meanwhile). */
+  | { kind: 'stall-response'; after: number }
+  /** Forward without the Range header: a registry that ignores Range and sends the whole blob. */
+  | { kind: 'ignore-range' }
   /** Flip one byte of the response body (at `at`, default 0). */
   | { kind: 'corrupt-response'; at?: number }
   /** Flip one byte of the request body on its way to the registry. */
@@ -47,6 +51,8 @@ export interface Seen {
   fault?: Fault['kind'];
   /** Request body bytes received from the client. */
   bodyBytes: number;
+  /** Response body bytes sent to the client. */
+  responseBytes: number;
   status?: number;
 }
 
@@ -58,6 +64,8 @@ export interface FaultProxy {
   tunnels: string[];
   /** Sent on every forwarded response, like Harbor's CSRF cookie. */
   setCookie?: string;
+  /** The most requests that were open at once (received, response not finished), per method. */
+  maxInFlight: Record<string, number>;
   add(rule: Omit<Rule, 'hits' | 'matched'>): Rule;
   clear(): void;
   close(): Promise<void>;
@@ -75,6 +83,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   const seen: Seen[] = [];
   const tunnels: string[] = [];
   const sockets = new Set<Socket>();
+  const inFlight: Record<string, number> = {};
 
   const pick = (req: IncomingMessage): Rule | undefined => {
     for (const r of rules) {
@@ -90,8 +99,12 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const rule = pick(req);
     const fault = rule?.fault;
-    const entry: Seen = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, fault: fault?.kind, bodyBytes: 0 };
+    const entry: Seen = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, fault: fault?.kind, bodyBytes: 0, responseBytes: 0 };
     seen.push(entry);
+    const method = req.method ?? '';
+    inFlight[method] = (inFlight[method] ?? 0) + 1;
+    proxy.maxInFlight[method] = Math.max(proxy.maxInFlight[method] ?? 0, inFlight[method]);
+    res.on('close', () => (inFlight[method] = (inFlight[method] ?? 1) - 1));
     req.on('data', (c: Buffer) => (entry.bodyBytes += c.length));
     if (fault?.kind === 'drop') {
       req.socket.destroy();
@@ -109,7 +122,9 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       });
       return;
     }
-    const up = httpRequest({ host: upHost, port: Number(upPort), method: req.method, path: req.url, headers: req.headers }, (ur) => {
+    const headers = { ...req.headers };
+    if (fault?.kind === 'ignore-range') delete headers.range;
+    const up = httpRequest({ host: upHost, port: Number(upPort), method: req.method, path: req.url, headers }, (ur) => {
       const status = fault?.kind === 'rewrite-status' ? fault.status : (ur.statusCode ?? 502);
       entry.status = status;
       const headers = { ...ur.headers };
@@ -127,15 +142,28 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
         }
         if (fault?.kind === 'drop-response' && sent + chunk.length > fault.after) {
           res.write(chunk.subarray(0, Math.max(0, fault.after - sent)));
+          entry.responseBytes += Math.max(0, fault.after - sent);
           ur.destroy();
           res.socket?.destroy();
           return;
         }
+        if (fault?.kind === 'stall-response' && sent + chunk.length > fault.after) {
+          if (sent < fault.after) {
+            res.write(chunk.subarray(0, fault.after - sent));
+            entry.responseBytes += fault.after - sent;
+          }
+          sent = fault.after;
+          ur.destroy();
+          return;
+        }
         sent += chunk.length;
+        entry.responseBytes += chunk.length;
         res.write(chunk);
       });
       ur.on('end', () => res.end());
-      ur.on('error', () => res.socket?.destroy());
+      ur.on('error', () => {
+        if (fault?.kind !== 'stall-response') res.socket?.destroy();
+      });
     });
     up.on('error', () => {
       if (!res.headersSent) res.writeHead(502).end();
@@ -191,6 +219,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     host: `127.0.0.1:${port}`,
     seen,
     tunnels,
+    maxInFlight: {},
     add(rule) {
       const r: Rule = { ...rule, hits: 0, matched: 0 };
       rules.push(r);
@@ -200,6 +229,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       rules.length = 0;
       seen.length = 0;
       tunnels.length = 0;
+      proxy.maxInFlight = {};
     },
     close: () =>
       new Promise<void>((resolve) => {

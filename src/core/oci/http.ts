@@ -475,6 +475,8 @@ export class RegistryHttp {
   readonly retryPolicy: RetryPolicy;
   /** Learned from the first refused PATCH, so later blobs go straight to a monolithic PUT. */
   chunkedRefused = false;
+  /** Learned from the first ranged blob GET: 206 (true) or the whole blob (false). */
+  rangeHonoured?: boolean;
   private readonly auth: AuthState;
   private dispatcher?: Promise<Dispatcher | undefined>;
   private readonly userAgent: string;

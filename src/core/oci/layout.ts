@@ -7,7 +7,7 @@ import { cancelled, OmlmdError, throwIfAborted, toOmlmdError } from '../errors';
 import { assertDigest, Digester, digestHex, isDigest, sha256 } from './digest';
 import { Annotation, INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, MediaType } from './mediatypes';
 import { isValidRepository, isValidTag } from './reference';
-import type { BlobInput, BlobRef, CallOptions, PutBlobOptions, Repository, RepositoryLister, RepositoryPage } from './store';
+import type { BlobInput, BlobRef, CallOptions, OpenBlobOptions, PutBlobOptions, Repository, RepositoryLister, RepositoryPage } from './store';
 import { parseManifestBytes, type Descriptor, type FetchedManifest } from './types';
 
 /**
@@ -476,10 +476,15 @@ export class LayoutRepository implements Repository {
     return st?.isFile() ? st.size : undefined;
   }
 
-  async openBlob(desc: Descriptor, opts: CallOptions & { offset?: number } = {}): Promise<Readable> {
+  /** A file reads any part of itself at the cost of that part. */
+  readonly partialReads = true;
+
+  async openBlob(desc: Descriptor, opts: OpenBlobOptions = {}): Promise<Readable> {
     throwIfAborted(opts.signal);
     const offset = opts.offset ?? 0;
     if (!Number.isSafeInteger(offset) || offset < 0) throw new OmlmdError('SIZE_INVALID', `offset ${offset} is not a non-negative integer`);
+    const length = opts.length;
+    if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) throw new OmlmdError('SIZE_INVALID', `length ${length} is not a non-negative integer`);
     const file = this.layout.blobPath(desc.digest);
     let fh: FileHandle;
     try {
@@ -495,8 +500,18 @@ export class LayoutRepository implements Repository {
       await fh.close().catch(() => undefined);
       throw toOmlmdError(e, `opening blob ${desc.digest} in ${this.description}`);
     }
-    const stream = fh.createReadStream({ start: offset, highWaterMark: READ_CHUNK });
+    if (length === 0) {
+      await fh.close().catch(() => undefined);
+      return Readable.from([]);
+    }
+    const stream = fh.createReadStream({ start: offset, end: length === undefined ? undefined : offset + length - 1, highWaterMark: READ_CHUNK });
     return opts.signal ? addAbortSignal(opts.signal, stream) : stream;
+  }
+
+  /** Repositories of one layout share its blobs: one that another of them holds is here already. */
+  async mountBlob(desc: Descriptor, from: Repository | string, opts: CallOptions = {}): Promise<boolean> {
+    if (!(from instanceof LayoutRepository) || from.layout.root !== this.layout.root) return false;
+    return (await this.statBlob(assertDigest(desc.digest, 'blob digest'), opts)) === desc.size;
   }
 
   async putBlob(input: BlobInput, opts: PutBlobOptions = {}): Promise<BlobRef> {
@@ -519,19 +534,23 @@ export class LayoutRepository implements Repository {
       fh = await open(tmp, 'wx');
       const size = input.size;
       const label = expected ?? 'blob';
-      const opened = await input.open();
+      // A source that hashes itself does so off the main thread.
+      const hashing = input.openHashing ? await input.openHashing(0) : undefined;
+      const opened = hashing?.stream ?? (await input.open());
       // Aborting destroys the source, which ends the loop below with an AbortError.
       const source = signal ? addAbortSignal(signal, opened) : opened;
+      let received = 0;
       for await (const c of source as AsyncIterable<Buffer | string>) {
         const chunk = typeof c === 'string' ? Buffer.from(c) : c;
-        digester.update(chunk);
+        received += chunk.length;
+        if (!hashing) digester.update(chunk);
         // Stop early instead of filling the disk with a source longer than announced.
-        if (digester.size > size) throw new OmlmdError('SIZE_MISMATCH', `${label}: got more than the expected ${size} bytes`);
+        if (received > size) throw new OmlmdError('SIZE_MISMATCH', `${label}: got more than the expected ${size} bytes`);
         for (let off = 0; off < chunk.length; ) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
         opts.onBytes?.(chunk.length);
       }
-      if (digester.size !== size) throw new OmlmdError('SIZE_MISMATCH', `${label}: expected ${size} bytes, got ${digester.size}`);
-      const actual = digester.digest();
+      if (received !== size) throw new OmlmdError('SIZE_MISMATCH', `${label}: expected ${size} bytes, got ${received}`);
+      const actual = hashing ? await hashing.digest : digester.digest();
       if (expected !== undefined && actual !== expected) {
         throw new OmlmdError('DIGEST_MISMATCH', `blob for ${this.description}: expected ${expected}, the bytes hash to ${actual}`);
       }

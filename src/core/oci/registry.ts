@@ -3,7 +3,7 @@
  * (RegistryRepository, the Repository contract the transfer engine talks to). Requests,
  * auth and error translation live in http.ts; this file knows the API's paths and rules.
  */
-import { PassThrough, Readable, Transform, pipeline } from 'node:stream';
+import { Readable, Transform, pipeline } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { OmlmdError, throwIfAborted, toOmlmdError } from '../errors';
 import type { Credentials } from './auth';
@@ -14,8 +14,8 @@ import {
 } from './http';
 import { INDEX_MEDIA_TYPES, MANIFEST_ACCEPT, MANIFEST_MEDIA_TYPES } from './mediatypes';
 import { isLoopbackHost, isValidRepository, isValidTag } from './reference';
-import type { BlobInput, BlobRef, CallOptions, PutBlobOptions, Repository, RepositoryLister, RepositoryPage } from './store';
-import { parseManifestBytes, type Descriptor, type FetchedManifest } from './types';
+import type { BlobInput, BlobRef, CallOptions, OpenBlobOptions, PutBlobOptions, Repository, RepositoryLister, RepositoryPage, UploadSessionStore } from './store';
+import { parseDescriptor, parseManifestBytes, type Descriptor, type FetchedManifest } from './types';
 
 export type { Credentials, CredentialsProvider } from './auth';
 export type { ProxySettings, RetryEvent, RetryPolicy, TlsSettings } from './http';
@@ -143,6 +143,11 @@ class Progress {
   restart(at = 0): void {
     this.count = at;
   }
+  /** Bytes an earlier run sent: counted as done, never reported as sent now. */
+  resumedAt(at: number): void {
+    this.count = at;
+    this.reported = Math.max(this.reported, at);
+  }
   add(n: number): void {
     this.count += n;
     if (this.count > this.reported) {
@@ -162,6 +167,8 @@ interface Upload {
   ctx: RequestContext;
   progress: Progress;
   signal?: AbortSignal;
+  session?: UploadSessionStore;
+  onResumed?: (n: number) => void;
 }
 
 /** The registry refused the first PATCH: chunked uploads are not for it. */
@@ -183,13 +190,15 @@ function rangeEnd(header: string | undefined): number | undefined {
 /**
  * The source of a chunked upload, read once front to back and cut into chunks, hashed as it
  * goes. After a broken chunk it is opened again and read (hashed, not sent) up to the offset
- * the registry holds, so a source that can only be streamed from the start still resumes.
+ * the registry holds, so a source that can only be streamed from the start still resumes. A
+ * source that hashes itself (`openHashing`) does both off the main thread.
  */
 class SourceReader {
   private stream?: Readable;
   private iterator?: AsyncIterator<unknown>;
   private leftover?: Buffer;
   private digester = new Digester();
+  private hashed?: Promise<string>;
   /** Bumped by every reopen, so that a chunk stream of an abandoned request reads nothing more. */
   private generation = 0;
 
@@ -203,8 +212,13 @@ class SourceReader {
     this.close();
     const generation = ++this.generation;
     let src: Readable;
+    this.hashed = undefined;
     try {
-      src = await this.input.open();
+      if (this.input.openHashing) {
+        const opened = await this.input.openHashing(offset);
+        src = opened.stream;
+        this.hashed = opened.digest;
+      } else src = await this.input.open();
     } catch (e) {
       throw toOmlmdError(e, `cannot ${this.action}: cannot open the source`);
     }
@@ -212,7 +226,8 @@ class SourceReader {
     this.iterator = (src as AsyncIterable<unknown>)[Symbol.asyncIterator]();
     this.leftover = undefined;
     this.digester = new Digester();
-    let skipped = 0;
+    // The source skipped and hashed the first `offset` bytes itself.
+    let skipped = this.hashed ? offset : 0;
     while (skipped < offset) {
       const b = await this.read(offset - skipped, generation);
       if (!b) throw new OmlmdError('SIZE_MISMATCH', `cannot ${this.action}: the source ended after ${skipped} bytes`);
@@ -242,7 +257,7 @@ class SourceReader {
       this.leftover = b.subarray(max);
       b = b.subarray(0, max);
     }
-    this.digester.update(b);
+    if (!this.hashed) this.digester.update(b);
     return b;
   }
 
@@ -277,8 +292,8 @@ class SourceReader {
     }
   }
 
-  digest(): string {
-    return this.digester.digest();
+  async digest(): Promise<string> {
+    return this.hashed ? await this.hashed : this.digester.digest();
   }
 
   close(): void {
@@ -402,100 +417,154 @@ export class RegistryRepository implements Repository {
     return size;
   }
 
-  async openBlob(desc: Descriptor, opts: CallOptions & { offset?: number } = {}): Promise<Readable> {
+  /** true once the registry answered a Range with 206, false once it sent a whole blob instead. */
+  get partialReads(): boolean | undefined {
+    return this.http.rangeHonoured;
+  }
+
+  get locator(): { registry: string; repository: string } {
+    return { registry: this.http.registry, repository: this.name };
+  }
+
+  async openBlob(desc: Descriptor, opts: OpenBlobOptions = {}): Promise<Readable> {
     const digest = assertDigest(desc.digest, 'blob digest');
     const offset = opts.offset ?? 0;
     if (!Number.isSafeInteger(offset) || offset < 0 || offset > desc.size) {
       throw new OmlmdError('USAGE', `cannot read blob ${digest} from offset ${offset}: it is ${desc.size} bytes`);
     }
-    // `Range: bytes=SIZE-` is unsatisfiable (416): nothing is left to read anyway.
-    if (offset > 0 && offset === desc.size) return Readable.from([]);
-    const first = await this.openBlobAt(desc, offset, opts.signal);
-    return this.resumable(first, desc, offset, opts.signal);
+    const length = opts.length ?? desc.size - offset;
+    if (!Number.isSafeInteger(length) || length < 0 || offset + length > desc.size) {
+      throw new OmlmdError('USAGE', `cannot read ${length} bytes of blob ${digest} from offset ${offset}: it is ${desc.size} bytes`);
+    }
+    // An empty range is unsatisfiable (416): nothing is left to read anyway.
+    if (offset > 0 && length === 0) return Readable.from([]);
+    const end = offset + length;
+    const first = await this.openBlobAt(desc, offset, end, opts.signal);
+    return this.resumable(first, desc, offset, end, opts.signal);
   }
 
-  private async openBlobAt(desc: Descriptor, offset: number, signal?: AbortSignal): Promise<Readable> {
+  /**
+   * A GET of bytes [offset, end); the body really covers [start, until): the whole blob when
+   * the server ignored Range.
+   */
+  private async openBlobAt(desc: Descriptor, offset: number, end: number, signal?: AbortSignal): Promise<{ body: Readable; start: number; until: number }> {
     const action = `fetch blob ${desc.digest} from ${this.description}`;
     const headers: Record<string, string> = {};
-    if (offset > 0) headers.range = `bytes=${offset}-`;
+    const ranged = offset > 0 || end < desc.size;
+    if (ranged) headers.range = end < desc.size ? `bytes=${offset}-${end - 1}` : `bytes=${offset}-`;
     const res = await this.http.request(
       { method: 'GET', url: this.url(`blobs/${desc.digest}`), headers, scope: this.pull, signal },
       this.ctx(action, { code: 'BLOB_UNKNOWN', message: `blob ${desc.digest} not found in ${this.description}` }),
     );
-    if (offset === 0 || res.status === 206) {
-      if (res.status === 206) {
-        const start = /^bytes\s+(\d+)-/.exec(headerValue(res.headers, 'content-range') ?? '')?.[1];
-        if (start === undefined || Number(start) !== offset) {
-          res.body.destroy();
-          throw new OmlmdError('HTTP', `cannot ${action}: asked for bytes from ${offset}, the server sent a different range`, { status: 206, url: redactUrl(res.url) });
-        }
+    if (res.status === 206) {
+      const start = /^bytes\s+(\d+)-/.exec(headerValue(res.headers, 'content-range') ?? '')?.[1];
+      if (start === undefined || Number(start) !== offset) {
+        res.body.destroy();
+        throw new OmlmdError('HTTP', `cannot ${action}: asked for bytes from ${offset}, the server sent a different range`, { status: 206, url: redactUrl(res.url) });
       }
-      return res.body;
+      if (ranged) this.http.rangeHonoured = true;
+      return { body: res.body, start: offset, until: end };
     }
-    // The server ignored Range and sends the whole blob: drop what the caller already has.
-    let toSkip = offset;
-    const skipper = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        if (toSkip >= chunk.length) {
-          toSkip -= chunk.length;
-          cb();
-          return;
-        }
-        const rest = toSkip > 0 ? chunk.subarray(toSkip) : chunk;
-        toSkip = 0;
-        cb(null, rest);
-      },
-    });
-    // pipeline destroys the body when the consumer destroys the skipper, and vice versa.
-    return pipeline(res.body, skipper, () => undefined);
+    if (ranged) this.http.rangeHonoured = false;
+    return { body: res.body, start: 0, until: desc.size };
   }
 
   /**
-   * The blob's bytes as one stream that survives a broken connection: when the body breaks
-   * off, the rest is asked for again with Range from the first byte not yet delivered. The
-   * consumer verifies the digest of the whole, as always.
+   * Bytes [offset, end) of the blob as one stream that survives a broken connection: when the
+   * body breaks off, the rest is asked for again with Range from the first byte not yet
+   * delivered. A server that ignores Range sends more than was asked: what lies outside the
+   * range is dropped here. The consumer verifies the digest of the whole, as always.
    */
-  private resumable(first: Readable, desc: Descriptor, offset: number, signal?: AbortSignal): Readable {
-    const out = new PassThrough({ highWaterMark: 1 << 20 });
+  private resumable(first: { body: Readable; start: number; until: number }, desc: Descriptor, offset: number, end: number, signal?: AbortSignal): Readable {
     const action = `fetch blob ${desc.digest} from ${this.description}`;
     const url = this.url(`blobs/${desc.digest}`);
     let current = first;
-    out.once('close', () => current.destroy());
+    // Chunks go on as they come ('data' and push, paced by pause/resume): iterating a Readable
+    // would concatenate what it buffered, a copy of every byte at multi-GB scale.
+    const out = new Readable({
+      highWaterMark: 256 * 1024,
+      read: () => current.body.resume(),
+      destroy: (err, cb) => {
+        current.body.destroy();
+        cb(err);
+      },
+    });
+    let delivered = offset;
+    /** Feeds one response body into `out`; resolves when it ends (or was cut at `end`). */
+    const drain = (body: { body: Readable; start: number; until: number }): Promise<void> =>
+      new Promise<void>((resolve, reject) => {
+        let position = body.start;
+        body.body.on('data', (chunk: Buffer) => {
+          const chunkStart = position;
+          position += chunk.length;
+          if (position <= delivered || out.destroyed) return;
+          const piece = chunkStart >= delivered && position <= end ? chunk : chunk.subarray(Math.max(0, delivered - chunkStart), Math.min(chunk.length, end - chunkStart));
+          delivered += piece.length;
+          if (piece.length > 0 && !out.push(piece)) body.body.pause();
+          // Cut short only a body that would go on (Range ignored): ending one early costs its connection.
+          if (delivered >= end && body.until > position) {
+            body.body.destroy();
+            resolve();
+          }
+        });
+        body.body.once('end', resolve);
+        body.body.once('error', reject);
+        // Closed with neither an end nor an error: a connection that went away, worth resuming.
+        body.body.once('close', () => (out.destroyed ? resolve() : reject(Object.assign(new Error('the connection closed before the body ended'), { code: 'ECONNRESET' }))));
+      });
     const pump = async (): Promise<void> => {
-      let position = offset;
       for (let attempt = 1; ; ) {
         try {
-          for await (const chunk of current as AsyncIterable<Buffer>) {
-            position += chunk.length;
-            if (!out.write(chunk)) {
-              await new Promise<void>((resolve) => {
-                const done = (): void => {
-                  out.off('drain', done);
-                  out.off('close', done);
-                  resolve();
-                };
-                out.on('drain', done);
-                out.on('close', done);
-              });
-            }
-            if (out.destroyed) return;
-          }
-          out.end();
+          await drain(current);
+          if (!out.destroyed) out.push(null);
           return;
         } catch (e) {
           if (out.destroyed) return;
           const err = networkError(e, action, url, signal);
           // A broken body is worth resuming; a retry that makes progress does not use up an attempt.
-          if (position >= desc.size || !(await this.http.backoff(attempt, err, action, signal))) throw err;
-          attempt = position > offset ? 1 : attempt + 1;
-          offset = position;
-          current = await this.openBlobAt(desc, position, signal);
-          if (out.destroyed) current.destroy();
+          if (delivered >= end || !(await this.http.backoff(attempt, err, action, signal))) throw err;
+          attempt = delivered > offset ? 1 : attempt + 1;
+          offset = delivered;
+          current = await this.openBlobAt(desc, delivered, end, signal);
+          if (out.destroyed) current.body.destroy();
         }
       }
     };
     pump().catch((e: unknown) => out.destroy(e instanceof Error ? e : new Error(String(e))));
     return out;
+  }
+
+  /**
+   * Cross-repository mount (POST ?mount=&from=): the registry links a blob it holds in
+   * another repository. 201 is done; 202 means it opened an ordinary upload instead (the
+   * blob is not there, or no pull access to `from`), which is cancelled so the caller sends
+   * the blob itself.
+   */
+  async mountBlob(desc: Descriptor, from: Repository | string, opts: CallOptions = {}): Promise<boolean> {
+    const digest = assertDigest(desc.digest, 'blob digest');
+    const source = typeof from === 'string' ? from : from instanceof RegistryRepository && from.http === this.http ? from.name : undefined;
+    if (source === undefined || source === this.name || !isValidRepository(source)) return false;
+    const url = this.url('blobs/uploads/');
+    url.searchParams.set('mount', digest);
+    url.searchParams.set('from', source);
+    const action = `mount blob ${digest} from ${this.http.registry}/${source} into ${this.description}`;
+    let res: HttpResponse;
+    try {
+      res = await this.http.request(
+        { method: 'POST', url, headers: { 'content-length': '0' }, scope: this.push, signal: opts.signal, idempotent: true, allow: [400, 401, 403, 404, 405] },
+        this.ctx(action, undefined, true),
+      );
+    } catch (e) {
+      if (OmlmdError.is(e, 'CANCELLED')) throw e;
+      return false;
+    }
+    await discard(res.body);
+    if (res.status === 201) {
+      const got = headerValue(res.headers, 'docker-content-digest');
+      return got === undefined || got === digest;
+    }
+    if (res.status === 202 && headerValue(res.headers, 'location')) await this.cancelUpload(this.location(res, action));
+    return false;
   }
 
   async putBlob(input: BlobInput, opts: PutBlobOptions = {}): Promise<BlobRef> {
@@ -513,7 +582,7 @@ export class RegistryRepository implements Repository {
     }
     const action = `push blob ${known ?? `of ${size} bytes`} to ${this.description}`;
     const ctx = this.ctx(action, { code: 'BLOB_UPLOAD_UNKNOWN', message: `the registry lost the upload of ${known ? `blob ${known}` : 'a blob'} to ${this.description}` }, true);
-    const up: Upload = { input, size, known, action, ctx, progress: new Progress(opts.onBytes), signal };
+    const up: Upload = { input, size, known, action, ctx, progress: new Progress(opts.onBytes), signal, session: opts.session, onResumed: opts.onResumed };
 
     for (let attempt = 1; ; attempt++) {
       try {
@@ -598,13 +667,19 @@ export class RegistryRepository implements Repository {
    * longer matches after a broken PATCH) makes the caller start over.
    */
   private async putChunked(up: Upload): Promise<BlobRef> {
-    let location = await this.startUpload(up);
+    const resumed = await this.resumeSession(up);
+    let location = resumed?.location ?? (await this.startUpload(up));
     const reader = new SourceReader(up.input, up.action, up.progress);
     let committed = false;
+    let failure: unknown;
     try {
-      await reader.openAt(0);
-      let offset = 0;
-      let sentAny = false;
+      let offset = resumed?.offset ?? 0;
+      if (offset > 0) {
+        up.progress.resumedAt(offset);
+        up.onResumed?.(offset);
+      }
+      await reader.openAt(offset);
+      let sentAny = offset > 0;
       let resumes = 0;
       while (offset < up.size || !sentAny) {
         const start = offset;
@@ -644,6 +719,8 @@ export class RegistryRepository implements Repository {
             offset = held;
             await reader.openAt(offset);
           }
+          // The newest Location (distribution's `_state` changes with every PATCH) and what it holds: a later run goes on from here.
+          if (offset < up.size) await up.session?.save({ location: location.href, offset });
         } catch (e) {
           if (!sentAny && start === 0 && isChunkRefusal(e)) throw new ChunkedRefused();
           if (up.signal?.aborted || !isRetryable(e)) throw e;
@@ -658,17 +735,50 @@ export class RegistryRepository implements Repository {
         }
       }
       if (!(await reader.atEnd())) throw new OmlmdError('SIZE_MISMATCH', `cannot ${up.action}: the source gave more than ${up.size} bytes`);
-      const digest = reader.digest();
+      const digest = await reader.digest();
       if (up.known !== undefined && digest !== up.known) {
         throw new OmlmdError('DIGEST_MISMATCH', `cannot ${up.action}: the source's bytes hash to ${digest}`);
       }
       await this.commit(location, digest, up);
       committed = true;
+      await up.session?.clear();
       return { digest, size: up.size };
+    } catch (e) {
+      failure = e;
+      throw e;
     } finally {
       reader.close();
-      if (!committed && !up.signal?.aborted) await this.cancelUpload(location);
+      // A cancelled upload, or one a network failure broke, stays open for the next run when
+      // its session is kept; anything else is deleted rather than left to linger.
+      const keep = up.signal?.aborted || (up.session !== undefined && isRetryable(failure));
+      if (!committed && !keep) {
+        await this.cancelUpload(location);
+        await up.session?.clear();
+      }
     }
+  }
+
+  /**
+   * The session an earlier, interrupted run left open for this blob, if the registry still
+   * has it: its newest Location and the offset the registry reports (it may hold less than
+   * was saved, never trust the saved offset alone).
+   */
+  private async resumeSession(up: Upload): Promise<{ location: URL; offset: number } | undefined> {
+    const saved = await up.session?.load().catch(() => undefined);
+    if (!saved) return undefined;
+    let url: URL | undefined;
+    try {
+      url = new URL(saved.location);
+    } catch {
+      url = undefined;
+    }
+    // Only to the registry itself: a session file is not trusted to send bytes elsewhere.
+    const status = url && url.origin === this.http.base.origin ? await this.uploadStatus(url, up) : undefined;
+    if (!status || status.offset > up.size) {
+      await up.session?.clear();
+      return undefined;
+    }
+    return status;
   }
 
   /** Where a broken upload stands: the registry's byte count and newest Location, or undefined when it lost the session. */
@@ -830,8 +940,15 @@ export class RegistryRepository implements Repository {
   }
 
   async listTags(opts: CallOptions = {}): Promise<string[]> {
-    const action = `list the tags of ${this.description}`;
     const tags = new Set<string>();
+    for await (const page of this.tagPages(opts)) for (const t of page) tags.add(t);
+    // Registries return tags in storage order (distribution: unsorted).
+    return [...tags].sort();
+  }
+
+  /** The tags one page at a time, as the registry sends them (`Link: rel="next"`), for a caller that works as they come. */
+  async *tagPages(opts: CallOptions = {}): AsyncGenerator<string[]> {
+    const action = `list the tags of ${this.description}`;
     let url: URL | undefined = this.url('tags/list');
     const seen = new Set<string>();
     for (let page = 0; url !== undefined; page++) {
@@ -848,11 +965,9 @@ export class RegistryRepository implements Repository {
       } catch (e) {
         throw networkError(e, action, res.url, opts.signal);
       }
-      for (const t of stringArray(doc.tags, `cannot ${action}`)) tags.add(t);
+      yield stringArray(doc.tags, `cannot ${action}`);
       url = next;
     }
-    // Registries return tags in storage order (distribution: unsorted).
-    return [...tags].sort();
   }
 
   async deleteManifest(digest: string, opts: CallOptions = {}): Promise<void> {
@@ -906,5 +1021,75 @@ export class RegistryRepository implements Repository {
       }
       throw e;
     }
+  }
+
+  // ---- referrers (OCI 1.1) -----------------------------------------------------------
+
+  /**
+   * The referrers of manifest `digest` through the registry's referrers API (every page), or
+   * undefined when the registry has no such API: it answers 404 there (distribution, GHCR,
+   * GitLab), which a registry with the API never does. The answer itself is the probe; an
+   * `OCI-Subject` header on a manifest PUT is not trusted alone. `filtered` says whether the
+   * registry applied `artifactType` (`OCI-Filters-Applied`); if not, the caller filters.
+   */
+  async referrersApi(digest: string, opts: CallOptions & { artifactType?: string } = {}): Promise<{ manifests: Descriptor[]; filtered: boolean } | undefined> {
+    assertDigest(digest, 'subject digest');
+    const action = `list the referrers of ${digest} in ${this.description}`;
+    let url: URL | undefined = this.url(`referrers/${digest}`);
+    if (opts.artifactType !== undefined) url.searchParams.set('artifactType', opts.artifactType);
+    const manifests: Descriptor[] = [];
+    let filtered = opts.artifactType !== undefined;
+    const seen = new Set<string>();
+    for (let page = 0; url !== undefined; page++) {
+      if (page >= MAX_PAGES || seen.has(url.href)) throw new OmlmdError('HTTP', `cannot ${action}: the registry's pages do not end`);
+      seen.add(url.href);
+      const res: HttpResponse = await this.http.request(
+        { method: 'GET', url, headers: { accept: INDEX_MEDIA_TYPES[0] }, scope: this.pull, signal: opts.signal, allow: [404, 405, 501] },
+        this.ctx(action),
+      );
+      if (res.status === 404 || res.status === 405 || res.status === 501) {
+        await discard(res.body);
+        if (page === 0) return undefined;
+        throw new OmlmdError('HTTP', `cannot ${action}: page ${page + 1} answered ${res.status}`, { status: res.status, url: redactUrl(res.url) });
+      }
+      const next = nextLink(res.headers.link, res.url);
+      if (opts.artifactType !== undefined && !(headerValue(res.headers, 'oci-filters-applied') ?? '').split(',').map((s) => s.trim()).includes('artifactType')) filtered = false;
+      const doc = await this.readReferrers(res, action, opts.signal);
+      manifests.push(...doc);
+      url = next;
+    }
+    return { manifests, filtered };
+  }
+
+  private async readReferrers(res: HttpResponse, action: string, signal?: AbortSignal): Promise<Descriptor[]> {
+    let doc: Record<string, unknown>;
+    try {
+      doc = await readJson(res, `cannot ${action}`);
+    } catch (e) {
+      throw networkError(e, action, res.url, signal);
+    }
+    if (!Array.isArray(doc.manifests)) throw new OmlmdError('HTTP', `cannot ${action}: the answer is not an image index`, { url: redactUrl(res.url) });
+    return doc.manifests.map((d, i) => parseDescriptor(d, `referrers of ${this.description} manifests[${i}]`));
+  }
+
+  /**
+   * Stores manifest bytes under `tag` only if the tag still names `ifMatch` (a digest), or
+   * names nothing when `ifMatch` is null: `If-Match` / `If-None-Match: *` with the digest as
+   * the ETag. A registry that honours them answers 412, thrown as CONFLICT; distribution
+   * ignores both, which is why callers verify after writing as well.
+   */
+  async putManifestIfMatch(bytes: Buffer, mediaType: string, tag: string, ifMatch: string | null, opts: CallOptions = {}): Promise<Descriptor> {
+    const digest = sha256(bytes);
+    const ref = checkReference(tag, 'tag');
+    const action = `push manifest ${ref} to ${this.description}`;
+    const condition: Record<string, string> = ifMatch === null ? { 'if-none-match': '*' } : { 'if-match': `"${assertDigest(ifMatch, 'expected digest')}"` };
+    const res = await this.http.request(
+      { method: 'PUT', url: this.url(`manifests/${ref}`), headers: { 'content-type': mediaType, ...condition }, body: bytes, scope: this.push, signal: opts.signal, idempotent: true, allow: [412] },
+      this.ctx(action, undefined, true),
+    );
+    await discard(res.body);
+    if (res.status === 412) throw new OmlmdError('CONFLICT', `cannot ${action}: it changed since it was read`, { status: 412, url: redactUrl(res.url) });
+    this.checkCommitted(res, digest, action);
+    return { mediaType, digest, size: bytes.length };
   }
 }

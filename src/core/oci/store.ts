@@ -14,6 +14,12 @@ export interface CallOptions {
 export interface BlobInput {
   /** Opens the bytes from the start; may be called again when a step is retried. */
   open(): Readable | Promise<Readable>;
+  /**
+   * Opens the bytes from `offset` on while the source hashes all of them, from the start,
+   * itself (off the main thread): the store then neither hashes nor reads the skipped part.
+   * `digest` settles once the stream has ended. Optional; stores fall back to `open`.
+   */
+  openHashing?(offset: number): Promise<{ stream: Readable; digest: Promise<string> }>;
   size: number;
   /**
    * The digest, when known in advance: the store checks the bytes against it. When absent,
@@ -26,6 +32,27 @@ export interface BlobInput {
 export interface PutBlobOptions extends CallOptions {
   /** Called with each number of bytes written, for progress. */
   onBytes?: (n: number) => void;
+  /** Bytes an earlier, interrupted upload had already sent (a resumed session): not sent again. */
+  onResumed?: (n: number) => void;
+  /**
+   * Where to keep the upload session between runs, so that an interrupted push of a large
+   * blob goes on from the offset the registry holds. Only registries use it.
+   */
+  session?: UploadSessionStore;
+}
+
+/** Keeps an upload session (its newest Location and the bytes acknowledged) across processes. */
+export interface UploadSessionStore {
+  load(): Promise<{ location: string; offset: number } | undefined>;
+  save(s: { location: string; offset: number }): Promise<void>;
+  clear(): Promise<void>;
+}
+
+export interface OpenBlobOptions extends CallOptions {
+  /** First byte to read (default 0). */
+  offset?: number;
+  /** How many bytes to read from `offset` (default: to the end). */
+  length?: number;
 }
 
 export interface BlobRef {
@@ -40,10 +67,26 @@ export interface Repository {
   /** The blob's size when the repository has it, else undefined. */
   statBlob(digest: string, opts?: CallOptions): Promise<number | undefined>;
   /**
-   * Streams a blob's bytes, starting at `offset` (default 0). The bytes are not verified
-   * here: the consumer hashes what it reads and compares with `desc.digest`.
+   * Streams a blob's bytes, `length` of them (default: all) from `offset` (default 0). The
+   * bytes are not verified here: the consumer hashes what it reads and compares with
+   * `desc.digest`.
    */
-  openBlob(desc: Descriptor, opts?: CallOptions & { offset?: number }): Promise<Readable>;
+  openBlob(desc: Descriptor, opts?: OpenBlobOptions): Promise<Readable>;
+  /**
+   * Whether reading part of a blob costs only that part: true for files, true for a
+   * registry once it answered a Range with 206, false once it sent a whole blob instead
+   * (then splitting a download into parts would cost more, not less); undefined until known.
+   */
+  readonly partialReads?: boolean;
+  /**
+   * Makes a blob that another repository of the same store holds part of this one, without
+   * sending it (a registry's cross-repository mount). `from` is that repository, or its
+   * name in the same registry. False when it cannot be done (another store, no access, the
+   * registry opened an ordinary upload instead): then the blob has to be sent.
+   */
+  mountBlob?(desc: Descriptor, from: Repository | string, opts?: CallOptions): Promise<boolean>;
+  /** For a repository of a registry: which, so that where blobs are can be remembered. */
+  readonly locator?: { registry: string; repository: string };
   /** Stores a blob, verifying digest and size; a blob already present is not sent again. */
   putBlob(input: BlobInput, opts?: PutBlobOptions): Promise<BlobRef>;
 

@@ -77,7 +77,7 @@ export function parseManifestBytes(bytes: Buffer, descriptor: Descriptor, where:
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) fail(where, 'manifest must be a JSON object');
   const m = doc as Record<string, unknown>;
-  if (m.schemaVersion !== 2) fail(where, `unsupported schemaVersion ${String(m.schemaVersion)}`);
+  if (m.schemaVersion !== 2) fail(where, `unsupported schemaVersion ${JSON.stringify(m.schemaVersion) ?? typeof m.schemaVersion}`);
   const mediaType = typeof m.mediaType === 'string' ? m.mediaType : descriptor.mediaType;
   const isIndex = (INDEX_MEDIA_TYPES as readonly string[]).includes(mediaType) || (mediaType === '' && Array.isArray(m.manifests));
   checkAnnotations(m.annotations, where);

@@ -3,6 +3,7 @@ import type { Descriptor, FetchedManifest } from '../oci/types';
 import { manifestBlobs } from '../oci/types';
 import { mapLimit } from './pool';
 import { DEFAULT_CONCURRENCY, type TransferOptions } from './progress';
+import { rememberLocation } from './push';
 
 export interface CopyResult {
   descriptor: Descriptor;
@@ -10,15 +11,18 @@ export interface CopyResult {
   copied: number;
   skipped: number;
   bytes: number;
+  /** Blobs the target registry linked from the source repository (cross-repository mount) instead of receiving them. */
+  mounted: number;
 }
 
 /**
  * Copies an artifact (manifest or index, with everything it refers to) between any two
  * stores. The manifest bytes move unchanged, so the digest is preserved; blobs the target
- * already has are not sent; the target verifies every blob it receives.
+ * already has are not sent; within one registry they are mounted from the source repository
+ * rather than sent; the target verifies every blob it receives.
  */
 export async function copyArtifact(src: Repository, reference: string, dst: Repository, tag: string | undefined, opts: TransferOptions = {}): Promise<CopyResult> {
-  const stats = { copied: 0, skipped: 0, bytes: 0 };
+  const stats = { copied: 0, skipped: 0, bytes: 0, mounted: 0 };
   const top = await src.fetchManifest(reference, { signal: opts.signal });
   const descriptor = await copyNode(src, dst, top, tag, opts, stats);
   return { descriptor, ...stats };
@@ -40,12 +44,19 @@ async function copyNode(src: Repository, dst: Repository, node: FetchedManifest,
         onProgress?.({ type: 'skipped', title: b.digest, size: b.size, reason: 'exists' });
         return;
       }
+      if (await dst.mountBlob?.(b, src, { signal: sig })) {
+        stats.mounted++;
+        onProgress?.({ type: 'skipped', title: b.digest, size: b.size, reason: 'mounted' });
+        await rememberLocation(dst, b.digest, opts.cache);
+        return;
+      }
       await dst.putBlob(
         { open: () => src.openBlob(b, { signal: sig }), size: b.size, digest: b.digest, mediaType: b.mediaType },
         { signal: sig, onBytes: (n) => onProgress?.({ type: 'bytes', title: b.digest, bytes: n }) },
       );
       stats.copied++;
       stats.bytes += b.size;
+      await rememberLocation(dst, b.digest, opts.cache);
       onProgress?.({ type: 'done', title: b.digest, digest: b.digest, size: b.size });
     }, signal);
   }

@@ -1,17 +1,17 @@
-import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { extname, join, relative, sep } from 'node:path';
 import picomatch from 'picomatch';
 import * as tar from 'tar';
 import { OmlmdError, toOmlmdError } from '../errors';
 import { viewArtifact, type ArtifactFile } from '../model/artifact';
-import { Digester } from '../oci/digest';
 import type { Repository } from '../oci/store';
 import type { Descriptor, ImageManifest, Platform } from '../oci/types';
-import { writeVerifiedFile } from './blobfile';
+import type { TransferCache } from './cache';
+import { downloadBlob, Semaphore } from './download';
+import { HashPool } from './hashpool';
 import { checkTitle, safeOutputPath } from './paths';
 import { mapLimit } from './pool';
-import { DEFAULT_CONCURRENCY, type TransferOptions } from './progress';
+import { DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE, type TransferOptions } from './progress';
 import { fetchImageManifest } from './resolve';
 
 export interface PullOptions extends TransferOptions {
@@ -68,13 +68,31 @@ export function selectFiles(manifest: ImageManifest, opts: Pick<PullOptions, 'me
   return out;
 }
 
-/** True when a file at `path` already holds exactly these bytes. */
-async function hasContent(path: string, desc: Descriptor, signal?: AbortSignal): Promise<boolean> {
-  const st = await stat(path).catch(() => undefined);
-  if (!st?.isFile() || st.size !== desc.size) return false;
-  const d = new Digester();
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20, signal })) d.update(chunk as Buffer);
-  return d.digest() === desc.digest;
+/**
+ * True when a file at `path` already holds exactly these bytes: from the digest cache when
+ * the file is as it was when its digest was recorded, else hashed (off the main thread).
+ */
+async function hasContent(path: string, desc: Descriptor, pool: HashPool, cache: TransferCache | undefined, signal?: AbortSignal): Promise<boolean> {
+  const st = await stat(path, { bigint: true }).catch(() => undefined);
+  if (!st?.isFile() || Number(st.size) !== desc.size) return false;
+  const known = await cache?.digestOf(path, st);
+  if (known !== undefined) return known === desc.digest;
+  let digest: string;
+  try {
+    digest = await pool.hashFile(path, desc.size, signal);
+  } catch (e) {
+    if (OmlmdError.is(e, 'CANCELLED')) throw e;
+    return false;
+  }
+  await cache?.recordDigest(path, st, digest);
+  return digest === desc.digest;
+}
+
+/** What the file at `path`, just verified and renamed into place, holds: the next pull or push need not read it. */
+async function remember(cache: TransferCache | undefined, path: string, digest: string): Promise<void> {
+  if (!cache) return;
+  const st = await stat(path, { bigint: true }).catch(() => undefined);
+  if (st?.isFile()) await cache.recordDigest(path, st, digest, { wait: true });
 }
 
 async function isGzipTar(path: string): Promise<boolean> {
@@ -90,7 +108,9 @@ async function isGzipTar(path: string): Promise<boolean> {
 /**
  * Pulls an artifact's files into `outDir`: every digest and size verified before a file
  * appears under its final name, titles that would escape `outDir` refused, layers without a
- * title named after their digest, an image index resolved to the model manifest.
+ * title named after their digest, an image index resolved to the model manifest. Large blobs
+ * come in parallel ranged parts, hashed by worker threads as they land; an interrupted pull
+ * leaves partial files that the next one goes on from.
  */
 export async function pullModel(repo: Repository, reference: string, outDir: string, opts: PullOptions = {}): Promise<PullResult> {
   const { signal, onProgress } = opts;
@@ -104,26 +124,35 @@ export async function pullModel(repo: Repository, reference: string, outDir: str
   }
   onProgress?.({ type: 'plan', items: files.map((f) => ({ title: f.path, size: f.descriptor.size })), totalBytes: files.reduce((n, f) => n + f.descriptor.size, 0) });
 
-  const pulled = await mapLimit(files, opts.concurrency ?? DEFAULT_CONCURRENCY, async (f, sig): Promise<PulledFile> => {
-    const desc = f.descriptor;
-    const target = await safeOutputPath(outDir, f.path);
-    const legacyDir = opts.unpack !== false && f.role === 'model' && f.titled && !f.path.includes('/') && extname(f.path) === '';
-    if (!legacyDir && (await hasContent(target, desc, sig))) {
-      onProgress?.({ type: 'skipped', title: f.path, size: desc.size, reason: 'exists' });
-      return { path: target, title: f.path, digest: desc.digest, size: desc.size, existed: true };
-    }
-    const what = `${f.path} (${desc.digest}) from ${repo.description}`;
-    const body = await repo.openBlob(desc, { signal: sig });
-    await writeVerifiedFile(body, desc, legacyDir ? `${target}.omlmd-tar` : target, what, {
-      signal: sig,
-      onBytes: (n) => onProgress?.({ type: 'bytes', title: f.path, bytes: n }),
-    });
-    let unpacked = false;
-    if (legacyDir) unpacked = await unpackLegacyDirectory(`${target}.omlmd-tar`, target, outDir, f.path);
-    onProgress?.({ type: 'done', title: f.path, digest: desc.digest, size: desc.size });
-    return { path: target, title: f.path, digest: desc.digest, size: desc.size, existed: false, unpacked };
-  }, signal);
-  return { descriptor: fetched.descriptor, manifest, files: pulled };
+  const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
+  const pool = new HashPool(concurrency);
+  const ctx = { pool, connections: new Semaphore(concurrency), partSize: opts.partSize ?? DEFAULT_PART_SIZE };
+  try {
+    const pulled = await mapLimit(files, concurrency, async (f, sig): Promise<PulledFile> => {
+      const desc = f.descriptor;
+      const target = await safeOutputPath(outDir, f.path);
+      const legacyDir = opts.unpack !== false && f.role === 'model' && f.titled && !f.path.includes('/') && extname(f.path) === '';
+      if (!legacyDir && (await hasContent(target, desc, pool, opts.cache, sig))) {
+        onProgress?.({ type: 'skipped', title: f.path, size: desc.size, reason: 'exists' });
+        return { path: target, title: f.path, digest: desc.digest, size: desc.size, existed: true };
+      }
+      const what = `${f.path} (${desc.digest}) from ${repo.description}`;
+      await downloadBlob(repo, desc, legacyDir ? `${target}.omlmd-tar` : target, ctx, {
+        signal: sig,
+        what,
+        onBytes: (n) => onProgress?.({ type: 'bytes', title: f.path, bytes: n }),
+        onResumed: (n) => onProgress?.({ type: 'resumed', title: f.path, bytes: n }),
+      });
+      let unpacked = false;
+      if (legacyDir) unpacked = await unpackLegacyDirectory(`${target}.omlmd-tar`, target, outDir, f.path);
+      else await remember(opts.cache, target, desc.digest);
+      onProgress?.({ type: 'done', title: f.path, digest: desc.digest, size: desc.size });
+      return { path: target, title: f.path, digest: desc.digest, size: desc.size, existed: false, unpacked };
+    }, signal);
+    return { descriptor: fetched.descriptor, manifest, files: pulled };
+  } finally {
+    await pool.close();
+  }
 }
 
 /**

@@ -1,14 +1,16 @@
-import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { OmlmdError } from '../errors';
+import { OmlmdError, toOmlmdError } from '../errors';
 import { buildModelManifest } from '../model/artifact';
 import { collectModelFiles, type ModelFile } from '../model/files';
 import { metadataToJson, metadataToYaml, validateMetadata, type ModelMetadata } from '../model/metadata';
 import { sha256 } from '../oci/digest';
-import type { Repository } from '../oci/store';
+import type { BlobInput, BlobRef, Repository } from '../oci/store';
 import type { Annotations, Descriptor, ImageManifest } from '../oci/types';
+import { sameStamp, stampOf, type TransferCache } from './cache';
+import { HashPool } from './hashpool';
 import { mapLimit } from './pool';
-import { DEFAULT_CONCURRENCY, type TransferOptions } from './progress';
+import { DEFAULT_CONCURRENCY, type ProgressCallback, type TransferOptions } from './progress';
 
 export interface PushInput {
   /** Model files and directories; none for a metadata-only artifact (then `metadata.uri` is required). */
@@ -31,8 +33,6 @@ export interface PushResult {
   files: ModelFile[];
 }
 
-const READ_CHUNK = 1 << 20;
-
 export function defaultCreated(env: NodeJS.ProcessEnv = process.env): string {
   const epoch = env.SOURCE_DATE_EPOCH;
   const ms = epoch !== undefined && /^\d+$/.test(epoch) ? Number(epoch) * 1000 : Date.now();
@@ -40,8 +40,79 @@ export function defaultCreated(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /**
- * Pushes model files with their metadata as one artifact. Each file is read once: the store
- * hashes while the bytes go out. Nothing is written next to the model files.
+ * Makes a blob present in `repo` without sending it when that is possible: the repository
+ * has it already (HEAD), or another repository of the same registry has it (mount, where
+ * the cache remembers one). Returns how, or undefined when it has to be sent.
+ */
+export async function presentWithoutSending(repo: Repository, desc: Descriptor, cache: TransferCache | undefined, signal?: AbortSignal): Promise<'exists' | 'mounted' | undefined> {
+  const have = await repo.statBlob(desc.digest, { signal });
+  if (have === desc.size) return 'exists';
+  const at = repo.locator;
+  if (!at || !cache || !repo.mountBlob) return undefined;
+  for (const from of await cache.locations(at.registry, desc.digest)) {
+    if (from !== at.repository && (await repo.mountBlob(desc, from, { signal }))) return 'mounted';
+  }
+  return undefined;
+}
+
+/** Remembers that a repository of a registry holds a blob, for later mounts. */
+export async function rememberLocation(repo: Repository, digest: string, cache: TransferCache | undefined): Promise<void> {
+  const at = repo.locator;
+  if (at && cache) await cache.addLocation(at.registry, digest, at.repository);
+}
+
+/**
+ * One model file to a repository. With its digest in the cache (the file unchanged since),
+ * the push costs a HEAD, or a mount, and no read of the file. Otherwise the file is read once,
+ * by a worker thread that hashes it while its bytes go out; an upload an earlier run left open
+ * goes on from where the registry says it stopped.
+ */
+async function pushFile(repo: Repository, f: ModelFile, pool: HashPool, opts: { cache?: TransferCache; signal: AbortSignal; onProgress?: ProgressCallback }): Promise<BlobRef> {
+  const { cache, signal, onProgress } = opts;
+  let before;
+  try {
+    before = await stat(f.path, { bigint: true });
+  } catch (e) {
+    throw toOmlmdError(e, `cannot push ${f.path}`);
+  }
+  if (Number(before.size) !== f.size) throw new OmlmdError('CONFLICT', `${f.path} changed while the push was being prepared; push again`);
+  const known = await cache?.digestOf(f.path, before);
+  if (known !== undefined) {
+    const how = await presentWithoutSending(repo, { mediaType: 'application/octet-stream', digest: known, size: f.size }, cache, signal);
+    if (how) {
+      onProgress?.({ type: 'skipped', title: f.title, size: f.size, reason: how });
+      await rememberLocation(repo, known, cache);
+      return { digest: known, size: f.size };
+    }
+  }
+  const input: BlobInput = {
+    size: f.size,
+    digest: known,
+    open: () => pool.read(f.path, f.size, 0, `cannot read ${f.path}`).stream,
+    openHashing: async (offset) => pool.read(f.path, f.size, offset, `cannot read ${f.path}`),
+  };
+  const at = repo.locator;
+  const ref = await repo.putBlob(input, {
+    signal,
+    onBytes: (n) => onProgress?.({ type: 'bytes', title: f.title, bytes: n }),
+    onResumed: (n) => onProgress?.({ type: 'resumed', title: f.title, bytes: n }),
+    session: cache && at && known === undefined ? cache.uploadSession(at.registry, at.repository, f.path, before) : undefined,
+  });
+  // Bytes read while the file changed are not one version of it: refuse rather than publish a mix.
+  const after = await stat(f.path, { bigint: true }).catch(() => undefined);
+  if (!after || !sameStamp(stampOf(after), stampOf(before))) {
+    await cache?.forgetDigest(f.path);
+    throw new OmlmdError('CONFLICT', `${f.path} changed while it was being pushed; push again once it is written`);
+  }
+  if (known === undefined) await cache?.recordDigest(f.path, before, ref.digest);
+  await rememberLocation(repo, ref.digest, cache);
+  return ref;
+}
+
+/**
+ * Pushes model files with their metadata as one artifact. Each file is read at most once (a
+ * worker thread hashes while the bytes go out) and not at all when the digest cache knows it
+ * and the target has it. Nothing is written next to the model files.
  */
 export async function pushModel(repo: Repository, tag: string | undefined, input: PushInput, opts: TransferOptions = {}): Promise<PushResult> {
   const metadata = validateMetadata(input.metadata, 'metadata');
@@ -58,19 +129,26 @@ export async function pushModel(repo: Repository, tag: string | undefined, input
 
   const small = async (bytes: Buffer) => {
     const digest = sha256(bytes);
-    await repo.putBlob({ open: () => Readable.from([bytes]), size: bytes.length, digest }, { signal });
+    if (!(await presentWithoutSending(repo, { mediaType: 'application/octet-stream', digest, size: bytes.length }, opts.cache, signal))) {
+      await repo.putBlob({ open: () => Readable.from([bytes]), size: bytes.length, digest }, { signal });
+    }
+    await rememberLocation(repo, digest, opts.cache);
     return { digest, size: bytes.length };
   };
   const [config, yaml] = [await small(configBytes), await small(yamlBytes)];
 
-  const layers = await mapLimit(files, opts.concurrency ?? DEFAULT_CONCURRENCY, async (f, sig) => {
-    const ref = await repo.putBlob(
-      { open: () => createReadStream(f.path, { highWaterMark: READ_CHUNK }), size: f.size },
-      { signal: sig, onBytes: (n) => onProgress?.({ type: 'bytes', title: f.title, bytes: n }) },
-    );
-    onProgress?.({ type: 'done', title: f.title, digest: ref.digest, size: ref.size });
-    return { title: f.title, digest: ref.digest, size: ref.size };
-  }, signal);
+  const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
+  const pool = new HashPool(concurrency);
+  let layers: { title: string; digest: string; size: number }[];
+  try {
+    layers = await mapLimit(files, concurrency, async (f, sig) => {
+      const ref = await pushFile(repo, f, pool, { cache: opts.cache, signal: sig, onProgress });
+      onProgress?.({ type: 'done', title: f.title, digest: ref.digest, size: ref.size });
+      return { title: f.title, digest: ref.digest, size: ref.size };
+    }, signal);
+  } finally {
+    await pool.close();
+  }
 
   const { manifest, bytes } = buildModelManifest({
     metadata,

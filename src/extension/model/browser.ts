@@ -2,6 +2,12 @@ import type { OmlmdClient } from '../../core/client';
 import { OmlmdError } from '../../core/errors';
 import type { ModelMetadata } from '../../core/model/metadata';
 import { formatReference, type Reference } from '../../core/oci/reference';
+import { ATTACHMENT_ARTIFACT_TYPE } from '../../core/lineage/attach';
+import { discover } from '../../core/lineage/api';
+import type { ReferrerNode } from '../../core/lineage/discover';
+import { MODELCAR_ARTIFACT_TYPE } from '../../core/lineage/modelcar';
+import { MODEL_CARD_ARTIFACT_TYPE } from '../../core/lineage/modelcard';
+import { isReferrersTag } from '../../core/lineage/referrers';
 import { humanSize } from '../../core/units';
 
 export { humanSize };
@@ -35,6 +41,7 @@ export type BrowserNode =
   | { kind: 'repository'; id: string; store: StoreRef; repository: string; added?: boolean }
   | { kind: 'tag'; id: string; store: StoreRef; repository: string; tag: string }
   | { kind: 'artifact'; id: string; store: StoreRef; repository: string; tag: string; digest: string; label: string; description: string; tooltip: string; isModel: boolean; metadata?: ModelMetadata & Record<string, unknown> }
+  | { kind: 'referrer'; id: string; store: StoreRef; repository: string; digest: string; artifactType?: string; label: string; description: string; tooltip: string }
   | { kind: 'file'; id: string; path: string; size: number; mediaType: string; role: string; digest: string }
   | { kind: 'metadata'; id: string; store: StoreRef; repository: string; tag: string; metadata: ModelMetadata & Record<string, unknown> }
   | { kind: 'field'; id: string; key: string; value: string }
@@ -59,6 +66,8 @@ export function referenceString(node: BrowserNode): string | undefined {
     case 'artifact':
     case 'metadata':
       return formatReference(referenceFor(node.store, node.repository, node.tag));
+    case 'referrer':
+      return formatReference(referenceFor(node.store, node.repository, undefined, node.digest));
     default:
       return undefined;
   }
@@ -113,6 +122,8 @@ export class RegistryBrowser {
           return [await this.artifact(node, signal)];
         case 'artifact':
           return await this.artifactChildren(node, signal);
+        case 'referrer':
+          return await this.referrerChildren(node, signal);
         case 'metadata':
           return Object.entries(node.metadata).map(([key, v]): BrowserNode => ({
             kind: 'field', id: `${node.id}/${key}`, key, value: v === null || v === undefined ? '—' : typeof v === 'string' ? v : JSON.stringify(v),
@@ -159,7 +170,8 @@ export class RegistryBrowser {
   }
 
   private async tags(node: Extract<BrowserNode, { kind: 'repository' }>, signal?: AbortSignal): Promise<BrowserNode[]> {
-    const tags = await this.client().tags(referenceFor(node.store, node.repository), { signal });
+    // `sha256-<hex>` tags hold referrers lists (the tag schema): their artifacts show under the artifact they refer to.
+    const tags = (await this.client().tags(referenceFor(node.store, node.repository), { signal })).filter((t) => !isReferrersTag(t));
     if (tags.length === 0) return [{ kind: 'message', id: `${node.id}/empty`, severity: 'info', text: 'No tags' }];
     // Newest-looking first: version-like tags sorted descending, as people look for the latest.
     const sorted = [...tags].sort((a, b) => b.localeCompare(a, undefined, { numeric: true }));
@@ -189,7 +201,31 @@ export class RegistryBrowser {
       .map((f) => ({ kind: 'file', id: `${node.id}/file:${f.path}`, path: f.path, size: f.descriptor.size, mediaType: f.descriptor.mediaType, role: f.role, digest: f.descriptor.digest }));
     if (info.metadata) files.push({ kind: 'metadata', id: `${node.id}/metadata`, store: node.store, repository: node.repository, tag: node.tag, metadata: info.metadata });
     if (files.length === 0) files.push({ kind: 'message', id: `${node.id}/nofiles`, severity: 'info', text: 'No files' });
-    return files;
+    return [...files, ...(await this.referrers(node, info.descriptor.digest, signal))];
+  }
+
+  /** What refers to an artifact (ModelCar images, model cards, SBOMs), one node each; a failure to list them is a row, not a failed node. */
+  private async referrers(parent: { id: string; store: StoreRef; repository: string }, digest: string, signal?: AbortSignal): Promise<BrowserNode[]> {
+    try {
+      const { referrers } = await discover(this.client(), referenceFor(parent.store, parent.repository, undefined, digest), { signal });
+      return referrers.map((r) => referrerNode(parent, r));
+    } catch (e) {
+      if (OmlmdError.is(e, 'CANCELLED')) return [];
+      const err = errorNode(`${parent.id}/referrers`, e, parent.store);
+      return [{ ...err, text: `Cannot list referrers: ${(err as { text: string }).text}` } as BrowserNode];
+    }
+  }
+
+  private async referrerChildren(node: Extract<BrowserNode, { kind: 'referrer' }>, signal?: AbortSignal): Promise<BrowserNode[]> {
+    const info = await this.client().inspect(referenceFor(node.store, node.repository, undefined, node.digest), { signal });
+    const files: BrowserNode[] = info.view.files
+      .filter((f) => f.titled)
+      .map((f) => ({ kind: 'file', id: `${node.id}/file:${f.path}`, path: f.path, size: f.descriptor.size, mediaType: f.descriptor.mediaType, role: f.role, digest: f.descriptor.digest }));
+    if (files.length === 0 && info.view.files.length > 0) {
+      const size = info.manifest.layers.reduce((n, l) => n + l.size, 0);
+      files.push({ kind: 'message', id: `${node.id}/layers`, severity: 'info', text: `${info.manifest.layers.length} layer${info.manifest.layers.length === 1 ? '' : 's'}, ${humanSize(size)}` });
+    }
+    return [...files, ...(await this.referrers(node, node.digest, signal))];
   }
 }
 
@@ -198,4 +234,26 @@ export function nodesForTag(store: StoreRef, repository: string, tag: string): {
   const root: BrowserNode = store.kind === 'local' ? { kind: 'localStore', id: 'local' } : { kind: 'registry', id: `registry:${store.host}`, host: store.host };
   const repo: BrowserNode = { kind: 'repository', id: `${root.id}/${repository}`, store, repository };
   return { root, repository: repo, tag: { kind: 'tag', id: `${repo.id}:${tag}`, store, repository, tag } };
+}
+
+const KNOWN_TYPES: Record<string, string> = {
+  [MODELCAR_ARTIFACT_TYPE]: 'ModelCar image',
+  [MODEL_CARD_ARTIFACT_TYPE]: 'Model card',
+  [ATTACHMENT_ARTIFACT_TYPE]: 'Attachment',
+  'application/spdx+json': 'SBOM (SPDX)',
+  'application/vnd.cyclonedx+json': 'SBOM (CycloneDX)',
+  'application/vnd.dev.sigstore.bundle.v0.3+json': 'Signature (Sigstore)',
+  'application/vnd.in-toto+json': 'Attestation (in-toto)',
+};
+
+/** A referrer as a tree row: what it is (by artifact type), when, and its digest. */
+export function referrerNode(parent: { id: string; store: StoreRef; repository: string }, r: ReferrerNode): Extract<BrowserNode, { kind: 'referrer' }> {
+  const type = r.artifactType ?? r.mediaType;
+  const ann = r.annotations ?? {};
+  const label = KNOWN_TYPES[type] ?? type;
+  const created = ann['org.opencontainers.image.created'];
+  const description = [created?.slice(0, 10), r.digest.slice(7, 19)].filter(Boolean).join(' · ');
+  const lines = [`**${label}**`, '', `Artifact type: \`${type}\``, `Digest: \`${r.digest}\``];
+  for (const [k, v] of Object.entries(ann)) if (k !== 'dev.omlmd.model.metadata') lines.push(`- ${k}: ${v}`);
+  return { kind: 'referrer', id: `${parent.id}/ref:${r.digest}`, store: parent.store, repository: parent.repository, digest: r.digest, artifactType: r.artifactType, label, description, tooltip: lines.join('\n') };
 }

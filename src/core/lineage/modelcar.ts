@@ -1,0 +1,326 @@
+/**
+ * KServe ModelCar images, built without a container engine: the base image's layers as they
+ * are, plus tar layers holding the model's files under /models (relative paths kept), an
+ * OCI image config for the base's platform whose rootfs.diff_ids lists every layer, the
+ * model's metadata as labels and annotations, and `subject` = the model manifest, so the
+ * image is a referrer of the model and discover on the model finds it.
+ *
+ * The result is reproducible: layers have fixed owners, modes and times, and the image's
+ * `created` is the model's, so building twice gives the same digest (which is what makes a
+ * redelivered push notification harmless).
+ */
+import { Readable } from 'node:stream';
+import { OmlmdError } from '../errors';
+import { viewArtifact, type ArtifactFile } from '../model/artifact';
+import { metadataFromConfig, type ModelMetadata } from '../model/metadata';
+import { sha256 } from '../oci/digest';
+import { Annotation, MediaType } from '../oci/mediatypes';
+import type { CallOptions, Repository } from '../oci/store';
+import type { Annotations, Descriptor, ImageManifest, Platform } from '../oci/types';
+import { checkTitle } from '../transfer/paths';
+import { mapLimit } from '../transfer/pool';
+import { DEFAULT_CONCURRENCY, type TransferOptions } from '../transfer/progress';
+import { fetchImageManifest } from '../transfer/resolve';
+import { BUSYBOX_BASE_NAME, busyboxBase } from './busybox';
+import { pushReferrer, type ReferrersSource } from './referrers';
+import { parentDirectories, TarLayer, type TarEntry } from './tarlayer';
+
+export const MODELCAR_ARTIFACT_TYPE = 'application/vnd.omlmd.modelcar.v1';
+/** Where KServe looks for the model in a ModelCar image. */
+export const MODELCAR_MODEL_DIR = 'models';
+/** Files at least this large get a layer of their own, so weights shared between versions are stored once. */
+export const OWN_LAYER_BYTES = 1 << 20;
+
+export const ModelCarAnnotation = {
+  modelDigest: 'dev.omlmd.model.digest',
+  modelReference: 'dev.omlmd.model.reference',
+  modelName: 'dev.omlmd.model.name',
+  modelFormat: 'dev.omlmd.model.format',
+  modelFormatVersion: 'dev.omlmd.model.format.version',
+  modelMetadata: 'dev.omlmd.model.metadata',
+  baseName: 'org.opencontainers.image.base.name',
+  baseDigest: 'org.opencontainers.image.base.digest',
+} as const;
+
+const DOCKER_CONFIG = 'application/vnd.docker.container.image.v1+json';
+const DOCKER_LAYERS: Record<string, string> = {
+  'application/vnd.docker.image.rootfs.diff.tar.gzip': MediaType.ociLayerTarGzip,
+  'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip': 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
+};
+const MAX_CONFIG = 4 << 20;
+
+export interface ModelCarBase {
+  repo: Repository;
+  reference: string;
+  /** How the base is named in `org.opencontainers.image.base.name`. */
+  name: string;
+}
+
+export interface ModelCarOptions extends TransferOptions {
+  /** The base image; default the busybox-static minimal base. */
+  base?: ModelCarBase;
+  /** A static busybox for the minimal base (default OMLMD_BUSYBOX, else /bin/busybox). */
+  busybox?: string;
+  /** The platform picked from a multi-platform base (default: this machine's). */
+  platform?: Platform;
+  /** The image's `created` (default: the model's, else 1970-01-01T00:00:00Z: builds are reproducible). */
+  created?: string;
+  /** How the model is named in the labels (its reference as the user wrote it). */
+  modelReference?: string;
+  annotations?: Annotations;
+}
+
+export interface ModelCarResult {
+  descriptor: Descriptor;
+  manifest: ImageManifest;
+  subject: Descriptor;
+  platform: Platform;
+  /** The model layers: digest, size and the files under /models each holds. */
+  layers: { digest: string; size: number; files: string[] }[];
+  baseName: string;
+  source: ReferrersSource;
+}
+
+interface ImageConfig {
+  created?: string;
+  architecture: string;
+  os: string;
+  variant?: string;
+  config?: Record<string, unknown> & { Labels?: Record<string, string> };
+  rootfs: { type: string; diff_ids: string[] };
+  history?: Record<string, unknown>[];
+  [key: string]: unknown;
+}
+
+async function readBlob(repo: Repository, desc: Descriptor, what: string, opts: CallOptions): Promise<Buffer> {
+  if (desc.size > MAX_CONFIG) throw new OmlmdError('INVALID_MANIFEST', `${what} is ${desc.size} bytes, too large`);
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of await repo.openBlob(desc, opts)) {
+    n += (c as Buffer).length;
+    if (n > desc.size) break;
+    chunks.push(c as Buffer);
+  }
+  const bytes = Buffer.concat(chunks);
+  if (bytes.length !== desc.size || sha256(bytes) !== desc.digest) throw new OmlmdError('DIGEST_MISMATCH', `${what} does not match its digest ${desc.digest}`);
+  return bytes;
+}
+
+/** The files of a model artifact that go under /models: its model files, or every titled file of another kind of artifact. */
+export function modelCarFiles(manifest: ImageManifest): ArtifactFile[] {
+  const view = viewArtifact(manifest);
+  const files = view.flavor === 'other' ? view.files.filter((f) => f.titled) : view.files.filter((f) => f.role === 'model');
+  for (const f of files) checkTitle(f.path);
+  return files;
+}
+
+/** Groups files into layers: each large file alone, the small ones together (first). */
+function planLayers(files: ArtifactFile[]): ArtifactFile[][] {
+  const small = files.filter((f) => f.descriptor.size < OWN_LAYER_BYTES);
+  const large = files.filter((f) => f.descriptor.size >= OWN_LAYER_BYTES);
+  return [...(small.length > 0 ? [small] : []), ...large.map((f) => [f])];
+}
+
+function labelsFor(model: ImageManifest, modelDigest: string, metadata: ModelMetadata | undefined, modelReference: string | undefined): Record<string, string> {
+  const labels: Record<string, string> = {};
+  const ann = model.annotations ?? {};
+  for (const k of [Annotation.title, Annotation.description, Annotation.authors, Annotation.licenses, Annotation.source, 'org.opencontainers.image.version', 'org.opencontainers.image.url', 'org.opencontainers.image.documentation']) {
+    const v = ann[k];
+    if (v !== undefined) labels[k] = v;
+  }
+  labels[ModelCarAnnotation.modelDigest] = modelDigest;
+  if (modelReference) labels[ModelCarAnnotation.modelReference] = modelReference;
+  if (metadata) {
+    if (metadata.name) labels[ModelCarAnnotation.modelName] = metadata.name;
+    if (metadata.model_format_name) labels[ModelCarAnnotation.modelFormat] = metadata.model_format_name;
+    if (metadata.model_format_version) labels[ModelCarAnnotation.modelFormatVersion] = metadata.model_format_version;
+    labels[ModelCarAnnotation.modelMetadata] = JSON.stringify(Object.fromEntries(Object.entries(metadata).filter(([, v]) => v !== null && v !== undefined)));
+  }
+  return labels;
+}
+
+interface ResolvedBase {
+  layers: Descriptor[];
+  config: ImageConfig;
+  copyFrom?: Repository;
+  name: string;
+  digest?: string;
+  /** The busybox layer, when the minimal base is built here. */
+  own?: TarLayer;
+}
+
+async function resolveBase(opts: ModelCarOptions, created: string): Promise<ResolvedBase> {
+  const signal = opts.signal;
+  if (!opts.base) {
+    const bb = await busyboxBase(opts.busybox);
+    return {
+      layers: [],
+      own: bb.layer,
+      name: BUSYBOX_BASE_NAME,
+      config: {
+        created,
+        architecture: bb.platform.architecture,
+        os: bb.platform.os,
+        ...(bb.platform.variant ? { variant: bb.platform.variant } : {}),
+        config: { ...bb.config },
+        rootfs: { type: 'layers', diff_ids: [] },
+        history: [{ created, created_by: bb.history }],
+      },
+    };
+  }
+  const { repo, reference, name } = opts.base;
+  const { fetched } = await fetchImageManifest(repo, reference, { signal, platform: opts.platform });
+  const m = fetched.manifest;
+  if (m.config.mediaType !== MediaType.ociImageConfig && m.config.mediaType !== DOCKER_CONFIG) {
+    throw new OmlmdError('USAGE', `the base ${name} is not a container image (its config is ${m.config.mediaType})`, { hint: 'name a runnable image with sh, ln and sleep (busybox, ubi-micro, ...), or leave out --base' });
+  }
+  const raw = await readBlob(repo, m.config, `the config of base ${name}`, { signal });
+  let config: ImageConfig;
+  try {
+    config = JSON.parse(raw.toString('utf8')) as ImageConfig;
+  } catch (e) {
+    throw new OmlmdError('INVALID_MANIFEST', `the config of base ${name} is not JSON`, { cause: e });
+  }
+  if (typeof config !== 'object' || config === null || !config.rootfs || !Array.isArray(config.rootfs.diff_ids) || config.rootfs.diff_ids.length !== m.layers.length) {
+    throw new OmlmdError('INVALID_MANIFEST', `the config of base ${name} does not list one diff_id per layer`);
+  }
+  const layers = m.layers.map((l) => ({ ...l, mediaType: DOCKER_LAYERS[l.mediaType] ?? l.mediaType }));
+  return { layers, config, copyFrom: repo, name, digest: fetched.descriptor.digest };
+}
+
+/**
+ * Builds the ModelCar image of the model `modelRef` in `modelRepo` and stores it in `dst`
+ * (under `tag`, or by digest only), recorded as a referrer of the model in `dst`.
+ */
+export async function buildModelCar(modelRepo: Repository, modelRef: string, dst: Repository, tag: string | undefined, opts: ModelCarOptions = {}): Promise<ModelCarResult> {
+  const { signal, onProgress } = opts;
+  const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
+  const { fetched } = await fetchImageManifest(modelRepo, modelRef, { signal });
+  const model = fetched.manifest;
+  const subject: Descriptor = { mediaType: fetched.descriptor.mediaType, digest: fetched.descriptor.digest, size: fetched.descriptor.size };
+  const files = modelCarFiles(model);
+  if (files.length === 0) {
+    throw new OmlmdError('NOT_A_MODEL', `${modelRepo.description} ${modelRef} has no model files to put under /models`, {
+      hint: viewArtifact(model).metadataOnly ? 'it is metadata only: its model lives at its uri' : undefined,
+    });
+  }
+  let metadata: ModelMetadata | undefined;
+  if (viewArtifact(model).flavor !== 'other') {
+    metadata = metadataFromConfig(await readBlob(modelRepo, model.config, `the metadata of ${modelRef}`, { signal }), modelRef).metadata;
+  }
+  const created = opts.created ?? model.annotations?.[Annotation.created] ?? '1970-01-01T00:00:00Z';
+  const base = await resolveBase(opts, created);
+  const groups = planLayers(files);
+  const tarLayers = groups.map((group) => {
+    const paths = group.map((f) => `${MODELCAR_MODEL_DIR}/${f.path}`);
+    const entries: TarEntry[] = [
+      ...parentDirectories(paths).map((p): TarEntry => ({ type: 'Directory', path: p })),
+      ...group.map((f, i): TarEntry => ({
+        type: 'File',
+        path: paths[i]!,
+        size: f.descriptor.size,
+        open: () => modelRepo.openBlob(f.descriptor, { signal }),
+        verify: f.descriptor,
+      })),
+    ];
+    return { layer: new TarLayer(entries), files: group.map((f) => f.path) };
+  });
+
+  onProgress?.({
+    type: 'plan',
+    items: [...base.layers.map((l) => ({ title: l.digest, size: l.size })), ...(base.own ? [{ title: 'base', size: base.own.size }] : []), ...tarLayers.map((t) => ({ title: t.files.join(', '), size: t.layer.size }))],
+    totalBytes: base.layers.reduce((n, l) => n + l.size, 0) + (base.own?.size ?? 0) + tarLayers.reduce((n, t) => n + t.layer.size, 0),
+  });
+
+  // The base's layers, as they are: only what the target lacks moves.
+  await mapLimit(base.layers, concurrency, async (l, sig) => {
+    if ((await dst.statBlob(l.digest, { signal: sig })) === l.size) {
+      onProgress?.({ type: 'skipped', title: l.digest, size: l.size, reason: 'exists' });
+      return;
+    }
+    const from = base.copyFrom!;
+    await dst.putBlob({ open: () => from.openBlob(l, { signal: sig }), size: l.size, digest: l.digest, mediaType: l.mediaType }, { signal: sig, onBytes: (n) => onProgress?.({ type: 'bytes', title: l.digest, bytes: n }) });
+    onProgress?.({ type: 'done', title: l.digest, digest: l.digest, size: l.size });
+  }, signal);
+  const baseLayers = [...base.layers];
+  if (base.own) {
+    const own = base.own;
+    const ref = await dst.putBlob({ open: () => own.open(), size: own.size }, { signal, onBytes: (n) => onProgress?.({ type: 'bytes', title: 'base', bytes: n }) });
+    onProgress?.({ type: 'done', title: 'base', digest: ref.digest, size: ref.size });
+    baseLayers.push({ mediaType: MediaType.ociLayerTar, digest: ref.digest, size: ref.size });
+    base.config.rootfs.diff_ids.push(ref.digest);
+  }
+
+  // The model's layers: tar framed here, the bytes streamed from the model's blobs, verified
+  // against their digests on the way, the layer hashed by the store as it is written.
+  const modelLayers = await mapLimit(tarLayers, concurrency, async (t, sig) => {
+    const title = t.files.join(', ');
+    const ref = await dst.putBlob({ open: () => t.layer.open(), size: t.layer.size, mediaType: MediaType.ociLayerTar }, { signal: sig, onBytes: (n) => onProgress?.({ type: 'bytes', title, bytes: n }) });
+    onProgress?.({ type: 'done', title, digest: ref.digest, size: ref.size });
+    return { digest: ref.digest, size: ref.size, files: t.files };
+  }, signal);
+
+  const labels = labelsFor(model, subject.digest, metadata, opts.modelReference);
+  const baseHistory = Array.isArray(base.config.history) ? base.config.history : undefined;
+  const config: ImageConfig = {
+    ...base.config,
+    created,
+    config: { ...(base.config.config ?? {}), Labels: { ...(base.config.config?.Labels ?? {}), ...labels } },
+    rootfs: { type: 'layers', diff_ids: [...base.config.rootfs.diff_ids, ...modelLayers.map((l) => l.digest)] },
+    ...(baseHistory
+      ? { history: [...baseHistory, ...modelLayers.map((l) => ({ created, created_by: 'omlmd modelcar build', comment: `model files under /${MODELCAR_MODEL_DIR}: ${l.files.join(', ')}` }))] }
+      : {}),
+  };
+  const configBytes = Buffer.from(JSON.stringify(config), 'utf8');
+  const configDigest = sha256(configBytes);
+  await dst.putBlob({ open: () => Readable.from([configBytes]), size: configBytes.length, digest: configDigest }, { signal });
+
+  const annotations: Annotations = {
+    ...labels,
+    [Annotation.created]: created,
+    [ModelCarAnnotation.baseName]: base.name,
+    ...(base.digest ? { [ModelCarAnnotation.baseDigest]: base.digest } : {}),
+    ...(opts.annotations ?? {}),
+  };
+  const manifest: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.ociManifest,
+    artifactType: MODELCAR_ARTIFACT_TYPE,
+    config: { mediaType: MediaType.ociImageConfig, digest: configDigest, size: configBytes.length },
+    layers: [...baseLayers, ...modelLayers.map((l) => ({ mediaType: MediaType.ociLayerTar, digest: l.digest, size: l.size }))],
+    subject,
+    annotations,
+  };
+  const bytes = Buffer.from(JSON.stringify(manifest), 'utf8');
+  const { descriptor, source } = await pushReferrer(dst, bytes, MediaType.ociManifest, tag, { signal });
+  const platform: Platform = { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) };
+  return { descriptor, manifest, subject, platform, layers: modelLayers, baseName: base.name, source };
+}
+
+/** Pushes the minimal busybox-static base alone, as a runnable image (to use as --base, or to inspect). */
+export async function pushBusyboxBase(dst: Repository, tag: string | undefined, opts: CallOptions & { busybox?: string } = {}): Promise<{ descriptor: Descriptor; platform: Platform }> {
+  const bb = await busyboxBase(opts.busybox);
+  const ref = await dst.putBlob({ open: () => bb.layer.open(), size: bb.layer.size }, opts);
+  const created = '1970-01-01T00:00:00Z';
+  const config = {
+    created,
+    architecture: bb.platform.architecture,
+    os: bb.platform.os,
+    ...(bb.platform.variant ? { variant: bb.platform.variant } : {}),
+    config: bb.config,
+    rootfs: { type: 'layers', diff_ids: [ref.digest] },
+    history: [{ created, created_by: bb.history }],
+  };
+  const configBytes = Buffer.from(JSON.stringify(config), 'utf8');
+  const configDigest = sha256(configBytes);
+  await dst.putBlob({ open: () => Readable.from([configBytes]), size: configBytes.length, digest: configDigest }, opts);
+  const manifest: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.ociManifest,
+    config: { mediaType: MediaType.ociImageConfig, digest: configDigest, size: configBytes.length },
+    layers: [{ mediaType: MediaType.ociLayerTar, digest: ref.digest, size: ref.size }],
+    annotations: { [Annotation.created]: created, [Annotation.title]: BUSYBOX_BASE_NAME },
+  };
+  const descriptor = await dst.putManifest(Buffer.from(JSON.stringify(manifest), 'utf8'), MediaType.ociManifest, tag, opts);
+  return { descriptor, platform: bb.platform };
+}

@@ -1,0 +1,53 @@
+/**
+ * KServe's storage initializer contract: a container (named `storage-initializer`, declared
+ * by a `ClusterStorageContainer` for a URI prefix) is started with `SRC_URI DEST_PATH` and
+ * must leave the model's files in DEST_PATH (KServe passes /mnt/models). We take
+ * `oci-artifact://HOST/REPO:TAG` and `oci://HOST/REPO[:TAG|@DIGEST]` and pull the model
+ * files (not the metadata layers, unless asked) with every digest verified.
+ */
+import { OmlmdError } from '../errors';
+import { ModelMediaType, viewArtifact } from '../model/artifact';
+import { formatReference, parseReference, refOf, type Reference } from '../oci/reference';
+import type { Repository } from '../oci/store';
+import { pullModel, type PullResult } from '../transfer/pull';
+import type { TransferOptions } from '../transfer/progress';
+import { fetchImageManifest } from '../transfer/resolve';
+
+export const STORAGE_URI_PREFIXES = ['oci-artifact://', 'oci://'] as const;
+
+export interface StorageInitializerOptions extends TransferOptions {
+  /** Also write the metadata files (model_metadata.omlmd.json/.yaml). */
+  withMetadata?: boolean;
+}
+
+/** The registry reference a storage URI names. */
+export function parseStorageUri(uri: string): Extract<Reference, { kind: 'registry' }> {
+  const prefix = STORAGE_URI_PREFIXES.find((p) => uri.startsWith(p));
+  if (!prefix) {
+    throw new OmlmdError('USAGE', `${JSON.stringify(uri)} is not a storage URI this initializer serves`, { hint: `use ${STORAGE_URI_PREFIXES.map((p) => `${p}HOST/REPO:TAG`).join(' or ')}` });
+  }
+  const rest = uri.slice(prefix.length);
+  const ref = parseReference(rest);
+  if (ref.kind !== 'registry') {
+    throw new OmlmdError('USAGE', `${JSON.stringify(uri)} names no registry: write ${prefix}HOST/REPO:TAG`, { hint: 'for Docker Hub write docker.io/ORG/REPO' });
+  }
+  return ref;
+}
+
+/**
+ * Pulls what the model is into `dest`: the model files of an omlmd model (the metadata files
+ * too with `withMetadata`), every file of another kind of artifact.
+ */
+export async function initializeStorage(repo: Repository, ref: Reference, dest: string, opts: StorageInitializerOptions = {}): Promise<PullResult & { reference: string }> {
+  const reference = refOf(ref);
+  const { fetched } = await fetchImageManifest(repo, reference, { signal: opts.signal });
+  const view = viewArtifact(fetched.manifest);
+  const hasModelFiles = view.files.some((f) => f.role === 'model');
+  if (!hasModelFiles && view.metadataOnly) {
+    throw new OmlmdError('NOT_A_MODEL', `${formatReference(ref)} holds no model file: it is metadata only (the model lives at its uri)`);
+  }
+  const mediaTypes = hasModelFiles && !opts.withMetadata ? [ModelMediaType.model, ModelMediaType.legacyModel] : undefined;
+  // By digest: the tag could move between the look and the pull.
+  const res = await pullModel(repo, fetched.descriptor.digest, dest, { ...opts, mediaTypes });
+  return { ...res, reference: formatReference({ ...ref, digest: res.descriptor.digest }) };
+}

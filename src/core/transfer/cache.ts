@@ -1,0 +1,163 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { BigIntStats } from 'node:fs';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+
+/**
+ * What transfers remember between runs, under `$OMLMD_HOME/cache/`:
+ *
+ * - `digests/`: the sha256 of a file, keyed like git's index by its path and its stat
+ *   (size, mtime, ctime, inode, device), so that pushing an unchanged multi-GB model again
+ *   reads none of it. Any write changes mtime or ctime (ctime even when a tool puts mtime
+ *   back), a replaced file has another inode: then the entry no longer matches.
+ * - `blobs/`: the repositories of a registry known to hold a blob, for cross-repository mounts.
+ * - `uploads/`: open upload sessions of files being pushed, to go on after an interruption.
+ *
+ * One small JSON file per key, replaced atomically: concurrent processes at worst lose an
+ * entry, never read half of one. Everything here is a hint that is checked before it is
+ * relied on (the registry verifies digests; a mount the registry refuses falls back to an
+ * upload), so a lost or stale entry costs time, never correctness.
+ */
+
+const VERSION = 1;
+/** Repositories remembered per blob. */
+const MAX_LOCATIONS = 8;
+
+export interface FileStamp {
+  size: number;
+  mtimeNs: string;
+  ctimeNs: string;
+  ino: string;
+  dev: string;
+}
+
+export function stampOf(st: BigIntStats): FileStamp {
+  return { size: Number(st.size), mtimeNs: st.mtimeNs.toString(), ctimeNs: st.ctimeNs.toString(), ino: st.ino.toString(), dev: st.dev.toString() };
+}
+
+export function sameStamp(a: FileStamp, b: FileStamp): boolean {
+  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino && a.dev === b.dev;
+}
+
+/**
+ * How long after a write its timestamp can still be shared by another write: Linux stamps
+ * files with a coarse clock (one scheduler tick, ≤ 10 ms); file systems with whole-second
+ * timestamps (FAT: 2 s) need longer. An entry recorded inside that window could miss a
+ * write that followed ("racy git"), so none is.
+ */
+function racyWindowNs(stamp: FileStamp): bigint {
+  return BigInt(stamp.mtimeNs) % 1_000_000_000n === 0n ? 2_000_000_000n : 50_000_000n;
+}
+
+export interface UploadSession {
+  /** The upload's newest Location: it is a capability, so the file is private to the user. */
+  location: string;
+  /** Bytes the registry acknowledged. */
+  offset: number;
+}
+
+function keyOf(...parts: string[]): string {
+  return createHash('sha256').update(parts.join('\0')).digest('hex');
+}
+
+export class TransferCache {
+  constructor(readonly dir: string) {}
+
+  private file(kind: string, key: string): string {
+    return join(this.dir, kind, key.slice(0, 2), `${key}.json`);
+  }
+
+  private async read<T>(kind: string, key: string): Promise<T | undefined> {
+    try {
+      const doc = JSON.parse(await readFile(this.file(kind, key), 'utf8')) as { v?: unknown };
+      return doc.v === VERSION ? (doc as T) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async write(kind: string, key: string, doc: object): Promise<void> {
+    const target = this.file(kind, key);
+    const tmp = `${target}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    try {
+      await mkdir(join(target, '..'), { recursive: true, mode: 0o700 });
+      await writeFile(tmp, JSON.stringify({ v: VERSION, ...doc }), { mode: 0o600 });
+      await rename(tmp, target);
+    } catch {
+      // A cache that cannot be written (read-only home, full disk) only makes the next run slower.
+      await rm(tmp, { force: true }).catch(() => undefined);
+    }
+  }
+
+  private async remove(kind: string, key: string): Promise<void> {
+    await rm(this.file(kind, key), { force: true }).catch(() => undefined);
+  }
+
+  // ---- file digests ----
+
+  /** The digest recorded for this file, if its stat still matches. */
+  async digestOf(path: string, st: BigIntStats): Promise<string | undefined> {
+    const abs = resolve(path);
+    const doc = await this.read<{ path: string; stamp: FileStamp; digest: string }>('digests', keyOf(abs));
+    if (!doc || doc.path !== abs || !sameStamp(doc.stamp, stampOf(st))) return undefined;
+    return doc.digest;
+  }
+
+  /**
+   * Records a file's digest, computed from bytes read while its stat was `before`. Nothing is
+   * recorded if the file changed meanwhile or was written so recently that a later write
+   * could leave the same stat; `wait` (the pull that just wrote it) waits out that window
+   * once instead, and checks again.
+   */
+  async recordDigest(path: string, before: BigIntStats, digest: string, opts: { wait?: boolean } = {}): Promise<boolean> {
+    const abs = resolve(path);
+    const stamp = stampOf(before);
+    const window = racyWindowNs(stamp);
+    const racyFor = (): bigint => BigInt(stamp.mtimeNs) + window - BigInt(Date.now()) * 1_000_000n;
+    let left = racyFor();
+    if (left > 0n) {
+      if (!opts.wait || window > 100_000_000n) return false;
+      await new Promise((r) => setTimeout(r, Number(left / 1_000_000n) + 1));
+      left = racyFor();
+      if (left > 0n) return false;
+    }
+    const now = await stat(abs, { bigint: true }).catch(() => undefined);
+    if (!now || !sameStamp(stampOf(now), stamp)) return false;
+    await this.write('digests', keyOf(abs), { path: abs, stamp, digest });
+    return true;
+  }
+
+  async forgetDigest(path: string): Promise<void> {
+    await this.remove('digests', keyOf(resolve(path)));
+  }
+
+  // ---- where blobs are ----
+
+  /** Repositories of `registry` known to hold `digest`, most recent first. */
+  async locations(registry: string, digest: string): Promise<string[]> {
+    const doc = await this.read<{ in: string[] }>('blobs', keyOf(registry, digest));
+    return Array.isArray(doc?.in) ? doc.in.filter((r): r is string => typeof r === 'string') : [];
+  }
+
+  async addLocation(registry: string, digest: string, repository: string): Promise<void> {
+    const known = await this.locations(registry, digest);
+    if (known[0] === repository) return;
+    await this.write('blobs', keyOf(registry, digest), { in: [repository, ...known.filter((r) => r !== repository)].slice(0, MAX_LOCATIONS) });
+  }
+
+  // ---- upload sessions ----
+
+  /** Where a push of this file (as it is now) to this repository stopped, to resume it. */
+  uploadSession(registry: string, repository: string, path: string, st: BigIntStats): { load(): Promise<UploadSession | undefined>; save(s: UploadSession): Promise<void>; clear(): Promise<void> } {
+    const stamp = stampOf(st);
+    const key = keyOf(registry, repository, resolve(path), JSON.stringify(stamp));
+    return {
+      load: async () => {
+        const doc = await this.read<UploadSession>('uploads', key);
+        return doc && typeof doc.location === 'string' && Number.isSafeInteger(doc.offset) ? { location: doc.location, offset: doc.offset } : undefined;
+      },
+      save: (s) => this.write('uploads', key, s),
+      clear: () => this.remove('uploads', key),
+    };
+  }
+}

@@ -1,0 +1,407 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { OmlmdClient } from '../../src/core/client';
+import { OmlmdError } from '../../src/core/errors';
+import { sha256 } from '../../src/core/oci/digest';
+import type { ProgressEvent } from '../../src/core/transfer/progress';
+import { partialPaths } from '../../src/core/transfer/download';
+import { CLI, runCli } from '../helpers/cli';
+import { startFaultProxy, type FaultProxy } from '../helpers/faultproxy';
+import { startRegistry, type RunningRegistry } from '../helpers/registry';
+
+const MiB = 1024 * 1024;
+const MAXRSS = join(__dirname, '..', 'helpers', 'maxrss.cjs');
+
+/** Sums what a transfer reported, by kind. */
+function tally(events: ProgressEvent[]): { bytes: number; resumed: number; skipped: string[] } {
+  let bytes = 0;
+  let resumed = 0;
+  const skipped: string[] = [];
+  for (const e of events) {
+    if (e.type === 'bytes') bytes += e.bytes;
+    else if (e.type === 'resumed') resumed += e.bytes;
+    else if (e.type === 'skipped') skipped.push(`${e.title}:${e.reason}`);
+  }
+  return { bytes, resumed, skipped };
+}
+
+async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, ms = 30_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** The CLI as a child we can kill. */
+function startCli(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, OMLMD_NO_PROGRESS: '1', ...env }, stdio: 'ignore' });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, exited };
+}
+
+/** Blob GETs of one digest seen by the proxy: requests and response bytes. */
+function blobGets(proxy: FaultProxy, digest: string): { count: number; bytes: number; ranges: string[] } {
+  const gets = proxy.seen.filter((s) => s.method === 'GET' && s.path.endsWith(`/blobs/${digest}`));
+  return { count: gets.length, bytes: gets.reduce((n, s) => n + s.responseBytes, 0), ranges: gets.map((s) => String(s.headers.range ?? '')) };
+}
+
+function held(statePath: string): number {
+  try {
+    const doc = JSON.parse(readFileSync(statePath, 'utf8')) as { done: [number, number][] };
+    return doc.done.reduce((n, [a, b]) => n + (b - a), 0);
+  } catch {
+    return 0;
+  }
+}
+
+describe('transfers at model scale, against the real registry (faults injected by a proxy)', () => {
+  let reg: RunningRegistry;
+  let proxy: FaultProxy;
+  let work: string;
+  let client: OmlmdClient;
+  const big = randomBytes(24 * MiB + 12345);
+  const bigDigest = sha256(big);
+
+  before(async () => {
+    reg = await startRegistry();
+    proxy = await startFaultProxy(reg.host);
+    work = mkdtempSync(join(tmpdir(), 'omlmd-transfers-'));
+    client = new OmlmdClient({ home: join(work, 'home') });
+    writeFileSync(join(work, 'big.bin'), big);
+    await new OmlmdClient({ home: join(work, 'seed-home') }).push(`${reg.host}/xfer/big:v1`, { paths: [join(work, 'big.bin')], metadata: { name: 'big' } });
+  });
+  afterEach(() => proxy.clear());
+  after(async () => {
+    await proxy?.close();
+    await reg?.stop();
+  });
+
+  test('a large blob is pulled in parallel ranged parts and is byte-identical', async () => {
+    const out = join(work, 'parallel');
+    const res = await client.pull(`${proxy.host}/xfer/big:v1`, out, { partSize: MiB, concurrency: 4 });
+    assert.ok(readFileSync(join(out, 'big.bin')).equals(big));
+    assert.equal(res.files.find((f) => f.title === 'big.bin')?.digest, bigDigest);
+    const gets = blobGets(proxy, bigDigest);
+    assert.equal(gets.count, 25, 'one request per part');
+    // The last part reads to the end: `bytes=START-`.
+    const parts = gets.ranges.map((r) => /^bytes=(\d+)-(\d*)$/.exec(r)).map((m) => [Number(m?.[1]), m?.[2] ? Number(m[2]) + 1 : big.length] as const).sort((a, b) => a[0] - b[0]);
+    let at = 0;
+    for (const [a, b] of parts) {
+      assert.equal(a, at, 'parts are contiguous, none overlaps');
+      at = b;
+    }
+    assert.equal(at, big.length, 'the parts cover the blob');
+    assert.equal(gets.bytes, big.length, 'every byte crossed the wire once');
+    assert.ok((proxy.maxInFlight.GET ?? 0) >= 2, `parts were fetched at the same time (at most ${proxy.maxInFlight.GET} at once)`);
+    assert.deepEqual(readdirSync(out).filter((f) => f.startsWith('.')), [], 'no partial or state file is left');
+  });
+
+  test('a registry that ignores Range: the blob comes in one stream, byte-identical, never once per part', async () => {
+    proxy.add({ method: 'GET', path: new RegExp(`/blobs/${bigDigest}$`), times: Infinity, fault: { kind: 'ignore-range' } });
+    const out = join(work, 'norange');
+    // A client of its own: what a registry does with Range is learned per registry.
+    const fresh = new OmlmdClient({ home: join(work, 'home-norange') });
+    await fresh.pull(`${proxy.host}/xfer/big:v1`, out, { partSize: MiB, concurrency: 4 });
+    assert.ok(readFileSync(join(out, 'big.bin')).equals(big));
+    const gets = blobGets(proxy, bigDigest);
+    assert.equal(gets.count, 2, `the first part showed Range is ignored; the rest came in one request (${gets.ranges.join(', ')})`);
+    assert.equal((await fresh.repository(`${proxy.host}/xfer/big`)).partialReads, false);
+  });
+
+  test('a cancelled pull leaves only a hidden partial file and its state; the next pull goes on from it', async () => {
+    const out = join(work, 'cancel');
+    const ac = new AbortController();
+    let seen = 0;
+    await assert.rejects(
+      client.pull(`${reg.host}/xfer/big:v1`, out, {
+        signal: ac.signal,
+        partSize: 4 * MiB,
+        concurrency: 2,
+        include: ['big.bin'],
+        onProgress: (e) => {
+          if (e.type === 'bytes' && (seen += e.bytes) >= 8 * MiB) ac.abort();
+        },
+      }),
+      (e: unknown) => OmlmdError.is(e, 'CANCELLED'),
+    );
+    const paths = partialPaths(join(out, 'big.bin'), bigDigest);
+    assert.ok(!existsSync(join(out, 'big.bin')), 'nothing under the final name');
+    assert.ok(existsSync(paths.data) && existsSync(paths.state), 'the partial file and its state are kept');
+    assert.ok(!existsSync(paths.lock), 'the lock is released');
+    const kept = held(paths.state);
+    assert.ok(kept >= 8 * MiB && kept < big.length, `the state lists what was written (${kept} bytes)`);
+
+    const events: ProgressEvent[] = [];
+    await client.pull(`${proxy.host}/xfer/big:v1`, out, { partSize: 4 * MiB, concurrency: 2, include: ['big.bin'], onProgress: (e) => events.push(e) });
+    assert.ok(readFileSync(join(out, 'big.bin')).equals(big));
+    const t = tally(events);
+    assert.equal(t.resumed, kept, 'the next run starts from what the state lists');
+    assert.equal(t.bytes, big.length - kept, 'and moves only the rest');
+    assert.equal(blobGets(proxy, bigDigest).bytes, big.length - kept, 'the registry sent only the rest');
+    assert.deepEqual(readdirSync(out).filter((f) => f.startsWith('.')), []);
+  });
+
+  test('a killed pull: the next run transfers only what was left, and the file is byte-identical', async () => {
+    const home = join(work, 'home-kill');
+    const out = join(work, 'killed');
+    const model = randomBytes(80 * MiB + 333);
+    writeFileSync(join(work, 'kill.bin'), model);
+    const digest = sha256(model);
+    await new OmlmdClient({ home }).push(`${reg.host}/xfer/kill:v1`, { paths: [join(work, 'kill.bin')], metadata: { name: 'kill' } });
+    // Each part delivers 6 MiB, then the registry goes silent: the process is killed while it waits.
+    proxy.add({ method: 'GET', path: new RegExp(`/blobs/${digest}$`), times: Infinity, fault: { kind: 'stall-response', after: 6 * MiB } });
+    const paths = partialPaths(join(out, 'kill.bin'), digest);
+    const run = startCli(['pull', `${proxy.host}/xfer/kill:v1`, '-o', out], { OMLMD_HOME: home });
+    // Three parts of 32 MiB (the default part size), each stalled after 6 MiB, of which all
+    // but the last write batch (≤ 1 MiB) is written; the state file follows within a second.
+    await waitFor('the partial state to list what the stalled parts wrote', () => held(paths.state) >= 3 * 4 * MiB || undefined);
+    await new Promise((r) => setTimeout(r, 1500));
+    run.child.kill('SIGKILL');
+    await run.exited;
+    const kept = held(paths.state);
+    assert.ok(!existsSync(join(out, 'kill.bin')));
+    assert.ok(existsSync(paths.lock), 'a killed process leaves its lock behind');
+    proxy.clear();
+
+    const r = await runCli(['pull', `${proxy.host}/xfer/kill:v1`, '-o', out, '--json'], { env: { OMLMD_HOME: home } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(readFileSync(join(out, 'kill.bin')).equals(model), 'byte-identical');
+    assert.equal(blobGets(proxy, digest).bytes, model.length - kept, `the second run fetched only the ${model.length - kept} bytes left, not ${model.length}`);
+    assert.deepEqual(readdirSync(out).filter((f) => f.startsWith('.')), [], 'partial, state and stale lock are gone');
+  });
+
+  test('a partial file whose bytes were damaged since is detected, dropped and fetched again', async () => {
+    const out = join(work, 'damaged');
+    const ac = new AbortController();
+    let seen = 0;
+    await assert.rejects(client.pull(`${reg.host}/xfer/big:v1`, out, {
+      signal: ac.signal, partSize: 4 * MiB, concurrency: 1, include: ['big.bin'],
+      onProgress: (e) => {
+        if (e.type === 'bytes' && (seen += e.bytes) >= 8 * MiB) ac.abort();
+      },
+    }));
+    const paths = partialPaths(join(out, 'big.bin'), bigDigest);
+    const fd = openSync(paths.data, 'r+');
+    writeSync(fd, Buffer.from('not the model'), 0, 13, 1000);
+    closeSync(fd);
+    const events: ProgressEvent[] = [];
+    await client.pull(`${reg.host}/xfer/big:v1`, out, { partSize: 4 * MiB, include: ['big.bin'], onProgress: (e) => events.push(e) });
+    assert.ok(readFileSync(join(out, 'big.bin')).equals(big));
+    const t = tally(events);
+    assert.ok(t.resumed > 0, 'it went on from the partial first');
+    assert.equal(t.bytes, big.length - t.resumed + big.length, 'then fetched the whole blob again once the digest did not match');
+  });
+
+  test('two pulls into the same place do not write one partial file: the second is refused while the first runs', async () => {
+    const out = join(work, 'locked');
+    mkdirSync(out, { recursive: true });
+    const paths = partialPaths(join(out, 'big.bin'), bigDigest);
+    const other = spawn('sleep', ['30']);
+    try {
+      writeFileSync(paths.lock, String(other.pid));
+      await assert.rejects(client.pull(`${reg.host}/xfer/big:v1`, out, { include: ['big.bin'] }), (e: unknown) => OmlmdError.is(e, 'CONFLICT') && e.message.includes(String(other.pid)));
+    } finally {
+      other.kill();
+    }
+    await new Promise((r) => other.once('exit', r));
+    // The process that held it is gone: its lock is broken.
+    await client.pull(`${reg.host}/xfer/big:v1`, out, { include: ['big.bin'] });
+    assert.ok(readFileSync(join(out, 'big.bin')).equals(big));
+  });
+
+  test('pulling into a directory that already holds the model reads no blob from the registry', async () => {
+    const out = join(work, 'again');
+    await client.pull(`${proxy.host}/xfer/big:v1`, out);
+    proxy.clear();
+    const events: ProgressEvent[] = [];
+    const res = await client.pull(`${proxy.host}/xfer/big:v1`, out, { onProgress: (e) => events.push(e) });
+    assert.ok(res.files.every((f) => f.existed));
+    assert.equal(proxy.seen.filter((s) => s.path.includes('/blobs/')).length, 0);
+    assert.equal(tally(events).bytes, 0);
+  });
+});
+
+describe('pushes: digest cache, mounts, resumed uploads', () => {
+  let reg: RunningRegistry;
+  let proxy: FaultProxy;
+  let work: string;
+
+  before(async () => {
+    reg = await startRegistry();
+    proxy = await startFaultProxy(reg.host);
+    work = mkdtempSync(join(tmpdir(), 'omlmd-push-'));
+  });
+  afterEach(() => proxy.clear());
+  after(async () => {
+    await proxy?.close();
+    await reg?.stop();
+  });
+
+  const blobWrites = (): string[] => proxy.seen.filter((s) => s.path.includes('/blobs/uploads/')).map((s) => `${s.method}${/[?&]mount=/.test(s.path) ? '(mount)' : ''}`);
+  const sentBytes = (): number => proxy.seen.filter((s) => s.path.includes('/blobs/uploads/')).reduce((n, s) => n + s.bodyBytes, 0);
+  const layerDigest = async (c: OmlmdClient, ref: string, title: string): Promise<string | undefined> =>
+    (await c.inspect(ref)).view.files.find((f) => f.path === title)?.descriptor.digest;
+
+  test('re-pushing an unchanged model reads none of it and sends no blob: existence checks only', async () => {
+    const home = join(work, 'home-repush');
+    const c = new OmlmdClient({ home });
+    const a = randomBytes(3 * MiB);
+    const b = randomBytes(MiB + 7);
+    writeFileSync(join(work, 'a.bin'), a);
+    writeFileSync(join(work, 'b.bin'), b);
+    // Written more than the racy window ago, as a model file usually is.
+    await new Promise((r) => setTimeout(r, 120));
+    const paths = [join(work, 'a.bin'), join(work, 'b.bin')];
+    await c.push(`${proxy.host}/repush/m:v1`, { paths, metadata: { name: 'm' } });
+    proxy.clear();
+    const events: ProgressEvent[] = [];
+    await c.push(`${proxy.host}/repush/m:v2`, { paths, metadata: { name: 'm' } }, { onProgress: (e) => events.push(e) });
+    assert.deepEqual(blobWrites(), [], 'no upload of any blob');
+    assert.deepEqual(tally(events).skipped.sort(), ['a.bin:exists', 'b.bin:exists']);
+    assert.equal(tally(events).bytes, 0);
+    const heads = proxy.seen.filter((s) => s.method === 'HEAD' && s.path.includes('/blobs/'));
+    assert.equal(heads.length, 4, 'one HEAD per blob: two files, config, metadata YAML');
+  });
+
+  test('the digest cache notices a changed file: same size with its mtime put back, or a file replaced by another', async () => {
+    const home = join(work, 'home-change');
+    const c = new OmlmdClient({ home });
+    const file = join(work, 'change.bin');
+    writeFileSync(file, randomBytes(2 * MiB));
+    await new Promise((r) => setTimeout(r, 120));
+    await c.push(`${reg.host}/change/m:v1`, { paths: [file], metadata: { name: 'm' } });
+
+    // Same size, new bytes, mtime restored (as `touch -r` or a careless tool would): ctime still moves.
+    const { atime, mtime } = statSync(file);
+    const second = randomBytes(2 * MiB);
+    writeFileSync(file, second);
+    utimesSync(file, atime, mtime);
+    await c.push(`${reg.host}/change/m:v2`, { paths: [file], metadata: { name: 'm' } });
+    assert.equal(await layerDigest(c, `${reg.host}/change/m:v2`, 'change.bin'), sha256(second));
+
+    // Replaced by another file (a new inode) with other bytes of the same size.
+    const third = randomBytes(2 * MiB);
+    writeFileSync(`${file}.new`, third);
+    renameSync(`${file}.new`, file);
+    await c.push(`${reg.host}/change/m:v3`, { paths: [file], metadata: { name: 'm' } });
+    assert.equal(await layerDigest(c, `${reg.host}/change/m:v3`, 'change.bin'), sha256(third));
+  });
+
+  test('pushing to another repository of the same registry mounts what the cache knows is there', async () => {
+    const home = join(work, 'home-mount');
+    const c = new OmlmdClient({ home });
+    const data = randomBytes(2 * MiB);
+    writeFileSync(join(work, 'mount.bin'), data);
+    await new Promise((r) => setTimeout(r, 120));
+    await c.push(`${proxy.host}/mount/one:v1`, { paths: [join(work, 'mount.bin')], metadata: { name: 'm' } });
+    proxy.clear();
+    const events: ProgressEvent[] = [];
+    await c.push(`${proxy.host}/mount/two:v1`, { paths: [join(work, 'mount.bin')], metadata: { name: 'm' } }, { onProgress: (e) => events.push(e) });
+    assert.ok(tally(events).skipped.includes('mount.bin:mounted'), tally(events).skipped.join(' '));
+    assert.deepEqual(blobWrites(), ['POST(mount)', 'POST(mount)', 'POST(mount)'], 'model, config and metadata YAML mounted, none sent');
+    assert.equal(sentBytes(), 0);
+    assert.equal(await layerDigest(c, `${reg.host}/mount/two:v1`, 'mount.bin'), sha256(data));
+    const pulled = join(work, 'mount-out');
+    await c.pull(`${reg.host}/mount/two:v1`, pulled);
+    assert.ok(readFileSync(join(pulled, 'mount.bin')).equals(data));
+  });
+
+  test('copy within one registry mounts every blob instead of sending it', async () => {
+    const c = new OmlmdClient({ home: join(work, 'home-copy') });
+    writeFileSync(join(work, 'copy.bin'), randomBytes(MiB));
+    await c.push(`${reg.host}/copy/src:v1`, { paths: [join(work, 'copy.bin')], metadata: { name: 'm' } });
+    const res = await new OmlmdClient({ home: join(work, 'home-copy2') }).copy(`${proxy.host}/copy/src:v1`, `${proxy.host}/copy/dst:v1`);
+    assert.equal(res.mounted, 3, 'model, config and metadata YAML');
+    assert.equal(res.copied, 0);
+    assert.deepEqual(blobWrites(), ['POST(mount)', 'POST(mount)', 'POST(mount)']);
+    assert.equal(sentBytes(), 0);
+    assert.deepEqual(await c.tags(`${reg.host}/copy/dst`), ['v1']);
+  });
+
+  test('a killed push: committed blobs are not sent again, and the open upload goes on from the offset the registry holds', async () => {
+    const home = join(work, 'home-resume');
+    const config = join(work, 'config.yaml');
+    // Chunks of 1 MiB, so that the upload has offsets to resume from.
+    writeFileSync(config, `registries:\n  ${proxy.host}:\n    chunkSizeMiB: 1\n`);
+    const small = randomBytes(MiB / 2);
+    const large = randomBytes(6 * MiB + 99);
+    writeFileSync(join(work, 'first.bin'), small);
+    writeFileSync(join(work, 'second.bin'), large);
+    await new Promise((r) => setTimeout(r, 120));
+    const env = { OMLMD_HOME: home, OMLMD_CONFIG: config };
+    // The third PATCH of the large file never reaches the registry: it holds 2 MiB when the push is killed.
+    proxy.add({ method: 'PATCH', skip: 3, fault: { kind: 'hang' } });
+    const args = ['push', `${proxy.host}/resume/m:v1`, join(work, 'first.bin'), join(work, 'second.bin'), '--name', 'm', '--concurrency', '1'];
+    const run = startCli(args, env);
+    const uploads = join(home, 'cache', 'uploads');
+    await waitFor('the hanging PATCH', () => proxy.seen.some((s) => s.fault === 'hang') || undefined);
+    await waitFor('the saved upload session', () => (existsSync(uploads) && readdirSync(uploads).length > 0) || undefined);
+    run.child.kill('SIGKILL');
+    await run.exited;
+    assert.equal(proxy.seen.filter((s) => s.method === 'PATCH').length, 4, 'the small file\'s PATCH, two of the large file, then the one that hung');
+    proxy.clear();
+
+    const r = await runCli(args, { env });
+    assert.equal(r.code, 0, r.stderr);
+    const seq = blobWrites();
+    assert.equal(seq.filter((s) => s === 'POST').length, 0, `no new upload session: ${seq.join(' ')}`);
+    assert.ok(seq[0] === 'GET', `it asked the registry where the upload stands: ${seq.join(' ')}`);
+    assert.equal(proxy.seen.filter((s) => s.method === 'PATCH').reduce((n, s) => n + s.bodyBytes, 0), large.length - 2 * MiB, 'only what the registry did not hold was sent');
+    assert.ok(!proxy.seen.some((s) => s.method === 'PATCH' && s.bodyBytes === small.length), 'the committed small file was not sent again');
+    const out = join(work, 'resume-out');
+    const c = new OmlmdClient({ home: join(work, 'home-resume-check') });
+    await c.pull(`${reg.host}/resume/m:v1`, out);
+    assert.ok(readFileSync(join(out, 'second.bin')).equals(large));
+    assert.ok(readFileSync(join(out, 'first.bin')).equals(small));
+  });
+});
+
+describe('bounded memory', () => {
+  let reg: RunningRegistry;
+  let work: string;
+  before(async () => {
+    reg = await startRegistry();
+    work = mkdtempSync(join(tmpdir(), 'omlmd-memory-'));
+  });
+  after(async () => reg?.stop());
+
+  /** The CLI as a child process; returns its peak RSS (worker threads included). */
+  async function cliPeak(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+    const file = join(work, `maxrss-${Date.now()}`);
+    const child = spawn(process.execPath, ['--require', MAXRSS, CLI, ...args], { env: { ...process.env, OMLMD_NO_PROGRESS: '1', OMLMD_TEST_MAXRSS_FILE: file, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    assert.equal(code, 0, stderr);
+    return Number(await readFile(file, 'utf8'));
+  }
+
+  // The bound is the CLI's own (66 MB at start: Node's binary and the bundle) plus what the
+  // transfer holds, a few MB per connection, plus what Node's GC lets float of buffers already
+  // sent or written; never a blob, a chunk of 256 MiB or a part. docs/benchmarks.md has the figures.
+  test('a 1.5 GiB model is pushed and pulled with bounded memory: peak RSS under 200 MB, whatever the file size', async () => {
+    const size = 1.5 * 1024 * MiB;
+    const file = join(work, 'sparse.bin');
+    // Sparse: no disk used for it, yet every byte is read, hashed and sent.
+    const fd = openSync(file, 'w');
+    writeSync(fd, Buffer.from('head'), 0, 4, 0);
+    writeSync(fd, Buffer.from('tail'), 0, 4, size - 4);
+    closeSync(fd);
+    const env = { OMLMD_HOME: join(work, 'home') };
+    const pushPeak = await cliPeak(['push', `${reg.host}/mem/sparse:v1`, file, '--name', 'sparse'], env);
+    const out = join(work, 'out');
+    const pullPeak = await cliPeak(['pull', `${reg.host}/mem/sparse:v1`, '-o', out], env);
+    assert.equal(statSync(join(out, 'sparse.bin')).size, size);
+    assert.ok(pushPeak < 200 * 1e6, `push peak RSS ${(pushPeak / 1e6).toFixed(0)} MB`);
+    assert.ok(pullPeak < 200 * 1e6, `pull peak RSS ${(pullPeak / 1e6).toFixed(0)} MB`);
+  });
+});

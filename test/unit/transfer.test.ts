@@ -1,0 +1,205 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, renameSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { ProgressBars } from '../../src/cli/output';
+import { OmlmdError } from '../../src/core/errors';
+import { sha256 } from '../../src/core/oci/digest';
+import { TransferCache } from '../../src/core/transfer/cache';
+import { HashPool } from '../../src/core/transfer/hashpool';
+import { planPieces, RangeSet } from '../../src/core/transfer/ranges';
+
+const MiB = 1024 * 1024;
+
+describe('byte ranges of a download', () => {
+  test('ranges merge; the prefix is what can be hashed; missing is the rest, in order', () => {
+    const r = new RangeSet();
+    r.add(10, 20);
+    r.add(30, 40);
+    assert.equal(r.prefix(), 0);
+    assert.deepEqual(r.missing(50), [[0, 10], [20, 30], [40, 50]]);
+    r.add(0, 10);
+    assert.equal(r.prefix(), 20);
+    r.add(15, 35);
+    assert.deepEqual(r.toJSON(), [[0, 40]]);
+    assert.equal(r.total(), 40);
+    assert.deepEqual(r.missing(40), []);
+    assert.deepEqual(new RangeSet([[0, 100]]).clamp(60).toJSON(), [[0, 60]]);
+  });
+
+  test('parts cover what is missing, in file order, none larger than asked', () => {
+    assert.deepEqual(planPieces([[0, 10], [20, 45]], 10), [[0, 10], [20, 30], [30, 40], [40, 45]]);
+  });
+});
+
+describe('digest cache', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'omlmd-cache-'));
+  const cache = new TransferCache(join(dir, 'cache'));
+  const old = new Date(Date.now() - 60_000);
+
+  async function fresh(name: string, bytes: Buffer): Promise<string> {
+    const file = join(dir, name);
+    writeFileSync(file, bytes);
+    utimesSync(file, old, old);
+    return file;
+  }
+
+  test('a recorded digest is given back while the file is unchanged', async () => {
+    const file = await fresh('a.bin', Buffer.from('model'));
+    assert.ok(await cache.recordDigest(file, await stat(file, { bigint: true }), sha256('model')));
+    assert.equal(await cache.digestOf(file, await stat(file, { bigint: true })), sha256('model'));
+  });
+
+  test('a write, even of the same size with the mtime put back, a new inode, or a new size: no digest', async () => {
+    const file = await fresh('b.bin', Buffer.from('12345'));
+    await cache.recordDigest(file, await stat(file, { bigint: true }), sha256('12345'));
+    writeFileSync(file, Buffer.from('54321'));
+    utimesSync(file, old, old);
+    assert.equal(await cache.digestOf(file, await stat(file, { bigint: true })), undefined, 'ctime moved');
+
+    const c = await fresh('c.bin', Buffer.from('same'));
+    await cache.recordDigest(c, await stat(c, { bigint: true }), sha256('same'));
+    const other = await fresh('c2.bin', Buffer.from('same'));
+    renameSync(other, c);
+    utimesSync(c, old, old);
+    assert.equal(await cache.digestOf(c, await stat(c, { bigint: true })), undefined, 'another inode');
+
+    const d = await fresh('d.bin', Buffer.from('abc'));
+    await cache.recordDigest(d, await stat(d, { bigint: true }), sha256('abc'));
+    truncateSync(d, 2);
+    assert.equal(await cache.digestOf(d, await stat(d, { bigint: true })), undefined, 'another size');
+  });
+
+  test('a file written a moment ago is not recorded: a second write in the same clock tick would go unseen', async () => {
+    const file = join(dir, 'racy.bin');
+    writeFileSync(file, 'now');
+    assert.equal(await cache.recordDigest(file, await stat(file, { bigint: true }), sha256('now')), false);
+    // A pull that just wrote the file waits the window out once, then records it.
+    assert.equal(await cache.recordDigest(file, await stat(file, { bigint: true }), sha256('now'), { wait: true }), true);
+  });
+
+  test('a file that changed between the read and the record is not recorded', async () => {
+    const file = await fresh('e.bin', Buffer.from('before'));
+    const before = await stat(file, { bigint: true });
+    writeFileSync(file, Buffer.from('after!'));
+    utimesSync(file, old, old);
+    assert.equal(await cache.recordDigest(file, before, sha256('before')), false);
+    assert.equal(await cache.digestOf(file, await stat(file, { bigint: true })), undefined);
+  });
+
+  test('where blobs are: most recent repository first, each once', async () => {
+    await cache.addLocation('r:5000', sha256('x'), 'a');
+    await cache.addLocation('r:5000', sha256('x'), 'b');
+    await cache.addLocation('r:5000', sha256('x'), 'a');
+    assert.deepEqual(await cache.locations('r:5000', sha256('x')), ['a', 'b']);
+    assert.deepEqual(await cache.locations('other:5000', sha256('x')), []);
+  });
+});
+
+describe('hashing worker threads', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'omlmd-hash-'));
+  const data = randomBytes(9 * MiB + 13);
+  const file = join(dir, 'data.bin');
+  writeFileSync(file, data);
+
+  test('read: every byte hashed, the bytes from an offset handed over in order', async () => {
+    const pool = new HashPool(2);
+    try {
+      const { stream, digest } = pool.read(file, data.length, 3 * MiB + 5);
+      const chunks: Buffer[] = [];
+      for await (const c of stream) chunks.push(c as Buffer);
+      assert.ok(Buffer.concat(chunks).equals(data.subarray(3 * MiB + 5)));
+      assert.equal(await digest, sha256(data));
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test('follow: hashes only as far as it is told, and finishes once told the end', async () => {
+    const pool = new HashPool(1);
+    try {
+      const h = pool.follow(file, data.length);
+      h.advance(MiB);
+      let settled = false;
+      void h.digest.then(() => (settled = true));
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(settled, false);
+      h.advance(data.length);
+      assert.equal(await h.digest, sha256(data));
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test('a file shorter or longer than announced is an integrity error, not a digest of something else', async () => {
+    const pool = new HashPool(1);
+    try {
+      await assert.rejects(pool.hashFile(file, data.length + 1), (e: unknown) => OmlmdError.is(e, 'SIZE_MISMATCH'));
+      const { stream, digest } = pool.read(file, data.length - 1);
+      stream.on('error', () => undefined).resume();
+      await assert.rejects(digest, (e: unknown) => OmlmdError.is(e, 'SIZE_MISMATCH'));
+      await assert.rejects(pool.hashFile(join(dir, 'missing.bin'), 1), (e: unknown) => OmlmdError.is(e, 'NOT_FOUND'));
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test('a cancelled hash stops and frees its worker for the next job', async () => {
+    const pool = new HashPool(1);
+    try {
+      const ac = new AbortController();
+      const p = pool.hashFile(file, data.length, ac.signal);
+      ac.abort();
+      await assert.rejects(p, (e: unknown) => OmlmdError.is(e, 'CANCELLED'));
+      assert.equal(await pool.hashFile(file, data.length), sha256(data));
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
+describe('progress bars', () => {
+  function drive(): { bars: ProgressBars; out: string[]; clock: { t: number } } {
+    const out: string[] = [];
+    const clock = { t: 0 };
+    const bars = new ProgressBars('pull', { write: (s: string) => (out.push(s), true), columns: 200 }, () => clock.t);
+    return { bars, out, clock };
+  }
+
+  test('a total line and one line per file in flight, with throughput and time left', () => {
+    const { bars, clock } = drive();
+    bars.onProgress({ type: 'plan', items: [{ title: 'a.bin', size: 100e6 }, { title: 'b.bin', size: 100e6 }, { title: 'c.json', size: 1000 }], totalBytes: 200e6 + 1000 });
+    bars.onProgress({ type: 'skipped', title: 'c.json', size: 1000, reason: 'exists' });
+    bars.onProgress({ type: 'bytes', title: 'a.bin', bytes: 1 });
+    bars.onProgress({ type: 'resumed', title: 'b.bin', bytes: 50e6 });
+    bars.onProgress({ type: 'bytes', title: 'b.bin', bytes: 1 });
+    clock.t = 1000;
+    bars.onProgress({ type: 'bytes', title: 'a.bin', bytes: 50e6 - 1 });
+    bars.onProgress({ type: 'bytes', title: 'b.bin', bytes: 10e6 - 1 });
+    const lines = bars.render();
+    assert.equal(lines.length, 3);
+    assert.match(lines[0]!, /^pull \[#+\.+\]\s+55%\s+1\/3 files\s+110\.0 MB \/ 200\.0 MB\s+60\.0 MB\/s\s+2 s left$/);
+    assert.match(lines[1]!, /^ {2}a\.bin\s+\[#{8}\.{8}\]\s+50%\s+50\.0 MB \/ 100\.0 MB\s+50\.0 MB\/s\s+1 s$/);
+    // Resumed bytes fill the bar but are not counted as speed.
+    assert.match(lines[2]!, /^ {2}b\.bin\s+\[#+\.+\]\s+60%\s+60\.0 MB \/ 100\.0 MB\s+10\.0 MB\/s\s+4 s$/);
+    bars.onProgress({ type: 'done', title: 'a.bin', digest: 'sha256:x', size: 100e6 });
+    assert.equal(bars.render().length, 2, 'a finished file leaves the list');
+  });
+
+  test('redraws in place and erases itself at the end', () => {
+    const { bars, out, clock } = drive();
+    bars.onProgress({ type: 'plan', items: [{ title: 'a', size: 10 }, { title: 'b', size: 10 }], totalBytes: 20 });
+    clock.t = 200;
+    bars.onProgress({ type: 'bytes', title: 'a', bytes: 5 });
+    clock.t = 400;
+    bars.onProgress({ type: 'bytes', title: 'b', bytes: 5 });
+    const last = out.at(-1)!;
+    assert.ok(last.startsWith('\x1b[1A'), 'back up over the two lines drawn before');
+    assert.equal(last.split('\n').length, 3, 'three lines now');
+    bars.finish();
+    assert.equal(out.at(-1), '\x1b[2A' + '\r\x1b[2K\n\r\x1b[2K\n\r\x1b[2K' + '\x1b[2A\r', 'up to the first line, three lines cleared, back up');
+  });
+});
