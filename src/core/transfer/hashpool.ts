@@ -211,6 +211,11 @@ export class HashPool {
     this.max = Math.max(1, Math.min(max, availableParallelism()));
   }
 
+  /** How many workers run at once (extra ones only for reads that cannot wait). */
+  get size(): number {
+    return this.max;
+  }
+
   /** Starts a job as soon as a worker is free: `start` posts its first message. */
   private lease(handler: JobHandler, start: (lease: Lease) => void, urgent = false): Lease {
     if (this.closed) throw new OmlmdError('CANCELLED', 'the transfer is over');

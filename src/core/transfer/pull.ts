@@ -127,6 +127,7 @@ export async function pullModel(repo: Repository, reference: string, outDir: str
   const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
   const pool = new HashPool(concurrency);
   const ctx = { pool, connections: new Semaphore(concurrency), partSize: opts.partSize ?? DEFAULT_PART_SIZE };
+  const written: { path: string; digest: string }[] = [];
   try {
     const pulled = await mapLimit(files, concurrency, async (f, sig): Promise<PulledFile> => {
       const desc = f.descriptor;
@@ -145,10 +146,12 @@ export async function pullModel(repo: Repository, reference: string, outDir: str
       });
       let unpacked = false;
       if (legacyDir) unpacked = await unpackLegacyDirectory(`${target}.omlmd-tar`, target, outDir, f.path);
-      else await remember(opts.cache, target, desc.digest);
+      else written.push({ path: target, digest: desc.digest });
       onProgress?.({ type: 'done', title: f.path, digest: desc.digest, size: desc.size });
       return { path: target, title: f.path, digest: desc.digest, size: desc.size, existed: false, unpacked };
     }, signal);
+    // All at once at the end: each may wait out the racy window of its timestamp, once.
+    await Promise.all(written.map((w) => remember(opts.cache, w.path, w.digest)));
     return { descriptor: fetched.descriptor, manifest, files: pulled };
   } finally {
     await pool.close();

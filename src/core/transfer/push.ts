@@ -8,6 +8,7 @@ import { sha256 } from '../oci/digest';
 import type { BlobInput, BlobRef, Repository } from '../oci/store';
 import type { Annotations, Descriptor, ImageManifest } from '../oci/types';
 import { sameStamp, stampOf, type TransferCache } from './cache';
+import { Semaphore } from './download';
 import { HashPool } from './hashpool';
 import { mapLimit } from './pool';
 import { DEFAULT_CONCURRENCY, type ProgressCallback, type TransferOptions } from './progress';
@@ -67,7 +68,7 @@ export async function rememberLocation(repo: Repository, digest: string, cache: 
  * by a worker thread that hashes it while its bytes go out; an upload an earlier run left open
  * goes on from where the registry says it stopped.
  */
-async function pushFile(repo: Repository, f: ModelFile, pool: HashPool, opts: { cache?: TransferCache; signal: AbortSignal; onProgress?: ProgressCallback }): Promise<BlobRef> {
+async function pushFile(repo: Repository, f: ModelFile, pool: HashPool, opts: { cache?: TransferCache; signal: AbortSignal; onProgress?: ProgressCallback; uploads: Semaphore }): Promise<BlobRef> {
   const { cache, signal, onProgress } = opts;
   let before;
   try {
@@ -92,12 +93,20 @@ async function pushFile(repo: Repository, f: ModelFile, pool: HashPool, opts: { 
     openHashing: async (offset) => pool.read(f.path, f.size, offset, `cannot read ${f.path}`),
   };
   const at = repo.locator;
-  const ref = await repo.putBlob(input, {
-    signal,
-    onBytes: (n) => onProgress?.({ type: 'bytes', title: f.title, bytes: n }),
-    onResumed: (n) => onProgress?.({ type: 'resumed', title: f.title, bytes: n }),
-    session: cache && at && known === undefined ? cache.uploadSession(at.registry, at.repository, f.path, before) : undefined,
-  });
+  // One upload per hashing worker: more would only share the same cores (with the registry's
+  // own hashing, on a machine that runs both) and hold more buffers.
+  const release = await opts.uploads.acquire(signal);
+  let ref: BlobRef;
+  try {
+    ref = await repo.putBlob(input, {
+      signal,
+      onBytes: (n) => onProgress?.({ type: 'bytes', title: f.title, bytes: n }),
+      onResumed: (n) => onProgress?.({ type: 'resumed', title: f.title, bytes: n }),
+      session: cache && at && known === undefined ? cache.uploadSession(at.registry, at.repository, f.path, before) : undefined,
+    });
+  } finally {
+    release();
+  }
   // Bytes read while the file changed are not one version of it: refuse rather than publish a mix.
   const after = await stat(f.path, { bigint: true }).catch(() => undefined);
   if (!after || !sameStamp(stampOf(after), stampOf(before))) {
@@ -139,10 +148,11 @@ export async function pushModel(repo: Repository, tag: string | undefined, input
 
   const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
   const pool = new HashPool(concurrency);
+  const uploads = new Semaphore(pool.size);
   let layers: { title: string; digest: string; size: number }[];
   try {
     layers = await mapLimit(files, concurrency, async (f, sig) => {
-      const ref = await pushFile(repo, f, pool, { cache: opts.cache, signal: sig, onProgress });
+      const ref = await pushFile(repo, f, pool, { cache: opts.cache, signal: sig, onProgress, uploads });
       onProgress?.({ type: 'done', title: f.title, digest: ref.digest, size: ref.size });
       return { title: f.title, digest: ref.digest, size: ref.size };
     }, signal);
