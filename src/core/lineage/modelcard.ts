@@ -7,20 +7,10 @@ import yaml from 'js-yaml';
 import { viewArtifact } from '../model/artifact';
 import type { ModelMetadata } from '../model/metadata';
 import type { ImageManifest } from '../oci/types';
+import { humanSize } from '../units';
 
 export const MODEL_CARD_ARTIFACT_TYPE = 'application/vnd.omlmd.model-card.v1';
 export const MODEL_CARD_TITLE = 'MODEL_CARD.md';
-
-function size(n: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
-}
 
 function cell(s: string): string {
   return s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
@@ -59,7 +49,7 @@ export function generateModelCard(input: { reference: string; digest: string; ma
   const files = viewArtifact(input.manifest).files.filter((f) => f.role !== 'metadata');
   if (files.length > 0) {
     lines.push('## Files', '', '| File | Size | Digest |', '|---|---|---|');
-    for (const f of files) lines.push(`| ${cell(f.path)} | ${size(f.descriptor.size)} | \`${f.descriptor.digest}\` |`);
+    for (const f of files) lines.push(`| ${cell(f.path)} | ${humanSize(f.descriptor.size)} | \`${f.descriptor.digest}\` |`);
     lines.push('');
   }
   lines.push('## Use', '', '```sh', `omlmd pull ${input.reference}@${input.digest} -o ./model`, '```', '');
