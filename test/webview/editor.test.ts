@@ -374,6 +374,9 @@ test('the protocol: ready, push and save requests with ids, the host\'s answers,
   await page.locator('#push').click({ force: true });
   assert.equal(await countPosted(page, 'push'), 1, 'a disabled Push sends nothing');
   await hostSends(page, { method: 'busy', params: { busy: false } });
+  // The buttons re-render asynchronously (web components): wait for the state rather than read it once.
+  await page.locator('#push:not([disabled])').waitFor({ timeout: 10_000 }).catch(() => undefined);
+  await page.locator('#save:not([disabled])').waitFor({ timeout: 10_000 }).catch(() => undefined);
   assert.deepEqual([await pushDisabled(page), await saveDisabled(page)], [false, false]);
 
   const ids = (await posted(page)).map((m) => m.id);
