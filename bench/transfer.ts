@@ -223,7 +223,10 @@ function table(model: Model, r: Results): string[] {
   const rss = (tool: Tool, op: Op): number | undefined => (r[tool][op]?.length ? Math.max(...r[tool][op]!.map((m) => m.rssMB)) : undefined);
   const cell = (tool: Tool, op: Op): string => {
     const s = med(tool, op);
-    return s === undefined ? '—' : `${fmt(s)} s (${rss(tool, op)!.toFixed(0)} MB)`;
+    if (s === undefined) return '—';
+    const all = r[tool][op]!.map((m) => m.secs);
+    const range = all.length > 1 ? ` [${fmt(Math.min(...all))}–${fmt(Math.max(...all))}]` : '';
+    return `${fmt(s)} s${range} (${rss(tool, op)!.toFixed(0)} MB)`;
   };
   const ratio = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined || a === 0 ? '—' : `${(b / a).toFixed(2)}×`);
   const rows: [string, Op, string][] = [
@@ -283,7 +286,7 @@ async function main(): Promise<void> {
     const lines = [
       '## Transfers',
       '',
-      `Measured by \`npm run bench:transfers\` (\`bench/transfer.ts\`, ${RUNS} runs, medians; ${minutes} min) on ${cpus().length} cores (${cpu}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, load average ${load.toFixed(1)} at the start (the machine is shared): the real registry (distribution 2.8.2) on loopback, skopeo ${await version('skopeo', ['--version'])}, curl ${await version('curl', ['--version'])}, random (incompressible) data. Each push goes to a fresh registry. Times are wall clock; in parentheses the peak RSS of the process (GNU time; for several curls, the largest).`,
+      `Measured by \`npm run bench:transfers\` (\`bench/transfer.ts\`, ${RUNS} runs, medians; ${minutes} min) on ${cpus().length} cores (${cpu}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, load average ${load.toFixed(1)} at the start (the machine is shared): the real registry (distribution 2.8.2) on loopback, skopeo ${await version('skopeo', ['--version'])}, curl ${await version('curl', ['--version'])}, random (incompressible) data. Each push goes to a fresh registry. Times are wall clock, the median with the fastest and slowest run in brackets (neighbours on this machine make runs vary by up to half); in parentheses the largest peak RSS of the process over the runs (GNU time; for several curls, the largest).`,
       '',
       ...results.flatMap(([m, r]) => [...table(m, r), '']),
       `### The editor stays responsive`,

@@ -7,8 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# curl and GNU time: the transfer benchmark's raw limit and its peak-RSS measure.
 packages=(docker-registry skopeo umoci busybox-static postgresql chromium openssl apache2-utils
-          g++ make python3 pkg-config libkrb5-dev libx11-dev libxkbfile-dev ripgrep)
+          curl time g++ make python3 pkg-config libkrb5-dev libx11-dev libxkbfile-dev ripgrep)
 need=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")

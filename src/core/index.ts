@@ -23,6 +23,7 @@ export type { PushInput, PushResult } from './transfer/push';
 export { pullModel, selectFiles } from './transfer/pull';
 export type { PullOptions, PullResult, PulledFile } from './transfer/pull';
 export { copyArtifact } from './transfer/copy';
+export { TransferCache } from './transfer/cache';
 export type { CopyResult } from './transfer/copy';
 export { fetchImageManifest } from './transfer/resolve';
 export * from './search';
