@@ -8,7 +8,8 @@
  * For each model (one large file; many files) and each run: push to a fresh registry (so
  * nothing is there yet, and skopeo's blob-info cache cannot mount from an earlier run),
  * re-push of the unchanged model, pull into an empty directory, pull into the directory
- * that already holds it. curl does one PUT per blob (4 at a time for many files) and one
+ * that already holds it; operation by operation, the three tools in turn, with `sync`
+ * before each measure. curl does one PUT per blob (4 at a time for many files) and one
  * GET per blob to a file, plus `openssl dgst -sha256` of what it got (the fastest hashing
  * on this machine: coreutils' sha256sum is 6× slower here). Then, in this process, a push
  * of the large file through the core while `monitorEventLoopDelay` watches the event loop,
@@ -112,6 +113,7 @@ type Tool = 'omlmd' | 'skopeo' | 'curl';
 type Results = Record<Tool, Partial<Record<Op, Measure[]>>>;
 
 function record(r: Results, tool: Tool, op: Op, m: Measure): void {
+  if (Number.isNaN(m.secs)) return;
   (r[tool][op] ??= []).push(m);
   console.log(`  ${tool.padEnd(6)} ${op.padEnd(12)} ${m.secs.toFixed(2).padStart(7)} s ${m.rssMB.toFixed(0).padStart(5)} MB`);
 }
@@ -136,58 +138,72 @@ async function benchModel(model: Model, work: string): Promise<Results> {
   }))) as { files: { path: string; digest: string; role: string }[] };
   for (const f of layoutInfo.files.filter((x) => x.role === 'model')) blobs.push({ file: model.files.find((p) => p.endsWith(`/${f.path}`))!, digest: f.digest });
 
-  let pullRegistry: RunningRegistry | undefined;
+  const ops: Op[] = ['push', 'repush', 'pull', 'pullExisting'];
   for (let run = 1; run <= RUNS; run++) {
     console.log(`${model.label}: run ${run} of ${RUNS}`);
-    // Rotate who goes first: the machine's page cache and neighbours favour no one.
+    // Operation by operation, the three tools back to back (in an order that rotates): a
+    // neighbour's burst on this shared machine then hits one comparison, not one tool's column.
     const order: Tool[] = (['omlmd', 'skopeo', 'curl'] as Tool[]).map((_, i, a) => a[(i + run - 1) % a.length]!);
-    for (const tool of order) {
-      const reg = await startRegistry();
-      const repo = `bench/${model.name}-${tool}`;
-      try {
-        if (tool === 'omlmd') {
-          const home = join(work, `home-${model.name}-${run}`);
-          rmSync(home, { recursive: true, force: true });
-          record(r, tool, 'push', await timed(process.execPath, [CLI, 'push', `${reg.host}/${repo}:v1`, ...model.files, '--name', model.name], { OMLMD_HOME: home }));
-          record(r, tool, 'repush', await timed(process.execPath, [CLI, 'push', `${reg.host}/${repo}:v1`, ...model.files, '--name', model.name], { OMLMD_HOME: home }));
-          const out = join(work, `out-omlmd-${model.name}`);
-          rmSync(out, { recursive: true, force: true });
-          const pullHome = join(work, `home-pull-${model.name}-${run}`);
-          rmSync(pullHome, { recursive: true, force: true });
-          record(r, tool, 'pull', await timed(process.execPath, [CLI, 'pull', `${reg.host}/${repo}:v1`, '-o', out], { OMLMD_HOME: pullHome }));
-          record(r, tool, 'pullExisting', await timed(process.execPath, [CLI, 'pull', `${reg.host}/${repo}:v1`, '-o', out], { OMLMD_HOME: pullHome }));
-          rmSync(out, { recursive: true, force: true });
-        } else if (tool === 'skopeo') {
-          const dest = `docker://${reg.host}/${repo}:v1`;
-          record(r, tool, 'push', await timed('skopeo', ['copy', '-q', '--dest-tls-verify=false', `oci:${model.layout}:v1`, dest]));
-          record(r, tool, 'repush', await timed('skopeo', ['copy', '-q', '--dest-tls-verify=false', `oci:${model.layout}:v1`, dest]));
-          const out = join(work, `out-skopeo-${model.name}`);
-          rmSync(out, { recursive: true, force: true });
-          record(r, tool, 'pull', await timed('skopeo', ['copy', '-q', '--src-tls-verify=false', dest, `oci:${out}:v1`]));
-          record(r, tool, 'pullExisting', await timed('skopeo', ['copy', '-q', '--src-tls-verify=false', dest, `oci:${out}:v1`]));
-          rmSync(out, { recursive: true, force: true });
-        } else {
-          const puts: [string, string[]][] = [];
-          for (const b of blobs) puts.push(await curlPut(reg.host, repo, b.file, b.digest));
-          record(r, tool, 'push', await timedAll(puts, 4));
-          record(r, tool, 'repush', await timedAll(blobs.map((b) => ['curl', ['-sfI', '-o', '/dev/null', `http://${reg.host}/v2/${repo}/blobs/${b.digest}`]]), 4));
-          const out = join(work, `out-curl-${model.name}`);
-          rmSync(out, { recursive: true, force: true });
-          mkdirSync(out);
-          const get = await timedAll(blobs.map((b, i) => ['curl', ['-sf', '-o', join(out, `b${i}`), `http://${reg.host}/v2/${repo}/blobs/${b.digest}`]]), 4);
-          // Hashing what curl got, two files at a time on two cores: the other half of the limit.
-          const hash = await timedAll(blobs.map((_, i) => ['openssl', ['dgst', '-sha256', join(out, `b${i}`)]]), cpus().length);
-          record(r, tool, 'pull', { secs: get.secs + hash.secs, rssMB: Math.max(get.rssMB, hash.rssMB) });
-          rmSync(out, { recursive: true, force: true });
+    const regs = new Map<Tool, RunningRegistry>();
+    try {
+      for (const tool of order) regs.set(tool, await startRegistry());
+      const home = join(work, `home-${model.name}-${run}`);
+      const pullHome = join(work, `home-pull-${model.name}-${run}`);
+      const out = (tool: Tool): string => join(work, `out-${tool}-${model.name}`);
+      for (const tool of order) rmSync(out(tool), { recursive: true, force: true });
+      for (const op of ops) {
+        for (const tool of order) {
+          const host = regs.get(tool)!.host;
+          const repo = `bench/${model.name}-${tool}`;
+          // Each measure starts with the previous one's 2 GiB of dirty pages on disk: otherwise
+          // their writeback would slow down whoever comes next.
+          await timed('sync', []);
+          record(r, tool, op, await measure(tool, op, host, repo, out(tool), home, pullHome));
         }
-      } finally {
-        if (tool === 'omlmd' && run === RUNS) pullRegistry = reg;
-        else await reg.stop();
       }
+      for (const tool of order) rmSync(out(tool), { recursive: true, force: true });
+    } finally {
+      for (const reg of regs.values()) await reg.stop();
     }
   }
-  await pullRegistry?.stop();
   return r;
+
+  async function measure(tool: Tool, op: Op, host: string, repo: string, out: string, home: string, pullHome: string): Promise<Measure> {
+    if (tool === 'omlmd') {
+      switch (op) {
+        case 'push':
+        case 'repush':
+          return timed(process.execPath, [CLI, 'push', `${host}/${repo}:v1`, ...model.files, '--name', model.name], { OMLMD_HOME: home });
+        case 'pull':
+        case 'pullExisting':
+          return timed(process.execPath, [CLI, 'pull', `${host}/${repo}:v1`, '-o', out], { OMLMD_HOME: pullHome });
+      }
+    }
+    if (tool === 'skopeo') {
+      const dest = `docker://${host}/${repo}:v1`;
+      if (op === 'push' || op === 'repush') return timed('skopeo', ['copy', '-q', '--dest-tls-verify=false', `oci:${model.layout}:v1`, dest]);
+      return timed('skopeo', ['copy', '-q', '--src-tls-verify=false', dest, `oci:${out}:v1`]);
+    }
+    switch (op) {
+      case 'push': {
+        const puts: [string, string[]][] = [];
+        for (const b of blobs) puts.push(await curlPut(host, repo, b.file, b.digest));
+        return timedAll(puts, 4);
+      }
+      case 'repush':
+        return timedAll(blobs.map((b) => ['curl', ['-sfI', '-o', '/dev/null', `http://${host}/v2/${repo}/blobs/${b.digest}`]]), 4);
+      case 'pull': {
+        mkdirSync(out, { recursive: true });
+        const get = await timedAll(blobs.map((b, i) => ['curl', ['-sf', '-o', join(out, `b${i}`), `http://${host}/v2/${repo}/blobs/${b.digest}`]]), 4);
+        // Hashing what curl got, one file per core: the other half of the limit.
+        const hash = await timedAll(blobs.map((_, i) => ['openssl', ['dgst', '-sha256', join(out, `b${i}`)]]), cpus().length);
+        return { secs: get.secs + hash.secs, rssMB: Math.max(get.rssMB, hash.rssMB) };
+      }
+      case 'pullExisting':
+        // curl has no notion of a file already there: it would fetch it again.
+        return { secs: NaN, rssMB: NaN };
+    }
+  }
 }
 
 /** p99 of the event loop's delay while the core pushes (and pulls) the large model in this process. */
@@ -252,7 +268,70 @@ function table(model: Model, r: Results): string[] {
   return out;
 }
 
+interface Loop {
+  pushP99: number;
+  pushMax: number;
+  pullP99: number;
+  pullMax: number;
+  pushSecs: number;
+  pullSecs: number;
+}
+
+/** The issue's targets, each with what this run measured. */
+function targets(results: [Model, Results][], loop: Loop): string[] {
+  const med = (r: Results, tool: Tool, op: Op): number => median(r[tool][op]?.map((m) => m.secs) ?? [NaN]);
+  const out = ['### Against the targets of the issue', '', '| target | measured | |', '|---|---|---|'];
+  const row = (what: string, measured: string, ok: boolean): void => {
+    out.push(`| ${what} | ${measured} | ${ok ? 'met' : '**missed**'} |`);
+  };
+  for (const [m, r] of results) {
+    const pull = med(r, 'omlmd', 'pull');
+    const push = med(r, 'omlmd', 'push');
+    row(`${m.label}: pull ≥ 3× faster than skopeo`, `${(med(r, 'skopeo', 'pull') / pull).toFixed(2)}×`, med(r, 'skopeo', 'pull') / pull >= 3);
+    if (m.bytes === 2 * 1024 * MiB) row(`${m.label}: pull ≥ 3× faster than omlmd 0.1.6's 11.0 s (measured on another machine)`, `${(11.0 / pull).toFixed(2)}×`, 11.0 / pull >= 3);
+    row(`${m.label}: pull within 1.5× of curl GET + hashing`, `${(pull / med(r, 'curl', 'pull')).toFixed(2)}×`, pull / med(r, 'curl', 'pull') <= 1.5);
+    row(`${m.label}: push no slower than skopeo`, `${fmt(push)} s vs ${fmt(med(r, 'skopeo', 'push'))} s`, push <= med(r, 'skopeo', 'push'));
+    row(`${m.label}: push within 1.2× of curl PUT`, `${(push / med(r, 'curl', 'push')).toFixed(2)}×`, push / med(r, 'curl', 'push') <= 1.2);
+    row(`${m.label}: re-push of the unchanged model under 5% of the first push`, `${((med(r, 'omlmd', 'repush') / push) * 100).toFixed(1)}%`, med(r, 'omlmd', 'repush') / push < 0.05);
+    const rss = Math.max(...Object.values(r.omlmd).flatMap((ms) => ms.map((x) => x.rssMB)));
+    row(`${m.label}: peak RSS under 150 MB`, `${rss.toFixed(0)} MB`, rss < 150);
+  }
+  row('event-loop delay p99 under 50 ms during an in-process 2 GiB push', `${loop.pushP99.toFixed(1)} ms`, loop.pushP99 < 50);
+  return out;
+}
+
+function render(results: [Model, Results][], loop: Loop, meta: { minutes: string; load: number; skopeo: string; curl: string }): string[] {
+  const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';
+  return [
+    '## Transfers',
+    '',
+    `Measured by \`npm run bench:transfers\` (\`bench/transfer.ts\`, ${RUNS} runs, medians; ${meta.minutes} min) on ${cpus().length} cores (${cpu}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, load average ${meta.load.toFixed(1)} at the start (the machine is shared): the real registry (distribution 2.8.2) on loopback, skopeo ${meta.skopeo}, curl ${meta.curl}, random (incompressible) data. Each push goes to a fresh registry; the three tools take each operation in turn (the order rotates per run), with a \`sync\` before each so that no one pays for the writeback of the previous one's files. Times are wall clock, the median with the fastest and slowest run in brackets (neighbours on this machine make runs vary by up to half); in parentheses the largest peak RSS of the process over the runs (GNU time; for several curls, the largest).`,
+    '',
+    ...results.flatMap(([m, r]) => [...table(m, r), '']),
+    `### The editor stays responsive`,
+    '',
+    `The large file pushed and pulled through the core in one Node process, as the VS Code extension host runs it, with \`monitorEventLoopDelay\` (10 ms resolution): push ${fmt(loop.pushSecs)} s, event-loop delay p99 ${loop.pushP99.toFixed(1)} ms (max ${loop.pushMax.toFixed(1)} ms); pull ${fmt(loop.pullSecs)} s, p99 ${loop.pullP99.toFixed(1)} ms (max ${loop.pullMax.toFixed(1)} ms). Hashing runs in worker threads and files are read and written asynchronously, so the loop only parses HTTP and moves buffers.`,
+    '',
+    ...targets(results, loop),
+    '',
+    NOTES,
+    '',
+  ];
+}
+
+/** Why the missed targets are missed here, from profiles (node --cpu-prof, GNU time) of the same operations on this machine. */
+const NOTES = [
+  '**Where targets are missed, and why.** Profiles (`node --cpu-prof`, GNU time) of the same operations on this machine:',
+  '',
+  '- *Pull against skopeo and against omlmd 0.1.6.* The pull runs at the raw limit (curl GET to a file, then `openssl dgst -sha256`: ratio ≈ 1) and overlaps the two, so the ratio to skopeo is bounded by how much faster the limit itself is than skopeo here, about 2×, not 3×. This machine (a 2-vCPU VM) pays 3–8 s of kernel time to write 2 GiB into new page-cache pages (`curl -o file` takes 5–11 s where `curl -o /dev/null` takes 1.9 s) and hashes at 0.8–1 GB/s (peers.md measured 1.5 GB/s elsewhere), so figures from the machine of omlmd 0.1.6\'s 11.0 s do not transfer. A profile of a 2 GiB pull on a quiet moment (4.7 s, 137 MB): the hashing worker is the critical path (sha256 2.65 s + reads 0.48 s of 4.25 s), the main thread is idle half the time (HTTP parsing 0.18 s, dispatching writes 0.65 s, GC 0.18 s).',
+  '- *Push against curl.* curl is handed the digest and does nothing but send; a push must hash (about 2.2 s of one core for 2 GiB, in a worker) and, on 2 cores, that competes with the registry\'s own ingest (it hashes and writes too). Many files go up two at a time (one per hashing worker), curl\'s PUTs four at a time.',
+  '- *Peak RSS of a many-file push.* 66 MB is the CLI before it starts (Node\'s binary alone maps 43 MB); each upload in flight adds a hashing worker (a V8 isolate, about 12 MB) and Node lets the 1 MiB buffers handed from the worker to the socket float until a GC (about 30 MB each): two uploads at once come to 175–210 MB. A single upload, and every pull, stay under 150 MB. The tests check the bound (no blob, no 256 MiB chunk, no part in memory), not this figure.',
+  '- *Re-push* (met, narrowly for many files). It is one HEAD per blob and the manifest PUT, plus starting the CLI: 0.21 s to start Node with the bundle, 0.09 s to build the TLS context from about 280 CA certificates (even for a plain-HTTP registry), 0.04 s to compile the metadata schema.',
+].join('\n');
+
 async function main(): Promise<void> {
+  const logIndex = process.argv.indexOf('--render-log');
+  if (logIndex >= 0) return renderLog(process.argv[logIndex + 1] ?? '');
   if (!existsSync(CLI)) throw new Error('dist/cli.js is missing: run `node esbuild.mjs` first (npm run bench:transfers does)');
   const work = mkdtempSync(join(tmpdir(), 'omlmd-bench-'));
   const started = Date.now();
@@ -274,31 +353,56 @@ async function main(): Promise<void> {
     for (const m of [big, many]) {
       await timed(process.execPath, [CLI, 'push', `oci:${m.layout}:v1`, ...m.files, '--name', m.name], { OMLMD_HOME: join(work, 'home-layout') });
     }
+    console.log(`start load ${load.toFixed(1)}`);
 
     const results: [Model, Results][] = [];
     for (const m of [big, many]) results.push([m, await benchModel(m, work)]);
     console.log('event loop during an in-process push and pull of the large file');
     const loop = await eventLoop(big, work);
-    console.log(`  push: p99 ${loop.pushP99.toFixed(1)} ms, max ${loop.pushMax.toFixed(1)} ms; pull: p99 ${loop.pullP99.toFixed(1)} ms, max ${loop.pullMax.toFixed(1)} ms`);
-
+    console.log(`  loop push ${loop.pushSecs.toFixed(2)} s p99 ${loop.pushP99.toFixed(1)} ms max ${loop.pushMax.toFixed(1)} ms; pull ${loop.pullSecs.toFixed(2)} s p99 ${loop.pullP99.toFixed(1)} ms max ${loop.pullMax.toFixed(1)} ms`);
     const minutes = ((Date.now() - started) / 60000).toFixed(1);
-    const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';
-    const lines = [
-      '## Transfers',
-      '',
-      `Measured by \`npm run bench:transfers\` (\`bench/transfer.ts\`, ${RUNS} runs, medians; ${minutes} min) on ${cpus().length} cores (${cpu}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, load average ${load.toFixed(1)} at the start (the machine is shared): the real registry (distribution 2.8.2) on loopback, skopeo ${await version('skopeo', ['--version'])}, curl ${await version('curl', ['--version'])}, random (incompressible) data. Each push goes to a fresh registry. Times are wall clock, the median with the fastest and slowest run in brackets (neighbours on this machine make runs vary by up to half); in parentheses the largest peak RSS of the process over the runs (GNU time; for several curls, the largest).`,
-      '',
-      ...results.flatMap(([m, r]) => [...table(m, r), '']),
-      `### The editor stays responsive`,
-      '',
-      `The large file pushed and pulled through the core in one Node process, as the VS Code extension host runs it, with \`monitorEventLoopDelay\` (10 ms resolution): push ${fmt(loop.pushSecs)} s, event-loop delay p99 ${loop.pushP99.toFixed(1)} ms (max ${loop.pushMax.toFixed(1)} ms); pull ${fmt(loop.pullSecs)} s, p99 ${loop.pullP99.toFixed(1)} ms (max ${loop.pullMax.toFixed(1)} ms). Hashing runs in worker threads and files are read and written asynchronously, so the loop only parses HTTP and moves buffers.`,
-      '',
-    ];
+    console.log(`minutes ${minutes}`);
+    const lines = render(results, loop, { minutes, load, skopeo: await version('skopeo', ['--version']), curl: await version('curl', ['--version']) });
     console.log('\n' + lines.join('\n'));
     if (WRITE) writeSection(lines.join('\n'));
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** Renders the section again from the console log of a run (its measure lines), without measuring. */
+async function renderLog(file: string): Promise<void> {
+  const text = readFileSync(file, 'utf8');
+  const results: [Model, Results][] = [];
+  let current: Results | undefined;
+  for (const line of text.split('\n')) {
+    const head = /^(.+): run (\d+) of \d+$/.exec(line);
+    if (head) {
+      const label = head[1]!;
+      let entry = results.find(([m]) => m.label === label);
+      if (!entry) {
+        const big = /^One (\d+) GiB file$/.exec(label);
+        entry = [{ name: label, label, files: [], bytes: big ? Number(big[1]) * 1024 * MiB : 0, layout: '' }, { omlmd: {}, skopeo: {}, curl: {} }];
+        results.push(entry);
+      }
+      current = entry[1];
+      continue;
+    }
+    const m = /^ {2}(omlmd|skopeo|curl)\s+(push|repush|pull|pullExisting)\s+([\d.]+) s\s+(\d+) MB$/.exec(line);
+    if (m && current) (current[m[1] as Tool][m[2] as Op] ??= []).push({ secs: Number(m[3]), rssMB: Number(m[4]) });
+  }
+  const num = (re: RegExp): number => Number(re.exec(text)?.[1] ?? NaN);
+  // The run's own rendering of the event-loop paragraph carries all six figures.
+  const l = /push ([\d.]+) s, event-loop delay p99 ([\d.]+) ms \(max ([\d.]+) ms\); pull ([\d.]+) s, p99 ([\d.]+) ms \(max ([\d.]+) ms\)/.exec(text);
+  const loop: Loop = { pushSecs: Number(l?.[1]), pushP99: Number(l?.[2]), pushMax: Number(l?.[3]), pullSecs: Number(l?.[4]), pullP99: Number(l?.[5]), pullMax: Number(l?.[6]) };
+  const lines = render(results, loop, {
+    minutes: /medians; ([\d.]+) min/.exec(text)?.[1] ?? /minutes ([\d.]+)/.exec(text)?.[1] ?? '?',
+    load: num(/load average ([\d.]+) at the start/),
+    skopeo: await version('skopeo', ['--version']),
+    curl: await version('curl', ['--version']),
+  });
+  console.log(lines.join('\n'));
+  if (WRITE) writeSection(lines.join('\n'));
 }
 
 async function version(cmd: string, args: string[]): Promise<string> {
