@@ -2,16 +2,16 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { Agent, request } from 'undici';
 import { OmlmdError } from '../../src/core/errors';
 import { sha256 } from '../../src/core/oci/digest';
 import { MediaType } from '../../src/core/oci/mediatypes';
 import { RegistryClient, type RegistryRepository } from '../../src/core/oci/registry';
-import type { BlobInput } from '../../src/core/oci/store';
 import type { Descriptor } from '../../src/core/oci/types';
 import { freePort, startRegistry, type RunningRegistry } from '../helpers/registry';
+import { source, rejectsWith } from '../helpers/assertions';
 
 // ---- helpers -------------------------------------------------------------------------
 
@@ -22,33 +22,7 @@ async function collect(stream: Readable): Promise<Buffer> {
 }
 
 /** A source that streams `data` in 64 KiB chunks and counts how often it was opened. */
-function source(data: Buffer, digest?: string): BlobInput & { opens: number } {
-  const input = {
-    opens: 0,
-    size: data.length,
-    digest,
-    open(): Readable {
-      input.opens++;
-      return Readable.from(
-        (function* () {
-          for (let i = 0; i < data.length; i += 64 * 1024) yield data.subarray(i, i + 64 * 1024);
-        })(),
-      );
-    },
-  };
-  return input;
-}
 
-async function rejectsWith(p: Promise<unknown>, code: string): Promise<OmlmdError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof OmlmdError, `expected an OmlmdError, got ${String(e)}`);
-    assert.equal(e.code, code, `expected ${code}, got ${e.code}: ${e.message}`);
-    return e;
-  }
-  assert.fail(`expected a rejection with ${code}`);
-}
 
 /** Pushes the empty config and one layer, returns a manifest over them (pretty-printed, so byte-exactness matters). */
 async function pushArtifact(repo: RegistryRepository, layer: Buffer, title: string): Promise<Buffer> {

@@ -3,36 +3,19 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { OmlmdClient } from '../../src/core/client';
-import { OmlmdError } from '../../src/core/errors';
 import { sha256 } from '../../src/core/oci/digest';
 import { MediaType } from '../../src/core/oci/mediatypes';
 import { RegistryClient, type RegistryOptions, type RetryEvent } from '../../src/core/oci/registry';
-import type { BlobInput } from '../../src/core/oci/store';
 import { runCli } from '../helpers/cli';
 import { startFaultProxy, type FaultProxy } from '../helpers/faultproxy';
 import { startRegistry, type RunningRegistry } from '../helpers/registry';
+import { source, rejectsWith } from '../helpers/assertions';
 
 const MiB = 1024 * 1024;
 
-function source(data: Buffer, digest?: string): BlobInput & { opens: number } {
-  const input = {
-    opens: 0,
-    size: data.length,
-    digest,
-    open(): Readable {
-      input.opens++;
-      return Readable.from(
-        (function* () {
-          for (let i = 0; i < data.length; i += 64 * 1024) yield data.subarray(i, i + 64 * 1024);
-        })(),
-      );
-    },
-  };
-  return input;
-}
 
 async function collect(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -40,16 +23,6 @@ async function collect(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-async function rejectsWith(p: Promise<unknown>, code: string): Promise<OmlmdError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof OmlmdError, `expected an OmlmdError, got ${String(e)}`);
-    assert.equal(e.code, code, `expected ${code}, got ${e.code}: ${e.message}`);
-    return e;
-  }
-  assert.fail(`expected a rejection with ${code}`);
-}
 
 describe('retries, resumes and registry quirks, through a fault-injecting proxy in front of the real registry', () => {
   let reg: RunningRegistry;

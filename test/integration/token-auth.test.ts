@@ -7,25 +7,15 @@ import { Readable } from 'node:stream';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { OmlmdClient } from '../../src/core/client';
 import { createCredentialsProvider, verifyCredentials } from '../../src/core/credentials';
-import { OmlmdError } from '../../src/core/errors';
 import { sha256 } from '../../src/core/oci/digest';
 import { MediaType } from '../../src/core/oci/mediatypes';
 import { RegistryClient, type Credentials } from '../../src/core/oci/registry';
 import { runCli } from '../helpers/cli';
 import { makePki, startRegistry, startTokenServer, type Pki, type RunningRegistry, type TokenServer } from '../helpers/registry';
+import { rejectsWith } from '../helpers/assertions';
 
 const PASSWORD = 'tok3n-Pa55';
 
-async function rejectsWith(p: Promise<unknown>, code: string): Promise<OmlmdError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof OmlmdError, `expected an OmlmdError, got ${String(e)}`);
-    assert.equal(e.code, code, `expected ${code}, got ${e.code}: ${e.message}`);
-    return e;
-  }
-  assert.fail(`expected a rejection with ${code}`);
-}
 
 function manifestOver(config: Buffer): Buffer {
   return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociManifest, artifactType: 'application/x-test', config: { mediaType: MediaType.ociEmpty, digest: sha256(config), size: config.length }, layers: [] }));
