@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -102,6 +102,41 @@ describe('transfers at model scale, against the real registry (faults injected b
     assert.equal(at, big.length, 'the parts cover the blob');
     assert.equal(gets.bytes, big.length, 'every byte crossed the wire once');
     assert.ok((proxy.maxInFlight.GET ?? 0) >= 2, `parts were fetched at the same time (at most ${proxy.maxInFlight.GET} at once)`);
+    assert.deepEqual(readdirSync(out).filter((f) => f.startsWith('.')), [], 'no partial or state file is left');
+  });
+
+  test('a large blob is written around the page cache (direct I/O), and through it with OMLMD_DIRECT_IO=0', async () => {
+    // fincore (util-linux) counts the pages of a file the page cache holds.
+    const cached = (file: string): number => {
+      const out = execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', file], { encoding: 'utf8' });
+      return Number(out.trim());
+    };
+    const direct = join(work, 'direct');
+    await client.pull(`${reg.host}/xfer/big:v1`, direct, { partSize: 4 * MiB, concurrency: 3 });
+    // Only the tail, which does not fill a 4 KiB block, went through the cache.
+    const viaDirect = cached(join(direct, 'big.bin'));
+    assert.ok(viaDirect <= 64 * 1024, `written around the page cache, almost nothing of it is cached (${viaDirect} bytes)`);
+    assert.ok(readFileSync(join(direct, 'big.bin')).equals(big), 'byte-identical');
+
+    const buffered = join(work, 'buffered');
+    const saved = process.env.OMLMD_DIRECT_IO;
+    process.env.OMLMD_DIRECT_IO = '0';
+    try {
+      await client.pull(`${reg.host}/xfer/big:v1`, buffered, { partSize: 4 * MiB, concurrency: 3 });
+    } finally {
+      if (saved === undefined) delete process.env.OMLMD_DIRECT_IO;
+      else process.env.OMLMD_DIRECT_IO = saved;
+    }
+    const viaCache = cached(join(buffered, 'big.bin'));
+    assert.ok(viaCache >= big.length / 2, `written through the page cache, most of it is cached (${viaCache} bytes)`);
+    assert.ok(readFileSync(join(buffered, 'big.bin')).equals(big), 'byte-identical');
+  });
+
+  test('parts at offsets that are not block-aligned go through the page cache, byte-identical', async () => {
+    const out = join(work, 'odd-parts');
+    // 3 MiB + 1000: every part after the first starts off a 4 KiB boundary.
+    await client.pull(`${reg.host}/xfer/big:v1`, out, { partSize: 3 * MiB + 1000, concurrency: 4 });
+    assert.ok(readFileSync(join(out, 'big.bin')).equals(big));
     assert.deepEqual(readdirSync(out).filter((f) => f.startsWith('.')), [], 'no partial or state file is left');
   });
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, renameSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -9,6 +9,8 @@ import { ProgressBars } from '../../src/cli/output';
 import { OmlmdError } from '../../src/core/errors';
 import { sha256 } from '../../src/core/oci/digest';
 import { TransferCache } from '../../src/core/transfer/cache';
+import { alignedBuffer, SegmentPool } from '../../src/core/transfer/directio';
+import { DirectSink } from '../../src/core/transfer/download';
 import { HashPool } from '../../src/core/transfer/hashpool';
 import { planPieces, RangeSet } from '../../src/core/transfer/ranges';
 
@@ -201,5 +203,62 @@ describe('progress bars', () => {
     assert.equal(last.split('\n').length, 3, 'three lines now');
     bars.finish();
     assert.equal(out.at(-1), '\x1b[2A' + '\r\x1b[2K\n\r\x1b[2K\n\r\x1b[2K' + '\x1b[2A\r', 'up to the first line, three lines cleared, back up');
+  });
+});
+
+describe('direct writes', () => {
+  test('aligned buffers start on a page boundary and segments are reused, not reallocated', () => {
+    const pool = new SegmentPool(64 * 1024, 4);
+    const a = pool.take();
+    assert.equal(a.length, 64 * 1024);
+    assert.equal(a.byteOffset % 4096, 0);
+    pool.give(a);
+    assert.equal(pool.take(), a);
+    assert.equal(alignedBuffer(128 * 1024).length, 128 * 1024);
+  });
+
+  test('a direct write the file system refuses (EINVAL) goes through the page cache, and so does the rest', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'omlmd-direct-'));
+    const file = join(dir, 'blob');
+    const data = randomBytes(5 * 64 * 1024 + 123);
+    const fh = await open(file, 'w+');
+    let refusals = 0;
+    // Fault injection: a direct handle whose every write fails as tmpfs-like file systems do.
+    const refusing = { write: () => (refusals++, Promise.reject(Object.assign(new Error('Invalid argument'), { code: 'EINVAL' }))) } as unknown as FileHandle;
+    const written: [number, number][] = [];
+    const sink = new DirectSink(fh, refusing, new SegmentPool(64 * 1024, 2), 0, (at, n) => written.push([at, n]));
+    try {
+      for (let i = 0; i < data.length; i += 10_000) {
+        const wait = sink.write(data.subarray(i, Math.min(data.length, i + 10_000)));
+        if (wait) await wait;
+      }
+      await sink.finish();
+    } finally {
+      await sink.settle();
+      await fh.close();
+    }
+    assert.ok((await readFile(file)).equals(data), 'byte-identical');
+    // Six segments; only the writes already in flight when the first refusal came tried the handle.
+    assert.ok(refusals >= 1 && refusals <= 2, `after a refusal the handle is not tried again (${refusals} tries)`);
+    assert.equal(written.reduce((n, [, b]) => n + b, 0), data.length, 'every byte reported written once');
+  });
+
+  test('a write that fails for another reason fails the part', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'omlmd-direct-'));
+    const fh = await open(join(dir, 'blob'), 'w+');
+    const failing = { write: () => Promise.reject(Object.assign(new Error('No space left on device'), { code: 'ENOSPC' })) } as unknown as FileHandle;
+    const sink = new DirectSink(fh, failing, new SegmentPool(64 * 1024, 2), 0, () => undefined);
+    try {
+      await assert.rejects(async () => {
+        for (let i = 0; i < 8; i++) {
+          const wait = sink.write(randomBytes(64 * 1024));
+          if (wait) await wait;
+        }
+        await sink.finish();
+      }, /No space left/);
+    } finally {
+      await sink.settle();
+      await fh.close();
+    }
   });
 });

@@ -6,6 +6,7 @@ import { Digester, digestHex } from '../oci/digest';
 import type { Repository } from '../oci/store';
 import type { Descriptor } from '../oci/types';
 import type { FollowHash, HashPool } from './hashpool';
+import { DIRECT_MIN_SIZE, isAligned, openDirectForWrite, refusedDirect, type SegmentPool } from './directio';
 import { planPieces, RangeSet, type Range } from './ranges';
 
 /**
@@ -74,6 +75,10 @@ export interface DownloadContext {
   connections: Semaphore;
   /** Part size for parallel ranged GETs; a blob under twice this size goes in one stream. */
   partSize: number;
+  /** The O_DIRECT flag for large blobs (directFlag()), or undefined for buffered writes only. */
+  direct?: number;
+  /** Aligned staging buffers for direct writes, shared by the parts of a transfer. */
+  segments: SegmentPool;
 }
 
 export interface DownloadOptions {
@@ -199,6 +204,181 @@ async function writeAll(fh: FileHandle, bufs: Buffer[], at: number): Promise<voi
   }
 }
 
+/**
+ * Where the bytes of one part go, in order from the part's start. `write` returns a promise
+ * when the caller should wait (writes in flight are at their limit) before giving more.
+ */
+interface PartSink {
+  /** Bytes taken so far. */
+  readonly received: number;
+  write(chunk: Buffer): Promise<void> | undefined;
+  /** Writes what is left and waits for every write. */
+  finish(): Promise<void>;
+  /** Waits for writes in flight, whatever their outcome (after a failure). */
+  settle(): Promise<void>;
+}
+
+type Written = (at: number, n: number) => void;
+
+/** Through the page cache: chunks collected by reference, one positional writev per batch, one batch in flight. */
+class BufferedSink implements PartSink {
+  received = 0;
+  private batch: Buffer[] = [];
+  private batchBytes = 0;
+  private pos: number;
+  private writing: Promise<void> | undefined;
+  private inFlight = false;
+
+  constructor(
+    private readonly fh: FileHandle,
+    start: number,
+    private readonly written: Written,
+  ) {
+    this.pos = start;
+  }
+
+  write(chunk: Buffer): Promise<void> | undefined {
+    this.received += chunk.length;
+    this.batch.push(chunk);
+    this.batchBytes += chunk.length;
+    if (this.batchBytes < WRITE_BATCH && this.batch.length < WRITE_BATCH_BUFFERS) return undefined;
+    if (!this.inFlight || !this.writing) {
+      // A failure shows up at the next wait or at finish().
+      this.flush().catch(() => undefined);
+      return undefined;
+    }
+    return this.writing.then(() => this.flush());
+  }
+
+  private flush(): Promise<void> {
+    const bufs = this.batch;
+    const at = this.pos;
+    const n = this.batchBytes;
+    this.batch = [];
+    this.batchBytes = 0;
+    this.pos += n;
+    this.inFlight = true;
+    const w = writeAll(this.fh, bufs, at).then(() => {
+      this.inFlight = false;
+      this.written(at, n);
+    });
+    this.writing = w;
+    return w;
+  }
+
+  async finish(): Promise<void> {
+    await this.writing;
+    if (this.batchBytes > 0) await this.flush();
+  }
+
+  async settle(): Promise<void> {
+    await this.writing?.catch(() => undefined);
+  }
+}
+
+/** Writes in flight per part on the direct path: one segment fills while these go to disk. */
+const DIRECT_IN_FLIGHT = 2;
+
+/**
+ * Around the page cache: chunks are copied into aligned segments, each written with one
+ * direct positional write when full. A segment that cannot go direct (an odd offset or
+ * length, at the end of a blob or after an interrupted run) goes through the page cache, and
+ * a file system that refuses a direct write gets the rest of the blob buffered.
+ * @internal exported for the tests
+ */
+export class DirectSink implements PartSink {
+  received = 0;
+  private seg: Buffer | undefined;
+  private fill = 0;
+  private pos: number;
+  private readonly pending = new Set<Promise<void>>();
+  private error: { e: unknown } | undefined;
+
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly direct: FileHandle,
+    private readonly segments: SegmentPool,
+    start: number,
+    private readonly written: Written,
+  ) {
+    this.pos = start;
+  }
+
+  write(chunk: Buffer): Promise<void> | undefined {
+    if (this.error) return Promise.reject(this.error.e);
+    this.received += chunk.length;
+    const size = this.segments.segmentSize;
+    for (let off = 0; off < chunk.length; ) {
+      this.seg ??= this.segments.take();
+      const n = Math.min(chunk.length - off, size - this.fill);
+      chunk.copy(this.seg, this.fill, off, off + n);
+      this.fill += n;
+      off += n;
+      if (this.fill === size) this.flush();
+    }
+    return this.pending.size >= DIRECT_IN_FLIGHT ? this.oneDone() : undefined;
+  }
+
+  /** Resolves when a write in flight ends; rejects with the first failure. */
+  private oneDone(): Promise<void> {
+    return Promise.race(this.pending).then(() => {
+      if (this.error) throw this.error.e;
+    });
+  }
+
+  private flush(): void {
+    const seg = this.seg!;
+    const at = this.pos;
+    const n = this.fill;
+    this.seg = undefined;
+    this.fill = 0;
+    this.pos += n;
+    const w = this.writeSegment(seg, at, n)
+      .then(
+        () => this.written(at, n),
+        (e: unknown) => {
+          this.error ??= { e };
+        },
+      )
+      .finally(() => {
+        this.segments.give(seg);
+        this.pending.delete(w);
+      });
+    this.pending.add(w);
+  }
+
+  private async writeSegment(seg: Buffer, at: number, n: number): Promise<void> {
+    if (isAligned(at, n) && !directRefused.has(this.direct)) {
+      try {
+        let done = 0;
+        while (done < n) done += (await this.direct.write(seg, done, n - done, at + done)).bytesWritten;
+        return;
+      } catch (e) {
+        if (!refusedDirect(e)) throw e;
+        directRefused.add(this.direct);
+      }
+    }
+    await writeAll(this.fh, [seg.subarray(0, n)], at);
+  }
+
+  async finish(): Promise<void> {
+    if (this.fill > 0) this.flush();
+    while (this.pending.size > 0) await Promise.allSettled(this.pending);
+    if (this.error) throw this.error.e;
+  }
+
+  async settle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled(this.pending);
+    if (this.seg) {
+      this.segments.give(this.seg);
+      this.seg = undefined;
+    }
+  }
+}
+
+/** Direct handles whose file system turned a direct write down: the rest goes buffered. */
+const directRefused = new WeakSet<FileHandle>();
+
 class StalePartial extends Error {}
 
 /**
@@ -249,6 +429,8 @@ async function downloadOnce(
   if (!earlier) await rm(paths.state, { force: true }).catch(() => undefined);
   if (resumed > 0) opts.onResumed?.(resumed);
 
+  // Large blobs bypass the page cache where the file system allows (directio.ts).
+  const direct = !inline && size >= DIRECT_MIN_SIZE ? await openDirectForWrite(paths.data, ctx.direct) : undefined;
   const digester = inline ? new Digester() : undefined;
   let follower: FollowHash | undefined;
   const inner = new AbortController();
@@ -260,7 +442,7 @@ async function downloadOnce(
   let keepPartial = true;
   try {
     if (!inline) {
-      follower = ctx.pool.follow(paths.data, size, what);
+      follower = ctx.pool.follow(paths.data, size, what, direct ? ctx.direct : undefined);
       // The prefix an earlier run wrote is hashed now, while the rest downloads.
       follower.advance(held.prefix());
     }
@@ -287,33 +469,13 @@ async function downloadOnce(
     const runPart = async ([start, end]: Range, onOpened?: () => void): Promise<void> => {
       const release = await ctx.connections.acquire(inner.signal);
       let body: Readable | undefined;
-      let batch: Buffer[] = [];
-      let batchBytes = 0;
-      let pos = start;
-      let writing: Promise<void> | undefined;
-      let inFlight = false;
-      /** Writes what is collected at its offset; the chunks are referenced, not copied. */
-      const startWrite = (): Promise<void> => {
-        const bufs = batch;
-        const at = pos;
-        const n = batchBytes;
-        batch = [];
-        batchBytes = 0;
-        pos += n;
-        inFlight = true;
-        const w = writeAll(fh, bufs, at).then(() => {
-          inFlight = false;
-          written(at, n);
-        });
-        writing = w;
-        return w;
-      };
+      const sink = direct ? new DirectSink(fh, direct, ctx.segments, start, written) : new BufferedSink(fh, start, written);
       try {
         body = await repo.openBlob(desc, { offset: start, length: end - start, signal: inner.signal });
         onOpened?.();
         const stream = body;
         // Chunks as they arrive ('data' events): iterating would concatenate what the stream
-        // buffered. At most one write in flight per part while the next batch fills.
+        // buffered. The sink says when to wait for its writes.
         await new Promise<void>((resolve, reject) => {
           let failed = false;
           const fail = (e: unknown): void => {
@@ -325,33 +487,19 @@ async function downloadOnce(
           stream.on('data', (chunk: Buffer) => {
             if (failed) return;
             digester?.update(chunk);
-            batch.push(chunk);
-            batchBytes += chunk.length;
-            if (pos + batchBytes > end) return fail(new OmlmdError('SIZE_MISMATCH', `${what}: the registry sent more bytes than the ${end - start} asked for`));
-            if (batchBytes < WRITE_BATCH && batch.length < WRITE_BATCH_BUFFERS) return;
-            if (!inFlight || !writing) {
-              startWrite().catch(fail);
-              return;
-            }
+            if (sink.received + chunk.length > end - start) return fail(new OmlmdError('SIZE_MISMATCH', `${what}: the registry sent more bytes than the ${end - start} asked for`));
+            const wait = sink.write(chunk);
+            if (!wait) return;
             stream.pause();
-            writing.then(() => {
-              startWrite().catch(fail);
-              stream.resume();
-            }, fail);
+            wait.then(() => stream.resume(), fail);
           });
-          stream.once('end', () => {
-            void (async () => {
-              await writing;
-              if (batchBytes > 0) await startWrite();
-              resolve();
-            })().catch(fail);
-          });
+          stream.once('end', () => void sink.finish().then(resolve, fail));
           stream.once('error', fail);
         });
-        if (pos !== end) throw new OmlmdError('SIZE_MISMATCH', `${what}: received ${pos - start} of the ${end - start} bytes asked for from offset ${start}; nothing was written to ${finalPath}`);
+        if (start + sink.received !== end) throw new OmlmdError('SIZE_MISMATCH', `${what}: received ${sink.received} of the ${end - start} bytes asked for from offset ${start}; nothing was written to ${finalPath}`);
       } finally {
         body?.destroy();
-        await writing?.catch(() => undefined);
+        await sink.settle();
         release();
       }
     };
@@ -393,6 +541,7 @@ async function downloadOnce(
     // A cancel that comes after the last byte still means: do not put the file in place.
     throwIfAborted(opts.signal);
     if (held.prefix() !== size) throw new OmlmdError('SIZE_MISMATCH', `${what}: received ${held.total()} bytes, the manifest says ${size}; nothing was written to ${finalPath}`);
+    await direct?.close();
     await fh.close();
     const got = digester ? digester.digest() : await follower!.digest;
     if (got !== desc.digest) {
@@ -415,6 +564,7 @@ async function downloadOnce(
     opts.signal?.removeEventListener('abort', onAbort);
     if (stateTimer) clearTimeout(stateTimer);
     follower?.cancel();
+    await direct?.close().catch(() => undefined);
     await fh.close().catch(() => undefined);
     if (ok || !keepPartial) await discard(paths);
     else if (inline) await discard(paths);

@@ -25,13 +25,19 @@ const { createHash } = require('node:crypto');
 const READ = 1 << 20;
 // Bytes per turn of the loop, so that a cancel or a new limit is seen soon.
 const SLICE = 64 << 20;
+const ALIGN = 4096;
 let job;
 let scratch;
 const buffer = () => (scratch ??= Buffer.allocUnsafeSlow(READ));
 const eof = (j) => Object.assign(new Error(j.path + ' ended after ' + j.pos + ' bytes, ' + j.end + ' were expected'), { code: 'SIZE_MISMATCH' });
+function closeAll(j) {
+  try { fs.closeSync(j.fd); } catch {}
+  if (j.dfd !== undefined) try { fs.closeSync(j.dfd); } catch {}
+}
 function finish(j, msg) {
   if (job === j) job = undefined;
-  try { fs.closeSync(j.fd); } catch {}
+  // A follow job closes its files itself, once no read of it is in flight.
+  if (j.mode !== 'follow') closeAll(j);
   parentPort.postMessage(Object.assign({ id: j.id }, msg));
 }
 function readInto(j, buf, len) {
@@ -42,8 +48,73 @@ function readInto(j, buf, len) {
     got += n;
   }
 }
+const refused = (e) => e && (e.code === 'EINVAL' || e.code === 'EOPNOTSUPP');
+// One read of [pos, pos + len) into buf: through the direct descriptor where offset and length
+// are aligned (bytes a direct write put on disk are then not pulled into the page cache),
+// else through the cache; a short read goes on from where it stopped.
+function readAsync(j, buf, len, pos) {
+  return new Promise((resolve, reject) => {
+    const direct = j.dfd !== undefined && !j.dfdRefused && pos % ALIGN === 0 && len % ALIGN === 0;
+    fs.read(direct ? j.dfd : j.fd, buf, 0, len, pos, (e, n) => {
+      if (e && direct && refused(e)) {
+        j.dfdRefused = true;
+        return readAsync(j, buf, len, pos).then(resolve, reject);
+      }
+      if (e) return reject(e);
+      if (n === 0) return reject(Object.assign(new Error(j.path + ' ended after ' + pos + ' bytes, ' + j.end + ' were expected'), { code: 'SIZE_MISMATCH' }));
+      if (n < len) return readAsync(j, buf.subarray(n), len - n, pos + n).then((m) => resolve(n + m), reject);
+      resolve(n);
+    });
+  });
+}
+// Two buffers, one hashed while the next read fills the other; page-aligned (WebAssembly
+// memory starts on a page boundary) because direct reads need aligned memory.
+const FOLLOW_READ = 4 << 20;
+let followBufs;
+const followBuffers = () => (followBufs ??= [0, 1].map(() => Buffer.from(new WebAssembly.Memory({ initial: FOLLOW_READ / 65536, maximum: FOLLOW_READ / 65536 }).buffer, 0, FOLLOW_READ)));
+// Settles once the reads of an earlier (cancelled) job have ended: its buffers are then free.
+let quiet = Promise.resolve();
+async function follow(j) {
+  if (j.running) return;
+  j.running = true;
+  const bufs = followBuffers();
+  let next;
+  const issue = (pos, len) => {
+    const buf = bufs[(j.flip ^= 1)];
+    return { pos, len, buf, p: readAsync(j, buf, len, pos) };
+  };
+  try {
+    await quiet;
+    for (;;) {
+      if (job !== j) return;
+      if (j.pos >= j.end) return finish(j, { type: 'done', digest: 'sha256:' + j.hash.digest('hex') });
+      const stop = Math.min(j.limit, j.end);
+      // Nothing more written yet: the next advance starts this again.
+      if (j.pos >= stop) return;
+      const cur = next ?? issue(j.pos, Math.min(FOLLOW_READ, stop - j.pos));
+      next = undefined;
+      const after = cur.pos + cur.len;
+      if (after < stop) next = issue(after, Math.min(FOLLOW_READ, stop - after));
+      await cur.p;
+      if (job !== j) return;
+      j.hash.update(cur.buf.subarray(0, cur.len));
+      j.pos += cur.len;
+    }
+  } catch (e) {
+    if (job === j) finish(j, { type: 'error', message: String((e && e.message) || e), code: e && e.code });
+  } finally {
+    j.running = false;
+    const pending = next ? next.p.catch(() => undefined) : undefined;
+    if (pending) quiet = pending;
+    if (job !== j) {
+      if (pending) pending.then(() => closeAll(j));
+      else closeAll(j);
+    }
+  }
+}
 function pump() {
   const j = job;
+  if (j && j.mode === 'follow') return void follow(j);
   if (!j || j.busy) return;
   j.busy = true;
   let budget = SLICE;
@@ -57,7 +128,7 @@ function pump() {
         finish(j, { type: 'done', digest: 'sha256:' + j.hash.digest('hex') });
         return;
       }
-      const stop = j.mode === 'follow' ? Math.min(j.limit, j.end) : j.from;
+      const stop = j.from;
       if (j.pos < stop) {
         const len = Math.min(READ, stop - j.pos);
         const buf = buffer();
@@ -67,7 +138,7 @@ function pump() {
         budget -= len;
         continue;
       }
-      if (j.mode === 'follow' || j.credits <= 0) break;
+      if (j.credits <= 0) break;
       const len = Math.min(j.chunk, j.end - j.pos);
       const buf = Buffer.allocUnsafeSlow(len);
       readInto(j, buf, len);
@@ -94,14 +165,20 @@ parentPort.on('message', (m) => {
       parentPort.postMessage({ id: m.id, type: 'error', message: String(e.message), code: e.code, path: m.path });
       return;
     }
-    job = Object.assign({}, m, { fd, pos: 0, hash: createHash('sha256'), busy: false });
+    let dfd;
+    if (m.direct) {
+      try { dfd = fs.openSync(m.path, fs.constants.O_RDONLY | m.direct); } catch {}
+    }
+    job = Object.assign({}, m, { fd, dfd, pos: 0, hash: createHash('sha256'), busy: false, running: false, flip: 0 });
     pump();
   } else if (job && job.id === m.id) {
     if (m.op === 'advance') job.limit = Math.max(job.limit, m.limit);
     else if (m.op === 'credit') job.credits += m.n;
     else if (m.op === 'cancel') {
-      try { fs.closeSync(job.fd); } catch {}
+      const j = job;
       job = undefined;
+      // A follow job with a read in flight closes its files when the read ends.
+      if (!j.running) closeAll(j);
       return;
     }
     pump();
@@ -268,8 +345,11 @@ export class HashPool {
     if (w.job?.id === id) this.park(w);
   }
 
-  /** Follows a file being written: the digest settles once `size` bytes are hashed. */
-  follow(path: string, size: number, what = path): FollowHash {
+  /**
+   * Follows a file being written: the digest settles once `size` bytes are hashed. `direct`
+   * (the O_DIRECT flag) reads aligned spans around the page cache, for a file written so.
+   */
+  follow(path: string, size: number, what = path, direct?: number): FollowHash {
     const result = deferred<string>();
     let limit = 0;
     const lease = this.lease(
@@ -284,7 +364,7 @@ export class HashPool {
           result.reject(toOmlmdError(e, what));
         },
       },
-      (l) => l.post({ op: 'start', mode: 'follow', path, end: size, limit }),
+      (l) => l.post({ op: 'start', mode: 'follow', path, end: size, limit, direct }),
     );
     return {
       advance: (next) => {

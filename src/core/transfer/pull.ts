@@ -7,6 +7,7 @@ import { viewArtifact, type ArtifactFile } from '../model/artifact';
 import type { Repository } from '../oci/store';
 import type { Descriptor, ImageManifest, Platform } from '../oci/types';
 import type { TransferCache } from './cache';
+import { directFlag, sharedSegments } from './directio';
 import { downloadBlob, Semaphore } from './download';
 import { HashPool } from './hashpool';
 import { checkTitle, safeOutputPath } from './paths';
@@ -126,7 +127,7 @@ export async function pullModel(repo: Repository, reference: string, outDir: str
 
   const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
   const pool = new HashPool(concurrency);
-  const ctx = { pool, connections: new Semaphore(concurrency), partSize: opts.partSize ?? DEFAULT_PART_SIZE };
+  const ctx = { pool, connections: new Semaphore(concurrency), partSize: opts.partSize ?? DEFAULT_PART_SIZE, direct: directFlag(), segments: sharedSegments };
   const written: { path: string; digest: string }[] = [];
   try {
     const pulled = await mapLimit(files, concurrency, async (f, sig): Promise<PulledFile> => {
