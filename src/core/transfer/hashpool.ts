@@ -190,6 +190,8 @@ parentPort.on('message', (m) => {
 const READ_CHUNK = 1 << 20;
 /** Chunks a read job may have in flight before the consumer asks for more. */
 const READ_CREDITS = 2;
+/** Chunks the stream holds before the worker waits for its consumer. */
+const READ_BUFFERED = 1;
 
 interface WorkerMessage {
   id: number;
@@ -406,8 +408,10 @@ export class HashPool {
   read(path: string, size: number, from = 0, what = path): { stream: Readable; digest: Promise<string> } {
     const result = deferred<string>();
     let owed = 0;
+    // One chunk per read(): in byte mode a consumer's read() would concatenate what is buffered.
     const stream = new Readable({
-      highWaterMark: READ_CHUNK,
+      objectMode: true,
+      highWaterMark: READ_BUFFERED,
       read: () => {
         if (owed > 0) {
           lease.post({ op: 'credit', n: owed });
