@@ -47,6 +47,22 @@ const WRITE = process.argv.includes('--write');
 interface Measure {
   secs: number;
   rssMB: number;
+  /** CPU seconds of the tool's process (user + system), when known. */
+  cpu?: number;
+  /** CPU seconds the registry spent meanwhile. */
+  regCpu?: number;
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+function cpuOf(pid: number | undefined): number | undefined {
+  if (!pid) return undefined;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+    // utime and stime are fields 14 and 15 of the line; 12 and 13 after the command name.
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Runs a command under GNU time: wall clock from here, peak RSS from time(1). */
@@ -54,7 +70,7 @@ async function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): 
   const stats = join(tmpdir(), `omlmd-bench-time-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const start = performance.now();
   const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-f', '%M', '-o', stats, cmd, ...args], { env: { ...process.env, OMLMD_NO_PROGRESS: '1', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('/usr/bin/time', ['-f', '%M %U %S', '-o', stats, cmd, ...args], { env: { ...process.env, OMLMD_NO_PROGRESS: '1', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (b: Buffer) => (err += b.toString()));
     child.on('error', reject);
@@ -62,20 +78,25 @@ async function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): 
   });
   const secs = (performance.now() - start) / 1000;
   if (code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${code}):\n${stderr}`);
-  const kb = Number(readFileSync(stats, 'utf8').trim().split('\n').pop());
+  const [kb, user, sys] = (readFileSync(stats, 'utf8').trim().split('\n').pop() ?? '').split(' ').map(Number);
   rmSync(stats, { force: true });
-  return { secs, rssMB: (kb * 1024) / 1e6 };
+  return { secs, rssMB: ((kb ?? NaN) * 1024) / 1e6, cpu: (user ?? NaN) + (sys ?? NaN) };
 }
 
 /** Several commands at once (curl for many blobs, `parallel` at a time): wall clock of all, largest RSS of one. */
 async function timedAll(jobs: [string, string[]][], parallel: number): Promise<Measure> {
   const start = performance.now();
   let rss = 0;
+  let cpu = 0;
   const queue = [...jobs];
   await Promise.all(Array.from({ length: Math.min(parallel, jobs.length) }, async () => {
-    for (let j = queue.shift(); j; j = queue.shift()) rss = Math.max(rss, (await timed(j[0], j[1])).rssMB);
+    for (let j = queue.shift(); j; j = queue.shift()) {
+      const m = await timed(j[0], j[1]);
+      rss = Math.max(rss, m.rssMB);
+      cpu += m.cpu ?? 0;
+    }
   }));
-  return { secs: (performance.now() - start) / 1000, rssMB: rss };
+  return { secs: (performance.now() - start) / 1000, rssMB: rss, cpu };
 }
 
 function median(xs: number[]): number {
@@ -115,7 +136,9 @@ type Results = Record<Tool, Partial<Record<Op, Measure[]>>>;
 function record(r: Results, tool: Tool, op: Op, m: Measure): void {
   if (Number.isNaN(m.secs)) return;
   (r[tool][op] ??= []).push(m);
-  console.log(`  ${tool.padEnd(6)} ${op.padEnd(12)} ${m.secs.toFixed(2).padStart(7)} s ${m.rssMB.toFixed(0).padStart(5)} MB`);
+  const cpu = m.cpu === undefined || Number.isNaN(m.cpu) ? '' : ` cpu ${m.cpu.toFixed(2)} s`;
+  const reg = m.regCpu === undefined ? '' : ` registry cpu ${m.regCpu.toFixed(2)} s`;
+  console.log(`  ${tool.padEnd(6)} ${op.padEnd(12)} ${m.secs.toFixed(2).padStart(7)} s ${m.rssMB.toFixed(0).padStart(5)} MB${cpu}${reg}`);
 }
 
 /** POST then PUT ?digest= with the whole blob: one request carrying the bytes, as the raw limit of a push. */
@@ -158,7 +181,11 @@ async function benchModel(model: Model, work: string): Promise<Results> {
           // Each measure starts with the previous one's 2 GiB of dirty pages on disk: otherwise
           // their writeback would slow down whoever comes next.
           await timed('sync', []);
-          record(r, tool, op, await measure(tool, op, host, repo, out(tool), home, pullHome));
+          const pid = regs.get(tool)!.pid;
+          const before = cpuOf(pid);
+          const m = await measure(tool, op, host, repo, out(tool), home, pullHome);
+          const after = cpuOf(pid);
+          record(r, tool, op, { ...m, regCpu: before !== undefined && after !== undefined ? after - before : undefined });
         }
       }
       for (const tool of order) rmSync(out(tool), { recursive: true, force: true });
@@ -197,7 +224,7 @@ async function benchModel(model: Model, work: string): Promise<Results> {
         const get = await timedAll(blobs.map((b, i) => ['curl', ['-sf', '-o', join(out, `b${i}`), `http://${host}/v2/${repo}/blobs/${b.digest}`]]), 4);
         // Hashing what curl got, one file per core: the other half of the limit.
         const hash = await timedAll(blobs.map((_, i) => ['openssl', ['dgst', '-sha256', join(out, `b${i}`)]]), cpus().length);
-        return { secs: get.secs + hash.secs, rssMB: Math.max(get.rssMB, hash.rssMB) };
+        return { secs: get.secs + hash.secs, rssMB: Math.max(get.rssMB, hash.rssMB), cpu: (get.cpu ?? 0) + (hash.cpu ?? 0) };
       }
       case 'pullExisting':
         // curl has no notion of a file already there: it would fetch it again.
@@ -242,7 +269,13 @@ function table(model: Model, r: Results): string[] {
     if (s === undefined) return '—';
     const all = r[tool][op]!.map((m) => m.secs);
     const range = all.length > 1 ? ` [${fmt(Math.min(...all))}–${fmt(Math.max(...all))}]` : '';
-    return `${fmt(s)} s${range} (${rss(tool, op)!.toFixed(0)} MB)`;
+    const cpus = r[tool][op]!.map((m) => m.cpu).filter((c): c is number => c !== undefined && !Number.isNaN(c));
+    const cpu = cpus.length ? `, ${fmt(median(cpus))} s CPU` : '';
+    return `${fmt(s)} s${range} (${rss(tool, op)!.toFixed(0)} MB${cpu})`;
+  };
+  const regCpu = (tool: Tool, op: Op): string => {
+    const xs = (r[tool][op] ?? []).map((m) => m.regCpu).filter((c): c is number => c !== undefined);
+    return xs.length ? `${fmt(median(xs))} s` : '—';
   };
   const ratio = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined || a === 0 ? '—' : `${(b / a).toFixed(2)}×`);
   const rows: [string, Op, string][] = [
@@ -261,6 +294,7 @@ function table(model: Model, r: Results): string[] {
     const o = med('omlmd', op);
     out.push(`| ${label} | ${cell('omlmd', op)} | ${cell('skopeo', op)} | ${cell('curl', op)}${note ? ` ${note.replace(/^curl: /, '— ')}` : ''} | ${ratio(o, med('skopeo', op))} | ${med('curl', op) === undefined ? '—' : ratio(med('curl', op), o)} |`);
   }
+  out.push('', `The registry's own CPU time (user + system, from /proc) while it served each tool: push ${(['omlmd', 'skopeo', 'curl'] as Tool[]).map((t) => `${t} ${regCpu(t, 'push')}`).join(', ')}; pull ${(['omlmd', 'skopeo', 'curl'] as Tool[]).map((t) => `${t} ${regCpu(t, 'pull')}`).join(', ')}.`);
   const push = med('omlmd', 'push');
   const repush = med('omlmd', 'repush');
   const pull = med('omlmd', 'pull');
@@ -305,7 +339,7 @@ function render(results: [Model, Results][], loop: Loop, meta: { minutes: string
   return [
     '## Transfers',
     '',
-    `Measured by \`npm run bench:transfers\` (\`bench/transfer.ts\`, ${RUNS} runs, medians; ${meta.minutes} min) on ${cpus().length} cores (${cpu}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, load average ${meta.load.toFixed(1)} at the start (the machine is shared): the real registry (distribution 2.8.2) on loopback, skopeo ${meta.skopeo}, curl ${meta.curl}, random (incompressible) data. Each push goes to a fresh registry; the three tools take each operation in turn (the order rotates per run), with a \`sync\` before each so that no one pays for the writeback of the previous one's files. Times are wall clock, the median with the fastest and slowest run in brackets (neighbours on this machine make runs vary by up to half); in parentheses the largest peak RSS of the process over the runs (GNU time; for several curls, the largest).`,
+    `Measured by \`npm run bench:transfers\` (\`bench/transfer.ts\`, ${RUNS} runs, medians; ${meta.minutes} min) on ${cpus().length} cores (${cpu}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, load average ${meta.load.toFixed(1)} at the start (the machine is shared): the real registry (distribution 2.8.2) on loopback, skopeo ${meta.skopeo}, curl ${meta.curl}, random (incompressible) data. Each push goes to a fresh registry; the three tools take each operation in turn (the order rotates per run), with a \`sync\` before each so that no one pays for the writeback of the previous one's files. Times are wall clock, the median with the fastest and slowest run in brackets (neighbours on this machine make runs vary by up to half); in parentheses the largest peak RSS of the process over the runs (GNU time; for several curls, the largest) and its median CPU time, user + system, all threads (for curl, the sum of its processes, openssl included). On 2 cores the client's CPU and the registry's add up: what one spends, the other waits for.`,
     '',
     ...results.flatMap(([m, r]) => [...table(m, r), '']),
     `### The editor stays responsive`,
@@ -388,8 +422,8 @@ async function renderLog(file: string): Promise<void> {
       current = entry[1];
       continue;
     }
-    const m = /^ {2}(omlmd|skopeo|curl)\s+(push|repush|pull|pullExisting)\s+([\d.]+) s\s+(\d+) MB$/.exec(line);
-    if (m && current) (current[m[1] as Tool][m[2] as Op] ??= []).push({ secs: Number(m[3]), rssMB: Number(m[4]) });
+    const m = /^ {2}(omlmd|skopeo|curl)\s+(push|repush|pull|pullExisting)\s+([\d.]+) s\s+(\d+) MB(?: cpu ([\d.]+) s)?(?: registry cpu ([\d.]+) s)?$/.exec(line);
+    if (m && current) (current[m[1] as Tool][m[2] as Op] ??= []).push({ secs: Number(m[3]), rssMB: Number(m[4]), cpu: m[5] ? Number(m[5]) : undefined, regCpu: m[6] ? Number(m[6]) : undefined });
   }
   const num = (re: RegExp): number => Number(re.exec(text)?.[1] ?? NaN);
   // The run's own rendering of the event-loop paragraph carries all six figures.

@@ -20,6 +20,11 @@ import { fetchImageManifest } from './transfer/resolve';
 import { mapLimit } from './transfer/pool';
 import { isReferrersTag } from './lineage/referrers';
 
+/** Once a day, after a transfer, the cache drops what can no longer help (TransferCache.prune). */
+async function housekeeping(cache: TransferCache): Promise<void> {
+  await cache.pruneIfDue().catch(() => undefined);
+}
+
 export interface ClientOptions {
   /** The local data directory (default: OMLMD_HOME, else the per-user data directory). */
   home?: string;
@@ -131,14 +136,18 @@ export class OmlmdClient {
     if (ref.digest) throw new OmlmdError('USAGE', `cannot push to a digest (${formatReference(ref)}): the digest comes from the content`, { hint: 'push to a tag, e.g. REPO:v1' });
     const repo = await this.repository(ref, { create: true });
     const tag = ref.tag ?? DEFAULT_TAG;
-    const res = await pushModel(repo, tag, input, { cache: this.transferCache(), ...opts });
+    const cache = this.transferCache();
+    const res = await pushModel(repo, tag, input, { cache, ...opts });
+    await housekeeping(cache);
     return { ...res, reference: formatReference({ ...ref, tag, digest: res.descriptor.digest }) };
   }
 
   async pull(target: Target, outDir: string, opts: PullOptions = {}): Promise<PullResult & { reference: string }> {
     const ref = OmlmdClient.parse(target);
     const repo = await this.repository(ref);
-    const res = await pullModel(repo, refOf(ref), outDir, { cache: this.transferCache(), ...opts });
+    const cache = this.transferCache();
+    const res = await pullModel(repo, refOf(ref), outDir, { cache, ...opts });
+    await housekeeping(cache);
     return { ...res, reference: formatReference({ ...ref, digest: res.descriptor.digest }) };
   }
 
@@ -179,7 +188,9 @@ export class OmlmdClient {
     const dst = OmlmdClient.parse(destination);
     if (dst.digest) throw new OmlmdError('USAGE', `cannot copy to a digest (${formatReference(dst)})`, { hint: 'name a tag, or no tag to keep the source tag' });
     const tag = dst.tag ?? src.tag ?? (src.digest ? undefined : DEFAULT_TAG);
-    const res = await copyArtifact(await this.repository(src), refOf(src), await this.repository(dst, { create: true }), tag, { cache: this.transferCache(), ...opts });
+    const cache = this.transferCache();
+    const res = await copyArtifact(await this.repository(src), refOf(src), await this.repository(dst, { create: true }), tag, { cache, ...opts });
+    await housekeeping(cache);
     return { ...res, reference: formatReference({ ...dst, tag, digest: res.descriptor.digest }) };
   }
 

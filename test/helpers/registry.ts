@@ -17,6 +17,8 @@ export interface RunningRegistry {
   host: string;
   /** The temp dir holding config, storage and log. */
   root: string;
+  /** The registry's process id (the benchmark reads its CPU time). */
+  pid?: number;
   stop(): Promise<void>;
 }
 
@@ -178,7 +180,7 @@ export async function startRegistry(opts: { deleteEnabled?: boolean; notificatio
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { host, root, stop };
+  return { host, root, stop, pid: child.pid };
 }
 
 function listening(port: number): Promise<boolean> {

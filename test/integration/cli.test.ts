@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -61,6 +61,34 @@ describe('omlmd CLI', () => {
     // Pulling again finds everything in place.
     const again = await ok(['pull', target, '-o', out, '--json']);
     assert.ok((JSON.parse(again.stdout) as { files: { existed: boolean }[] }).files.every((f) => f.existed));
+  });
+
+  test('cache info, prune and clear: what a push remembers, shown, pruned after the file changes, removed', async () => {
+    const h = join(work, 'cache-home');
+    const run = (args: string[]): Promise<CliResult> => runCli(args, { env: { OMLMD_HOME: h }, cwd: work });
+    const file = join(work, 'cached.bin');
+    writeFileSync(file, randomBytes(4096));
+    const past = new Date(Date.now() - 60_000);
+    utimesSync(file, past, past);
+    assert.equal((await run(['push', `${reg.host}/models/cached:v1`, file, '--name', 'cached'])).code, 0);
+    const info = await run(['cache', 'info', '--json']);
+    assert.equal(info.code, 0, info.stderr);
+    const usage = JSON.parse(info.stdout) as { dir: string; entries: { digests: number; blobs: number }; bytes: number };
+    assert.equal(usage.dir, join(h, 'cache'));
+    assert.equal(usage.entries.digests, 1, 'the pushed file\'s digest');
+    assert.ok(usage.entries.blobs >= 3, 'where its blobs, config and YAML are');
+    assert.match((await run(['cache', 'info'])).stdout, /file digests:\s+1/);
+
+    writeFileSync(file, randomBytes(4096));
+    const prune = await run(['cache', 'prune', '--json']);
+    assert.equal(prune.code, 0, prune.stderr);
+    assert.equal((JSON.parse(prune.stdout) as { removed: { digests: number } }).removed.digests, 1, 'the changed file\'s digest is of no use any more');
+    const bad = await run(['cache', 'prune', '--older-than', 'soon']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /not a number of days.*\n.*--older-than 7d/s);
+
+    assert.match((await run(['cache', 'clear'])).stdout, /Removed .*cache/);
+    assert.equal(existsSync(join(h, 'cache')), false);
   });
 
   test('pull filters by glob and by media type', async () => {

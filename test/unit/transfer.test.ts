@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, renameSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -98,6 +98,58 @@ describe('digest cache', () => {
     await cache.addLocation('r:5000', sha256('x'), 'a');
     assert.deepEqual(await cache.locations('r:5000', sha256('x')), ['a', 'b']);
     assert.deepEqual(await cache.locations('other:5000', sha256('x')), []);
+  });
+});
+
+describe('cache housekeeping', () => {
+  const DAY = 24 * 60 * 60 * 1000;
+
+  test('prune drops changed or vanished files\' digests, old locations and uploads, unfinished temp files; keeps what still helps', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'omlmd-prune-'));
+    const cache = new TransferCache(join(dir, 'cache'));
+    const old = new Date(Date.now() - 60_000);
+    const files: Record<string, string> = {};
+    for (const name of ['kept', 'changed', 'gone']) {
+      files[name] = join(dir, `${name}.bin`);
+      writeFileSync(files[name]!, name);
+      utimesSync(files[name]!, old, old);
+      assert.ok(await cache.recordDigest(files[name]!, await stat(files[name]!, { bigint: true }), sha256(name)));
+    }
+    writeFileSync(files.changed!, 'changed again');
+    rmSync(files.gone!);
+    await cache.addLocation('r:5000', sha256('recent'), 'a');
+    await cache.addLocation('r:5000', sha256('stale'), 'a');
+    const session = cache.uploadSession('r:5000', 'a', files.kept!, await stat(files.kept!, { bigint: true }));
+    await session.save({ location: 'http://r:5000/v2/a/blobs/uploads/x', offset: 10 });
+    // Age what should go: a location unused for 40 days, an upload session of 8 days.
+    const entries = (kind: string): string[] => readdirSync(join(dir, 'cache', kind), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+    const staleLocation = entries('blobs').find((f) => readFileSync(f, 'utf8').includes('"a"') && f.includes(createHash('sha256').update(`r:5000\0${sha256('stale')}`).digest('hex')))!;
+    utimesSync(staleLocation, new Date(Date.now() - 40 * DAY), new Date(Date.now() - 40 * DAY));
+    const upload = entries('uploads')[0]!;
+    utimesSync(upload, new Date(Date.now() - 8 * DAY), new Date(Date.now() - 8 * DAY));
+    const stray = `${entries('digests')[0]!}.1234.abcd`;
+    writeFileSync(stray, '{"v":1,"pa');
+    utimesSync(stray, new Date(Date.now() - 2 * 60 * 60 * 1000), new Date(Date.now() - 2 * 60 * 60 * 1000));
+
+    assert.deepEqual((await cache.usage()).entries, { digests: 4, blobs: 2, uploads: 1 });
+    const r = await cache.prune();
+    assert.deepEqual(r.removed, { digests: 2, blobs: 1, uploads: 1 });
+    assert.equal(r.strays, 1);
+    assert.equal(r.kept, 2);
+    assert.equal(await cache.digestOf(files.kept!, await stat(files.kept!, { bigint: true })), sha256('kept'), 'the digest of the unchanged file stays');
+    assert.deepEqual(await cache.locations('r:5000', sha256('recent')), ['a']);
+    assert.deepEqual(await cache.locations('r:5000', sha256('stale')), []);
+    assert.equal(await session.load(), undefined);
+  });
+
+  test('transfers prune on their own at most once a day', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'omlmd-prune-'));
+    const cache = new TransferCache(join(dir, 'cache'));
+    assert.equal(await cache.pruneIfDue(), undefined, 'no cache yet: nothing to do');
+    await cache.addLocation('r:5000', sha256('x'), 'a');
+    assert.ok(await cache.pruneIfDue(), 'never pruned: prunes');
+    assert.equal(await cache.pruneIfDue(), undefined, 'pruned a moment ago: not again');
+    assert.ok(await cache.pruneIfDue(Date.now() + DAY + 1000), 'a day later: again');
   });
 });
 

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
 /**
@@ -22,6 +22,31 @@ import { join, resolve } from 'node:path';
 const VERSION = 1;
 /** Repositories remembered per blob. */
 const MAX_LOCATIONS = 8;
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** Where blobs are, unused this long, is forgotten by a prune. */
+export const DEFAULT_PRUNE_DAYS = 30;
+/** Registries drop upload sessions after a week (distribution's default purge: 168 h). */
+const UPLOAD_DAYS = 7;
+/** A temporary file of a write that did not finish (a killed process). */
+const TMP_MS = 60 * 60 * 1000;
+/** How often a transfer prunes on its own. */
+const AUTO_PRUNE_MS = DAY_MS;
+
+const KINDS = ['digests', 'blobs', 'uploads'] as const;
+export type CacheKind = (typeof KINDS)[number];
+
+export interface CacheUsage {
+  dir: string;
+  entries: Record<CacheKind, number>;
+  bytes: number;
+}
+
+export interface PruneResult {
+  removed: Record<CacheKind, number>;
+  /** Temporary files of writes that never finished. */
+  strays: number;
+  kept: number;
+}
 
 export interface FileStamp {
   size: number;
@@ -93,6 +118,104 @@ export class TransferCache {
     await rm(this.file(kind, key), { force: true }).catch(() => undefined);
   }
 
+  /** Every entry file of a kind, with what stat says of it. */
+  private async *entries(kind: CacheKind): AsyncGenerator<{ path: string; name: string; mtimeMs: number; size: number }> {
+    const root = join(this.dir, kind);
+    for (const shard of await readdir(root).catch(() => [] as string[])) {
+      const dir = join(root, shard);
+      for (const name of await readdir(dir).catch(() => [] as string[])) {
+        const path = join(dir, name);
+        const st = await stat(path).catch(() => undefined);
+        if (st?.isFile()) yield { path, name, mtimeMs: st.mtimeMs, size: st.size };
+      }
+    }
+  }
+
+  /** How many entries of each kind there are, and the bytes they take. */
+  async usage(): Promise<CacheUsage> {
+    const entries = { digests: 0, blobs: 0, uploads: 0 };
+    let bytes = 0;
+    for (const kind of KINDS) {
+      for await (const e of this.entries(kind)) {
+        entries[kind]++;
+        bytes += e.size;
+      }
+    }
+    return { dir: this.dir, entries, bytes };
+  }
+
+  /**
+   * Removes what can no longer help: digests of files that are gone or have changed since (their
+   * stat will never match again), where-blobs-are entries unused for `olderThanDays`, upload
+   * sessions older than a week (registries have dropped them by then) or than `olderThanDays`,
+   * and temporary files of writes a killed process left. Valid digests stay: they are what
+   * makes a re-push free.
+   */
+  async prune(opts: { olderThanDays?: number; now?: number } = {}): Promise<PruneResult> {
+    const now = opts.now ?? Date.now();
+    const days = opts.olderThanDays ?? DEFAULT_PRUNE_DAYS;
+    const removed = { digests: 0, blobs: 0, uploads: 0 };
+    let strays = 0;
+    let kept = 0;
+    for (const kind of KINDS) {
+      for await (const e of this.entries(kind)) {
+        if (!e.name.endsWith('.json')) {
+          if (now - e.mtimeMs > TMP_MS) {
+            await rm(e.path, { force: true }).catch(() => undefined);
+            strays++;
+          }
+          continue;
+        }
+        let drop: boolean;
+        if (kind === 'digests') drop = await this.staleDigest(e.path);
+        else if (kind === 'uploads') drop = now - e.mtimeMs > Math.min(days, UPLOAD_DAYS) * DAY_MS;
+        else drop = now - e.mtimeMs > days * DAY_MS;
+        if (drop) {
+          await rm(e.path, { force: true }).catch(() => undefined);
+          removed[kind]++;
+        } else kept++;
+      }
+    }
+    await this.markPruned(now);
+    return { removed, strays, kept };
+  }
+
+  private async staleDigest(entry: string): Promise<boolean> {
+    let doc: { v?: unknown; path?: unknown; stamp?: FileStamp };
+    try {
+      doc = JSON.parse(await readFile(entry, 'utf8')) as typeof doc;
+    } catch {
+      return true;
+    }
+    if (doc.v !== VERSION || typeof doc.path !== 'string' || !doc.stamp) return true;
+    const st = await stat(doc.path, { bigint: true }).catch(() => undefined);
+    return !st || !sameStamp(stampOf(st), doc.stamp);
+  }
+
+  private async markPruned(now: number): Promise<void> {
+    const mark = join(this.dir, '.pruned');
+    try {
+      await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      await writeFile(mark, '');
+      await utimes(mark, now / 1000, now / 1000);
+    } catch {
+      // Not pruned on schedule then; the next transfer tries again.
+    }
+  }
+
+  /** Prunes when the last prune is a day old or more (or never ran): transfers call it, cheaply. */
+  async pruneIfDue(now = Date.now()): Promise<PruneResult | undefined> {
+    const last = await stat(join(this.dir, '.pruned')).catch(() => undefined);
+    if (last && now - last.mtimeMs < AUTO_PRUNE_MS) return undefined;
+    if (!last && !(await stat(this.dir).catch(() => undefined))) return undefined;
+    return this.prune({ now });
+  }
+
+  /** Removes the whole cache: the next push of each file reads and hashes it again. */
+  async clear(): Promise<void> {
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
   // ---- file digests ----
 
   /** The digest recorded for this file, if its stat still matches. */
@@ -141,7 +264,12 @@ export class TransferCache {
 
   async addLocation(registry: string, digest: string, repository: string): Promise<void> {
     const known = await this.locations(registry, digest);
-    if (known[0] === repository) return;
+    if (known[0] === repository) {
+      // Still in use: a prune keeps what was used lately.
+      const now = new Date();
+      await utimes(this.file('blobs', keyOf(registry, digest)), now, now).catch(() => undefined);
+      return;
+    }
     await this.write('blobs', keyOf(registry, digest), { in: [repository, ...known.filter((r) => r !== repository)].slice(0, MAX_LOCATIONS) });
   }
 
