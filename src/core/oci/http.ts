@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { connect as tlsConnect, createSecureContext, rootCertificates } from 'node:tls';
-import { EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
+import { Agent, buildConnector, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 import { cancelled, OmlmdError, throwIfAborted, toOmlmdError, type ErrorCode, type RegistryErrorDetail } from '../errors';
 import { AuthState, type CredentialsProvider, type TokenRequest, type TokenResponse } from './auth';
 
@@ -433,6 +433,26 @@ export async function createDispatcher(opts: DispatcherOptions = {}): Promise<Di
   if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) {
     throw new OmlmdError('USAGE', 'a client certificate needs both a certificate file and a key file', { hint: 'pass both --cert-file and --key-file' });
   }
+  const read = opts.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
+  const timeout = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const httpProxy = opts.httpProxy || env.http_proxy || env.HTTP_PROXY || undefined;
+  const httpsProxy = opts.httpsProxy || env.https_proxy || env.HTTPS_PROXY || undefined;
+  if (!httpProxy && !httpsProxy && tls.caFile === undefined && tls.certFile === undefined) {
+    // Nothing to check up front: the TLS context (some 300 certificate authorities, 60-90 ms
+    // of CPU) is built at the first HTTPS connection, so a plain-HTTP registry never pays for it.
+    const rejectUnauthorized = !tls.insecure;
+    const plain = buildConnector({ timeout });
+    let secure: Promise<buildConnector.connector> | undefined;
+    const connect: buildConnector.connector = (options, callback) => {
+      if (options.protocol !== 'https:') return plain(options, callback);
+      secure ??= trustedAuthorities(undefined, env).then((ca) => buildConnector({ timeout, secureContext: createSecureContext({ ca }), rejectUnauthorized }));
+      secure.then(
+        (c) => c(options, callback),
+        (e: unknown) => callback(e instanceof Error ? e : new Error(String(e)), null),
+      );
+    };
+    return new Agent({ connect, headersTimeout: read, bodyTimeout: read });
+  }
   let secureContext;
   try {
     secureContext = createSecureContext({
@@ -448,11 +468,10 @@ export async function createDispatcher(opts: DispatcherOptions = {}): Promise<Di
     });
   }
   const connect = {
-    timeout: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    timeout,
     secureContext,
     rejectUnauthorized: !tls.insecure,
   };
-  const read = opts.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
   return new EnvHttpProxyAgent({
     connect,
     // Through a proxy tunnel the registry's TLS is set up by the proxy agent with these.
@@ -460,8 +479,8 @@ export async function createDispatcher(opts: DispatcherOptions = {}): Promise<Di
     headersTimeout: read,
     bodyTimeout: read,
     // An empty variable means "no proxy", as curl reads it.
-    httpProxy: opts.httpProxy || env.http_proxy || env.HTTP_PROXY || undefined,
-    httpsProxy: opts.httpsProxy || env.https_proxy || env.HTTPS_PROXY || undefined,
+    httpProxy,
+    httpsProxy,
     noProxy: opts.noProxy || env.no_proxy || env.NO_PROXY || undefined,
   });
 }
