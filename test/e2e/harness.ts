@@ -526,8 +526,18 @@ export class VSCodeSession {
 
   async waitForNotification(text: string | RegExp, timeout = TIMEOUT_MS): Promise<string> {
     const toast = this.page.locator('.notification-list-item-message', { hasText: text }).first();
-    await toast.waitFor({ timeout });
-    return (await toast.innerText()).trim();
+    try {
+      await toast.waitFor({ timeout: Math.min(timeout, 10_000) });
+      return (await toast.innerText()).trim();
+    } catch {
+      // VS Code shows three toasts at a time and queues the rest (an error toast of an earlier
+      // step stays until closed): the notification center lists every notification.
+      await this.runCommand('Notifications: Show Notifications');
+      await toast.waitFor({ timeout });
+      const message = (await toast.innerText()).trim();
+      await this.runCommand('Notifications: Clear All Notifications');
+      return message;
+    }
   }
 
   /** Clicks a button (e.g. "Copy reference") on the toast whose message matches `message`. */
