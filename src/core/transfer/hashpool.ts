@@ -53,8 +53,12 @@ const refused = (e) => e && (e.code === 'EINVAL' || e.code === 'EOPNOTSUPP');
 // are aligned (bytes a direct write put on disk are then not pulled into the page cache),
 // else through the cache; a short read goes on from where it stopped.
 function readAsync(j, buf, len, pos) {
+  const aligned = j.dfd !== undefined && !j.dfdRefused && pos % ALIGN === 0;
+  const head = len - (len % ALIGN);
+  // The aligned blocks direct, only the odd end (the file's tail) through the cache.
+  if (aligned && head > 0 && head < len) return readAsync(j, buf, head, pos).then(() => readAsync(j, buf.subarray(head), len - head, pos + head)).then((m) => head + m);
   return new Promise((resolve, reject) => {
-    const direct = j.dfd !== undefined && !j.dfdRefused && pos % ALIGN === 0 && len % ALIGN === 0;
+    const direct = aligned && len % ALIGN === 0;
     fs.read(direct ? j.dfd : j.fd, buf, 0, len, pos, (e, n) => {
       if (e && direct && refused(e)) {
         j.dfdRefused = true;
