@@ -26,7 +26,10 @@ const READ = 1 << 20;
 // Bytes per turn of the loop, so that a cancel or a new limit is seen soon.
 const SLICE = 64 << 20;
 const ALIGN = 4096;
-let job;
+// Jobs by id: one follow job at most (the pool sees to it: it owns the read-ahead buffers),
+// and read jobs, which share a worker (hashing outruns what a registry ingests).
+const jobs = new Map();
+const live = (j) => jobs.get(j.id) === j;
 let scratch;
 const buffer = () => (scratch ??= Buffer.allocUnsafeSlow(READ));
 const eof = (j) => Object.assign(new Error(j.path + ' ended after ' + j.pos + ' bytes, ' + j.end + ' were expected'), { code: 'SIZE_MISMATCH' });
@@ -35,7 +38,7 @@ function closeAll(j) {
   if (j.dfd !== undefined) try { fs.closeSync(j.dfd); } catch {}
 }
 function finish(j, msg) {
-  if (job === j) job = undefined;
+  if (live(j)) jobs.delete(j.id);
   // A follow job closes its files itself, once no read of it is in flight.
   if (j.mode !== 'follow') closeAll(j);
   parentPort.postMessage(Object.assign({ id: j.id }, msg));
@@ -90,7 +93,7 @@ async function follow(j) {
   try {
     await quiet;
     for (;;) {
-      if (job !== j) return;
+      if (!live(j)) return;
       if (j.pos >= j.end) return finish(j, { type: 'done', digest: 'sha256:' + j.hash.digest('hex') });
       const stop = Math.min(j.limit, j.end);
       // Nothing more written yet: the next advance starts this again.
@@ -100,30 +103,29 @@ async function follow(j) {
       const after = cur.pos + cur.len;
       if (after < stop) next = issue(after, Math.min(FOLLOW_READ, stop - after));
       await cur.p;
-      if (job !== j) return;
+      if (!live(j)) return;
       j.hash.update(cur.buf.subarray(0, cur.len));
       j.pos += cur.len;
     }
   } catch (e) {
-    if (job === j) finish(j, { type: 'error', message: String((e && e.message) || e), code: e && e.code });
+    if (live(j)) finish(j, { type: 'error', message: String((e && e.message) || e), code: e && e.code });
   } finally {
     j.running = false;
     const pending = next ? next.p.catch(() => undefined) : undefined;
     if (pending) quiet = pending;
-    if (job !== j) {
+    if (!live(j)) {
       if (pending) pending.then(() => closeAll(j));
       else closeAll(j);
     }
   }
 }
-function pump() {
-  const j = job;
-  if (j && j.mode === 'follow') return void follow(j);
-  if (!j || j.busy) return;
+function pump(j) {
+  if (j.mode === 'follow') return void follow(j);
+  if (j.busy) return;
   j.busy = true;
   let budget = SLICE;
   try {
-    while (job === j && budget > 0) {
+    while (live(j) && budget > 0) {
       if (j.pos >= j.end) {
         // Longer than announced means changed since it was planned: not the bytes described.
         if (j.mode === 'read' && fs.readSync(j.fd, buffer(), 0, 1, j.pos) > 0) {
@@ -153,12 +155,12 @@ function pump() {
       parentPort.postMessage({ id: j.id, type: 'chunk', buf: buf.buffer }, [buf.buffer]);
     }
   } catch (e) {
-    if (job === j) finish(j, { type: 'error', message: String((e && e.message) || e), code: e && e.code });
+    if (live(j)) finish(j, { type: 'error', message: String((e && e.message) || e), code: e && e.code });
     return;
   } finally {
     j.busy = false;
   }
-  if (job === j && budget <= 0) setImmediate(pump);
+  if (live(j) && budget <= 0) setImmediate(() => pump(j));
 }
 parentPort.on('message', (m) => {
   if (m.op === 'start') {
@@ -173,25 +175,29 @@ parentPort.on('message', (m) => {
     if (m.direct) {
       try { dfd = fs.openSync(m.path, fs.constants.O_RDONLY | m.direct); } catch {}
     }
-    job = Object.assign({}, m, { fd, dfd, pos: 0, hash: createHash('sha256'), busy: false, running: false, flip: 0 });
-    pump();
-  } else if (job && job.id === m.id) {
-    if (m.op === 'advance') job.limit = Math.max(job.limit, m.limit);
-    else if (m.op === 'credit') job.credits += m.n;
+    const j = Object.assign({}, m, { fd, dfd, pos: 0, hash: createHash('sha256'), busy: false, running: false, flip: 0 });
+    jobs.set(j.id, j);
+    pump(j);
+  } else {
+    const j = jobs.get(m.id);
+    if (!j) return;
+    if (m.op === 'advance') j.limit = Math.max(j.limit, m.limit);
+    else if (m.op === 'credit') j.credits += m.n;
     else if (m.op === 'cancel') {
-      const j = job;
-      job = undefined;
+      jobs.delete(j.id);
       // A follow job with a read in flight closes its files when the read ends.
       if (!j.running) closeAll(j);
       return;
     }
-    pump();
+    pump(j);
   }
 });
 `;
 
 /** Bytes handed over per message on a read job. */
 const READ_CHUNK = 1 << 20;
+/** Read jobs (uploads) one worker serves at once. */
+const READS_PER_WORKER = 2;
 /** Chunks a read job may have in flight before the consumer asks for more. */
 const READ_CREDITS = 2;
 /** Chunks the stream holds before the worker waits for its consumer. */
@@ -214,21 +220,25 @@ interface JobHandler {
 
 class PoolWorker {
   readonly worker: Worker;
-  job?: { id: number; handler: JobHandler };
+  /** Jobs running on it; at most one follows a file (it owns the worker's read-ahead buffers). */
+  readonly jobs = new Map<number, { handler: JobHandler; follow: boolean }>();
   constructor(onExit: (w: PoolWorker) => void) {
     this.worker = new Worker(WORKER_SOURCE, { eval: true });
     this.worker.unref();
-    this.worker.on('message', (m: WorkerMessage) => {
-      if (this.job && m.id === this.job.id) this.job.handler.onMessage(m);
-    });
+    this.worker.on('message', (m: WorkerMessage) => this.jobs.get(m.id)?.handler.onMessage(m));
     const crash = (e: Error): void => {
-      const job = this.job;
-      this.job = undefined;
-      job?.handler.onCrash(e);
+      const jobs = [...this.jobs.values()];
+      this.jobs.clear();
+      for (const j of jobs) j.handler.onCrash(e);
       onExit(this);
     };
     this.worker.on('error', crash);
     this.worker.on('exit', (code) => crash(new Error(`the hashing worker exited (${code})`)));
+  }
+
+  get follows(): boolean {
+    for (const j of this.jobs.values()) if (j.follow) return true;
+    return false;
   }
 }
 
@@ -299,25 +309,39 @@ export class HashPool {
     return this.max;
   }
 
-  /** Starts a job as soon as a worker is free: `start` posts its first message. */
-  private lease(handler: JobHandler, start: (lease: Lease) => void, urgent = false): Lease {
+  /**
+   * Starts a job as soon as a worker is free: `start` posts its first message. A follow job
+   * needs a worker of its own and may wait for one; a read job feeds an upload already open,
+   * so it never waits: it shares a worker that runs only reads (one core hashes faster than
+   * a registry takes bytes in), or gets a new one.
+   */
+  private lease(handler: JobHandler, start: (lease: Lease) => void, kind: 'follow' | 'read'): Lease {
     if (this.closed) throw new OmlmdError('CANCELLED', 'the transfer is over');
     const lease = new Lease(this);
     const run = (w: PoolWorker): void => {
       if (lease.ended || this.closed) {
-        this.park(w);
+        if (w.jobs.size === 0) this.park(w);
         return;
       }
       lease.w = w;
       lease.id = this.nextId++;
-      w.job = { id: lease.id, handler };
+      w.jobs.set(lease.id, { handler, follow: kind === 'follow' });
       w.worker.ref();
       start(lease);
     };
-    const w = this.idle.pop() ?? (urgent || this.all.size < this.max ? this.spawn() : undefined);
+    let w: PoolWorker | undefined;
+    if (kind === 'read') {
+      w = [...this.all].find((x) => x.jobs.size > 0 && x.jobs.size < READS_PER_WORKER && !x.follows) ?? this.takeIdle() ?? this.spawn();
+    } else {
+      w = this.takeIdle() ?? (this.all.size < this.max ? this.spawn() : undefined);
+    }
     if (w) run(w);
     else this.waiting.push(run);
     return lease;
+  }
+
+  private takeIdle(): PoolWorker | undefined {
+    return this.idle.pop();
   }
 
   private spawn(): PoolWorker {
@@ -334,7 +358,6 @@ export class HashPool {
   }
 
   private park(w: PoolWorker): void {
-    w.job = undefined;
     w.worker.unref();
     if (this.closed || !this.all.has(w)) return;
     const next = this.waiting.shift();
@@ -348,7 +371,7 @@ export class HashPool {
 
   /** @internal */
   giveBack(w: PoolWorker, id: number): void {
-    if (w.job?.id === id) this.park(w);
+    if (w.jobs.delete(id) && w.jobs.size === 0) this.park(w);
   }
 
   /**
@@ -371,6 +394,7 @@ export class HashPool {
         },
       },
       (l) => l.post({ op: 'start', mode: 'follow', path, end: size, limit, direct }),
+      'follow',
     );
     return {
       advance: (next) => {
@@ -456,8 +480,7 @@ export class HashPool {
         },
       },
       (l) => l.post({ op: 'start', mode: 'read', path, end: size, from, chunk: READ_CHUNK, credits: READ_CREDITS }),
-      // The stream feeds an upload already open: it must not sit waiting for a worker.
-      true,
+      'read',
     );
     return { stream, digest: result.promise };
   }
