@@ -138,7 +138,9 @@ export function concurrency(o: Common): number | undefined {
  * transfer frees the same buffers for a fraction of a millisecond each).
  */
 export const memory: { collect?: () => void } = {};
-const COLLECT_EVERY = 8 * 1024 * 1024;
+// Longer than a chunk's life in flight (two uploads at once hold some 10 MiB): a chunk that
+// lives through two young collections is promoted, and only a full collection frees it.
+const COLLECT_EVERY = 16 * 1024 * 1024;
 
 function pacedCollector(): ProgressCallback | undefined {
   const collect = memory.collect;
