@@ -138,18 +138,20 @@ export function concurrency(o: Common): number | undefined {
  * transfer frees the same buffers for a fraction of a millisecond each).
  */
 export const memory: { collect?: () => void } = {};
-// Longer than a chunk's life in flight (two uploads at once hold some 10 MiB): a chunk that
-// lives through two young collections is promoted, and only a full collection frees it.
-const COLLECT_EVERY = 16 * 1024 * 1024;
+// Longer than a buffer's life in flight: one that lives through two young collections is
+// promoted, and only a full collection frees it. A download's socket buffers are copied out
+// at once; an upload's chunks queue (two uploads at once hold some 10 MiB).
+const COLLECT_EVERY = { download: 8 * 1024 * 1024, upload: 16 * 1024 * 1024 };
 
-function pacedCollector(): ProgressCallback | undefined {
+function pacedCollector(label: string): ProgressCallback | undefined {
   const collect = memory.collect;
   if (!collect) return undefined;
+  const every = label === 'pull' ? COLLECT_EVERY.download : COLLECT_EVERY.upload;
   let since = 0;
   return (e) => {
     if (e.type !== 'bytes') return;
     since += e.bytes;
-    if (since < COLLECT_EVERY) return;
+    if (since < every) return;
     since = 0;
     collect();
   };
@@ -157,7 +159,7 @@ function pacedCollector(): ProgressCallback | undefined {
 
 /** Runs a transfer with progress bars (total and per file) when stderr is a terminal. */
 export async function withProgress<T>(label: string, o: Common, run: (onProgress?: ProgressCallback) => Promise<T>): Promise<T> {
-  const pacer = pacedCollector();
+  const pacer = pacedCollector(label);
   if (o.json || !progressEnabled(o.progress)) return run(pacer);
   const drawing = new ProgressBars(label);
   bars = drawing;
