@@ -172,6 +172,34 @@ describe('hashing worker threads', () => {
     }
   });
 
+  test('two reads share one worker, each with its own bytes and digest; a follow job gets a worker of its own', async () => {
+    const pool = new HashPool(2);
+    const other = join(dir, 'other.bin');
+    const otherData = randomBytes(5 * MiB + 1);
+    writeFileSync(other, otherData);
+    const collect = async (s: AsyncIterable<unknown>): Promise<Buffer> => {
+      const chunks: Buffer[] = [];
+      for await (const c of s) chunks.push(c as Buffer);
+      return Buffer.concat(chunks);
+    };
+    try {
+      const a = pool.read(file, data.length);
+      const b = pool.read(other, otherData.length);
+      assert.equal(pool.workers, 1, 'one core hashes faster than an upload goes out: one worker for two');
+      const followed = pool.follow(file, data.length);
+      assert.equal(pool.workers, 2, 'a follow job does not share');
+      followed.advance(data.length);
+      const [gotA, gotB] = await Promise.all([collect(a.stream), collect(b.stream)]);
+      assert.ok(gotA.equals(data));
+      assert.ok(gotB.equals(otherData));
+      assert.equal(await a.digest, sha256(data));
+      assert.equal(await b.digest, sha256(otherData));
+      assert.equal(await followed.digest, sha256(data));
+    } finally {
+      await pool.close();
+    }
+  });
+
   test('follow: hashes only as far as it is told, and finishes once told the end', async () => {
     const pool = new HashPool(1);
     try {

@@ -309,6 +309,11 @@ export class HashPool {
     return this.max;
   }
 
+  /** Workers started and not yet ended. */
+  get workers(): number {
+    return this.all.size;
+  }
+
   /**
    * Starts a job as soon as a worker is free: `start` posts its first message. A follow job
    * needs a worker of its own and may wait for one; a read job feeds an upload already open,
