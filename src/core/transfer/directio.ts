@@ -84,8 +84,11 @@ export class SegmentPool {
 /** One pool for the process: transfers one after the other reuse the same memory. */
 export const sharedSegments = new SegmentPool();
 
-/** Opens `path` (which exists) for direct writes, or undefined where the file system refuses. */
-export async function openDirectForWrite(path: string, flag = directFlag()): Promise<FileHandle | undefined> {
+/**
+ * Opens `path` (which exists) for direct writes with `flag` (directFlag()), or undefined when
+ * there is no flag (direct I/O off) or the file system refuses.
+ */
+export async function openDirectForWrite(path: string, flag: number | undefined): Promise<FileHandle | undefined> {
   if (flag === undefined) return undefined;
   try {
     return await open(path, constants.O_WRONLY | flag);

@@ -32,7 +32,7 @@ const jobs = new Map();
 const live = (j) => jobs.get(j.id) === j;
 let scratch;
 const buffer = () => (scratch ??= Buffer.allocUnsafeSlow(READ));
-const eof = (j) => Object.assign(new Error(j.path + ' ended after ' + j.pos + ' bytes, ' + j.end + ' were expected'), { code: 'SIZE_MISMATCH' });
+const eof = (j, pos = j.pos) => Object.assign(new Error(j.path + ' ended after ' + pos + ' bytes, ' + j.end + ' were expected'), { code: 'SIZE_MISMATCH' });
 function closeAll(j) {
   try { fs.closeSync(j.fd); } catch {}
   if (j.dfd !== undefined) try { fs.closeSync(j.dfd); } catch {}
@@ -51,7 +51,7 @@ function readInto(j, buf, len) {
     got += n;
   }
 }
-const refused = (e) => e && (e.code === 'EINVAL' || e.code === 'EOPNOTSUPP');
+const refused = (e) => e && (e.code === 'EINVAL' || e.code === 'EOPNOTSUPP' || e.code === 'ENOTSUP');
 // One read of [pos, pos + len) into buf: through the direct descriptor where offset and length
 // are aligned (bytes a direct write put on disk are then not pulled into the page cache),
 // else through the cache; a short read goes on from where it stopped.
@@ -68,7 +68,7 @@ function readAsync(j, buf, len, pos) {
         return readAsync(j, buf, len, pos).then(resolve, reject);
       }
       if (e) return reject(e);
-      if (n === 0) return reject(Object.assign(new Error(j.path + ' ended after ' + pos + ' bytes, ' + j.end + ' were expected'), { code: 'SIZE_MISMATCH' }));
+      if (n === 0) return reject(eof(j, pos));
       if (n < len) return readAsync(j, buf.subarray(n), len - n, pos + n).then((m) => resolve(n + m), reject);
       resolve(n);
     });
@@ -336,17 +336,13 @@ export class HashPool {
     };
     let w: PoolWorker | undefined;
     if (kind === 'read') {
-      w = [...this.all].find((x) => x.jobs.size > 0 && x.jobs.size < READS_PER_WORKER && !x.follows) ?? this.takeIdle() ?? this.spawn();
+      w = [...this.all].find((x) => x.jobs.size > 0 && x.jobs.size < READS_PER_WORKER && !x.follows) ?? this.idle.pop() ?? this.spawn();
     } else {
-      w = this.takeIdle() ?? (this.all.size < this.max ? this.spawn() : undefined);
+      w = this.idle.pop() ?? (this.all.size < this.max ? this.spawn() : undefined);
     }
     if (w) run(w);
     else this.waiting.push(run);
     return lease;
-  }
-
-  private takeIdle(): PoolWorker | undefined {
-    return this.idle.pop();
   }
 
   private spawn(): PoolWorker {
