@@ -80,7 +80,7 @@ describe('retries, resumes and registry quirks, through a fault-injecting proxy 
     await pushManifest('retry/ratelimit', 'v2');
     proxy.add({ method: 'GET', path: /\/manifests\/v2$/, fault: { kind: 'status', status: 429, headers: { 'retry-after': '3600' }, body: '{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}' } });
     const err = await rejectsWith(via().repository('retry/ratelimit').fetchManifest('v2'), 'TOOMANYREQUESTS');
-    assert.match(err.hint ?? '', /wait 3600 s/);
+    assert.deepEqual(err.remedies, [{ kind: 'wait', seconds: 3600 }]);
     assert.equal(retries.length, 0);
   });
 
@@ -89,7 +89,7 @@ describe('retries, resumes and registry quirks, through a fault-injecting proxy 
     proxy.add({ path: /\/manifests\//, times: Infinity, fault: { kind: 'status', status: 500 } });
     const err = await rejectsWith(via({ retry: { retries: 2, baseDelayMs: 5 } }).repository('retry/down').fetchManifest('v1'), 'HTTP');
     assert.equal(err.status, 500);
-    assert.match(err.hint ?? '', /is failing/);
+    assert.deepEqual(err.remedies, [{ kind: 'try-later', registry: proxy.host, status: 500 }]);
     assert.equal(proxy.seen.length, 3, 'one try and two retries');
   });
 
@@ -193,7 +193,7 @@ describe('retries, resumes and registry quirks, through a fault-injecting proxy 
     proxy.add({ method: 'GET', path: /\/manifests\/v1$/, times: Infinity, fault: { kind: 'hang' } });
     const err = await rejectsWith(via({ readTimeoutMs: 300, retry: { retries: 0 } }).repository('retry/hang').fetchManifest('v1'), 'NETWORK');
     assert.match(err.message, /stopped answering/);
-    assert.match(err.hint ?? '', /--read-timeout/);
+    assert.deepEqual(err.remedies, [{ kind: 'raise-timeout', timeout: 'read', host: proxy.host }]);
   });
 
   it('ignores cookies (Harbor sets a CSRF cookie): none is ever sent back', async () => {
