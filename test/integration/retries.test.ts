@@ -196,6 +196,42 @@ describe('retries, resumes and registry quirks, through a fault-injecting proxy 
     assert.deepEqual(err.remedies, [{ kind: 'raise-timeout', timeout: 'read', host: proxy.host }]);
   });
 
+  describe('one retry budget per operation, whichever step fails (fault injection)', () => {
+    const RETRIES = 3;
+    const budgeted = (): RegistryClient => via({ chunkSize: MiB, retry: { retries: RETRIES, baseDelayMs: 1, maxDelayMs: 2 } });
+    const count = (method: string, path: RegExp): number => proxy.seen.filter((s) => s.method === method && path.test(s.path)).length;
+
+    it('a registry that fails every PATCH gets 1 + retries PATCHes for one blob, not a product of nested loops', async () => {
+      proxy.add({ method: 'PATCH', times: Infinity, fault: { kind: 'status', status: 503 } });
+      const err = await rejectsWith(budgeted().repository('budget/patch').putBlob(source(randomBytes(2 * MiB + 9))), 'HTTP');
+      assert.equal(err.status, 503);
+      assert.equal(count('PATCH', /\/blobs\/uploads\//), 1 + RETRIES);
+      assert.equal(retries.length, RETRIES);
+      assert.deepEqual(retries.map((r) => r.attempt), [1, 2, 3]);
+      assert.ok(retries.every((r) => r.operation.verb === 'push-blob' && r.operation.target === `${proxy.host}/budget/patch`));
+    });
+
+    it('a registry that fails every commit PUT gets 1 + retries PUTs', async () => {
+      proxy.add({ method: 'PUT', path: /\/blobs\/uploads\//, times: Infinity, fault: { kind: 'status', status: 500 } });
+      const data = randomBytes(2 * MiB + 1);
+      const err = await rejectsWith(budgeted().repository('budget/commit').putBlob(source(data)), 'HTTP');
+      assert.equal(err.status, 500);
+      assert.equal(count('PUT', /\/blobs\/uploads\//), 1 + RETRIES);
+      assert.equal(count('PATCH', /\/blobs\/uploads\//), 3, 'the chunks went once: the budget was spent on the commit');
+      assert.equal(retries.length, RETRIES);
+      assert.equal(await direct.repository('budget/commit').statBlob(sha256(data)), undefined);
+    });
+
+    it('a registry that fails every manifest GET gets 1 + retries GETs', async () => {
+      await pushManifest('budget/manifest', 'v1');
+      proxy.add({ method: 'GET', path: /\/manifests\/v1$/, times: Infinity, fault: { kind: 'status', status: 502 } });
+      const err = await rejectsWith(budgeted().repository('budget/manifest').fetchManifest('v1'), 'HTTP');
+      assert.equal(err.status, 502);
+      assert.equal(count('GET', /\/manifests\/v1$/), 1 + RETRIES);
+      assert.equal(retries.length, RETRIES);
+    });
+  });
+
   it('ignores cookies (Harbor sets a CSRF cookie): none is ever sent back', async () => {
     proxy.setCookie = '__csrf=abc123; Path=/';
     await pushManifest('retry/cookie', 'v1');
