@@ -211,6 +211,17 @@ describe('retries, resumes and registry quirks, through a fault-injecting proxy 
       assert.ok(retries.every((r) => r.operation.verb === 'push-blob' && r.operation.target === `${proxy.host}/budget/patch`));
     });
 
+    it('a PATCH that fails after the first chunk went through: resumed and retried 1 + retries times in all, not per restart', async () => {
+      proxy.add({ method: 'PATCH', skip: 1, times: Infinity, fault: { kind: 'status', status: 503 } });
+      const err = await rejectsWith(budgeted().repository('budget/resume').putBlob(source(randomBytes(3 * MiB))), 'HTTP');
+      assert.equal(err.status, 503);
+      const patches = proxy.seen.filter((s) => s.method === 'PATCH');
+      assert.equal(patches.filter((s) => s.fault).length, 1 + RETRIES);
+      assert.equal(patches.length, 2 + RETRIES, 'the first chunk once, the second 1 + retries times');
+      assert.equal(count('POST', /\/blobs\/uploads\/$/), 1, 'resumed in the same session, never started over');
+      assert.equal(retries.length, RETRIES);
+    });
+
     it('a registry that fails every commit PUT gets 1 + retries PUTs', async () => {
       proxy.add({ method: 'PUT', path: /\/blobs\/uploads\//, times: Infinity, fault: { kind: 'status', status: 500 } });
       const data = randomBytes(2 * MiB + 1);
