@@ -8,6 +8,7 @@ import { metadataFromConfig, type ModelMetadata } from './model/metadata';
 import { sha256 } from './oci/digest';
 import { OciLayout } from './oci/layout';
 import { formatReference, parseReference, refOf, DEFAULT_TAG, type Reference } from './oci/reference';
+import { isReferrersTag } from './oci/referrers-tag';
 import { RegistryClient, type Credentials, type ProxySettings, type RetryEvent } from './oci/registry';
 import type { CallOptions, Repository, RepositoryLister, RepositoryPage } from './oci/store';
 import type { Descriptor, FetchedManifest, ImageManifest } from './oci/types';
@@ -18,7 +19,6 @@ import { pullModel, type PullOptions, type PullResult } from './transfer/pull';
 import { pushModel, type PushInput, type PushResult } from './transfer/push';
 import { fetchImageManifest } from './transfer/resolve';
 import { mapLimit } from './transfer/pool';
-import { isReferrersTag } from './lineage/referrers';
 
 /** Once a day, after a transfer, the cache drops what can no longer help (TransferCache.prune). */
 async function housekeeping(cache: TransferCache): Promise<void> {

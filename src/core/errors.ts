@@ -133,6 +133,8 @@ export type Remedy =
   | { kind: 'remove-stale-lock'; path: string }
   /** Give a server token (the search server answered 401). */
   | { kind: 'server-token'; server: string }
+  /** The registry does not allow deletes: its operator can turn them on (distribution: `storage.delete`). */
+  | { kind: 'enable-deletes'; registry: string }
   /** Plain advice, already in words every face can show. */
   | { kind: 'say'; text: string };
 

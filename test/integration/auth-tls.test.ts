@@ -4,9 +4,14 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { OmlmdClient } from '../../src/core/client';
 import { verifyCredentials } from '../../src/core/credentials';
 import { OmlmdError } from '../../src/core/errors';
+import { sha256 } from '../../src/core/oci/digest';
+import { createDispatcher } from '../../src/core/oci/http';
+import { MediaType } from '../../src/core/oci/mediatypes';
 import { RegistryClient } from '../../src/core/oci/registry';
+import { rejectsWith, source } from '../helpers/assertions';
 import { runCli, type CliResult } from '../helpers/cli';
 import { makeHtpasswd, makePki, startRegistry, type Pki, type RunningRegistry } from '../helpers/registry';
 
@@ -194,5 +199,74 @@ describe('a registry that demands a client certificate (mTLS)', () => {
   it('the library takes the same settings', async () => {
     const client = new RegistryClient(reg.host, { tls: { caFile: pki.caCert, certFile: pki.clientCert, keyFile: pki.clientKey } });
     assert.deepEqual(await client.repository('mtls/model').listTags(), ['v1']);
+  });
+});
+
+describe('a loopback registry that speaks TLS, with no plainHttp setting: plain HTTP first, then HTTPS for good (Docker\'s localhost rule)', () => {
+  let pki: Pki;
+  let reg: RunningRegistry;
+  let work: string;
+  const modelBytes = randomBytes(300 * 1024);
+
+  before(async () => {
+    pki = await makePki();
+    work = mkdtempSync(join(tmpdir(), 'omlmd-loopback-tls-'));
+    reg = await startRegistry({ tls: { cert: pki.serverCert, key: pki.serverKey } });
+    writeFileSync(join(work, 'model.onnx'), modelBytes);
+  });
+  after(async () => {
+    await reg?.stop();
+    if (pki) rmSync(pki.dir, { recursive: true, force: true });
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('the library: push and pull work with the CA in the transport and no TLS settings; the client then speaks HTTPS', async () => {
+    const client = new OmlmdClient({ home: join(work, 'lib-home'), dispatcher: await createDispatcher({ tls: { caFile: pki.caCert } }) });
+    assert.equal(client.registry(reg.host).baseUrl, `http://${reg.host}/`, 'the premise: a loopback host starts with plain HTTP');
+    await client.push(`${reg.host}/loop/model:v1`, { paths: [join(work, 'model.onnx')], metadata: { name: 'loop' } });
+    assert.equal(client.registry(reg.host).baseUrl, `https://${reg.host}/`);
+    const out = join(work, 'lib-out');
+    await client.pull(`${reg.host}/loop/model:v1`, out);
+    assert.ok(readFileSync(join(out, 'model.onnx')).equals(modelBytes));
+  });
+
+  it('a HEAD (no body to read) is recognised too: the first request of a fresh client may be one', async () => {
+    const client = new RegistryClient(reg.host, { dispatcher: await createDispatcher({ tls: { caFile: pki.caCert } }) });
+    assert.equal(await client.repository('loop/head').statBlob(sha256('absent')), undefined);
+    assert.equal(client.baseUrl, `https://${reg.host}/`);
+  });
+
+  it('the CLI: push and pull work with the CA in the system trust store and no config', async () => {
+    const env = machine(join(work, 'cli'), { SSL_CERT_FILE: pki.caCert });
+    const push = await runCli(['push', `${reg.host}/loop/cli:v1`, join(work, 'model.onnx'), '--name', 'loop'], { env });
+    assert.equal(push.code, 0, push.stderr);
+    const out = join(work, 'cli-out');
+    const pull = await runCli(['pull', `${reg.host}/loop/cli:v1`, '-o', out], { env });
+    assert.equal(pull.code, 0, pull.stderr);
+    assert.ok(readFileSync(join(out, 'model.onnx')).equals(modelBytes));
+  });
+
+  it('plainHttp set explicitly: never switched; the push fails with the use-https remedy', async () => {
+    const client = new OmlmdClient({ home: join(work, 'plain-home'), plainHttp: true, dispatcher: await createDispatcher({ tls: { caFile: pki.caCert } }) });
+    const err = await rejectsWith(client.push(`${reg.host}/loop/plain:v1`, { paths: [join(work, 'model.onnx')], metadata: { name: 'loop' } }), 'HTTP');
+    assert.equal(err.status, 400);
+    assert.deepEqual(err.remedies, [{ kind: 'use-https', host: reg.host }]);
+    assert.equal(client.registry(reg.host).baseUrl, `http://${reg.host}/`);
+  });
+
+  it('plainHttp set explicitly: every kind of request says use-https (HEAD, GET, POST, PUT)', async () => {
+    const repo = new RegistryClient(reg.host, { plainHttp: true, retry: { retries: 0 } }).repository('loop/kinds');
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociManifest, config: { mediaType: MediaType.ociEmpty, digest: sha256('{}'), size: 2 }, layers: [] }));
+    const attempts: [string, () => Promise<unknown>][] = [
+      ['HEAD', () => repo.statBlob(sha256('x'))],
+      ['GET', () => repo.fetchManifest('v1')],
+      ['POST', () => repo.putBlob(source(Buffer.from('unknown digest')))],
+      ['PUT', () => repo.putManifest(manifest, MediaType.ociManifest, 'v1')],
+    ];
+    for (const [kind, attempt] of attempts) {
+      const err = await rejectsWith(attempt(), 'HTTP');
+      assert.equal(err.status, 400, kind);
+      assert.deepEqual(err.remedies, [{ kind: 'use-https', host: reg.host }], kind);
+    }
   });
 });

@@ -166,7 +166,8 @@ describe('RegistryRepository against distribution 2.8', () => {
     const absent = sha256(Buffer.from('absent'));
     assert.equal(await repo.statBlob(absent), undefined);
     const err = await rejectsWith(repo.openBlob({ mediaType: 'x', digest: absent, size: 6 }), 'BLOB_UNKNOWN');
-    assert.match(err.message, new RegExp(`blob ${absent} not found in ${reg.host}/blobs/stat`));
+    assert.deepEqual(err.operation, { verb: 'fetch-blob', target: `${reg.host}/blobs/stat`, ref: absent });
+    assert.match(err.message, new RegExp(`^cannot fetch blob sha256:[0-9a-f]+ from ${reg.host}/blobs/stat: blob ${absent} not found$`));
   });
 
   it('puts manifests by tag and by digest and fetches the exact bytes back', async () => {
@@ -221,7 +222,8 @@ describe('RegistryRepository against distribution 2.8', () => {
     const err = await rejectsWith(repo.deleteTag('keep'), 'UNSUPPORTED');
     assert.match(err.message, /cannot delete a tag alone/);
     assert.match(err.message, /removes every tag/);
-    assert.ok(err.hint?.includes(`${reg.host}/models/deltag@${desc.digest}`), err.hint);
+    assert.deepEqual(err.operation, { verb: 'delete-tag', target: `${reg.host}/models/deltag`, ref: 'keep' });
+    assert.deepEqual(err.remedies, [{ kind: 'delete-by-digest', reference: `${reg.host}/models/deltag@${desc.digest}` }]);
     assert.deepEqual(await repo.resolve('keep'), desc);
   });
 
@@ -250,7 +252,8 @@ describe('RegistryRepository against distribution 2.8', () => {
     const repo = client.repository('models/mnist');
     const err = await rejectsWith(repo.fetchManifest('no-such-tag'), 'MANIFEST_UNKNOWN');
     assert.equal(err.status, 404);
-    assert.match(err.message, new RegExp(`manifest no-such-tag not found in ${reg.host}/models/mnist`));
+    assert.deepEqual(err.operation, { verb: 'fetch-manifest', target: `${reg.host}/models/mnist`, ref: 'no-such-tag' });
+    assert.match(err.message, new RegExp(`^cannot fetch manifest no-such-tag from ${reg.host}/models/mnist: manifest no-such-tag not found$`));
     assert.equal(err.registryErrors[0]?.code, 'MANIFEST_UNKNOWN');
     await rejectsWith(repo.resolve('no-such-tag'), 'MANIFEST_UNKNOWN');
     const missing = await rejectsWith(client.repository('no/such/repo').listTags(), 'NAME_UNKNOWN');
@@ -291,24 +294,26 @@ describe('a registry with deletes disabled', () => {
     const desc = await repo.putManifest(bytes, MediaType.ociManifest, 'v1');
     const err = await rejectsWith(repo.deleteManifest(desc.digest), 'UNSUPPORTED');
     assert.equal(err.status, 405);
-    assert.match(err.hint ?? '', /enable storage\.delete on the registry/);
+    assert.deepEqual(err.remedies, [{ kind: 'enable-deletes', registry: reg.host }]);
+    assert.match(err.message, /the registry does not allow deletes/);
   });
 });
 
 describe('network failures', () => {
-  it('connection refused: NETWORK, with a hint naming the URL', async () => {
+  it('connection refused: NETWORK, with a remedy naming the URL', async () => {
     const port = await freePort();
     const repo = new RegistryClient(`127.0.0.1:${port}`).repository('models/mnist');
     const err = await rejectsWith(repo.fetchManifest('latest'), 'NETWORK');
     assert.match(err.message, new RegExp(`cannot fetch manifest latest from 127\\.0\\.0\\.1:${port}/models/mnist`));
-    assert.equal(err.hint, `is the registry running at http://127.0.0.1:${port}?`);
+    assert.deepEqual(err.remedies, [{ kind: 'start-registry', origin: `http://127.0.0.1:${port}` }]);
   });
 
-  it('TLS to a plain-HTTP server: TLS, with a hint about --plain-http', async () => {
+  it('TLS to a plain-HTTP server: TLS, with the use-plain-http remedy', async () => {
     const srv = await serve((_req, res) => res.end('plain'));
     try {
       const err = await rejectsWith(new RegistryClient(srv.host, { plainHttp: false }).ping(), 'TLS');
-      assert.match(err.hint ?? '', /--plain-http/);
+      assert.deepEqual(err.remedies.map((r) => r.kind), ['use-plain-http', 'trust-ca']);
+      assert.deepEqual(err.remedies[0], { kind: 'use-plain-http', host: srv.host });
     } finally {
       await srv.close();
     }
@@ -405,9 +410,9 @@ describe('Basic auth, and a blob redirected to another origin that ignores Range
     assert.equal(storageSeen[0]?.range, 'bytes=4321-');
   });
 
-  it('without credentials: UNAUTHORIZED with a login hint', async () => {
+  it('without credentials: UNAUTHORIZED with a sign-in remedy', async () => {
     const err = await rejectsWith(new RegistryClient(front.host).repository('r').statBlob(digest), 'UNAUTHORIZED');
-    assert.equal(err.hint, `run omlmd login ${front.host}`);
+    assert.deepEqual(err.remedies, [{ kind: 'sign-in', registry: front.host, again: false }]);
   });
 });
 
@@ -529,19 +534,19 @@ describe('Bearer token auth in front of the real registry', () => {
     assert.deepEqual(front.refused, ['GET /v2/auth/model/manifests/v1']);
   });
 
-  it('pulls anonymously; an anonymous push is UNAUTHORIZED with a login hint', async () => {
+  it('pulls anonymously; an anonymous push is UNAUTHORIZED with a sign-in remedy', async () => {
     const repo = new RegistryClient(front.host).repository('auth/model');
     const { bytes } = await repo.fetchManifest('v1');
     const err = await rejectsWith(repo.putManifest(bytes, MediaType.ociManifest, 'v3'), 'UNAUTHORIZED');
     assert.equal(err.status, 401);
-    assert.equal(err.hint, `run omlmd login ${front.host}`);
+    assert.deepEqual(err.remedies, [{ kind: 'sign-in', registry: front.host, again: false }]);
   });
 
   it('wrong credentials: UNAUTHORIZED, and the password appears nowhere in the error', async () => {
     const repo = new RegistryClient(front.host, { credentials: async () => ({ username: 'alice', password: 'wrong-pw-123' }) }).repository('auth/model');
     const err = await rejectsWith(repo.fetchManifest('v1'), 'UNAUTHORIZED');
-    assert.match(err.hint ?? '', /check the credentials/);
-    const everything = [err.message, err.hint, err.url, JSON.stringify(err.registryErrors), String(err.cause)].join('\n');
+    assert.deepEqual(err.remedies, [{ kind: 'sign-in', registry: front.host, again: true }]);
+    const everything = [err.message, JSON.stringify(err.remedies), err.url, JSON.stringify(err.registryErrors), String(err.cause)].join('\n');
     assert.ok(!everything.includes('wrong-pw-123'));
     assert.ok(!everything.includes(Buffer.from('alice:wrong-pw-123').toString('base64')));
   });

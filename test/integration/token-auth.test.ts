@@ -70,11 +70,11 @@ describe('the real registry with `auth: token`, tokens from a token server the t
     assert.deepEqual(tokens.log.map((t) => t.scopes.join(' ')), ['repository:team/model:pull', 'repository:team/model:pull,push']);
   });
 
-  it('anonymous: pulls with an anonymous pull token; a push is UNAUTHORIZED with a login hint', async () => {
+  it('anonymous: pulls with an anonymous pull token; a push is UNAUTHORIZED with a sign-in remedy', async () => {
     const repo = new RegistryClient(reg.host).repository('team/model');
     const m = await repo.fetchManifest('v1');
     const err = await rejectsWith(repo.putManifest(m.bytes, MediaType.ociManifest, 'v3'), 'UNAUTHORIZED');
-    assert.equal(err.hint, `run omlmd login ${reg.host}`);
+    assert.deepEqual(err.remedies, [{ kind: 'sign-in', registry: reg.host, again: false }]);
     assert.ok(tokens.log.every((t) => t.user === undefined));
     const asked = tokens.log.filter((t) => t.scopes.includes('repository:team/model:pull,push'));
     assert.ok(asked.length > 0 && asked.every((t) => t.granted.every((g) => !g.includes('push'))), JSON.stringify(tokens.log));
@@ -98,12 +98,12 @@ describe('the real registry with `auth: token`, tokens from a token server the t
     assert.equal(tokens.log.length, 2, 'the refused token was dropped and a new one fetched');
   });
 
-  it('wrong password: the token service refuses; UNAUTHORIZED with a credentials hint and no secret', async () => {
+  it('wrong password: the token service refuses; UNAUTHORIZED with a sign-in-again remedy and no secret', async () => {
     const repo = new RegistryClient(reg.host, { credentials: async () => ({ username: 'alice', password: 'Wr0ng-pw' }) }).repository('team/model');
     const err = await rejectsWith(repo.fetchManifest('v1'), 'UNAUTHORIZED');
     assert.match(err.message, /token service .* refused the credentials/);
-    assert.match(err.hint ?? '', /check the credentials/);
-    assert.ok(!JSON.stringify([err.message, err.hint, err.url]).includes('Wr0ng-pw'));
+    assert.deepEqual(err.remedies, [{ kind: 'sign-in', registry: reg.host, again: true }]);
+    assert.ok(!JSON.stringify([err.message, err.remedies, err.url]).includes('Wr0ng-pw'));
   });
 
   it('verifyCredentials goes through the token service', async () => {

@@ -16,10 +16,10 @@
  */
 import { randomInt } from 'node:crypto';
 import { cancelled, OmlmdError, throwIfAborted } from '../errors';
-import { assertDigest, digestHex } from '../oci/digest';
+import { assertDigest } from '../oci/digest';
 import { MANIFEST_MEDIA_TYPES, MediaType } from '../oci/mediatypes';
-import { RegistryRepository } from '../oci/registry';
-import type { CallOptions, Repository } from '../oci/store';
+import { referrersTag } from '../oci/referrers-tag';
+import { canListReferrers, canPutManifestIfMatch, type CallOptions, type ReferrersListing, type Repository } from '../oci/store';
 import { parseManifestBytes, type Descriptor, type FetchedManifest, type ImageIndex } from '../oci/types';
 
 /** How the referrers of a subject were found or recorded. */
@@ -43,17 +43,8 @@ export interface IndexUpdateOptions extends CallOptions {
   settleMs?: number;
 }
 
-const TAG_RE = /^sha256-[a-f0-9]{64}$/;
-
-/** The referrers tag schema's tag for a subject digest: `sha256:<hex>` → `sha256-<hex>`. */
-export function referrersTag(subjectDigest: string): string {
-  return `sha256-${digestHex(subjectDigest)}`;
-}
-
-/** Whether a tag is a referrers-index tag (`sha256-<64 hex>`), which a tree or a crawl should not show as a version. */
-export function isReferrersTag(tag: string): boolean {
-  return TAG_RE.test(tag);
-}
+// The tag schema's naming rule lives with the other OCI rules; re-exported for lineage's callers.
+export { isReferrersTag, referrersTag } from '../oci/referrers-tag';
 
 /**
  * The descriptor a referrers list carries for a referrer manifest: its artifactType (or
@@ -73,20 +64,18 @@ export function subjectOf(fetched: FetchedManifest): Descriptor | undefined {
   return fetched.kind === 'manifest' ? fetched.manifest.subject : fetched.index.subject;
 }
 
-function apiOf(repo: Repository): RegistryRepository | undefined {
-  return repo instanceof RegistryRepository ? repo : undefined;
+/** The store's own referrers listing, or undefined where it has none (then the tag schema answers). */
+async function fromApi(repo: Repository, subjectDigest: string, opts: ReferrersOptions): Promise<ReferrersListing | undefined> {
+  return canListReferrers(repo) ? await repo.listReferrers(subjectDigest, opts) : undefined;
 }
 
 /** Referrers of `subjectDigest`: from the registry's API when it has one, else from the tag schema. */
 export async function listReferrers(repo: Repository, subjectDigest: string, opts: ReferrersOptions = {}): Promise<ReferrersList> {
   assertDigest(subjectDigest, 'subject digest');
-  const api = apiOf(repo);
-  if (api) {
-    const res = await api.referrersApi(subjectDigest, opts);
-    if (res) {
-      const referrers = res.filtered || opts.artifactType === undefined ? res.manifests : res.manifests.filter((d) => d.artifactType === opts.artifactType);
-      return { referrers, source: 'api' };
-    }
+  const res = await fromApi(repo, subjectDigest, opts);
+  if (res) {
+    const referrers = res.filtered || opts.artifactType === undefined ? res.manifests : res.manifests.filter((d) => d.artifactType === opts.artifactType);
+    return { referrers, source: 'api' };
   }
   const current = await readReferrersIndex(repo, subjectDigest, opts);
   const all = current?.index.manifests ?? [];
@@ -95,8 +84,7 @@ export async function listReferrers(repo: Repository, subjectDigest: string, opt
 
 /** Whether the registry behind a repository answers the referrers API (undefined for stores that have none). */
 export async function hasReferrersApi(repo: Repository, subjectDigest: string, opts: CallOptions = {}): Promise<boolean> {
-  const api = apiOf(repo);
-  return api !== undefined && (await api.referrersApi(subjectDigest, opts)) !== undefined;
+  return (await fromApi(repo, subjectDigest, opts)) !== undefined;
 }
 
 /** The tag-schema index of a subject as stored (digest and parsed index), or undefined when there is none yet. */
@@ -111,7 +99,7 @@ export async function readReferrersIndex(repo: Repository, subjectDigest: string
   }
   if (fetched.kind !== 'index') {
     throw new OmlmdError('CONFLICT', `tag ${tag} in ${repo.description} should hold the referrers index of ${subjectDigest}, but it names a ${fetched.descriptor.mediaType} manifest`, {
-      hint: 'something else uses this tag; move it away so the referrers tag schema can work',
+      remedies: [{ kind: 'say', text: 'something else uses this tag; move it away so the referrers tag schema can work' }],
     });
   }
   return { digest: fetched.descriptor.digest, index: fetched.index };
@@ -168,8 +156,7 @@ export async function updateReferrersIndex(
   assertDigest(subjectDigest, 'subject digest');
   const tag = referrersTag(subjectDigest);
   const attempts = opts.attempts ?? 12;
-  const api = apiOf(repo);
-  let conditional = api !== undefined;
+  let conditional = canPutManifestIfMatch(repo);
   let conflicts = 0;
   return serialized(`${repo.description}|${subjectDigest}`, async () => {
     let written = false;
@@ -183,7 +170,7 @@ export async function updateReferrersIndex(
       const bytes = serializeReferrersIndex(next);
       const started = Date.now();
       try {
-        if (api && conditional) await api.putManifestIfMatch(bytes, MediaType.ociIndex, tag, current?.digest ?? null, opts);
+        if (conditional && canPutManifestIfMatch(repo)) await repo.putManifestIfMatch(bytes, MediaType.ociIndex, tag, current?.digest ?? null, opts);
         else await repo.putManifest(bytes, MediaType.ociIndex, tag, opts);
       } catch (e) {
         if (!OmlmdError.is(e, 'CONFLICT')) throw e;
@@ -205,7 +192,7 @@ export async function updateReferrersIndex(
       await sleep(backoff(attempt), opts.signal);
     }
     throw new OmlmdError('CONFLICT', `cannot update the referrers index ${tag} in ${repo.description}: it kept changing under ${attempts} attempts`, {
-      hint: 'many clients are attaching to this artifact at once; try again',
+      remedies: [{ kind: 'say', text: 'many clients are attaching to this artifact at once; try again' }],
     });
   });
 }
@@ -258,11 +245,7 @@ export async function pushReferrer(repo: Repository, bytes: Buffer, mediaType: s
 export async function registerReferrer(repo: Repository, fetched: FetchedManifest, opts: IndexUpdateOptions = {}): Promise<ReferrersSource> {
   const subject = subjectOf(fetched);
   if (!subject) throw new OmlmdError('USAGE', `${fetched.descriptor.digest} has no subject: it is not a referrer`);
-  const api = apiOf(repo);
-  if (api) {
-    const res = await api.referrersApi(subject.digest, opts);
-    if (res) return 'api';
-  }
+  if (await fromApi(repo, subject.digest, opts)) return 'api';
   await addToReferrersIndex(repo, subject.digest, referrerDescriptor(fetched), opts);
   return 'tag-schema';
 }

@@ -7,8 +7,14 @@ import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { connect as tlsConnect, createSecureContext, rootCertificates } from 'node:tls';
 import { Agent, buildConnector, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
-import { cancelled, OmlmdError, throwIfAborted, toOmlmdError, type ErrorCode, type RegistryErrorDetail } from '../errors';
+import { cancelled, OmlmdError, throwIfAborted, toOmlmdError, type ErrorCode, type Operation, type RegistryErrorDetail, type Remedy } from '../errors';
 import { AuthState, type CredentialsProvider, type TokenRequest, type TokenResponse } from './auth';
+import { DEFAULT_RETRY_POLICY, errnoCode, parseRetryAfter, rememberRetryAfter, RETRYABLE_ERRNO, RetryBudget, type RetryEvent, type RetryPolicy } from './retry';
+
+export {
+  backoffDelay, DEFAULT_RETRY_POLICY, isRetryable, parseRetryAfter, RETRYABLE_STATUS, retryAfter, RetryBudget, sleep,
+  type RetryEvent, type RetryPolicy,
+} from './retry';
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 export type ResponseHeaders = Dispatcher.ResponseData['headers'];
@@ -30,6 +36,11 @@ export interface HttpRequest {
    * 429, 5xx is retried. Default: GET and HEAD only. Uploads decide for themselves.
    */
   idempotent?: boolean;
+  /**
+   * The retry budget of the operation this request is a step of; its retries draw from it.
+   * Absent: the request is the whole operation and gets a budget of its own.
+   */
+  budget?: RetryBudget;
 }
 
 export interface HttpResponse {
@@ -40,14 +51,12 @@ export interface HttpResponse {
   url: URL;
 }
 
-/** Words for the message when a request fails. */
+/** What a request is part of, for the error when it fails. */
 export interface RequestContext {
-  /** Completes "cannot …": `fetch manifest latest from 127.0.0.1:5000/models/mnist`. */
-  action: string;
-  /** `host/repo`, to name the repository when the registry answers NAME_UNKNOWN. */
-  target?: string;
-  /** The code and message of a plain 404. */
-  notFound?: { code: ErrorCode; message: string };
+  /** The operation (its target is the registry or `host/repo`), worded at the edge as "cannot …". */
+  operation: Operation;
+  /** The code and problem of a plain 404. */
+  notFound?: { code: ErrorCode; problem: string };
   /** The request writes: a 403 then means no push access. */
   write?: boolean;
 }
@@ -63,34 +72,16 @@ export interface TlsSettings {
   insecure?: boolean;
 }
 
-export interface RetryPolicy {
-  /** Retries after the first attempt. */
-  retries: number;
-  /** The first backoff's ceiling; it doubles per attempt, with full jitter. */
-  baseDelayMs: number;
-  maxDelayMs: number;
-  /** A `Retry-After` longer than this is not waited for: the step fails with the registry's answer. */
-  maxRetryAfterMs: number;
-}
-
-export const DEFAULT_RETRY_POLICY: RetryPolicy = { retries: 4, baseDelayMs: 500, maxDelayMs: 20_000, maxRetryAfterMs: 120_000 };
 export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 export const DEFAULT_READ_TIMEOUT_MS = 300_000;
 
-/** What a retry is about to do, for a log line or a status bar; never holds a secret. */
-export interface RetryEvent {
-  /** What was being done (`push blob … to …`). */
-  action: string;
-  /** 1 for the first retry. */
-  attempt: number;
-  retries: number;
-  delayMs: number;
-  /** `HTTP 503`, `connection reset (ECONNRESET)`, … */
-  reason: string;
-}
-
 export interface TransportOptions {
-  plainHttp?: boolean;
+  /**
+   * `true`: plain HTTP, never anything else; `false`: HTTPS. `'auto'` (loopback hosts with
+   * no setting): plain HTTP until the registry answers as an HTTPS server does, then HTTPS
+   * for the rest of the transport's life (what Docker does for localhost registries).
+   */
+  plainHttp?: boolean | 'auto';
   /**
    * The transport. When absent, one is built from `tls` and the timeouts that honours
    * HTTP_PROXY, HTTPS_PROXY and NO_PROXY (undici's EnvHttpProxyAgent).
@@ -117,12 +108,8 @@ const MAX_TOKEN_BODY = 1024 * 1024;
 /** A refused token is replaced once; a second refusal of a fresh token is the answer. */
 const MAX_AUTH_RETRIES = 2;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
-export const RETRYABLE_STATUS: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504]);
-/** Connection failures worth another try; refused connections and unknown hosts are not (nothing listens). */
-const RETRYABLE_ERRNO = new Set([
-  'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH',
-  'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT',
-]);
+/** What Go's HTTPS server (distribution, Harbor, Zot) answers, with a 400, to a plain-HTTP request. */
+const HTTPS_SERVER_ANSWER = /HTTP request to an HTTPS server/i;
 const TIMEOUT_ERRNO = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 const UNKNOWN_AUTHORITY = new Set([
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT',
@@ -135,9 +122,6 @@ const REGISTRY_CODES: ReadonlySet<string> = new Set<ErrorCode>([
 ]);
 /** Query parameters that are safe to show; upload `_state` and anything unknown may be a capability. */
 const SHOWN_QUERY_PARAMS = new Set(['n', 'last', 'digest', 'mount', 'from', 'service', 'scope']);
-
-/** The Retry-After a failed response asked for, kept beside the error rather than in it. */
-const retryAfterOf = new WeakMap<OmlmdError, number>();
 
 export function headerValue(headers: ResponseHeaders, name: string): string | undefined {
   const v = headers[name];
@@ -204,15 +188,6 @@ function describeRegistryErrors(errors: RegistryErrorDetail[]): string {
     .join('; ');
 }
 
-function errnoCode(e: unknown): string {
-  for (let cur: unknown = e, depth = 0; cur && depth < 5; depth++) {
-    const code = (cur as { code?: unknown }).code;
-    if (typeof code === 'string' && code !== 'NETWORK' && code !== 'TLS') return code;
-    cur = (cur as { cause?: unknown }).cause;
-  }
-  return '';
-}
-
 function errorText(e: unknown): string {
   const parts: string[] = [];
   for (let cur: unknown = e, depth = 0; cur && depth < 5; depth++) {
@@ -222,109 +197,56 @@ function errorText(e: unknown): string {
   return parts.join(' | ');
 }
 
-/** Seconds or an HTTP date (RFC 9110 §10.2.3), as milliseconds from now; undefined when absent or unreadable. */
-export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
-  if (value === undefined) return undefined;
-  const v = value.trim();
-  if (/^\d+$/.test(v)) return Number(v) * 1000;
-  const at = Date.parse(v);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
-
-/** Exponential backoff with full jitter: a random wait up to base·2^(attempt-1), capped. */
-export function backoffDelay(attempt: number, policy: RetryPolicy, random: () => number = Math.random): number {
-  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(random() * ceiling);
-}
-
-/** Whether a failed step may be tried again: a connection that broke, or a 408, 429, 5xx. */
-export function isRetryable(e: unknown): boolean {
-  if (!(e instanceof OmlmdError) || e.code === 'CANCELLED' || e.code === 'TLS') return false;
-  if (e.status !== undefined) return RETRYABLE_STATUS.has(e.status);
-  return e.code === 'NETWORK' && RETRYABLE_ERRNO.has(errnoCode(e.cause));
-}
-
-/** The wait a registry asked for with Retry-After on the response behind this error, in ms. */
-export function retryAfter(e: unknown): number | undefined {
-  return e instanceof OmlmdError ? retryAfterOf.get(e) : undefined;
-}
-
-function reasonOf(e: OmlmdError): string {
-  if (e.status !== undefined) return `HTTP ${e.status}`;
-  const code = errnoCode(e.cause);
-  return code ? `connection failed (${code})` : e.code;
-}
-
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(cancelled(signal));
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(cancelled(signal));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 /** An error thrown by undici (connect, TLS, socket, timeout) or by a request body stream. */
-export function networkError(e: unknown, action: string, url: URL, signal?: AbortSignal): OmlmdError {
+export function networkError(e: unknown, operation: Operation, url: URL, signal?: AbortSignal): OmlmdError {
   if (signal?.aborted) return cancelled(signal);
   if (e instanceof OmlmdError) return e;
-  const base = toOmlmdError(e, `cannot ${action}`);
+  const base = toOmlmdError(e, operation);
   if (base.code === 'CANCELLED') return base;
   const code = errnoCode(e);
   const message = errorText(e);
   let errCode: ErrorCode = base.code;
-  let hint: string | undefined;
-  let text = base.message;
+  let remedies: Remedy[] = [];
+  let problem = base.problem;
   const host = url.host;
   if (code === 'ECONNREFUSED') {
     errCode = 'NETWORK';
-    hint = `is the registry running at ${url.origin}?`;
+    remedies = [{ kind: 'start-registry', origin: url.origin }];
   } else if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
     errCode = 'NETWORK';
-    hint = `check the registry host name ${url.hostname}`;
+    remedies = [{ kind: 'check-host-name', host: url.hostname }];
   } else if (TIMEOUT_ERRNO.has(code)) {
     errCode = 'NETWORK';
     const connecting = code === 'UND_ERR_CONNECT_TIMEOUT';
-    text = `cannot ${action}: ${host} ${connecting ? 'did not accept a connection' : 'stopped answering'} in time`;
-    hint = connecting ? 'check the network and proxy settings (HTTPS_PROXY, NO_PROXY), or raise --connect-timeout' : 'try again, or raise --read-timeout for a slow registry';
+    problem = `${host} ${connecting ? 'did not accept a connection' : 'stopped answering'} in time`;
+    remedies = connecting ? [{ kind: 'check-network', host }] : [{ kind: 'raise-timeout', timeout: 'read', host }];
   } else if (UNKNOWN_AUTHORITY.has(code)) {
     errCode = 'TLS';
-    text = `cannot ${action}: the certificate of ${host} is signed by an unknown authority`;
-    hint = `pass --ca-file with the certificate of the authority that signed it (or set caFile for ${host} in the config file); --insecure skips the check (unsafe)`;
+    problem = `the certificate of ${host} is signed by an unknown authority`;
+    remedies = [{ kind: 'trust-ca', host }];
   } else if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
     errCode = 'TLS';
-    text = `cannot ${action}: the certificate of ${host} is not valid for the name ${url.hostname}`;
-    hint = `use the host name the certificate was issued for; --insecure skips the check (unsafe)`;
+    problem = `the certificate of ${host} is not valid for the name ${url.hostname}`;
+    remedies = [{ kind: 'certificate-name', host, name: url.hostname }];
   } else if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
     errCode = 'TLS';
-    text = `cannot ${action}: the certificate of ${host} ${code === 'CERT_HAS_EXPIRED' ? 'has expired' : 'is not valid yet'}`;
-    hint = 'check the clock of this machine, or ask the registry operator to renew the certificate';
+    problem = `the certificate of ${host} ${code === 'CERT_HAS_EXPIRED' ? 'has expired' : 'is not valid yet'}`;
+    remedies = [{ kind: 'check-clock', host }];
   } else if (/certificate required|alert bad certificate|alert handshake failure|peer did not return a certificate/i.test(message)) {
-    errCode = 'TLS';
-    text = `cannot ${action}: ${host} refused the TLS connection: it asks for a client certificate`;
-    hint = `pass --cert-file and --key-file (or set certFile and keyFile for ${host} in the config file)`;
+    return clientCertificateError(operation, url, e);
   } else if (base.code === 'TLS' || code === 'EPROTO' || code.startsWith('ERR_SSL') || code.startsWith('ERR_TLS') || /SSL|TLS|wrong version number/i.test(message)) {
     errCode = 'TLS';
     // OpenSSL's text for this one is a line of internals; say what it means.
-    if (/wrong version number/i.test(message)) text = `cannot ${action}: ${host} did not answer in TLS (it may be a plain-HTTP registry)`;
-    hint = 'pass --plain-http for a plain-HTTP registry, or --ca-file for a registry with a private certificate authority';
+    if (/wrong version number/i.test(message)) problem = `${host} did not answer in TLS (it may be a plain-HTTP registry)`;
+    remedies = [{ kind: 'use-plain-http', host }, { kind: 'trust-ca', host }];
   } else if (code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') {
     errCode = 'SIZE_MISMATCH';
-    text = `cannot ${action}: the source did not give exactly the number of bytes it declared`;
+    problem = 'the source did not give exactly the number of bytes it declared';
   } else if (RETRYABLE_ERRNO.has(code)) {
     errCode = 'NETWORK';
-    text = `cannot ${action}: the connection to ${host} broke (${code})`;
+    problem = `the connection to ${host} broke (${code})`;
   }
-  return new OmlmdError(errCode, text, { cause: e, url: redactUrl(url), hint });
+  return new OmlmdError(errCode, problem, { cause: e, url: redactUrl(url), operation, remedies });
 }
 
 /**
@@ -352,11 +274,12 @@ export function demandsClientCertificate(url: URL, timeoutMs = 3000): Promise<bo
   });
 }
 
-function clientCertificateError(action: string, url: URL, cause: unknown): OmlmdError {
-  return new OmlmdError('TLS', `cannot ${action}: ${url.host} refused the TLS connection: it asks for a client certificate`, {
+function clientCertificateError(operation: Operation, url: URL, cause: unknown): OmlmdError {
+  return new OmlmdError('TLS', `${url.host} refused the TLS connection: it asks for a client certificate`, {
     cause,
     url: redactUrl(url),
-    hint: `pass --cert-file and --key-file (or set certFile and keyFile for ${url.host} in the config file)`,
+    operation,
+    remedies: [{ kind: 'client-certificate', host: url.host }],
   });
 }
 
@@ -385,12 +308,12 @@ const SYSTEM_CA_FILES = [
   '/etc/ssl/cert.pem', // Alpine, macOS (the file, not the keychain)
 ];
 
-async function readPem(path: string, what: string, flag: string): Promise<Buffer> {
+async function readPem(path: string, what: string, setting: 'caFile' | 'certFile' | 'keyFile'): Promise<Buffer> {
   try {
     return await readFile(path);
   } catch (e) {
     const err = toOmlmdError(e, `cannot read the ${what} ${path}`);
-    throw new OmlmdError('USAGE', err.message, { cause: e, hint: `check the path given to ${flag}` });
+    throw new OmlmdError('USAGE', err.message, { cause: e, remedies: [{ kind: 'check-file', path, setting }] });
   }
 }
 
@@ -417,7 +340,7 @@ async function trustedAuthorities(caFile: string | undefined, env: NodeJS.Proces
       // Node itself warns about an unreadable NODE_EXTRA_CA_CERTS
     }
   }
-  if (caFile) cas.push(await readPem(caFile, 'CA file', '--ca-file'));
+  if (caFile) cas.push(await readPem(caFile, 'CA file', 'caFile'));
   return cas;
 }
 
@@ -431,7 +354,7 @@ export async function createDispatcher(opts: DispatcherOptions = {}): Promise<Di
   const env = opts.env ?? process.env;
   const tls = opts.tls ?? {};
   if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) {
-    throw new OmlmdError('USAGE', 'a client certificate needs both a certificate file and a key file', { hint: 'pass both --cert-file and --key-file' });
+    throw new OmlmdError('USAGE', 'a client certificate needs both a certificate file and a key file', { remedies: [{ kind: 'give-cert-and-key' }] });
   }
   const read = opts.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
   const timeout = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
@@ -457,14 +380,14 @@ export async function createDispatcher(opts: DispatcherOptions = {}): Promise<Di
   try {
     secureContext = createSecureContext({
       ca: await trustedAuthorities(tls.caFile, env),
-      cert: tls.certFile ? await readPem(tls.certFile, 'client certificate', '--cert-file') : undefined,
-      key: tls.keyFile ? await readPem(tls.keyFile, 'client key', '--key-file') : undefined,
+      cert: tls.certFile ? await readPem(tls.certFile, 'client certificate', 'certFile') : undefined,
+      key: tls.keyFile ? await readPem(tls.keyFile, 'client key', 'keyFile') : undefined,
     });
   } catch (e) {
     if (e instanceof OmlmdError) throw e;
     throw new OmlmdError('USAGE', `cannot use the TLS files given: ${e instanceof Error ? e.message : String(e)}`, {
       cause: e,
-      hint: 'the CA file, certificate and key must be PEM, and the key must belong to the certificate',
+      remedies: [{ kind: 'say', text: 'the CA file, certificate and key must be PEM, and the key must belong to the certificate' }],
     });
   }
   const connect = {
@@ -490,28 +413,41 @@ export async function createDispatcher(opts: DispatcherOptions = {}): Promise<Di
  * every repository of the registry, so tokens and the learned auth scheme are shared too.
  */
 export class RegistryHttp {
-  readonly base: URL;
   readonly retryPolicy: RetryPolicy;
   /** Learned from the first refused PATCH, so later blobs go straight to a monolithic PUT. */
   chunkedRefused = false;
   /** Learned from the first ranged blob GET: 206 (true) or the whole blob (false). */
   rangeHonoured?: boolean;
+  private current: URL;
+  /** `auto` until a loopback registry with no plainHttp setting showed which scheme it speaks. */
+  private scheme: 'plain' | 'https' | 'auto';
+  private readonly plainOrigin: string;
+  /** Set when `auto` found an HTTPS server behind the plain-HTTP endpoint. */
+  private switched = false;
+  private httpsProbe?: Promise<boolean>;
   private readonly auth: AuthState;
   private dispatcher?: Promise<Dispatcher | undefined>;
   private readonly userAgent: string;
   private readonly readTimeoutMs?: number;
   private warned = false;
 
-  constructor(readonly registry: string, endpoint: string, private readonly options: TransportOptions & { plainHttp: boolean }) {
-    this.base = new URL(`${options.plainHttp ? 'http' : 'https'}://${endpoint}/`);
+  constructor(readonly registry: string, endpoint: string, private readonly options: TransportOptions & { plainHttp: boolean | 'auto' }) {
+    this.scheme = options.plainHttp === 'auto' ? 'auto' : options.plainHttp ? 'plain' : 'https';
+    this.current = new URL(`${this.scheme === 'https' ? 'https' : 'http'}://${endpoint}/`);
+    this.plainOrigin = new URL(`http://${endpoint}/`).origin;
     this.userAgent = options.userAgent ?? 'omlmd';
     this.readTimeoutMs = options.readTimeoutMs;
     this.retryPolicy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
     this.auth = new AuthState(registry, options.credentials, (req) => this.fetchToken(req));
   }
 
+  /** Where requests go: `http://` or `https://` and the endpoint; changes once if a loopback registry turns out to speak HTTPS. */
+  get base(): URL {
+    return this.current;
+  }
+
   url(path: string): URL {
-    return new URL(path, this.base);
+    return new URL(path, this.current);
   }
 
   /** Whether the registry has asked for credentials (a 401) since this client was made. */
@@ -519,10 +455,15 @@ export class RegistryHttp {
     return this.auth.challenged;
   }
 
+  /** A retry budget for one operation: every step of it draws its retries from this one. */
+  budget(operation: Operation): RetryBudget {
+    return new RetryBudget(this.retryPolicy, operation, this.options.onRetry);
+  }
+
   private getDispatcher(): Promise<Dispatcher | undefined> {
     if (!this.dispatcher) {
       const o = this.options;
-      if (o.tls?.insecure && !o.plainHttp && !o.dispatcher && !this.warned) {
+      if (o.tls?.insecure && this.scheme === 'https' && !o.dispatcher && !this.warned) {
         this.warned = true;
         o.onWarning?.(`TLS certificate verification is off for ${this.registry}: anyone on the network path can read and change what is sent`);
       }
@@ -544,32 +485,40 @@ export class RegistryHttp {
   }
 
   /**
-   * Waits before retry number `attempt` (1-based) of a step that failed with `e`. Returns
-   * false when the step must not be retried: the error is not transient, the retries are
-   * used up, or the registry asks for a longer wait than the policy allows.
+   * Whether the plain-HTTP endpoint is in fact an HTTPS server: a GET /v2/ answered 400
+   * "HTTP request to an HTTPS server". Asked once per transport, after a 400 whose body
+   * cannot tell (a HEAD has none).
    */
-  async backoff(attempt: number, e: unknown, action: string, signal?: AbortSignal): Promise<boolean> {
-    if (!isRetryable(e) || attempt > this.retryPolicy.retries) return false;
-    const err = e as OmlmdError;
-    const asked = retryAfter(err);
-    if (asked !== undefined && asked > this.retryPolicy.maxRetryAfterMs) return false;
-    const delayMs = asked ?? backoffDelay(attempt, this.retryPolicy);
-    this.options.onRetry?.({ action, attempt, retries: this.retryPolicy.retries, delayMs, reason: reasonOf(err) });
-    await sleep(delayMs, signal);
-    return true;
+  private speaksHttps(): Promise<boolean> {
+    this.httpsProbe ??= (async () => {
+      try {
+        const res = await this.send(new URL('/v2/', this.plainOrigin), { method: 'GET', headers: { 'user-agent': this.userAgent }, signal: AbortSignal.timeout(10_000) });
+        if (res.statusCode !== 400) {
+          await discard(res.body);
+          return false;
+        }
+        return HTTPS_SERVER_ANSWER.test(await readErrorText(res.body));
+      } catch {
+        this.httpsProbe = undefined;
+        return false;
+      }
+    })();
+    return this.httpsProbe;
   }
 
   /**
    * Sends a request and returns a 2xx (or allowed) response whose body the caller must
-   * consume or discard. Idempotent requests are retried on transient failures.
+   * consume or discard. Idempotent requests are retried on transient failures, drawing
+   * from `req.budget` (the operation's), or from a budget of their own.
    */
   async request(req: HttpRequest, ctx: RequestContext): Promise<HttpResponse> {
     const idempotent = req.idempotent ?? (req.method === 'GET' || req.method === 'HEAD');
-    for (let attempt = 1; ; attempt++) {
+    const budget = req.budget ?? this.budget(ctx.operation);
+    for (;;) {
       try {
         return await this.requestOnce(req, ctx);
       } catch (e) {
-        if (!idempotent || req.signal?.aborted || !(await this.backoff(attempt, e, ctx.action, req.signal))) throw e;
+        if (!idempotent || req.signal?.aborted || !(await budget.retry(e, req.signal))) throw e;
       }
     }
   }
@@ -584,7 +533,9 @@ export class RegistryHttp {
     let hops = 0;
     let authRetries = 0;
     for (;;) {
-      const sameOrigin = url.origin === this.base.origin;
+      // A URL made before the registry turned out to speak HTTPS (an upload's Location).
+      if (this.switched && url.origin === this.plainOrigin) url = withScheme(url, 'https:');
+      const sameOrigin = url.origin === this.current.origin;
       const authorization = sameOrigin ? await this.auth.authorization(req.scope, req.signal) : undefined;
       const headers: Record<string, string> = { 'user-agent': this.userAgent, ...req.headers };
       if (authorization) headers.authorization = authorization;
@@ -594,10 +545,10 @@ export class RegistryHttp {
         res = await this.send(url, { method: req.method, headers, body, signal: req.signal });
       } catch (e) {
         if (body instanceof Readable) body.destroy();
-        const err = networkError(e, ctx.action, url, req.signal);
+        const err = networkError(e, ctx.operation, url, req.signal);
         const o = this.options;
         if (url.protocol === 'https:' && !o.tls?.certFile && !o.dispatcher && errnoCode(e) === 'UND_ERR_SOCKET' && (await demandsClientCertificate(url))) {
-          throw clientCertificateError(ctx.action, url, e);
+          throw clientCertificateError(ctx.operation, url, e);
         }
         throw err;
       }
@@ -614,28 +565,47 @@ export class RegistryHttp {
       if (REDIRECTS.has(status) && (req.method === 'GET' || req.method === 'HEAD')) {
         const location = headerValue(res.headers, 'location');
         await discard(res.body);
-        if (!location) throw new OmlmdError('HTTP', `cannot ${ctx.action}: the registry answered ${status} without a Location`, { status, url: redactUrl(url) });
-        if (++hops > MAX_REDIRECTS) throw new OmlmdError('HTTP', `cannot ${ctx.action}: more than ${MAX_REDIRECTS} redirects`, { status, url: redactUrl(url) });
+        const at = { status, url: redactUrl(url), operation: ctx.operation };
+        if (!location) throw new OmlmdError('HTTP', `the registry answered ${status} without a Location`, at);
+        if (++hops > MAX_REDIRECTS) throw new OmlmdError('HTTP', `more than ${MAX_REDIRECTS} redirects`, at);
         url = new URL(location, url);
         continue;
       }
+      let text: string | undefined;
+      if (status === 400 && sameOrigin && url.protocol === 'http:' && this.scheme !== 'https') {
+        // Plain HTTP to an HTTPS server: recognised on every request, a HEAD (no body) too.
+        const allowed = req.allow?.includes(400) ?? false;
+        if (!allowed && req.method !== 'HEAD') text = await readErrorText(res.body);
+        if (text !== undefined ? HTTPS_SERVER_ANSWER.test(text) : await this.speaksHttps()) {
+          if (text === undefined) await discard(res.body);
+          if (body instanceof Readable) body.destroy();
+          if (this.scheme === 'auto') {
+            // What Docker does for a localhost registry: HTTPS from now on, for every request of this client.
+            this.scheme = 'https';
+            this.switched = true;
+            this.current = withScheme(this.current, 'https:');
+            url = withScheme(url, 'https:');
+            continue;
+          }
+          throw this.statusError(400, 'HTTP', `HTTP 400 ${text?.trim().split('\n')[0]?.slice(0, 200) ?? ''}`.trim(), url, ctx, [{ kind: 'use-https', host: url.host }]);
+        }
+      }
       if ((status >= 200 && status < 300) || req.allow?.includes(status)) return { status, headers: res.headers, body: res.body, url };
       if (body instanceof Readable) body.destroy();
-      throw await this.responseError(res, url, req, ctx);
+      throw await this.responseError(res, url, req, ctx, text);
     }
   }
 
-  private async responseError(res: Dispatcher.ResponseData, url: URL, req: HttpRequest, ctx: RequestContext): Promise<OmlmdError> {
+  private statusError(status: number, code: ErrorCode, problem: string, url: URL, ctx: RequestContext, remedies: Remedy[], registryErrors?: RegistryErrorDetail[]): OmlmdError {
+    return new OmlmdError(code, problem, { status, url: redactUrl(url), registryErrors, operation: ctx.operation, remedies });
+  }
+
+  private async responseError(res: Dispatcher.ResponseData, url: URL, req: HttpRequest, ctx: RequestContext, read?: string): Promise<OmlmdError> {
     const status = res.statusCode;
-    let text = '';
-    if (req.method !== 'HEAD') {
-      try {
-        text = (await readCapped(res.body, MAX_ERROR_BODY, () => new OmlmdError('HTTP', 'error body too large'))).toString('utf8');
-      } catch {
-        text = '';
-      }
-    } else {
-      await discard(res.body);
+    let text = read ?? '';
+    if (read === undefined) {
+      if (req.method !== 'HEAD') text = await readErrorText(res.body);
+      else await discard(res.body);
     }
     const registryErrors = parseRegistryErrors(text);
     const first = registryErrors[0]?.code;
@@ -647,38 +617,32 @@ export class RegistryHttp {
     else if (status === 429) code = 'TOOMANYREQUESTS';
     else code = 'HTTP';
 
-    let message: string;
-    if (status === 404 && code === 'NAME_UNKNOWN' && ctx.target) message = `repository ${ctx.target} not found`;
-    else if (status === 404 && ctx.notFound) message = ctx.notFound.message;
+    const target = ctx.operation.target;
+    const repository = target.includes('/') ? target : undefined;
+    let problem: string;
+    if (status === 404 && code === 'NAME_UNKNOWN' && repository) problem = `repository ${repository} not found`;
+    else if (status === 404 && ctx.notFound) problem = ctx.notFound.problem;
     else {
       const firstLine = text.trim().split('\n')[0]?.slice(0, 200) ?? '';
       const why = registryErrors.length > 0 ? describeRegistryErrors(registryErrors) : firstLine;
-      message = `cannot ${ctx.action}: HTTP ${status}${why ? ` ${why}` : ''}`;
+      problem = `HTTP ${status}${why ? ` ${why}` : ''}`;
     }
 
     const after = parseRetryAfter(headerValue(res.headers, 'retry-after'));
-    let hint: string | undefined;
-    if (code === 'UNAUTHORIZED') {
-      hint = (await this.auth.hasCredentials())
-        ? `check the credentials for ${this.registry} (omlmd login ${this.registry})`
-        : `run omlmd login ${this.registry}`;
-    } else if (code === 'DENIED') {
-      hint = `check that the account used for ${this.registry} may ${ctx.write ? 'push to' : 'read'} ${ctx.target ?? 'this repository'}`;
-    } else if (status === 429 || code === 'TOOMANYREQUESTS') {
-      hint = after !== undefined ? `the registry asks to wait ${Math.ceil(after / 1000)} s before trying again` : 'wait a while and try again';
-    } else if (status >= 500) {
-      hint = `${this.registry} is failing (HTTP ${status}); try again later`;
-    } else if (status === 400 && /HTTP request to an HTTPS server/i.test(text)) {
-      hint = `${this.registry} speaks HTTPS: drop --plain-http (for a loopback registry, set plainHttp: false for it in the config file, or pass --ca-file)`;
-    }
-    const err = new OmlmdError(code, message, { status, url: redactUrl(url), registryErrors, hint });
-    if (after !== undefined) retryAfterOf.set(err, after);
+    const remedies: Remedy[] = [];
+    if (code === 'UNAUTHORIZED') remedies.push({ kind: 'sign-in', registry: this.registry, again: await this.auth.hasCredentials() });
+    else if (code === 'DENIED') remedies.push({ kind: 'check-access', registry: this.registry, repository, write: ctx.write ?? false });
+    else if (status === 429 || code === 'TOOMANYREQUESTS') remedies.push({ kind: 'wait', seconds: after !== undefined ? Math.ceil(after / 1000) : undefined });
+    else if (status >= 500) remedies.push({ kind: 'try-later', registry: this.registry, status });
+    else if (status === 400 && HTTPS_SERVER_ANSWER.test(text)) remedies.push({ kind: 'use-https', host: url.host });
+    const err = this.statusError(status, code, problem, url, ctx, remedies, registryErrors);
+    rememberRetryAfter(err, after);
     return err;
   }
 
   private async fetchToken(req: TokenRequest): Promise<TokenResponse> {
     const url = new URL(req.realm);
-    const action = `get a token for ${this.registry} from ${redactUrl(new URL(url.pathname, url))}`;
+    const operation: Operation = { verb: 'get-token', target: this.registry };
     const headers: Record<string, string> = { 'user-agent': this.userAgent, accept: 'application/json' };
     let method: HttpMethod = 'GET';
     let body: string | undefined;
@@ -695,53 +659,69 @@ export class RegistryHttp {
       for (const s of req.scopes) url.searchParams.append('scope', s);
       if (req.authorization) headers.authorization = req.authorization;
     }
-    for (let attempt = 1; ; attempt++) {
+    // A token is its own operation: shared by every request waiting for it, it has its own budget.
+    const budget = this.budget(operation);
+    for (;;) {
       try {
-        return await this.fetchTokenOnce(url, method, headers, body, action, req);
+        return await this.fetchTokenOnce(url, method, headers, body, operation, req);
       } catch (e) {
-        if (req.signal?.aborted || !(await this.backoff(attempt, e, action, req.signal))) throw e;
+        if (req.signal?.aborted || !(await budget.retry(e, req.signal))) throw e;
       }
     }
   }
 
-  private async fetchTokenOnce(url: URL, method: HttpMethod, headers: Record<string, string>, body: string | undefined, action: string, req: TokenRequest): Promise<TokenResponse> {
+  private async fetchTokenOnce(url: URL, method: HttpMethod, headers: Record<string, string>, body: string | undefined, operation: Operation, req: TokenRequest): Promise<TokenResponse> {
     let res: Dispatcher.ResponseData;
     try {
       res = await this.send(url, { method, headers, body, signal: req.signal });
     } catch (e) {
-      throw networkError(e, action, url, req.signal);
+      throw networkError(e, operation, url, req.signal);
     }
     const status = res.statusCode;
     const withCredentials = req.authorization !== undefined || req.refreshToken !== undefined;
+    const at = { url: redactUrl(url), operation };
     if (status === 401 || status === 403 || (status === 400 && req.refreshToken !== undefined)) {
       await discard(res.body);
       const refused = withCredentials ? 'refused the credentials' : 'refused anonymous access';
-      const hint = withCredentials ? `check the credentials for ${this.registry} (omlmd login ${this.registry})` : `run omlmd login ${this.registry}`;
-      throw new OmlmdError('UNAUTHORIZED', `the token service of ${this.registry} ${refused}`, { status, url: redactUrl(url), hint });
+      throw new OmlmdError('UNAUTHORIZED', `the token service of ${this.registry} ${refused}`, { ...at, status, remedies: [{ kind: 'sign-in', registry: this.registry, again: withCredentials }] });
     }
     if (status < 200 || status >= 300) {
       await discard(res.body);
-      const err = new OmlmdError('HTTP', `cannot ${action}: HTTP ${status}`, { status, url: redactUrl(url) });
-      const after = parseRetryAfter(headerValue(res.headers, 'retry-after'));
-      if (after !== undefined) retryAfterOf.set(err, after);
+      const err = new OmlmdError('HTTP', `HTTP ${status}`, { ...at, status });
+      rememberRetryAfter(err, parseRetryAfter(headerValue(res.headers, 'retry-after')));
       throw err;
     }
     let doc: unknown;
     try {
-      const bytes = await readCapped(res.body, MAX_TOKEN_BODY, () => new OmlmdError('HTTP', `cannot ${action}: the answer is too large`));
+      const bytes = await readCapped(res.body, MAX_TOKEN_BODY, () => new OmlmdError('HTTP', 'the answer is too large', at));
       doc = JSON.parse(bytes.toString('utf8'));
     } catch (e) {
       if (e instanceof OmlmdError) throw e;
-      if (!(e instanceof SyntaxError)) throw networkError(e, action, url, req.signal);
-      throw new OmlmdError('HTTP', `cannot ${action}: the answer is not JSON`, { url: redactUrl(url) });
+      if (!(e instanceof SyntaxError)) throw networkError(e, operation, url, req.signal);
+      throw new OmlmdError('HTTP', 'the answer is not JSON', at);
     }
     const d = (typeof doc === 'object' && doc !== null ? doc : {}) as Record<string, unknown>;
     const token = typeof d.token === 'string' && d.token !== '' ? d.token : typeof d.access_token === 'string' ? d.access_token : '';
-    if (token === '') throw new OmlmdError('HTTP', `cannot ${action}: the answer holds no token`, { url: redactUrl(url) });
+    if (token === '') throw new OmlmdError('HTTP', 'the answer holds no token', at);
     return {
       token,
       expiresIn: typeof d.expires_in === 'number' ? d.expires_in : undefined,
       refreshToken: typeof d.refresh_token === 'string' && d.refresh_token !== '' ? d.refresh_token : undefined,
     };
+  }
+}
+
+function withScheme(u: URL, protocol: 'http:' | 'https:'): URL {
+  const url = new URL(u.toString());
+  url.protocol = protocol;
+  return url;
+}
+
+/** The text of an error body, at most 64 KiB of it; '' when it cannot be read. */
+async function readErrorText(body: ResponseBody): Promise<string> {
+  try {
+    return (await readCapped(body, MAX_ERROR_BODY, () => new OmlmdError('HTTP', 'error body too large'))).toString('utf8');
+  } catch {
+    return '';
   }
 }

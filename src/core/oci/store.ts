@@ -114,3 +114,46 @@ export interface RepositoryPage {
 export interface RepositoryLister {
   listRepositories(opts?: CallOptions & { last?: string; n?: number }): Promise<RepositoryPage>;
 }
+
+// ---- optional capabilities ------------------------------------------------------------
+// What only some stores can do, as small interfaces with type guards (as oras-go's
+// ReferrerLister): a caller asks `canListReferrers(repo)`, never which class a store is.
+
+export interface ReferrersQuery extends CallOptions {
+  /** Only referrers of this artifact type (a store may ignore it: see `filtered`). */
+  artifactType?: string;
+}
+
+export interface ReferrersListing {
+  /** Descriptors of the manifests whose `subject` is the digest asked about. */
+  manifests: Descriptor[];
+  /** Whether `artifactType` was applied; when false the caller filters. */
+  filtered: boolean;
+}
+
+/** A store that lists referrers itself (a registry's OCI 1.1 referrers API). */
+export interface ReferrersLister {
+  /**
+   * The referrers of manifest `digest`, or undefined when this store turns out to have no
+   * referrers API after all (a registry that answers 404): then the tag schema holds them.
+   */
+  listReferrers(digest: string, opts?: ReferrersQuery): Promise<ReferrersListing | undefined>;
+}
+
+export function canListReferrers(repo: Repository): repo is Repository & ReferrersLister {
+  return typeof (repo as Partial<ReferrersLister>).listReferrers === 'function';
+}
+
+/** A store that can write a tag only if it still names what was read (`If-Match`, `If-None-Match: *`). */
+export interface ConditionalManifestWriter {
+  /**
+   * Stores manifest bytes under `tag` only if the tag names `ifMatch` (a digest), or nothing
+   * when `ifMatch` is null; CONFLICT when it names something else. A store may not enforce
+   * the condition (distribution ignores it), so callers verify after writing as well.
+   */
+  putManifestIfMatch(bytes: Buffer, mediaType: string, tag: string, ifMatch: string | null, opts?: CallOptions): Promise<Descriptor>;
+}
+
+export function canPutManifestIfMatch(repo: Repository): repo is Repository & ConditionalManifestWriter {
+  return typeof (repo as Partial<ConditionalManifestWriter>).putManifestIfMatch === 'function';
+}

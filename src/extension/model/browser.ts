@@ -7,7 +7,7 @@ import { discover } from '../../core/lineage/api';
 import type { ReferrerNode } from '../../core/lineage/discover';
 import { MODELCAR_ARTIFACT_TYPE } from '../../core/lineage/modelcar';
 import { MODEL_CARD_ARTIFACT_TYPE } from '../../core/lineage/modelcard';
-import { isReferrersTag } from '../../core/lineage/referrers';
+import { isReferrersTag } from '../../core/oci/referrers-tag';
 import { humanSize } from '../../core/units';
 
 export { humanSize };
