@@ -1,11 +1,64 @@
 // @ts-check
+import path from 'node:path';
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-/** The core's parts, as folder or file names under src/core. */
-const CORE = ['oci', 'model', 'credentials', 'config', 'transfer', 'client', 'lineage', 'search'];
-/** The faces, as folder names under src/ (and webview/). */
-const FACES = ['cli', 'extension', 'server', 'webview'];
+/**
+ * The layer of a file under src/ or webview/, by path: its rank (lower imports nothing
+ * higher) and its name. Faces have no rank among each other: what each may import is
+ * listed in FACE_IMPORTS.
+ */
+const RANKS = [
+  [/^src\/core\/(errors|units|home)\.ts$/, 0, 'core primitives'],
+  [/^src\/core\/util\//, 1, 'core/util'],
+  [/^src\/core\/oci\//, 2, 'core/oci'],
+  [/^src\/core\/(model|credentials)\/|^src\/core\/config\.ts$/, 3, 'core/model, credentials, config'],
+  [/^src\/core\/transfer\//, 4, 'core/transfer'],
+  [/^src\/core\/client\.ts$/, 5, 'core/client'],
+  [/^src\/core\/lineage\//, 6, 'core/lineage'],
+  [/^src\/core\/search\//, 6, 'core/search'],
+  [/^src\/core\/index\.ts$/, 7, 'core/index'],
+];
+const FACES = { 'src/cli/': 'cli', 'src/extension/': 'extension', 'src/server/': 'server', 'webview/': 'webview' };
+/** What a face may import besides the core (webview: only src/core/model). */
+const FACE_IMPORTS = { cli: ['server'], extension: ['webview'], server: [], webview: [] };
+
+function layerOf(rel) {
+  for (const [re, rank, name] of RANKS) if (re.test(rel)) return { rank, name };
+  for (const [prefix, face] of Object.entries(FACES)) if (rel.startsWith(prefix)) return { face, name: face };
+  return undefined;
+}
+
+/** The import direction of docs/architecture.md, on resolved relative paths. */
+const layersRule = {
+  meta: { type: 'problem', schema: [] },
+  create(context) {
+    const root = context.cwd;
+    const file = path.relative(root, context.filename).split(path.sep).join('/');
+    const from = layerOf(file);
+    if (!from) return {};
+    const check = (node, source) => {
+      if (typeof source !== 'string' || !source.startsWith('.')) return;
+      const target = path.relative(root, path.resolve(path.dirname(context.filename), source)).split(path.sep).join('/');
+      const candidates = [target, `${target}.ts`, `${target}/index.ts`];
+      const to = candidates.map(layerOf).find(Boolean);
+      if (!to) return;
+      let why;
+      if (from.face !== undefined && to.face === from.face) return;
+      if (from.face === undefined && to.face !== undefined) why = `the core never imports a face (${to.name})`;
+      else if (from.face === 'webview' && to.face === undefined && !/^src\/core\/model\//.test(target)) why = 'the webview runs in a browser: it may import only src/core/model';
+      else if (from.face !== undefined && to.face !== undefined && to.face !== from.face && !FACE_IMPORTS[from.face].includes(to.face)) why = `${from.name} must not import ${to.name}`;
+      else if (from.rank !== undefined && to.rank !== undefined && (to.rank > from.rank || (to.rank === from.rank && to.name !== from.name))) why = `${from.name} sits below ${to.name}`;
+      if (why) context.report({ node, message: `${source}: ${why} (docs/architecture.md).` });
+    };
+    return {
+      ImportDeclaration: (n) => check(n, n.source.value),
+      ExportNamedDeclaration: (n) => n.source && check(n, n.source.value),
+      ExportAllDeclaration: (n) => check(n, n.source.value),
+      ImportExpression: (n) => n.source.type === 'Literal' && check(n, n.source.value),
+    };
+  },
+};
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.vscode-test/**', 'out/**'] },
@@ -28,41 +81,9 @@ export default tseslint.config(
   },
   { files: ['src/cli/**/*.ts', 'test/**/*.ts', 'bench/**/*', 'scripts/**/*', 'esbuild.mjs'], rules: { 'no-console': 'off' } },
   // The layers of docs/architecture.md, bottom up: each may import only what is below it.
-  // (ESLint keeps one setting of a rule per file, the last that matches: so each group below
-  // lists everything its files must not import, and the groups do not overlap.)
-  ...layers([
-    [['src/core/errors.ts', 'src/core/units.ts', 'src/core/home.ts'], ['util', ...CORE], FACES, true],
-    [['src/core/util/**/*.ts'], CORE, FACES, true],
-    [['src/core/oci/**/*.ts'], ['model', 'credentials', 'config', 'transfer', 'client', 'lineage', 'search', 'home'], FACES, true],
-    [['src/core/model/**/*.ts', 'src/core/credentials/**/*.ts', 'src/core/config.ts'], ['transfer', 'client', 'lineage', 'search'], FACES, true],
-    [['src/core/transfer/**/*.ts'], ['client', 'lineage', 'search'], FACES, true],
-    [['src/core/client.ts'], ['lineage', 'search'], FACES, true],
-    [['src/core/lineage/**/*.ts'], ['search'], FACES, true],
-    [['src/core/search/**/*.ts'], ['lineage'], FACES, true],
-    [['src/core/index.ts'], [], FACES, true],
-    [['src/cli/**/*.ts'], [], ['extension', 'webview'], true],
-    [['src/server/**/*.ts'], [], ['cli', 'extension', 'webview'], true],
-    [['src/extension/**/*.ts'], [], ['cli', 'server'], false],
-  ]),
+  { files: ['src/**/*.ts', 'webview/**/*.ts'], plugins: { omlmd: { rules: { layers: layersRule } } }, rules: { 'omlmd/layers': 'error' } },
   {
-    files: ['webview/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { paths: [{ name: 'vscode', message: 'The webview runs in a browser.' }], patterns: [{ group: ['**/src/*', '!**/src/core', '**/src/core/*', '!**/src/core/model'], message: 'The webview may import only the pure model code of the core.' }] }] },
+    files: ['src/core/**/*.ts', 'src/cli/**/*.ts', 'src/server/**/*.ts', 'webview/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { paths: [{ name: 'vscode', message: 'Only src/extension depends on VS Code (docs/architecture.md).' }] }] },
   },
 );
-
-
-/** One no-restricted-imports setting per group: the core parts above it, the faces it must not use, and vscode. */
-function layers(groups) {
-  return groups.map(([files, above, faces, noVscode]) => ({
-    files,
-    rules: {
-      'no-restricted-imports': ['error', {
-        paths: noVscode ? [{ name: 'vscode', message: 'Only src/extension depends on VS Code (docs/architecture.md).' }] : [],
-        patterns: [
-          ...(above.length > 0 ? [{ group: above.flatMap((l) => [`**/core/${l}`, `**/core/${l}/*`, `../${l}`, `../${l}/*`, `./${l}`, `./${l}/*`, `../../${l}`, `../../${l}/*`]), message: 'This layer sits below the one imported (docs/architecture.md).' }] : []),
-          { group: faces.flatMap((f) => [`**/${f}`, `**/${f}/*`]), message: 'A layer must not import this face (docs/architecture.md).' },
-        ],
-      }],
-    },
-  }));
-}
