@@ -10,6 +10,7 @@
  * - Failures are retried with backoff and reported (the log, `runs()`), never thrown at the
  *   caller: one action failing does not stop the others.
  */
+import { sleep } from '../util/abort';
 import { spawn } from 'node:child_process';
 import type { OmlmdClient } from '../client';
 import { OmlmdError } from '../errors';
@@ -96,15 +97,6 @@ export function expandTagTemplate(template: string, push: Pick<ModelPush, 'tag' 
   return tag;
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    }, { once: true });
-  });
-}
 
 export class Pipeline {
   private readonly keyed = new Map<string, Promise<unknown>>();
@@ -185,7 +177,8 @@ export class Pipeline {
         const delay = Math.min(30_000, (this.options.retryDelayMs ?? 1000) * 2 ** (run.attempts - 1));
         this.update(run, { error: err.message });
         this.log.warn(`pipeline: ${name} for ${push.reference}@${push.digest}: ${err.message}; retrying in ${delay} ms`);
-        await sleep(delay, signal);
+        // An abort ends the wait; the loop then sees the signal.
+        await sleep(delay, signal).catch(() => undefined);
       }
     }
   }

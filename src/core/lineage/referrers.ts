@@ -14,8 +14,9 @@
  * after our check; on any loss, start over with jittered backoff. The index is rebuilt from
  * what is read each time, so every retry merges what the others wrote.
  */
+import { sleep } from '../util/abort';
 import { randomInt } from 'node:crypto';
-import { cancelled, OmlmdError, throwIfAborted } from '../errors';
+import { OmlmdError, throwIfAborted } from '../errors';
 import { assertDigest } from '../oci/digest';
 import { MANIFEST_MEDIA_TYPES, MediaType } from '../oci/mediatypes';
 import { referrersTag } from '../oci/referrers-tag';
@@ -126,20 +127,6 @@ async function serialized<T>(key: string, job: () => Promise<T>): Promise<T> {
   }
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(cancelled(signal));
-    const onAbort = (): void => {
-      clearTimeout(t);
-      reject(cancelled(signal));
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 /**
  * Read-modify-write of a subject's referrers index until `holds` is true of what the tag

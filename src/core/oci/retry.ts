@@ -4,7 +4,8 @@
  * attempt from, whichever step (a PATCH, the commit PUT, a HEAD) it is in. One public call,
  * one budget: nested steps never bring budgets of their own, so attempts cannot multiply.
  */
-import { cancelled, describeOperation, OmlmdError, type Operation } from '../errors';
+import { sleep } from '../util/abort';
+import { describeOperation, OmlmdError, type Operation } from '../errors';
 
 export interface RetryPolicy {
   /** Retries after the first attempt. */
@@ -82,24 +83,6 @@ export function isRetryable(e: unknown): boolean {
   return e.code === 'NETWORK' && RETRYABLE_ERRNO.has(errnoCode(e.cause));
 }
 
-/** Resolves after `ms`, or rejects CANCELLED when `signal` aborts (at once if it already has). */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(cancelled(signal));
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(cancelled(signal));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 function reasonOf(e: OmlmdError): string {
   if (e.status !== undefined) return `HTTP ${e.status}`;
@@ -155,3 +138,5 @@ export class RetryBudget {
     this.used = 0;
   }
 }
+
+export { sleep };
