@@ -134,7 +134,9 @@ export type Remedy =
   /** Give a server token (the search server answered 401). */
   | { kind: 'server-token'; server: string }
   /** Plain advice, already in words every face can show. */
-  | { kind: 'say'; text: string };
+  | { kind: 'say'; text: string }
+  /** The default base image cannot be built here: name another one. */
+  | { kind: 'give-base-image' };
 
 export type FileSetting = 'caFile' | 'certFile' | 'keyFile' | 'config' | 'metadata' | 'dockerConfig' | 'layout' | 'file';
 
