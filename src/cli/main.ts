@@ -104,7 +104,7 @@ Exit codes: 0 ok, 1 failure, 2 usage or invalid input, 3 authentication, 4 not f
         if (typeof o.index === 'string' && targets.length === 0) return crawlIntoIndex([o.index], { ...o, index: true });
         return crawlIntoIndex(targets, o);
       }
-      if (targets.length === 0) throw new OmlmdError('USAGE', 'name at least one artifact to crawl', { hint: 'omlmd crawl HOST/REPO:TAG... (or --index HOST to fill the search index)' });
+      if (targets.length === 0) throw new OmlmdError('USAGE', 'name at least one artifact to crawl', { remedies: [{ kind: 'say', text: 'omlmd crawl HOST/REPO:TAG... (or --index HOST to fill the search index)' }] });
       const { results, errors } = await client(o).crawl(targets, { signal: controller.signal });
       print(pyJsonDumps(results));
       for (const e of errors) process.stderr.write(`omlmd: skipped ${e.reference}: ${e.error.message}\n`);

@@ -34,7 +34,7 @@ export function cliRemedy(r: Remedy): string {
     case 'give-cert-and-key': return 'pass both --cert-file and --key-file';
     case 'delete-by-digest': return `to remove the manifest with all its tags, delete ${r.reference}`;
     case 'log-in-again': return `log in again: omlmd login ${r.registry}`;
-    case 'inspect-artifact': return `use \`omlmd inspect ${r.reference}\` to see what it is, or \`omlmd pull\` to fetch its files`;
+    case 'inspect-artifact': return 'use `omlmd inspect` to see what it is, or `omlmd pull` to fetch its files';
     case 'metadata-as-metadata': return 'pass metadata with -m FILE instead of as a model file';
     case 'name-a-tag': return `name a tag, e.g. ${r.example}`;
     case 'choose-base-image': return 'name a runnable image with sh, ln and sleep (busybox, ubi-micro, ...), or leave out --base';

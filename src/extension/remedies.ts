@@ -37,7 +37,7 @@ function checkFile(r: Extract<Remedy, { kind: 'check-file' }>): { text: string; 
   switch (r.setting) {
     case 'caFile': case 'certFile': case 'keyFile':
       return { text: `Check the file ${r.path} given as ${r.setting} in the ${REGISTRIES} setting.`, buttons: [openRegistries] };
-    case 'config': return { text: `Check the omlmd config file ${r.path}.`, buttons: [] };
+    case 'config': return { text: `Check the config file ${r.path}.`, buttons: [] };
     case 'dockerConfig': return { text: `Check the Docker config file ${r.path}.`, buttons: [] };
     case 'metadata': return { text: `Check the metadata file ${r.path}.`, buttons: [] };
     case 'layout': return { text: `Check the path ${r.path}: an OCI layout is a folder with oci-layout, index.json and blobs/.`, buttons: [] };
@@ -89,12 +89,14 @@ function sentence(text: string): string {
   return t === '' ? t : `${t[0]!.toUpperCase()}${t.slice(1)}${/[.?!)]$/.test(t) ? '' : '.'}`;
 }
 
+const OMLMD_COMMAND = /\bomlmd (push|pull|get|crawl|metadata|inspect|copy|cp|tags|tag|repos|list|ls|login|logout|query|serve|attach|discover|detach|modelcar|model-card|storage-initializer|cache)\b/;
+
 /**
  * Advice written for the command line (`--ca-file`, `omlmd login`), from a core site not yet
  * converted to typed remedies: left out here, since nothing in VS Code has that flag.
  */
 export function namesCliFlag(text: string): boolean {
-  return /(^|[\s(`'"])--?[a-z]/i.test(text) || /\bomlmd [a-z]/.test(text);
+  return /(^|[\s(`'"])--?[a-z]/i.test(text) || OMLMD_COMMAND.test(text);
 }
 
 /**
