@@ -73,9 +73,9 @@ export function readStdinOnce(): Promise<string> {
 
 /** -u USER with --password-stdin, checked; the password is read only when a registry asks. */
 export function explicitCredentials(o: Common): (() => Promise<Credentials>) | undefined {
-  if (o.passwordStdin && !o.username) throw new OmlmdError('USAGE', '--password-stdin needs a user name', { hint: 'pass -u USER as well' });
+  if (o.passwordStdin && !o.username) throw new OmlmdError('USAGE', '--password-stdin needs a user name', { remedies: [{ kind: 'say', text: 'pass -u USER as well' }] });
   if (o.username === undefined) return undefined;
-  if (!o.passwordStdin) throw new OmlmdError('USAGE', `-u ${o.username} needs a password`, { hint: 'pipe it in with --password-stdin, e.g. echo "$TOKEN" | omlmd … -u USER --password-stdin' });
+  if (!o.passwordStdin) throw new OmlmdError('USAGE', `-u ${o.username} needs a password`, { remedies: [{ kind: 'say', text: 'pipe it in with --password-stdin, e.g. echo "$TOKEN" | omlmd … -u USER --password-stdin' }] });
   const username = o.username;
   return async () => {
     const password = await readStdinOnce();
@@ -218,7 +218,7 @@ export async function metadataFromOptions(o: PushOpts): Promise<ModelMetadata> {
   if (o.property?.length) fromFlags.customProperties = Object.fromEntries(o.property.map(parseProperty));
   const hasFlags = Object.keys(fromFlags).length > 0;
   if (!o.metadata && !hasFlags && !o.emptyMetadata) {
-    throw new OmlmdError('USAGE', 'no metadata given', { hint: 'pass -m FILE (YAML or JSON), metadata flags such as --name, or --empty-metadata' });
+    throw new OmlmdError('USAGE', 'no metadata given', { remedies: [{ kind: 'say', text: 'pass -m FILE (YAML or JSON), metadata flags such as --name, or --empty-metadata' }] });
   }
   if (o.emptyMetadata && (o.metadata || hasFlags)) {
     throw new OmlmdError('USAGE', '--empty-metadata cannot be combined with -m or metadata flags');

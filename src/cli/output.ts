@@ -1,6 +1,7 @@
 import { OmlmdError, type ErrorCode } from '../core/errors';
 import type { ProgressEvent } from '../core/transfer/progress';
 import { humanSize } from '../core/units';
+import { cliRemedyLines } from './remedies';
 
 export { humanSize };
 
@@ -49,12 +50,12 @@ export function exitCodeFor(e: unknown): number {
   return e instanceof OmlmdError ? (CODE_EXIT[e.code] ?? ExitCode.failure) : ExitCode.failure;
 }
 
-/** One line naming what failed, then the fix; a stack only with --debug. */
+/** One line naming what failed, then one hint line a remedy, in flags and commands; a stack only with --debug. */
 export function formatError(e: unknown, debug: boolean): string {
   if (e instanceof OmlmdError) {
     if (e.code === 'CANCELLED') return 'omlmd: cancelled';
     let s = `omlmd: error: ${e.message}`;
-    if (e.hint) s += `\n  hint: ${e.hint}`;
+    for (const line of cliRemedyLines(e.remedies)) s += `\n  hint: ${line}`;
     if (debug) s += `\n  code: ${e.code}${e.status ? `, HTTP ${e.status}` : ''}${e.url ? ` ${e.url}` : ''}\n${e.stack ?? ''}${e.cause ? `\ncause: ${(e.cause as Error).stack ?? String(e.cause)}` : ''}`;
     return s;
   }

@@ -133,7 +133,7 @@ export class OmlmdClient {
 
   async push(target: Target, input: PushInput, opts: TransferOptions = {}): Promise<PushResult & { reference: string }> {
     const ref = OmlmdClient.parse(target);
-    if (ref.digest) throw new OmlmdError('USAGE', `cannot push to a digest (${formatReference(ref)}): the digest comes from the content`, { hint: 'push to a tag, e.g. REPO:v1' });
+    if (ref.digest) throw new OmlmdError('USAGE', `cannot push to a digest (${formatReference(ref)}): the digest comes from the content`, { remedies: [{ kind: 'name-a-tag', example: 'REPO:v1' }] });
     const repo = await this.repository(ref, { create: true });
     const tag = ref.tag ?? DEFAULT_TAG;
     const cache = this.transferCache();
@@ -186,7 +186,7 @@ export class OmlmdClient {
   async copy(source: Target, destination: Target, opts: TransferOptions = {}): Promise<CopyResult & { reference: string }> {
     const src = OmlmdClient.parse(source);
     const dst = OmlmdClient.parse(destination);
-    if (dst.digest) throw new OmlmdError('USAGE', `cannot copy to a digest (${formatReference(dst)})`, { hint: 'name a tag, or no tag to keep the source tag' });
+    if (dst.digest) throw new OmlmdError('USAGE', `cannot copy to a digest (${formatReference(dst)})`, { remedies: [{ kind: 'say', text: 'name a tag, or no tag to keep the source tag' }] });
     const tag = dst.tag ?? src.tag ?? (src.digest ? undefined : DEFAULT_TAG);
     const cache = this.transferCache();
     const res = await copyArtifact(await this.repository(src), refOf(src), await this.repository(dst, { create: true }), tag, { cache, ...opts });

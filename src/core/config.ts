@@ -72,7 +72,7 @@ export function checkSettings(v: unknown, where: string, baseDir?: string, env: 
   for (const [key, value] of Object.entries(v as Record<string, unknown>)) {
     const at = `${where}.${key}`;
     if (!KNOWN_KEYS.has(key)) {
-      throw new OmlmdError('USAGE', `${at} is not a setting`, { hint: `known settings: ${[...KNOWN_KEYS].join(', ')}` });
+      throw new OmlmdError('USAGE', `${at} is not a setting`, { remedies: [{ kind: 'say', text: `known settings: ${[...KNOWN_KEYS].join(', ')}` }] });
     }
     if ((BOOLEAN_KEYS as readonly string[]).includes(key)) {
       if (typeof value !== 'boolean') throw new OmlmdError('USAGE', `${at} must be true or false, got ${JSON.stringify(value)}`);
@@ -104,7 +104,7 @@ export function parseConfig(text: string, path?: string, env: NodeJS.ProcessEnv 
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new OmlmdError('USAGE', `${where}: expected a mapping with "defaults" and "registries"`);
   const d = doc as Record<string, unknown>;
   for (const k of Object.keys(d)) {
-    if (k !== 'defaults' && k !== 'registries') throw new OmlmdError('USAGE', `${where}: unknown key "${k}"`, { hint: 'the file has two sections: defaults and registries' });
+    if (k !== 'defaults' && k !== 'registries') throw new OmlmdError('USAGE', `${where}: unknown key "${k}"`, { remedies: [{ kind: 'say', text: 'the file has two sections: defaults and registries' }] });
   }
   const baseDir = path ? dirname(resolve(path)) : undefined;
   const defaults = checkSettings(d.defaults, `${where}: defaults`, baseDir, env);

@@ -136,7 +136,9 @@ export type Remedy =
   /** The registry does not allow deletes: its operator can turn them on (distribution: `storage.delete`). */
   | { kind: 'enable-deletes'; registry: string }
   /** Plain advice, already in words every face can show. */
-  | { kind: 'say'; text: string };
+  | { kind: 'say'; text: string }
+  /** The default base image cannot be built here: name another one. */
+  | { kind: 'give-base-image' };
 
 export type FileSetting = 'caFile' | 'certFile' | 'keyFile' | 'config' | 'metadata' | 'dockerConfig' | 'layout' | 'file';
 

@@ -4,8 +4,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import * as vscode from 'vscode';
+import { OmlmdError } from '../core/errors';
 import { metadataToJson, metadataToYaml, validateMetadata, type ModelMetadata } from '../core/model/metadata';
 import { editorHtml } from '../../webview/html';
+import { describeForVsCode } from './remedies';
 import {
   BusyNotification,
   CancelNotification,
@@ -38,8 +40,9 @@ export type MetadataEditorResult = { action: 'push'; metadata: ModelMetadata } |
 
 const SOURCE = 'the metadata editor';
 
+/** An error for the editor's own message line: ours with its remedies in VS Code's words (remedies.ts). */
 function messageOf(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+  return e instanceof OmlmdError ? describeForVsCode(e).message : e instanceof Error ? e.message : String(e);
 }
 
 function fileStem(name: string | null | undefined): string {

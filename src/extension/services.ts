@@ -9,6 +9,9 @@ export interface Config {
   registries: RegistrySettings[];
   home?: string;
   concurrency: number;
+  /** Seconds, for every registry (omlmd.transfer.connectTimeout, readTimeout); unset: the core's defaults. */
+  connectTimeout?: number;
+  readTimeout?: number;
 }
 
 export function readConfig(): Config {
@@ -18,6 +21,8 @@ export function readConfig(): Config {
     registries: registries.map((r) => ({ ...r, host: r.host.trim().replace(/^https?:\/\//, '').replace(/\/+$/, '') })),
     home: c.get<string>('home') || undefined,
     concurrency: c.get<number>('transfer.concurrency') ?? 4,
+    connectTimeout: c.get<number | null>('transfer.connectTimeout') || undefined,
+    readTimeout: c.get<number | null>('transfer.readTimeout') || undefined,
   };
 }
 
@@ -75,7 +80,8 @@ export class Services implements vscode.Disposable {
         credentials: createCredentialsProvider({ sources: [secrets] }),
         registrySettings: (registry: string) => {
           const r = cfg.registries.find((x) => x.host === registry);
-          return r && { plainHttp: r.plainHttp, caFile: r.caFile, insecure: r.insecure };
+          const timeouts = { connectTimeout: cfg.connectTimeout, readTimeout: cfg.readTimeout };
+          return r ? { plainHttp: r.plainHttp, caFile: r.caFile, certFile: r.certFile, keyFile: r.keyFile, insecure: r.insecure, ...timeouts } : timeouts;
         },
         proxy: vscodeProxy(),
         onWarning: (m) => this.log.warn(m),

@@ -34,7 +34,7 @@ test('bad references are refused with the reason and a fix', () => {
   for (const [input, re] of cases) {
     assert.throws(() => parseReference(input), (e: unknown) => OmlmdError.is(e, 'INVALID_REFERENCE') && re.test(e.message), input);
   }
-  assert.throws(() => parseReference('localhost:5000/MNIST'), (e: unknown) => OmlmdError.is(e) && /use "mnist"/.test(e.hint ?? ''));
+  assert.throws(() => parseReference('localhost:5000/MNIST'), (e: unknown) => OmlmdError.is(e) && e.remedies.length === 1 && e.remedies[0]!.kind === 'say' && /use "mnist"/.test(e.remedies[0]!.text));
 });
 
 test('format round-trips and loopback detection', () => {

@@ -10,7 +10,7 @@ type CacheOpts = Common & { olderThan?: string };
 function days(arg: string | undefined): number | undefined {
   if (arg === undefined) return undefined;
   const m = /^(\d+)d?$/.exec(arg.trim());
-  if (!m) throw new OmlmdError('USAGE', `--older-than ${JSON.stringify(arg)} is not a number of days`, { hint: 'e.g. --older-than 7d' });
+  if (!m) throw new OmlmdError('USAGE', `--older-than ${JSON.stringify(arg)} is not a number of days`, { remedies: [{ kind: 'say', text: 'e.g. --older-than 7d' }] });
   return Number(m[1]);
 }
 

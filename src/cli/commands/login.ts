@@ -8,7 +8,7 @@ import { controller, example, noteRetry, print, readStdinOnce, settingsFromFlags
 function registryArg(arg: string): string {
   const host = normalizeHost(arg);
   if (host === '' || !/^(?:\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?)(?::\d{1,5})?$/.test(host)) {
-    throw new OmlmdError('USAGE', `${JSON.stringify(arg)} is not a registry host[:port]`, { hint: 'e.g. omlmd login quay.io -u USER --password-stdin' });
+    throw new OmlmdError('USAGE', `${JSON.stringify(arg)} is not a registry host[:port]`, { remedies: [{ kind: 'say', text: 'e.g. omlmd login quay.io -u USER --password-stdin' }] });
   }
   return host;
 }
@@ -26,7 +26,7 @@ export function registerLogin(program: Command): void {
   example(login.action(async (arg: string, o: Common) => {
     const registry = registryArg(arg);
     if (!o.passwordStdin) {
-      throw new OmlmdError('USAGE', 'omlmd login reads the password from standard input', { hint: `echo "$PASSWORD" | omlmd login ${registry} -u ${o.username ?? 'USER'} --password-stdin` });
+      throw new OmlmdError('USAGE', 'omlmd login reads the password from standard input', { remedies: [{ kind: 'say', text: `echo "$PASSWORD" | omlmd login ${registry} -u ${o.username ?? 'USER'} --password-stdin` }] });
     }
     const password = await readStdinOnce();
     if (password === '') throw new OmlmdError('USAGE', '--password-stdin: standard input held no password');

@@ -33,7 +33,7 @@ export function pipelineActions(o: PipelineOpts, log: PipelineLogger): Notificat
   for (const a of o.onPush ?? []) {
     if (a === 'modelcar') specs.push({ kind: 'modelcar', base: o.modelcarBase, tag: o.modelcarTag });
     else if (a === 'model-card') specs.push({ kind: 'model-card' });
-    else throw new OmlmdError('USAGE', `--on-push takes modelcar or model-card, got ${JSON.stringify(a)}`, { hint: 'run anything else with --on-push-exec COMMAND' });
+    else throw new OmlmdError('USAGE', `--on-push takes modelcar or model-card, got ${JSON.stringify(a)}`, { remedies: [{ kind: 'say', text: 'run anything else with --on-push-exec COMMAND' }] });
   }
   for (const command of o.onPushExec ?? []) specs.push({ kind: 'exec', command });
   if (specs.length === 0) return [];

@@ -192,7 +192,7 @@ kitops), created, annotations, size, files. Fill the index with: omlmd crawl --i
     .option('--no-crawl', 'no full crawl at start')
     .action(async (o: ServeOpts & PipelineOpts) => {
       const registries = o.registry ?? [];
-      if (registries.length === 0) throw new OmlmdError('USAGE', 'name the registry to index with --registry HOST', { hint: 'omlmd serve --registry localhost:5000' });
+      if (registries.length === 0) throw new OmlmdError('USAGE', 'name the registry to index with --registry HOST', { remedies: [{ kind: 'say', text: 'omlmd serve --registry localhost:5000' }] });
       const token = o.tokenFile ? readFileSync(o.tokenFile, 'utf8').trim() : process.env.OMLMD_SERVE_TOKEN || undefined;
       if (o.tokenFile && !token) throw new OmlmdError('USAGE', `${o.tokenFile} is empty`);
       const { host, port } = parseListen(o.listen);

@@ -40,7 +40,7 @@ export function envSource(env: NodeJS.ProcessEnv = process.env): CredentialSourc
     const u = env[user] || undefined;
     const p = env[pass] || undefined;
     if (u === undefined && p === undefined) return undefined;
-    if (!u || !p) throw new OmlmdError('USAGE', `${u ? pass : user} is not set, but ${u ? user : pass} is`, { hint: 'set both, or neither' });
+    if (!u || !p) throw new OmlmdError('USAGE', `${u ? pass : user} is not set, but ${u ? user : pass} is`, { remedies: [{ kind: 'say', text: 'set both, or neither' }] });
     return { username: u, password: p };
   };
   return {

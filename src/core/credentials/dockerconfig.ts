@@ -72,7 +72,7 @@ export async function readAuthFile(path: string): Promise<AuthFile> {
   try {
     doc = JSON.parse(text);
   } catch {
-    throw new OmlmdError('USAGE', `${path} is not valid JSON`, { hint: 'fix or remove the file (it holds registry credentials)' });
+    throw new OmlmdError('USAGE', `${path} is not valid JSON`, { remedies: [{ kind: 'say', text: 'fix or remove the file (it holds registry credentials)' }] });
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new OmlmdError('USAGE', `${path} is not a JSON object`);
   return doc as AuthFile;
@@ -100,7 +100,7 @@ function fromEntry(entry: AuthEntry | undefined, path: string, key: string): Cre
   if (typeof entry.auth === 'string' && entry.auth !== '') {
     const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
-    if (colon <= 0) throw new OmlmdError('USAGE', `the "auth" of ${key} in ${path} is not base64 of user:password`, { hint: `log in again: omlmd login ${registryKey(key)}` });
+    if (colon <= 0) throw new OmlmdError('USAGE', `the "auth" of ${key} in ${path} is not base64 of user:password`, { remedies: [{ kind: 'log-in-again', registry: registryKey(key) }] });
     return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
   }
   if (typeof entry.username === 'string' && typeof entry.password === 'string' && entry.password !== '') {

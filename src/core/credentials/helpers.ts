@@ -27,7 +27,7 @@ export function helperProgram(name: string): string {
 export function runHelper(name: string, action: 'get' | 'store' | 'erase', input: string, env: NodeJS.ProcessEnv = process.env): Promise<HelperResult> {
   const program = helperProgram(name);
   if (!/^[A-Za-z0-9._-]+$/.test(name)) {
-    return Promise.reject(new OmlmdError('USAGE', `${JSON.stringify(name)} is not a credential helper name`, { hint: 'check credsStore and credHelpers in the Docker config file' }));
+    return Promise.reject(new OmlmdError('USAGE', `${JSON.stringify(name)} is not a credential helper name`, { remedies: [{ kind: 'say', text: 'check credsStore and credHelpers in the Docker config file' }] }));
   }
   return new Promise((resolve, reject) => {
     const child = spawn(program, [action], { env, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -47,7 +47,7 @@ export function runHelper(name: string, action: 'get' | 'store' | 'erase', input
       if (e.code === 'ENOENT') {
         reject(new OmlmdError('UNAUTHORIZED', `the credential helper ${program} is not installed (not found on PATH)`, {
           cause: e,
-          hint: `install ${program}, or remove it from credsStore/credHelpers in the Docker config file`,
+          remedies: [{ kind: 'say', text: `install ${program}, or remove it from credsStore/credHelpers in the Docker config file` }],
         }));
       } else {
         reject(new OmlmdError('UNAUTHORIZED', `cannot run the credential helper ${program}: ${e.message}`, { cause: e }));
@@ -78,7 +78,7 @@ export async function helperGet(name: string, serverUrl: string, env?: NodeJS.Pr
   if (r.code !== 0) {
     if (isNotFound(r)) return undefined;
     throw new OmlmdError('UNAUTHORIZED', `the credential helper ${helperProgram(name)} failed to get the credentials for ${serverUrl}${r.stderr ? `: ${r.stderr}` : ` (exit ${r.code})`}`, {
-      hint: `check that ${helperProgram(name)} works: echo ${serverUrl} | ${helperProgram(name)} get`,
+      remedies: [{ kind: 'say', text: `check that ${helperProgram(name)} works: echo ${serverUrl} | ${helperProgram(name)} get` }],
     });
   }
   let doc: unknown;

@@ -35,7 +35,7 @@ export async function verifyCredentials(
         status: e.status,
         url: e.url,
         registryErrors: e.registryErrors,
-        hint: 'check the user name and password (or access token)',
+        remedies: [{ kind: 'say', text: 'check the user name and password (or access token)' }],
       });
     }
     throw e;

@@ -64,7 +64,7 @@ export async function detach(client: OmlmdClient, target: Target, opts: CallOpti
 export async function copyRecursive(client: OmlmdClient, source: Target, destination: Target, opts: TransferOptions = {}): Promise<RecursiveCopyResult & { reference: string }> {
   const src = OmlmdClient.parse(source);
   const dst = OmlmdClient.parse(destination);
-  if (dst.digest) throw new OmlmdError('USAGE', `cannot copy to a digest (${formatReference(dst)})`, { hint: 'name a tag, or no tag to keep the source tag' });
+  if (dst.digest) throw new OmlmdError('USAGE', `cannot copy to a digest (${formatReference(dst)})`, { remedies: [{ kind: 'say', text: 'name a tag, or no tag to keep the source tag' }] });
   const tag = dst.tag ?? src.tag ?? (src.digest ? undefined : DEFAULT_TAG);
   const res = await copyWithReferrers(await client.repository(src), refOf(src), await client.repository(dst, { create: true }), tag, opts);
   return { ...res, reference: formatReference({ ...dst, tag, digest: res.descriptor.digest }) };
@@ -80,7 +80,7 @@ export async function modelCar(client: OmlmdClient, model: Target, image: Target
   const parse = OmlmdClient.parse;
   const m = parse(model);
   const img = parse(image);
-  if (img.digest) throw new OmlmdError('USAGE', `cannot build to a digest (${formatReference(img)}): the digest comes from the content`, { hint: 'name a tag, e.g. REPO:v1-modelcar' });
+  if (img.digest) throw new OmlmdError('USAGE', `cannot build to a digest (${formatReference(img)}): the digest comes from the content`, { remedies: [{ kind: 'name-a-tag', example: 'REPO:v1-modelcar' }] });
   const tag = img.tag ?? DEFAULT_TAG;
   const baseRef = opts.base === undefined ? undefined : parse(opts.base);
   const res = await buildModelCar(await client.repository(m), refOf(m), await client.repository(img, { create: true }), tag, {

@@ -79,13 +79,13 @@ export async function busyboxBase(path = process.env.OMLMD_BUSYBOX || DEFAULT_BU
   const st = await stat(path).catch(() => undefined);
   if (!st?.isFile()) {
     throw new OmlmdError('NOT_FOUND', `no busybox at ${path} for the ModelCar's minimal base`, {
-      hint: 'install Debian\'s busybox-static (apt-get install busybox-static), point OMLMD_BUSYBOX at a static busybox, or pass --base IMAGE',
+      remedies: [{ kind: 'say', text: 'install Debian\'s busybox-static (apt-get install busybox-static), or point OMLMD_BUSYBOX at a static busybox' }, { kind: 'give-base-image' }],
     });
   }
   const elf = await readElf(path);
   if (!elf.static) {
     throw new OmlmdError('UNSUPPORTED', `${path} is dynamically linked: alone in an image it cannot run`, {
-      hint: 'install busybox-static (not busybox), or pass --base IMAGE',
+      remedies: [{ kind: 'say', text: 'install busybox-static (not busybox)' }, { kind: 'give-base-image' }],
     });
   }
   const entries: TarEntry[] = [

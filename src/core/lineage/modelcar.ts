@@ -172,7 +172,7 @@ async function resolveBase(opts: ModelCarOptions, created: string): Promise<Reso
   const { fetched } = await fetchImageManifest(repo, reference, { signal, platform: opts.platform });
   const m = fetched.manifest;
   if (m.config.mediaType !== MediaType.ociImageConfig && m.config.mediaType !== DOCKER_CONFIG) {
-    throw new OmlmdError('USAGE', `the base ${name} is not a container image (its config is ${m.config.mediaType})`, { hint: 'name a runnable image with sh, ln and sleep (busybox, ubi-micro, ...), or leave out --base' });
+    throw new OmlmdError('USAGE', `the base ${name} is not a container image (its config is ${m.config.mediaType})`, { remedies: [{ kind: 'choose-base-image' }] });
   }
   const raw = await readBlob(repo, m.config, `the config of base ${name}`, { signal });
   let config: ImageConfig;
@@ -201,7 +201,7 @@ export async function buildModelCar(modelRepo: Repository, modelRef: string, dst
   const files = modelCarFiles(model);
   if (files.length === 0) {
     throw new OmlmdError('NOT_A_MODEL', `${modelRepo.description} ${modelRef} has no model files to put under /models`, {
-      hint: viewArtifact(model).metadataOnly ? 'it is metadata only: its model lives at its uri' : undefined,
+      remedies: viewArtifact(model).metadataOnly ? [{ kind: 'say', text: 'it is metadata only: its model lives at its uri' }] : [],
     });
   }
   let metadata: ModelMetadata | undefined;

@@ -24,12 +24,12 @@ export interface StorageInitializerOptions extends TransferOptions {
 export function parseStorageUri(uri: string): Extract<Reference, { kind: 'registry' }> {
   const prefix = STORAGE_URI_PREFIXES.find((p) => uri.startsWith(p));
   if (!prefix) {
-    throw new OmlmdError('USAGE', `${JSON.stringify(uri)} is not a storage URI this initializer serves`, { hint: `use ${STORAGE_URI_PREFIXES.map((p) => `${p}HOST/REPO:TAG`).join(' or ')}` });
+    throw new OmlmdError('USAGE', `${JSON.stringify(uri)} is not a storage URI this initializer serves`, { remedies: [{ kind: 'say', text: `use ${STORAGE_URI_PREFIXES.map((p) => `${p}HOST/REPO:TAG`).join(' or ')}` }] });
   }
   const rest = uri.slice(prefix.length);
   const ref = parseReference(rest);
   if (ref.kind !== 'registry') {
-    throw new OmlmdError('USAGE', `${JSON.stringify(uri)} names no registry: write ${prefix}HOST/REPO:TAG`, { hint: 'for Docker Hub write docker.io/ORG/REPO' });
+    throw new OmlmdError('USAGE', `${JSON.stringify(uri)} names no registry: write ${prefix}HOST/REPO:TAG`, { remedies: [{ kind: 'say', text: 'for Docker Hub write docker.io/ORG/REPO' }] });
   }
   return ref;
 }

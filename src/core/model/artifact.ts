@@ -131,7 +131,7 @@ export function viewArtifact(m: ImageManifest): ArtifactView {
 export function assertModel(m: ImageManifest, ref: string): void {
   if (m.config.mediaType !== ModelMediaType.config) {
     throw new OmlmdError('NOT_A_MODEL', `${ref} is not an omlmd model artifact (its config is ${m.config.mediaType}, not ${ModelMediaType.config})`, {
-      hint: 'use `omlmd inspect` to see what it is, or `omlmd pull` to fetch its files',
+      remedies: [{ kind: 'inspect-artifact', reference: ref }],
     });
   }
 }

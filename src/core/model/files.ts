@@ -36,11 +36,11 @@ export async function collectModelFiles(paths: string[], cwd = process.cwd()): P
     const other = seen.get(f.title);
     if (other !== undefined) {
       throw new OmlmdError('CONFLICT', `two files would have the same name "${f.title}" in the artifact: ${other} and ${f.path}`, {
-        hint: 'rename one, or push their folders so their relative paths tell them apart',
+        remedies: [{ kind: 'say', text: 'rename one, or push their folders so their relative paths tell them apart' }],
       });
     }
     if (METADATA_TITLES.includes(f.title)) {
-      throw new OmlmdError('CONFLICT', `${f.path}: "${f.title}" is the name omlmd gives the metadata layer`, { hint: 'pass metadata with -m FILE instead of as a model file' });
+      throw new OmlmdError('CONFLICT', `${f.path}: "${f.title}" is the name omlmd gives the metadata layer`, { remedies: [{ kind: 'metadata-as-metadata' }] });
     }
     seen.set(f.title, f.path);
   }

@@ -32,10 +32,10 @@ function validate(doc: unknown): ErrorObject[] {
  */
 export function validateMetadata(doc: unknown, source: string): ModelMetadata {
   if (doc === null || doc === undefined) {
-    throw new OmlmdError('INVALID_METADATA', `${source}: the metadata is empty`, { hint: 'write at least a name, e.g. "name: my model"' });
+    throw new OmlmdError('INVALID_METADATA', `${source}: the metadata is empty`, { remedies: [{ kind: 'say', text: 'write at least a name, e.g. "name: my model"' }] });
   }
   if (Array.isArray(doc)) {
-    throw new OmlmdError('INVALID_METADATA', `${source}: the top level is a list; it must be a mapping of fields`, { hint: 'write it as "name: ...", "author: ...", not "- name: ..."' });
+    throw new OmlmdError('INVALID_METADATA', `${source}: the top level is a list; it must be a mapping of fields`, { remedies: [{ kind: 'say', text: 'write it as "name: ...", "author: ...", not "- name: ..."' }] });
   }
   if (typeof doc !== 'object') {
     throw new OmlmdError('INVALID_METADATA', `${source}: the top level is ${describeValue(doc)}; it must be a mapping of fields (name, author, ...)`);
@@ -52,7 +52,7 @@ export function validateMetadata(doc: unknown, source: string): ModelMetadata {
 export function parseMetadata(text: string, source: string, format?: 'json' | 'yaml'): ModelMetadata {
   const fmt = format ?? (extname(source).toLowerCase() === '.json' ? 'json' : 'yaml');
   if (text.trim() === '') {
-    throw new OmlmdError('INVALID_METADATA', `${source}: the file is empty`, { hint: 'write at least a name, e.g. "name: my model"' });
+    throw new OmlmdError('INVALID_METADATA', `${source}: the file is empty`, { remedies: [{ kind: 'say', text: 'write at least a name, e.g. "name: my model"' }] });
   }
   let doc: unknown;
   try {

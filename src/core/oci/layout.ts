@@ -325,7 +325,7 @@ export class OciLayout implements RepositoryLister {
       if (await this.breakStaleLock(lockFile)) continue;
       if (Date.now() >= deadline) {
         throw new OmlmdError('CONFLICT', `${this.description} is busy: another process holds ${lockFile}`, {
-          hint: `if no other omlmd process is using this layout, delete ${lockFile}`,
+          remedies: [{ kind: 'remove-stale-lock', path: lockFile }],
         });
       }
       await sleep(delay + Math.random() * delay, signal);
@@ -400,7 +400,7 @@ export class OciLayout implements RepositoryLister {
 
   private notALayout(why: string): OmlmdError {
     return new OmlmdError('NOT_FOUND', `${this.path} is not an OCI image layout: ${why}`, {
-      hint: `check the path; a layout is a directory with oci-layout, index.json and blobs/ (skopeo copy ... oci:${this.path}:TAG writes one)`,
+      remedies: [{ kind: 'check-file', path: this.path, setting: 'layout' }],
     });
   }
 
@@ -727,8 +727,8 @@ export class LayoutRepository implements Repository {
     const entry = index.manifests.findLast((e) => entryRefName(e) === refName);
     if (!entry) {
       const tags = index.manifests.map((e) => this.tagOf(e)).filter((t): t is string => t !== undefined);
-      const hint = tags.length === 0 ? 'it has no tags' : `its tags: ${[...new Set(tags)].sort(sortStrings).slice(0, 10).join(', ')}${tags.length > 10 ? ', …' : ''}`;
-      throw new OmlmdError('MANIFEST_UNKNOWN', `tag ${reference} not found in ${this.description}`, { hint });
+      const text = tags.length === 0 ? 'it has no tags' : `its tags: ${[...new Set(tags)].sort(sortStrings).slice(0, 10).join(', ')}${tags.length > 10 ? ', …' : ''}`;
+      throw new OmlmdError('MANIFEST_UNKNOWN', `tag ${reference} not found in ${this.description}`, { remedies: [{ kind: 'say', text }] });
     }
     const mediaType = typeof entry.mediaType === 'string' ? entry.mediaType : '';
     const digest = assertDigest(entry.digest, `index.json entry for ${reference} in ${this.layout.description}`);

@@ -19,8 +19,8 @@ const NAME_RE = new RegExp(`^${NAME_COMPONENT}(?:/${NAME_COMPONENT})*$`);
 const TAG_RE = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
 const HOST_RE = /^(?:\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?)(?::[0-9]{1,5})?$/;
 
-function invalid(input: string, why: string, hint?: string): OmlmdError {
-  return new OmlmdError('INVALID_REFERENCE', `invalid reference ${JSON.stringify(input)}: ${why}`, { hint });
+function invalid(input: string, why: string, advice?: string): OmlmdError {
+  return new OmlmdError('INVALID_REFERENCE', `invalid reference ${JSON.stringify(input)}: ${why}`, { remedies: advice === undefined ? [] : [{ kind: 'say', text: advice }] });
 }
 
 export function isValidRepository(name: string): boolean {
@@ -54,8 +54,8 @@ function checkRepository(input: string, name: string): void {
   if (name === '') throw invalid(input, 'the repository name is empty');
   if (!isValidRepository(name)) {
     const lower = name.toLowerCase();
-    const hint = lower !== name && isValidRepository(lower) ? `repository names are lowercase: use ${JSON.stringify(lower)}` : undefined;
-    throw invalid(input, `repository ${JSON.stringify(name)} is not a valid name (lowercase letters, digits and . _ - separators, parts joined by /)`, hint);
+    const advice = lower !== name && isValidRepository(lower) ? `repository names are lowercase: use ${JSON.stringify(lower)}` : undefined;
+    throw invalid(input, `repository ${JSON.stringify(name)} is not a valid name (lowercase letters, digits and . _ - separators, parts joined by /)`, advice);
   }
 }
 

@@ -31,7 +31,7 @@ export class QueryError extends OmlmdError {
     readonly query: string,
     readonly position: number,
   ) {
-    super('INVALID_QUERY', `invalid query at column ${position + 1}: ${message}`, { hint: 'write a JSONPath filter such as $[?@.customProperties.accuracy > 0.9 && @.model_format_name == \'onnx\']' });
+    super('INVALID_QUERY', `invalid query at column ${position + 1}: ${message}`, { remedies: [{ kind: 'say', text: 'write a JSONPath filter such as $[?@.customProperties.accuracy > 0.9 && @.model_format_name == \'onnx\']' }] });
   }
 
   /** The query with a caret under the offending spot, for a terminal. */

@@ -45,7 +45,7 @@ function loadDriver(): typeof BetterSqlite3 {
   } catch (e) {
     throw new OmlmdError('UNSUPPORTED', `the SQLite index needs the better-sqlite3 module, which did not load: ${(e as Error).message}`, {
       cause: e,
-      hint: 'reinstall with `npm ci` (it builds better-sqlite3), or use a PostgreSQL index (postgres://...)',
+      remedies: [{ kind: 'say', text: 'reinstall with `npm ci` (it builds better-sqlite3), or use a PostgreSQL index (postgres://...)' }],
     });
   }
 }

@@ -9,6 +9,7 @@ import { MODELCAR_ARTIFACT_TYPE } from '../../core/lineage/modelcar';
 import { MODEL_CARD_ARTIFACT_TYPE } from '../../core/lineage/modelcard';
 import { isReferrersTag } from '../../core/oci/referrers-tag';
 import { humanSize } from '../../core/units';
+import { adviceForVsCode } from '../remedies';
 
 export { humanSize };
 
@@ -23,6 +24,9 @@ export interface RegistrySettings {
   host: string;
   plainHttp?: boolean;
   caFile?: string;
+  /** PEM client certificate and its key, for registries that ask for one (mTLS). */
+  certFile?: string;
+  keyFile?: string;
   insecure?: boolean;
   defaultRepository?: string;
   /** Shown when the registry refuses its catalog (GHCR, GitLab, multi-tenant Harbor). */
@@ -78,15 +82,22 @@ function formatLabel(md: ModelMetadata | undefined): string {
 }
 
 
-/** An error as a tree row, with the fix a user would reach for. */
+/** An error as a tree row, with its remedies (remedies.ts) and the fix a user would reach for. */
 export function errorNode(parentId: string, e: unknown, store?: StoreRef): BrowserNode {
   const err = e instanceof OmlmdError ? e : undefined;
   const text = err ? err.message : String((e as Error)?.message ?? e);
-  let fix: FixAction | undefined = { title: 'Retry', command: 'omlmd.refresh' };
-  if (err && (err.code === 'UNAUTHORIZED' || err.code === 'DENIED') && store?.kind === 'registry') {
-    fix = { title: 'Sign in…', command: 'omlmd.signIn', args: [store.host] };
+  const advice = err ? adviceForVsCode(err, store?.kind === 'registry' ? store.host : undefined) : undefined;
+  let fix: FixAction = { title: 'Retry', command: 'omlmd.refresh' };
+  for (const b of advice?.buttons ?? []) {
+    const a = b.action;
+    if (a.kind === 'sign-in') fix = { title: b.title, command: 'omlmd.signIn', args: [a.registry] };
+    else if (a.kind === 'open-settings') fix = { title: b.title, command: 'workbench.action.openSettings', args: [a.query] };
+    else if (a.kind === 'set-server-token') fix = { title: b.title, command: 'omlmd.setSearchServerToken' };
+    else continue;
+    break;
   }
-  return { kind: 'message', id: `${parentId}/error`, severity: 'error', text, detail: err?.hint, fix };
+  const detail = advice && advice.texts.length > 0 ? advice.texts.join(' ') : undefined;
+  return { kind: 'message', id: `${parentId}/error`, severity: 'error', text, detail, fix };
 }
 
 export class RegistryBrowser {

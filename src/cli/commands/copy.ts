@@ -1,0 +1,26 @@
+import type { Command } from 'commander';
+import { copyRecursive } from '../../core/lineage/api';
+import { client, concurrency, controller, example, print, withCommon, withProgress, type Common } from '../context';
+import { humanSize } from '../output';
+
+/** `omlmd copy`: an artifact (and, recursively, what refers to it) between registries, layouts and the local store. */
+export function registerCopy(program: Command): void {
+  example(withCommon(program.command('copy'), true)
+    .alias('cp')
+    .description('copy an artifact between registries, OCI layouts and the local store; the digest is kept and only missing blobs move')
+    .argument('<source>')
+    .argument('<destination>', 'a tag, or no tag to keep the source\'s')
+    .option('-r, --recursive', 'also copy every artifact that refers to it (ModelCar images, model cards, SBOMs), recursively, keeping the graph')
+    .action(async (source: string, destination: string, o: Common & { recursive?: boolean }) => {
+      const c = client(o);
+      if (o.recursive) {
+        const res = await withProgress('copy', o, (onProgress) => copyRecursive(c, source, destination, { signal: controller.signal, onProgress, concurrency: concurrency(o) }));
+        if (o.json) print(JSON.stringify(res, null, 2));
+        else print(`Copied ${source} and ${res.referrers.length} referrer${res.referrers.length === 1 ? '' : 's'} to ${res.reference}\n  ${res.copied} blob${res.copied === 1 ? '' : 's'} sent (${humanSize(res.bytes)}), ${res.skipped} already there`);
+        return;
+      }
+      const res = await withProgress('copy', o, (onProgress) => c.copy(source, destination, { signal: controller.signal, onProgress, concurrency: concurrency(o) }));
+      if (o.json) print(JSON.stringify(res, null, 2));
+      else print(`Copied ${source} to ${res.reference}\n  ${res.copied} blob${res.copied === 1 ? '' : 's'} sent (${humanSize(res.bytes)}), ${res.skipped} already there${res.mounted ? `, ${res.mounted} mounted from ${source.replace(/[:@][^/]*$/, '')}` : ''}`);
+    }), 'omlmd copy localhost:5000/models/mnist:v1 oci:./mnist-layout:v1\n  omlmd copy --recursive localhost:5000/models/mnist:v1 registry.example.com/models/mnist:v1');
+}
