@@ -9,6 +9,7 @@ import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { request } from 'undici';
 import { OmlmdClient } from '../../src/core/client';
+import { OmlmdError } from '../../src/core/errors';
 import type { ArtifactDocument } from '../../src/core/search/document';
 import { QueryError } from '../../src/core/search/jsonpath';
 import { PostgresIndex } from '../../src/core/search/postgres';
@@ -19,6 +20,7 @@ import type { ModelDeleted, ModelPushed, NotificationAction } from '../../src/se
 import { createSearchServer, openApiDocument, type SearchServer } from '../../src/server/server';
 import { corpus } from '../helpers/search-corpus';
 import { CLI, runCli } from '../helpers/cli';
+import { startFaultProxy } from '../helpers/faultproxy';
 import { startPostgres, type RunningPostgres } from '../helpers/postgres';
 import { freePort, startRegistry, type RunningRegistry } from '../helpers/registry';
 import { modelFile, pushRaw } from '../helpers/search-artifacts';
@@ -161,7 +163,11 @@ describe('omlmd serve', { timeout: 300_000 }, () => {
     const api = await get(`${server.url}/openapi.json`);
     assert.equal((api.body as { openapi: string }).openapi, '3.1.0');
     assert.deepEqual(Object.keys((api.body as { paths: object }).paths).sort(), ['/api/v1/artifacts/{reference}', '/api/v1/crawl', '/api/v1/search', '/healthz', '/notifications', '/openapi.json']);
-    await assert.rejects(query(new RemoteIndex(server.url), '$[*]'), (e: unknown) => (e as { code?: string }).code === 'UNAUTHORIZED');
+    await assert.rejects(query(new RemoteIndex(server.url), '$[*]'), (e: unknown) => {
+      assert.ok(OmlmdError.is(e, 'UNAUTHORIZED'));
+      assert.deepEqual(e.remedies, [{ kind: 'server-token', server: new URL(server.url).origin }]);
+      return true;
+    });
   });
 
   test('notifications: a wrong content type is refused; an event naming another host is fetched from the configured registry, never from that host', async () => {
@@ -309,6 +315,21 @@ describe('omlmd serve: the OpenAPI description, limits and timeouts (in-memory i
     const empty = await request(`${server.url}/api/v1/search`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
     assert.equal(empty.statusCode, 200, 'an empty body is {}');
     await empty.body.dump();
+  });
+
+  test('the remote index goes through the registry client\'s transport: a real HTTP proxy tunnels its calls, a CA file is read', async () => {
+    const proxy = await startFaultProxy(new URL(server.url).host);
+    const remote = new RemoteIndex(server.url, { token: TOKEN, transport: { httpProxy: `http://${proxy.host}`, noProxy: 'example.invalid' } });
+    try {
+      const page = await query(remote, "@.repository == 'team/special'", { sort: 'tag' });
+      assert.deepEqual(page.items.map((d) => d.tag), docs.filter((d) => d.repository === 'team/special').map((d) => d.tag).sort());
+      assert.ok(proxy.tunnels.includes(new URL(server.url).host), `tunnels: ${proxy.tunnels.join(', ')}`);
+    } finally {
+      await remote.close();
+      await proxy.close();
+    }
+    const missing = join(work, 'no-such-ca.pem');
+    await assert.rejects(query(new RemoteIndex(server.url, { token: TOKEN, transport: { tls: { caFile: missing } } }), '$[*]'), (e: unknown) => OmlmdError.is(e, 'USAGE') && e.message.includes(missing));
   });
 
   test('slowloris: a client that never finishes its headers is cut off (408) after the headers timeout', async () => {
