@@ -1,6 +1,7 @@
 // Bundles: the CLI, the core library, the VS Code extension (vscode external) and the
 // metadata editor webview (browser, its own bundle). `--production` minifies.
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { build } from 'esbuild';
 
 const production = process.argv.includes('--production');
@@ -20,12 +21,22 @@ const node = {
   external: ['better-sqlite3', 'pg-native'],
 };
 
+// The search server's fastify (1.7 MB) is a bundle of its own, required only when `omlmd serve`
+// starts: inside dist/cli.js it would add its parse time to every command's start.
+const serverDeps = {
+  name: 'server-deps',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/http-deps$/ }, (args) => (args.importer.endsWith(join('src', 'server', 'server.ts')) ? { path: './server-deps.js', external: true } : undefined));
+  },
+};
+
 const builds = [
   build({ ...node, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode', ...node.external] }),
 ];
 if (!extensionOnly) {
   builds.push(
-    build({ ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
+    build({ ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' }, plugins: [serverDeps] }),
+    build({ ...node, entryPoints: ['src/server/http-deps.ts'], outfile: 'dist/server-deps.js' }),
     build({ ...node, entryPoints: ['src/core/index.ts'], outfile: 'dist/core.js' }),
   );
 }

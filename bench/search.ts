@@ -32,7 +32,7 @@ const DOCS = 100_000;
 const FORMATS = ['onnx', 'pytorch', 'sklearn', 'safetensors', 'gguf'];
 
 /** A deterministic PRNG (mulberry32): the same corpus on every run. */
-function rng(seed: number): () => number {
+export function rng(seed: number): () => number {
   let a = seed;
   return () => {
     a |= 0;
@@ -65,13 +65,13 @@ function ms(ns: bigint): number {
   return Number(ns) / 1e6;
 }
 
-function stats(samples: number[]): { median: number; p99: number } {
+export function stats(samples: number[]): { median: number; p99: number } {
   const s = [...samples].sort((a, b) => a - b);
   const at = (q: number): number => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!;
   return { median: at(0.5), p99: at(0.99) };
 }
 
-function fmt(n: number): string {
+export function fmt(n: number): string {
   return n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2);
 }
 
@@ -114,7 +114,7 @@ async function pushCorpus(client: OmlmdClient, host: string): Promise<void> {
   await Promise.all(jobs);
 }
 
-function syntheticDocs(from: number, n: number, r: () => number): ArtifactDocument[] {
+export function syntheticDocs(from: number, n: number, r: () => number): ArtifactDocument[] {
   const out: ArtifactDocument[] = [];
   for (let i = from; i < from + n; i++) {
     const repository = `org/repo-${i % 1000}`;
@@ -138,7 +138,7 @@ function syntheticDocs(from: number, n: number, r: () => number): ArtifactDocume
   return out;
 }
 
-const QUERIES: { label: string; q: string; sort?: string; desc?: boolean; limit: number; runs: number }[] = [
+export const QUERIES: { label: string; q: string; sort?: string; desc?: boolean; limit: number; runs: number }[] = [
   { label: 'demo: top accuracy (`$[*]`, sort desc, limit 1)', q: '$[*]', sort: 'customProperties.accuracy', desc: true, limit: 1, runs: 30 },
   { label: "equality, selective: `@.author == 'user-17' && @.model_format_name == 'onnx'`", q: "$[?@.author == 'user-17' && @.model_format_name == 'onnx']", limit: 100, runs: 50 },
   { label: 'range, 1%: `@.customProperties.accuracy > 0.995`, limit 100', q: '$[?@.customProperties.accuracy > 0.995]', limit: 100, runs: 30 },
@@ -293,7 +293,10 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e: unknown) => {
-  console.error(e);
-  process.exit(1);
-});
+// Run when started, not when bench/search-memory.ts borrows its corpus and queries.
+if (require.main === module) {
+  main().catch((e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  });
+}

@@ -18,7 +18,7 @@ export function registerSearch(context: vscode.ExtensionContext, services: Servi
     () => services.config.registries.map((r) => r.host),
     () => {
       const url = vscode.workspace.getConfiguration('omlmd').get<string>('search.server');
-      return url ? { url, token } : undefined;
+      return url ? { url, token, transport: services.searchTransport() } : undefined;
     },
   );
   let crawled = false;

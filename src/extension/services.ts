@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { OmlmdClient } from '../core/client';
 import { createCredentialsProvider, type CredentialSource } from '../core/credentials';
+import type { DispatcherOptions } from '../core/oci/http';
 import type { Credentials, ProxySettings } from '../core/oci/registry';
 import type { RegistrySettings } from './model/browser';
 
@@ -89,6 +90,14 @@ export class Services implements vscode.Disposable {
       });
     }
     return this.cached;
+  }
+
+  /**
+   * The search server's transport settings: the registries' proxy (VS Code's http.proxy,
+   * else HTTP(S)_PROXY) and, as for them, the system's CAs and NODE_EXTRA_CA_CERTS.
+   */
+  searchTransport(): DispatcherOptions {
+    return { ...vscodeProxy() };
   }
 
   async credentials(registry: string): Promise<Credentials | undefined> {

@@ -1,11 +1,15 @@
 /**
  * `omlmd serve`: the search API over an index, kept fresh by the registry's notifications
  * (a push of a model is indexed at once, a delete removed) and repaired by periodic full
- * re-crawls. Plain node:http: a handful of routes need no framework.
+ * re-crawls. Routes are fastify's, each with request and response JSON Schemas
+ * (./schemas.ts) from which /openapi.json is generated. fastify is loaded when the server
+ * starts, so the CLI's other commands do not pay for it.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { OmlmdClient } from '../core/client';
 import { OmlmdError } from '../core/errors';
 import { INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES } from '../core/oci/mediatypes';
@@ -16,7 +20,7 @@ import { crawlToIndex, indexTag, type CrawlReport } from '../core/search/crawler
 import { QueryError } from '../core/search/jsonpath';
 import { query, type QueryOptions } from '../core/search/query';
 import { EventBus, silentLogger, type ActionContext, type Logger, type NotificationAction, type RegistryEvent } from './events';
-import { NOTIFICATION_MEDIA_TYPE, openApiDocument } from './openapi';
+import { MAX_LIMIT, NOTIFICATION_MEDIA_TYPE, ROUTE_SCHEMAS, SHARED_SCHEMAS } from './schemas';
 
 export interface SearchServerOptions {
   index: WritableIndex;
@@ -34,11 +38,15 @@ export interface SearchServerOptions {
   actions?: NotificationAction[];
   log?: Logger;
   version?: string;
+  /** Slowloris guards: the whole header block, and the whole request, must arrive within these (default 60 s and 5 min). */
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
 }
 
 export interface SearchServer {
   readonly events: EventBus;
-  readonly http: Server;
+  /** The node:http server, once listening. */
+  readonly http: Server | undefined;
   /** `http://host:port` once listening. */
   readonly url: string;
   listen(port?: number, host?: string): Promise<string>;
@@ -50,46 +58,65 @@ export interface SearchServer {
 }
 
 const MAX_BODY = 1024 * 1024;
-const MAX_LIMIT = 1000;
 const MANIFEST_TYPES: readonly string[] = [...MANIFEST_MEDIA_TYPES, ...INDEX_MEDIA_TYPES];
+/** Node 20's own defaults, which the plain node:http server had; fastify would turn the request timeout off. */
+const HEADERS_TIMEOUT_MS = 60_000;
+const REQUEST_TIMEOUT_MS = 300_000;
 
 class HttpError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
-    readonly extra: Record<string, unknown> = {},
   ) {
     super(message);
   }
-}
-
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
-  res.end(text);
-}
-
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req) {
-    size += (c as Buffer).length;
-    if (size > MAX_BODY) throw new HttpError(413, 'TOO_LARGE', `the body is larger than ${MAX_BODY} bytes`);
-    chunks.push(c as Buffer);
-  }
-  return Buffer.concat(chunks);
 }
 
 function digestOf(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
 
-function intParam(v: unknown, name: string, dflt: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (v === undefined || v === null || v === '') return dflt;
-  const n = typeof v === 'number' ? v : Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > max) throw new HttpError(400, 'USAGE', `${name} must be a whole number from 0 to ${max}`);
-  return n;
+/** What a failed request answers: the same JSON error bodies and status codes as before fastify. */
+function errorReply(e: unknown, req: FastifyRequest, log: Logger): { status: number; body: unknown } {
+  if (e instanceof HttpError) return { status: e.status, body: { error: { code: e.code, message: e.message } } };
+  if (e instanceof QueryError) return { status: 400, body: { error: { code: e.code, message: e.message, position: e.position, query: e.query } } };
+  if (OmlmdError.is(e, 'USAGE', 'INVALID_QUERY')) return { status: 400, body: { error: { code: e.code, message: e.message } } };
+  if (!OmlmdError.is(e)) {
+    const fe = e as Partial<FastifyError>;
+    if (fe.validation) return { status: 400, body: { error: { code: 'USAGE', message: validationMessage(fe as FastifyError) } } };
+    switch (fe.code) {
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return { status: 413, body: { error: { code: 'TOO_LARGE', message: `the body is larger than ${MAX_BODY} bytes` } } };
+      case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+        return { status: 400, body: { error: { code: 'USAGE', message: 'the body is not JSON' } } };
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        return { status: 415, body: { error: { code: 'UNSUPPORTED', message: `expected Content-Type ${NOTIFICATION_MEDIA_TYPE} or application/json` } } };
+      default:
+        break;
+    }
+  }
+  log.error(`${req.method} ${req.url}: ${(e as Error)?.stack ?? String(e)}`);
+  return { status: 500, body: { error: { code: OmlmdError.is(e) ? e.code : 'INTERNAL', message: OmlmdError.is(e) ? e.message : 'internal error' } } };
+}
+
+/** A schema violation in the words the hand-written checks used. */
+function validationMessage(e: FastifyError): string {
+  const first = e.validation?.[0];
+  const field = first?.instancePath.replace(/^\//, '').split('/')[0] ?? '';
+  if (e.validationContext === 'body' && field === '' && first?.keyword === 'type') return 'the body must be a JSON object';
+  if (e.validationContext === 'body' && (field === 'events' || (first?.params as { missingProperty?: string } | undefined)?.missingProperty === 'events')) return 'expected {"events": [...]}';
+  switch (field) {
+    case 'limit':
+      return `limit must be a whole number from 0 to ${MAX_LIMIT}`;
+    case 'offset':
+      return `offset must be a whole number from 0 to ${Number.MAX_SAFE_INTEGER}`;
+    case 'order':
+      return 'order must be asc or desc';
+    default:
+      return `${field || e.validationContext || 'the request'} ${first?.message ?? 'is invalid'}`;
+  }
 }
 
 /** Runs jobs at most `n` at once, and jobs with the same key one after another, in arrival order. */
@@ -125,16 +152,6 @@ class WorkQueue {
   async idle(): Promise<void> {
     while (this.all.size > 0) await Promise.all([...this.all]);
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    }, { once: true });
-  });
 }
 
 export function createSearchServer(opts: SearchServerOptions): SearchServer {
@@ -184,7 +201,7 @@ export function createSearchServer(opts: SearchServerOptions): SearchServer {
         const transient = OmlmdError.is(e, 'NETWORK', 'TOOMANYREQUESTS') || (OmlmdError.is(e) && (e.status ?? 0) >= 500);
         if (!transient || attempt >= 3 || closing.signal.aborted) throw e;
         log.warn(`${what}: ${(e as Error).message}; trying again`);
-        await sleep(500 * 2 ** attempt, closing.signal);
+        await sleep(500 * 2 ** attempt, undefined, { signal: closing.signal }).catch(() => undefined);
       }
     }
   };
@@ -229,22 +246,10 @@ export function createSearchServer(opts: SearchServerOptions): SearchServer {
     });
   };
 
-  const notifications = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-    if (type !== NOTIFICATION_MEDIA_TYPE && type !== 'application/json') {
-      throw new HttpError(415, 'UNSUPPORTED', `expected Content-Type ${NOTIFICATION_MEDIA_TYPE}`);
-    }
-    let envelope: unknown;
-    try {
-      envelope = JSON.parse((await readBody(req)).toString('utf8'));
-    } catch (e) {
-      if (e instanceof HttpError) throw e;
-      throw new HttpError(400, 'USAGE', 'the body is not JSON');
-    }
-    const list = (envelope as { events?: unknown })?.events;
-    if (!Array.isArray(list)) throw new HttpError(400, 'USAGE', 'expected {"events": [...]}');
+  /** The notification envelope (its shape already checked by the route's schema). */
+  const notifications = (envelope: { events: unknown[] }): { accepted: number } => {
     let accepted = 0;
-    for (const raw of list) {
+    for (const raw of envelope.events) {
       const ev = raw as RegistryEvent;
       if (typeof ev !== 'object' || ev === null || typeof ev.action !== 'string' || typeof ev.target !== 'object' || ev.target === null) continue;
       const registry = registryOf(ev);
@@ -257,8 +262,8 @@ export function createSearchServer(opts: SearchServerOptions): SearchServer {
       if (ev.action === 'push' && MANIFEST_TYPES.includes(ev.target.mediaType ?? '')) onPush(registry, ev);
       else if (ev.action === 'delete') onDelete(registry, ev);
     }
-    // Answer at once: distribution holds later events back until this one is delivered.
-    send(res, 202, { accepted });
+    // Answered at once: distribution holds later events back until this one is delivered.
+    return { accepted };
   };
 
   const recrawl = (): Promise<CrawlReport[]> => {
@@ -285,109 +290,44 @@ export function createSearchServer(opts: SearchServerOptions): SearchServer {
     return crawling;
   };
 
-  const search = async (res: ServerResponse, p: Record<string, unknown>): Promise<void> => {
-    const order = p.order === undefined || p.order === '' ? 'asc' : String(p.order);
-    if (order !== 'asc' && order !== 'desc') throw new HttpError(400, 'USAGE', 'order must be asc or desc');
-    const q: QueryOptions = {
-      sort: typeof p.sort === 'string' && p.sort !== '' ? p.sort : undefined,
-      desc: order === 'desc',
-      limit: intParam(p.limit, 'limit', 100, MAX_LIMIT),
-      offset: intParam(p.offset, 'offset', 0),
-    };
-    const text = typeof p.q === 'string' ? p.q : typeof p.query === 'string' ? p.query : '$[*]';
-    send(res, 200, await query(opts.index, text, q));
+  const search = async (p: SearchParams): Promise<unknown> => {
+    const q: QueryOptions = { sort: p.sort || undefined, desc: p.order === 'desc', limit: p.limit ?? 100, offset: p.offset ?? 0 };
+    return query(opts.index, p.q ?? p.query ?? '$[*]', q);
   };
 
-  const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const u = new URL(req.url ?? '/', 'http://server');
-    const path = u.pathname;
-    const method = req.method ?? 'GET';
-    if (path === '/healthz' && (method === 'GET' || method === 'HEAD')) {
-      send(res, 200, { status: 'ok', index: opts.index.description, documents: await opts.index.count(), version });
-      return;
-    }
-    if (path === '/openapi.json' && method === 'GET') {
-      send(res, 200, openApiDocument(version));
-      return;
-    }
-    if (!authorized(req)) throw new HttpError(401, 'UNAUTHORIZED', 'a bearer token is required', {});
-    if (path === '/notifications' && method === 'POST') return notifications(req, res);
-    if (path === '/api/v1/search') {
-      if (method === 'GET') return search(res, Object.fromEntries(u.searchParams));
-      if (method === 'POST') {
-        let body: unknown;
-        try {
-          body = JSON.parse((await readBody(req)).toString('utf8') || '{}');
-        } catch (e) {
-          if (e instanceof HttpError) throw e;
-          throw new HttpError(400, 'USAGE', 'the body is not JSON');
-        }
-        if (typeof body !== 'object' || body === null) throw new HttpError(400, 'USAGE', 'the body must be a JSON object');
-        return search(res, body as Record<string, unknown>);
-      }
-    }
-    if (path.startsWith('/api/v1/artifacts/') && method === 'GET') {
-      let reference: string;
-      try {
-        reference = decodeURIComponent(path.slice('/api/v1/artifacts/'.length));
-      } catch {
-        throw new HttpError(400, 'USAGE', 'the reference in the path is not valid percent-encoding');
-      }
+  const handlers: Handlers = {
+    health: async () => ({ status: 'ok', index: opts.index.description, documents: await opts.index.count(), version }),
+    authorized,
+    search,
+    artifact: async (reference) => {
       const doc = await opts.index.get(reference);
       if (!doc) throw new HttpError(404, 'NOT_FOUND', `${reference} is not indexed`);
-      send(res, 200, doc);
-      return;
-    }
-    if (path === '/api/v1/crawl') {
-      if (method === 'POST') {
-        void recrawl();
-        send(res, 202, { started: lastCrawl?.started });
-        return;
-      }
-      if (method === 'GET') {
-        send(res, 200, lastCrawl ?? {});
-        return;
-      }
-    }
-    throw new HttpError(404, 'NOT_FOUND', `no route ${method} ${path}`);
+      return doc;
+    },
+    startCrawl: () => {
+      void recrawl();
+      return { started: lastCrawl?.started };
+    },
+    crawlStatus: () => lastCrawl ?? {},
+    notifications,
+    log,
   };
 
-  const http = createServer((req, res) => {
-    route(req, res).catch((e: unknown) => {
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      if (e instanceof HttpError) {
-        send(res, e.status, { error: { code: e.code, message: e.message, ...e.extra } }, e.status === 401 ? { 'www-authenticate': 'Bearer' } : {});
-      } else if (e instanceof QueryError) {
-        send(res, 400, { error: { code: e.code, message: e.message, position: e.position, query: e.query } });
-      } else if (OmlmdError.is(e, 'USAGE', 'INVALID_QUERY')) {
-        send(res, 400, { error: { code: e.code, message: e.message } });
-      } else {
-        log.error(`${req.method} ${req.url}: ${(e as Error)?.stack ?? String(e)}`);
-        send(res, 500, { error: { code: OmlmdError.is(e) ? e.code : 'INTERNAL', message: OmlmdError.is(e) ? e.message : 'internal error' } });
-      }
-    });
-  });
-
+  let app: FastifyInstance | undefined;
   let timer: NodeJS.Timeout | undefined;
 
   return {
     events,
-    http,
+    get http() {
+      return app?.server;
+    },
     get url() {
       return url;
     },
     async listen(port = 0, host = '127.0.0.1') {
-      await new Promise<void>((resolve, reject) => {
-        http.once('error', reject);
-        http.listen(port, host, () => {
-          http.off('error', reject);
-          resolve();
-        });
-      });
-      const a = http.address() as AddressInfo;
+      app = await buildApp(handlers, { version, headersTimeoutMs: opts.headersTimeoutMs ?? HEADERS_TIMEOUT_MS, requestTimeoutMs: opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS });
+      await app.listen({ port, host });
+      const a = app.server.address() as AddressInfo;
       url = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
       if (opts.crawlOnStart) void recrawl();
       if (opts.recrawlIntervalMs && opts.recrawlIntervalMs > 0) {
@@ -404,13 +344,142 @@ export function createSearchServer(opts: SearchServerOptions): SearchServer {
     async close() {
       if (timer) clearInterval(timer);
       closing.abort();
-      await new Promise<void>((resolve) => {
-        http.close(() => resolve());
-        http.closeAllConnections();
-      });
+      // forceCloseConnections: open keep-alive connections are ended, as closeAllConnections() did.
+      await app?.close();
       await crawling?.catch(() => undefined);
       await queue.idle();
       await events.idle();
     },
   };
+}
+
+interface SearchParams {
+  q?: string;
+  query?: string;
+  sort?: string;
+  order?: 'asc' | 'desc';
+  limit?: number;
+  offset?: number;
+}
+
+/** What the routes call: the server's state stays in createSearchServer. */
+interface Handlers {
+  health(): Promise<unknown>;
+  authorized(req: IncomingMessage): boolean;
+  search(p: SearchParams): Promise<unknown>;
+  artifact(reference: string): Promise<unknown>;
+  startCrawl(): unknown;
+  crawlStatus(): unknown;
+  notifications(envelope: { events: unknown[] }): { accepted: number };
+  log: Logger;
+}
+
+const PUBLIC_PATHS = new Set(['/healthz', '/openapi.json']);
+
+/** The fastify app: every route with its schemas; /openapi.json is generated from them. */
+async function buildApp(h: Handlers, o: { version: string; headersTimeoutMs: number; requestTimeoutMs: number }): Promise<FastifyInstance> {
+  const { fastify, swagger } = await import('./http-deps');
+  const app = fastify({
+    logger: false,
+    bodyLimit: MAX_BODY,
+    requestTimeout: o.requestTimeoutMs,
+    // How often node checks the two timeouts; its default (30 s) would let a test's short timeout run long.
+    http: { headersTimeout: o.headersTimeoutMs, connectionsCheckingInterval: Math.min(30_000, Math.max(100, o.headersTimeoutMs / 2)) },
+    forceCloseConnections: true,
+    exposeHeadRoutes: false,
+    return503OnClosing: false,
+    // A bad percent-encoding in the path is a usage error, in the same words as before.
+    frameworkErrors: (e, _req, reply) => {
+      const bad = (e as FastifyError).code === 'FST_ERR_BAD_URL';
+      void (reply as FastifyReply).code(400).type('application/json; charset=utf-8').header('cache-control', 'no-store').send({ error: { code: 'USAGE', message: bad ? 'the reference in the path is not valid percent-encoding' : e.message } });
+    },
+  });
+  // Responses are plain JSON.stringify, as before: fast-json-stringify would reorder a
+  // document's fields and coerce metadata fields whose JSON types vary between artifacts.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'omlmd search server',
+        version: o.version,
+        description: "Finds model artifacts by their metadata. The index is kept fresh from the registry's notifications and repaired by periodic re-crawls.",
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'When the server runs with a token, every endpoint but /healthz and /openapi.json needs it.' } } },
+      security: [{ bearer: [] }],
+    },
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+    // The one-document route takes the rest of the path (a reference keeps its slashes): named `reference` in the description.
+    transform: ({ schema, url }) => {
+      if (url !== '/api/v1/artifacts/*') return { schema, url };
+      const params = { type: 'object', required: ['reference'], properties: { reference: ROUTE_SCHEMAS.artifact.params.properties['*'] } };
+      return { schema: { ...schema, params }, url: '/api/v1/artifacts/{reference}' };
+    },
+  });
+  // The search body and the notifications are JSON whatever their Content-Type says; the
+  // notifications route checks its type itself. An empty body is {}.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+    const text = (body as string).trim();
+    try {
+      done(null, text === '' ? {} : JSON.parse(text));
+    } catch {
+      done(new HttpError(400, 'USAGE', 'the body is not JSON'), undefined);
+    }
+  });
+
+  app.addHook('onRequest', async (req) => {
+    if (PUBLIC_PATHS.has(req.url.split('?')[0]!)) return;
+    if (!h.authorized(req.raw)) throw new HttpError(401, 'UNAUTHORIZED', 'a bearer token is required');
+  });
+  app.addHook('onSend', async (_req, reply) => {
+    void reply.header('cache-control', 'no-store');
+  });
+  // An empty query parameter means its default, as before (`?sort=&limit=`); so does an empty body.
+  app.addHook('preValidation', async (req) => {
+    const q = req.query as Record<string, unknown> | undefined;
+    if (q && typeof q === 'object') for (const k of Object.keys(q)) if (q[k] === '') delete q[k];
+    if (req.method === 'POST' && req.body === undefined) req.body = {};
+  });
+  app.setErrorHandler((e, req, reply) => {
+    const { status, body } = errorReply(e, req, h.log);
+    if (status === 401) void reply.header('www-authenticate', 'Bearer');
+    void reply.code(status).type('application/json; charset=utf-8').send(body);
+  });
+  app.setNotFoundHandler((req) => {
+    throw new HttpError(404, 'NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`);
+  });
+
+  app.get('/healthz', { schema: ROUTE_SCHEMAS.healthz, exposeHeadRoute: true }, () => h.health());
+  app.get('/openapi.json', { schema: ROUTE_SCHEMAS.openapi }, () => app.swagger());
+  app.get('/api/v1/search', { schema: ROUTE_SCHEMAS.searchGet }, (req) => h.search(req.query as SearchParams));
+  app.post('/api/v1/search', { schema: ROUTE_SCHEMAS.searchPost }, (req) => h.search(req.body as SearchParams));
+  app.get('/api/v1/artifacts/*', { schema: ROUTE_SCHEMAS.artifact }, (req) => h.artifact((req.params as { '*': string })['*']));
+  app.post('/api/v1/crawl', { schema: ROUTE_SCHEMAS.crawlPost }, async (_req, reply) => reply.code(202).send(h.startCrawl()));
+  app.get('/api/v1/crawl', { schema: ROUTE_SCHEMAS.crawlGet }, async () => h.crawlStatus());
+  app.post('/notifications', {
+    schema: ROUTE_SCHEMAS.notifications,
+    // Before the body is read: the wrong Content-Type is refused as such.
+    preParsing: async (req, _reply, payload) => {
+      const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      if (type !== NOTIFICATION_MEDIA_TYPE && type !== 'application/json') throw new HttpError(415, 'UNSUPPORTED', `expected Content-Type ${NOTIFICATION_MEDIA_TYPE}`);
+      return payload;
+    },
+  }, async (req, reply) => reply.code(202).send(h.notifications(req.body as { events: unknown[] })));
+  await app.ready();
+  return app;
+}
+
+/** The OpenAPI 3.1 description of `omlmd serve`, generated from its routes' schemas (served at /openapi.json). */
+export async function openApiDocument(version = '0.0.0'): Promise<Record<string, unknown>> {
+  const never = (): never => {
+    throw new Error('not serving');
+  };
+  const app = await buildApp({ health: never, authorized: () => true, search: never, artifact: never, startCrawl: never, crawlStatus: never, notifications: never, log: silentLogger }, { version, headersTimeoutMs: HEADERS_TIMEOUT_MS, requestTimeoutMs: REQUEST_TIMEOUT_MS });
+  try {
+    return app.swagger() as unknown as Record<string, unknown>;
+  } finally {
+    await app.close();
+  }
 }

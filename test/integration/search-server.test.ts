@@ -1,19 +1,26 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import Ajv2020 from 'ajv/dist/2020';
+import addFormats from 'ajv-formats';
 import { request } from 'undici';
 import { OmlmdClient } from '../../src/core/client';
+import { OmlmdError } from '../../src/core/errors';
 import type { ArtifactDocument } from '../../src/core/search/document';
 import { QueryError } from '../../src/core/search/jsonpath';
 import { PostgresIndex } from '../../src/core/search/postgres';
 import { query } from '../../src/core/search/query';
+import { MemoryIndex } from '../../src/core/search/memory';
 import { RemoteIndex } from '../../src/core/search/remote';
 import type { ModelDeleted, ModelPushed, NotificationAction } from '../../src/server/events';
-import { createSearchServer, type SearchServer } from '../../src/server/server';
+import { createSearchServer, openApiDocument, type SearchServer } from '../../src/server/server';
+import { corpus } from '../helpers/search-corpus';
 import { CLI, runCli } from '../helpers/cli';
+import { startFaultProxy } from '../helpers/faultproxy';
 import { startPostgres, type RunningPostgres } from '../helpers/postgres';
 import { freePort, startRegistry, type RunningRegistry } from '../helpers/registry';
 import { modelFile, pushRaw } from '../helpers/search-artifacts';
@@ -156,7 +163,11 @@ describe('omlmd serve', { timeout: 300_000 }, () => {
     const api = await get(`${server.url}/openapi.json`);
     assert.equal((api.body as { openapi: string }).openapi, '3.1.0');
     assert.deepEqual(Object.keys((api.body as { paths: object }).paths).sort(), ['/api/v1/artifacts/{reference}', '/api/v1/crawl', '/api/v1/search', '/healthz', '/notifications', '/openapi.json']);
-    await assert.rejects(query(new RemoteIndex(server.url), '$[*]'), (e: unknown) => (e as { code?: string }).code === 'UNAUTHORIZED');
+    await assert.rejects(query(new RemoteIndex(server.url), '$[*]'), (e: unknown) => {
+      assert.ok(OmlmdError.is(e, 'UNAUTHORIZED'));
+      assert.deepEqual(e.remedies, [{ kind: 'server-token', server: new URL(server.url).origin }]);
+      return true;
+    });
   });
 
   test('notifications: a wrong content type is refused; an event naming another host is fetched from the configured registry, never from that host', async () => {
@@ -218,5 +229,123 @@ describe('omlmd serve', { timeout: 300_000 }, () => {
       child.kill('SIGTERM');
     });
     assert.equal(code, 0);
+  });
+});
+
+type OpenApi = { paths: Record<string, Record<string, { summary?: string; parameters?: { name: string; in: string; schema: object }[]; requestBody?: { content: Record<string, { schema: object }> }; responses: Record<string, { description: string; content?: Record<string, { schema: object }> }> }>>; components: { schemas: Record<string, object> } };
+
+/** The description is generated from the routes' schemas: every route is in it, with them, and the answers fit them. */
+describe('omlmd serve: the OpenAPI description, limits and timeouts (in-memory index, no registry)', { timeout: 60_000 }, () => {
+  let server: SearchServer;
+  let work: string;
+  const docs = corpus();
+  before(async () => {
+    work = mkdtempSync(join(tmpdir(), 'omlmd-serve-api-'));
+    const index = new MemoryIndex();
+    await index.upsert(docs);
+    server = createSearchServer({ index, client: new OmlmdClient({ home: join(work, 'home') }), registries: ['reg.example:5000'], token: TOKEN, headersTimeoutMs: 500, version: '9.9.9' });
+    await server.listen();
+  });
+  after(async () => {
+    await server?.close();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  test('the generated OpenAPI document lists every route with its parameters, bodies and responses; /openapi.json serves it', async () => {
+    const doc = (await openApiDocument('9.9.9')) as unknown as OpenApi;
+    const served = await get(`${server.url}/openapi.json`);
+    assert.deepEqual(served.body, doc);
+    const routes = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`)).sort();
+    assert.deepEqual(routes, ['GET /api/v1/artifacts/{reference}', 'GET /api/v1/crawl', 'GET /api/v1/search', 'GET /healthz', 'GET /openapi.json', 'POST /api/v1/crawl', 'POST /api/v1/search', 'POST /notifications']);
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        assert.ok(op.summary, `${method} ${path}: summary`);
+        const ok = Object.entries(op.responses).filter(([status]) => status.startsWith('2'));
+        assert.equal(ok.length, 1, `${method} ${path}: one success response`);
+        assert.ok(ok[0]![1].content?.['application/json']?.schema, `${method} ${path}: success schema`);
+        for (const [status, r] of Object.entries(op.responses)) {
+          if (!status.startsWith('2')) assert.deepEqual(r.content?.['application/json']?.schema, { $ref: '#/components/schemas/Error' }, `${method} ${path} ${status}`);
+        }
+        if (path !== '/healthz' && path !== '/openapi.json') assert.ok(op.responses['401'], `${method} ${path}: 401`);
+      }
+    }
+    assert.deepEqual(doc.paths['/api/v1/search']!.get!.parameters!.map((p) => `${p.in}:${p.name}`), ['query:q', 'query:query', 'query:sort', 'query:order', 'query:limit', 'query:offset']);
+    assert.deepEqual(doc.paths['/api/v1/artifacts/{reference}']!.get!.parameters!.map((p) => `${p.in}:${p.name}`), ['path:reference']);
+    assert.ok(doc.paths['/api/v1/search']!.post!.requestBody!.content['application/json']!.schema);
+    assert.deepEqual(Object.keys(doc.paths['/notifications']!.post!.requestBody!.content), ['application/vnd.docker.distribution.events.v1+json', 'application/json']);
+    for (const name of ['Document', 'SearchPage', 'Error', 'CrawlStatus']) assert.ok(doc.components.schemas[name], name);
+  });
+
+  test('answers fit the schemas the description gives them', async () => {
+    const doc = (await get(`${server.url}/openapi.json`)).body as OpenApi;
+    const ajv = new Ajv2020({ strict: false });
+    addFormats(ajv);
+    ajv.addSchema({ ...doc, $id: 'api' });
+    const check = async (method: 'GET' | 'POST', path: string, route: string, opts: { body?: string; type?: string; token?: string | null } = {}): Promise<void> => {
+      const token = opts.token === null ? undefined : (opts.token ?? TOKEN);
+      const res = await request(`${server.url}${path}`, { method, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(opts.type ? { 'content-type': opts.type } : {}) }, body: opts.body });
+      const body = (await res.body.json()) as unknown;
+      assert.equal(res.headers['cache-control'], 'no-store', path);
+      const schema = doc.paths[route]![method.toLowerCase()]!.responses[String(res.statusCode)]?.content?.['application/json']?.schema;
+      assert.ok(schema, `${method} ${path}: ${res.statusCode} is described`);
+      const validate = ajv.compile({ $ref: `api#/paths/${route.replaceAll('~', '~0').replaceAll('/', '~1')}/${method.toLowerCase()}/responses/${res.statusCode}/content/application~1json/schema` });
+      assert.ok(validate(body), `${method} ${path} ${res.statusCode}: ${ajv.errorsText(validate.errors)}`);
+    };
+    await check('GET', '/healthz', '/healthz', { token: null });
+    await check('GET', `/api/v1/search?q=${encodeURIComponent('$[?@.customProperties]')}&sort=name&limit=50`, '/api/v1/search');
+    await check('GET', '/api/v1/search?limit=5000', '/api/v1/search');
+    await check('GET', `/api/v1/search?q=${encodeURIComponent('$[?@.a == ]')}`, '/api/v1/search');
+    await check('GET', '/api/v1/search', '/api/v1/search', { token: 'wrong' });
+    await check('POST', '/api/v1/search', '/api/v1/search', { type: 'application/json', body: '{"query":"@.size > 1200","limit":3}' });
+    await check('GET', `/api/v1/artifacts/${docs[3]!.reference}`, '/api/v1/artifacts/{reference}');
+    await check('GET', '/api/v1/artifacts/reg.example:5000/none:v1', '/api/v1/artifacts/{reference}');
+    await check('GET', '/api/v1/crawl', '/api/v1/crawl');
+    await check('POST', '/notifications', '/notifications', { type: 'application/vnd.docker.distribution.events.v1+json', body: '{"events":[]}' });
+    await check('POST', '/notifications', '/notifications', { type: 'text/plain', body: '{"events":[]}' });
+    await check('POST', '/notifications', '/notifications', { type: 'application/json', body: '{"no":"events"}' });
+  });
+
+  test('a body over 1 MiB is refused with 413, as is a search body that is not a JSON object with 400', async () => {
+    const big = await request(`${server.url}/api/v1/search`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: `{"q":"${'x'.repeat(1024 * 1024)}"}` });
+    assert.equal(big.statusCode, 413);
+    assert.deepEqual(((await big.body.json()) as { error: { code: string } }).error.code, 'TOO_LARGE');
+    const notObject = await request(`${server.url}/api/v1/search`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: '[1]' });
+    assert.equal(notObject.statusCode, 400);
+    assert.deepEqual(await notObject.body.json(), { error: { code: 'USAGE', message: 'the body must be a JSON object' } });
+    const empty = await request(`${server.url}/api/v1/search`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(empty.statusCode, 200, 'an empty body is {}');
+    await empty.body.dump();
+  });
+
+  test('the remote index goes through the registry client\'s transport: a real HTTP proxy tunnels its calls, a CA file is read', async () => {
+    const proxy = await startFaultProxy(new URL(server.url).host);
+    const remote = new RemoteIndex(server.url, { token: TOKEN, transport: { httpProxy: `http://${proxy.host}`, noProxy: 'example.invalid' } });
+    try {
+      const page = await query(remote, "@.repository == 'team/special'", { sort: 'tag' });
+      assert.deepEqual(page.items.map((d) => d.tag), docs.filter((d) => d.repository === 'team/special').map((d) => d.tag).sort());
+      assert.ok(proxy.tunnels.includes(new URL(server.url).host), `tunnels: ${proxy.tunnels.join(', ')}`);
+    } finally {
+      await remote.close();
+      await proxy.close();
+    }
+    const missing = join(work, 'no-such-ca.pem');
+    await assert.rejects(query(new RemoteIndex(server.url, { token: TOKEN, transport: { tls: { caFile: missing } } }), '$[*]'), (e: unknown) => OmlmdError.is(e, 'USAGE') && e.message.includes(missing));
+  });
+
+  test('slowloris: a client that never finishes its headers is cut off (408) after the headers timeout', async () => {
+    const { port } = new URL(server.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    let answer = '';
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.on('data', (b: Buffer) => (answer += b.toString()));
+    socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+    const timer = setInterval(() => socket.write('a'), 100);
+    try {
+      await closed;
+    } finally {
+      clearInterval(timer);
+    }
+    // Cut off by the server (node's default checking interval, 30 s, would outlast this suite's timeout).
+    assert.match(answer, /^HTTP\/1\.1 408/);
   });
 });

@@ -4,6 +4,7 @@
  */
 import { request, type Dispatcher } from 'undici';
 import { OmlmdError, toOmlmdError } from '../errors';
+import { createDispatcher, type DispatcherOptions } from '../oci/http';
 import type { FindOptions, SearchIndex } from './backend';
 import type { ArtifactDocument } from './document';
 import type { CompiledQuery, PathStep } from './jsonpath';
@@ -12,7 +13,14 @@ import { QueryError } from './jsonpath';
 export interface RemoteIndexOptions {
   /** Bearer token, when the server is protected. */
   token?: string;
+  /** The HTTP transport; the caller's to close. Without it, one is built from `transport`. */
   dispatcher?: Dispatcher;
+  /**
+   * Proxies, TLS (CA file, client certificate) and timeouts, for the dispatcher built when
+   * none is passed: the registry client's factory, so the same settings hold for both (and
+   * HTTP(S)_PROXY, NO_PROXY, the system's CAs and NODE_EXTRA_CA_CERTS by default).
+   */
+  transport?: DispatcherOptions;
 }
 
 /** A singular path back in JSONPath syntax, `@["a"][0]`, for the server's `sort` parameter. */
@@ -29,6 +37,7 @@ const PAGE = 500;
 export class RemoteIndex implements SearchIndex {
   readonly description: string;
   private readonly base: URL;
+  private own?: Promise<Dispatcher>;
 
   constructor(url: string, private readonly opts: RemoteIndexOptions = {}) {
     try {
@@ -39,15 +48,26 @@ export class RemoteIndex implements SearchIndex {
     this.description = `search server ${this.base.origin}${this.base.pathname.replace(/\/$/, '')}`;
   }
 
+  private dispatcher(): Promise<Dispatcher> {
+    if (this.opts.dispatcher) return Promise.resolve(this.opts.dispatcher);
+    this.own ??= createDispatcher(this.opts.transport);
+    // A bad CA path fails every call the same way, rather than being cached as one rejection.
+    this.own.catch(() => {
+      this.own = undefined;
+    });
+    return this.own;
+  }
+
   private async call(path: string, params: Record<string, string | undefined> = {}, signal?: AbortSignal): Promise<{ status: number; body: unknown }> {
     const url = new URL(path, this.base);
     for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, v);
+    const dispatcher = await this.dispatcher();
     let res: Dispatcher.ResponseData;
     try {
       res = await request(url, {
         method: 'GET',
         headers: { accept: 'application/json', ...(this.opts.token ? { authorization: `Bearer ${this.opts.token}` } : {}) },
-        dispatcher: this.opts.dispatcher,
+        dispatcher,
         signal,
       });
     } catch (e) {
@@ -68,7 +88,7 @@ export class RemoteIndex implements SearchIndex {
       const code = res.statusCode === 401 ? 'UNAUTHORIZED' : res.statusCode === 403 ? 'DENIED' : 'HTTP';
       throw new OmlmdError(code, `the ${this.description} answered ${res.statusCode}${err?.message ? `: ${err.message}` : ''}`, {
         status: res.statusCode,
-        hint: res.statusCode === 401 ? 'pass the server\'s token (OMLMD_SERVER_TOKEN)' : undefined,
+        remedies: res.statusCode === 401 ? [{ kind: 'server-token', server: this.base.origin }] : undefined,
       });
     }
     return { status: res.statusCode, body };
@@ -105,7 +125,10 @@ export class RemoteIndex implements SearchIndex {
     return Number((body as { documents?: number })?.documents ?? 0);
   }
 
+  /** Closes the dispatcher this index built (a dispatcher passed in stays the caller's). */
   async close(): Promise<void> {
-    // nothing held open: undici's dispatcher belongs to the caller
+    const own = this.own;
+    this.own = undefined;
+    await (await own?.catch(() => undefined))?.close();
   }
 }

@@ -1,4 +1,5 @@
 import type { OmlmdClient } from '../../core/client';
+import type { DispatcherOptions } from '../../core/oci/http';
 import { crawlToIndex, type CrawlReport } from '../../core/search/crawler';
 import type { ArtifactDocument } from '../../core/search/document';
 import { MemoryIndex } from '../../core/search/memory';
@@ -24,17 +25,25 @@ export const QUERY_EXAMPLES: { query: string; description: string }[] = [
 
 export class ModelFinder {
   private readonly local = new MemoryIndex();
+  /** The server's index, kept while its URL, token and transport stay (one connection pool). */
+  private remote?: { key: string; index: RemoteIndex };
 
   constructor(
     private readonly client: () => OmlmdClient,
     private readonly registries: () => string[],
-    private readonly server: () => { url: string; token?: string } | undefined,
+    private readonly server: () => { url: string; token?: string; transport?: DispatcherOptions } | undefined,
   ) {}
 
-  /** The index queries go to: the server's, or this session's. */
+  /** The index queries go to: the server's (through the registries' proxy and CAs), or this session's. */
   index(): SearchIndex {
     const s = this.server();
-    return s ? new RemoteIndex(s.url, { token: s.token }) : this.local;
+    if (!s) return this.local;
+    const key = JSON.stringify([s.url, s.token, s.transport]);
+    if (this.remote?.key !== key) {
+      void this.remote?.index.close();
+      this.remote = { key, index: new RemoteIndex(s.url, { token: s.token, transport: s.transport }) };
+    }
+    return this.remote.index;
   }
 
   get usesServer(): boolean {
