@@ -111,7 +111,7 @@ export async function attachFiles(repo: Repository, subject: Descriptor, files: 
   }
   const titles = new Set<string>();
   for (const f of expanded) {
-    if (titles.has(f.title)) throw new OmlmdError('CONFLICT', `two attached files are both named ${JSON.stringify(f.title)}`, { hint: 'attach their folders, or rename one' });
+    if (titles.has(f.title)) throw new OmlmdError('CONFLICT', `two attached files are both named ${JSON.stringify(f.title)}`, { remedies: [{ kind: 'say', text: 'attach their folders, or rename one' }] });
     titles.add(f.title);
   }
   const { signal, onProgress } = opts;
