@@ -7,12 +7,12 @@ import { isLoopbackHost, isValidRepository, isValidTag, parseReference } from '.
 import { verifyCredentials } from '../core/credentials';
 import { registryOptions } from '../core/config';
 import { normalizeHost, sameHost } from '../core/util/host';
-import type { ProgressCallback } from '../core/transfer/progress';
 import { pushMetadataUpdate } from '../core/transfer/remetadata';
 import { registryOf, showError } from './errors';
 import { ManifestDocuments } from './manifestView';
 import { openMetadataEditor } from './metadataEditor';
-import { humanSize, referenceFor, referenceString, type BrowserNode, type StoreRef } from './model/browser';
+import { progressReporter } from './progress';
+import { referenceFor, referenceString, type BrowserNode, type StoreRef } from './model/browser';
 import { scanNotebook } from './model/notebookScan';
 import { runAttach, runBuildModelCar, type LineageUi } from './model/lineageFlow';
 import { detach } from '../core/lineage/api';
@@ -39,32 +39,6 @@ function gitAuthor(cwd?: string): Promise<string | undefined> {
   return new Promise((resolve) => {
     execFile('git', ['config', 'user.name'], { cwd, timeout: 2000 }, (err, stdout) => resolve(err ? undefined : stdout.trim() || undefined));
   });
-}
-
-/** Feeds core progress events to a VS Code progress notification: percent, bytes, throughput. */
-export function progressReporter(progress: vscode.Progress<{ message?: string; increment?: number }>): ProgressCallback {
-  let total = 0;
-  let done = 0;
-  // Only bytes moved now make the speed: skipped files and parts resumed from an earlier run do not.
-  let moved = 0;
-  let reported = 0;
-  let last = 0;
-  const start = Date.now();
-  return (e) => {
-    if (e.type === 'plan') total += e.totalBytes;
-    else if (e.type === 'bytes') {
-      done += e.bytes;
-      moved += e.bytes;
-    } else if (e.type === 'skipped') done += e.size;
-    else if (e.type === 'resumed') done += e.bytes;
-    const now = Date.now();
-    if (now - last < 200 && e.type === 'bytes') return;
-    last = now;
-    const pct = total > 0 ? Math.min(100, (done / total) * 100) : 0;
-    const rate = moved / Math.max((now - start) / 1000, 0.001);
-    progress.report({ increment: pct - reported, message: `${humanSize(done)} of ${humanSize(total)} · ${humanSize(rate)}/s` });
-    reported = pct;
-  };
 }
 
 export function registerCommands(context: vscode.ExtensionContext, services: Services, tree: RegistryTreeProvider, view: vscode.TreeView<BrowserNode>): void {
