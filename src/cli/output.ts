@@ -1,5 +1,6 @@
 import { OmlmdError, type ErrorCode } from '../core/errors';
 import type { ProgressEvent } from '../core/transfer/progress';
+import { ProgressTally } from '../core/transfer/tally';
 import { humanSize } from '../core/units';
 import { cliRemedyLines } from './remedies';
 
@@ -64,17 +65,6 @@ export function formatError(e: unknown, debug: boolean): string {
 }
 
 
-interface BarItem {
-  title: string;
-  size: number;
-  /** Bytes in place: moved now, resumed, or skipped. */
-  done: number;
-  /** Bytes moved by this run: what throughput is made of. */
-  moved: number;
-  started?: number;
-  finished: boolean;
-}
-
 function bar(fraction: number, width: number): string {
   const full = Math.max(0, Math.min(width, Math.round(fraction * width)));
   return '#'.repeat(full).padEnd(width, '.');
@@ -95,13 +85,7 @@ function seconds(s: number): string {
  * without inflating the speed.
  */
 export class ProgressBars {
-  private readonly items = new Map<string, BarItem>();
-  private total = 0;
-  private files = 0;
-  private filesDone = 0;
-  private done = 0;
-  private moved = 0;
-  private firstByte?: number;
+  private readonly tally: ProgressTally;
   private last = 0;
   private drawnLines = 0;
 
@@ -110,60 +94,13 @@ export class ProgressBars {
     private readonly out: Pick<NodeJS.WriteStream, 'write'> & { columns?: number } = process.stderr,
     private readonly now: () => number = Date.now,
     private readonly maxFiles = 6,
-  ) {}
-
-  private item(title: string, size = 0): BarItem {
-    let it = this.items.get(title);
-    if (!it) {
-      it = { title, size, done: 0, moved: 0, finished: false };
-      this.items.set(title, it);
-    }
-    return it;
+  ) {
+    this.tally = new ProgressTally(now);
   }
 
   readonly onProgress = (e: ProgressEvent): void => {
+    this.tally.add(e);
     const now = this.now();
-    switch (e.type) {
-      case 'plan':
-        this.total += e.totalBytes;
-        this.files += e.items.length;
-        for (const i of e.items) this.item(i.title, i.size);
-        break;
-      case 'bytes': {
-        const it = this.item(e.title);
-        it.started ??= now;
-        this.firstByte ??= now;
-        it.done += e.bytes;
-        it.moved += e.bytes;
-        this.done += e.bytes;
-        this.moved += e.bytes;
-        break;
-      }
-      case 'resumed': {
-        const it = this.item(e.title);
-        it.done += e.bytes;
-        this.done += e.bytes;
-        break;
-      }
-      case 'skipped': {
-        const it = this.item(e.title, e.size);
-        if (!it.finished) {
-          it.finished = true;
-          this.done += Math.max(0, e.size - it.done);
-          it.done = e.size;
-          this.filesDone++;
-        }
-        break;
-      }
-      case 'done': {
-        const it = this.item(e.title, e.size);
-        if (!it.finished) {
-          it.finished = true;
-          this.filesDone++;
-        }
-        break;
-      }
-    }
     if (now - this.last >= 100 || e.type === 'done' || e.type === 'plan') {
       this.last = now;
       this.draw();
@@ -173,13 +110,13 @@ export class ProgressBars {
   /** The lines to show now: the total first, then the files in flight. */
   render(): string[] {
     const now = this.now();
-    const secs = this.firstByte === undefined ? 0 : Math.max((now - this.firstByte) / 1000, 0.001);
-    const rate = secs > 0 ? this.moved / secs : 0;
-    const fraction = this.total > 0 ? Math.min(1, this.done / this.total) : this.filesDone === this.files ? 1 : 0;
-    const left = rate > 0 && this.total > this.done ? `  ${seconds((this.total - this.done) / rate)} left` : '';
+    const t = this.tally;
+    const rate = t.rate();
+    const fraction = t.fraction();
+    const left = rate > 0 && t.total > t.done ? `  ${seconds((t.total - t.done) / rate)} left` : '';
     const speed = rate > 0 ? `  ${humanSize(rate)}/s` : '';
-    const lines = [`${this.label} [${bar(fraction, 24)}] ${String(Math.floor(fraction * 100)).padStart(3)}%  ${this.filesDone}/${this.files} files  ${humanSize(this.done)} / ${humanSize(this.total)}${speed}${left}`];
-    const active = [...this.items.values()].filter((it) => !it.finished && it.started !== undefined);
+    const lines = [`${this.label} [${bar(fraction, 24)}] ${String(Math.floor(fraction * 100)).padStart(3)}%  ${t.filesDone}/${t.files} files  ${humanSize(t.done)} / ${humanSize(t.total)}${speed}${left}`];
+    const active = t.active();
     const width = Math.min(32, Math.max(...active.map((it) => it.title.length), 8));
     for (const it of active.slice(0, this.maxFiles)) {
       const f = it.size > 0 ? Math.min(1, it.done / it.size) : 0;

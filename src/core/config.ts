@@ -10,6 +10,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import yaml from 'js-yaml';
 import { OmlmdError } from './errors';
 import type { RegistryOptions } from './oci/registry';
+import { normalizeHost } from './util/host';
 
 export interface RegistrySettings {
   /** Talk plain HTTP (default for loopback hosts without TLS settings). */
@@ -130,10 +131,8 @@ export function loadConfig(path: string = configPath(), env: NodeJS.ProcessEnv =
   return parseConfig(text, path, env);
 }
 
-/** `https://Quay.io/` → `quay.io`: the spelling registries are keyed by. */
-export function normalizeHost(host: string): string {
-  return host.trim().replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '').toLowerCase();
-}
+/** `https://Quay.io/` → `quay.io`: the spelling registries are keyed by (util/host's, Docker Hub's aliases folded). */
+export { normalizeHost };
 
 /** A registry's settings: defaults, then the host's entry without port, then with port, then `overrides` (flags). */
 export function settingsFor(config: OmlmdConfig, registry: string, overrides: RegistrySettings = {}): RegistrySettings {

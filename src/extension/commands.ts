@@ -6,12 +6,13 @@ import type { ModelMetadata } from '../core/model/metadata';
 import { isLoopbackHost, isValidRepository, isValidTag, parseReference } from '../core/oci/reference';
 import { verifyCredentials } from '../core/credentials';
 import { registryOptions } from '../core/config';
-import type { ProgressCallback } from '../core/transfer/progress';
+import { normalizeHost, sameHost } from '../core/util/host';
 import { pushMetadataUpdate } from '../core/transfer/remetadata';
 import { registryOf, showError } from './errors';
 import { ManifestDocuments } from './manifestView';
 import { openMetadataEditor } from './metadataEditor';
-import { humanSize, referenceFor, referenceString, type BrowserNode, type StoreRef } from './model/browser';
+import { progressReporter } from './progress';
+import { referenceFor, referenceString, type BrowserNode, type StoreRef } from './model/browser';
 import { scanNotebook } from './model/notebookScan';
 import { runAttach, runBuildModelCar, type LineageUi } from './model/lineageFlow';
 import { detach } from '../core/lineage/api';
@@ -40,32 +41,6 @@ function gitAuthor(cwd?: string): Promise<string | undefined> {
   });
 }
 
-/** Feeds core progress events to a VS Code progress notification: percent, bytes, throughput. */
-export function progressReporter(progress: vscode.Progress<{ message?: string; increment?: number }>): ProgressCallback {
-  let total = 0;
-  let done = 0;
-  // Only bytes moved now make the speed: skipped files and parts resumed from an earlier run do not.
-  let moved = 0;
-  let reported = 0;
-  let last = 0;
-  const start = Date.now();
-  return (e) => {
-    if (e.type === 'plan') total += e.totalBytes;
-    else if (e.type === 'bytes') {
-      done += e.bytes;
-      moved += e.bytes;
-    } else if (e.type === 'skipped') done += e.size;
-    else if (e.type === 'resumed') done += e.bytes;
-    const now = Date.now();
-    if (now - last < 200 && e.type === 'bytes') return;
-    last = now;
-    const pct = total > 0 ? Math.min(100, (done / total) * 100) : 0;
-    const rate = moved / Math.max((now - start) / 1000, 0.001);
-    progress.report({ increment: pct - reported, message: `${humanSize(done)} of ${humanSize(total)} · ${humanSize(rate)}/s` });
-    reported = pct;
-  };
-}
-
 export function registerCommands(context: vscode.ExtensionContext, services: Services, tree: RegistryTreeProvider, view: vscode.TreeView<BrowserNode>): void {
   const log = services.log;
 
@@ -92,7 +67,7 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
     items.sort((a, b) => Number(b.picked) - Number(a.picked));
     const chosen = await vscode.window.showQuickPick(items, { title: 'Push to (1/3): where', placeHolder: 'Local store or a registry', ignoreFocusOut: true });
     if (!chosen) return undefined;
-    const settings = chosen.store.kind === 'registry' ? services.config.registries.find((r) => r.host === (chosen.store as { host: string }).host) : undefined;
+    const settings = chosen.store.kind === 'registry' ? services.config.registries.find((r) => sameHost(r.host, (chosen.store as { host: string }).host)) : undefined;
     const repository = await vscode.window.showInputBox({
       title: `Push to (2/3): repository in ${storeLabel(chosen.store)}`,
       value: settings?.defaultRepository && proposed.repository === last?.repository ? settings.defaultRepository : proposed.repository,
@@ -190,13 +165,14 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
     const host = await vscode.window.showInputBox({
       title: 'Add Registry', prompt: 'host[:port] of an OCI registry', placeHolder: 'quay.io, ghcr.io, localhost:5000', ignoreFocusOut: true,
       validateInput: (v) => {
-        const h = v.trim().replace(/^https?:\/\//, '').replace(/\/+$/, '');
-        if (!/^(\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?)(:\d{1,5})?$/.test(h)) return 'Write host or host:port, e.g. quay.io or localhost:5000';
-        return services.config.registries.some((r) => r.host === h) ? `${h} is already in the list` : undefined;
+        // A scheme and trailing slashes are how people paste a host; a path is a mistake, not dropped silently.
+        if (!/^(\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?)(:\d{1,5})?$/.test(v.trim().replace(/^https?:\/\//i, '').replace(/\/+$/, ''))) return 'Write host or host:port, e.g. quay.io or localhost:5000';
+        const h = normalizeHost(v);
+        return services.config.registries.some((r) => sameHost(r.host, h)) ? `${h} is already in the list` : undefined;
       },
     });
     if (!host) return;
-    const h = host.trim().replace(/^https?:\/\//, '').replace(/\/+$/, '');
+    const h = normalizeHost(host);
     let plainHttp: boolean | undefined;
     if (!isLoopbackHost(h)) {
       const mode = await vscode.window.showQuickPick([{ label: 'HTTPS', description: 'recommended' }, { label: 'Plain HTTP', description: 'unencrypted, for test registries' }], { title: `How to reach ${h}` });
@@ -225,7 +201,7 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
     const ok = await vscode.window.showWarningMessage(`Remove ${host} from the Models view? Its saved credentials are forgotten too; nothing in the registry changes.`, { modal: true }, 'Remove');
     if (ok !== 'Remove') return;
     await services.deleteCredentials(host);
-    await updateRegistriesAndRefresh((rs) => rs.filter((r) => r.host !== host));
+    await updateRegistriesAndRefresh((rs) => rs.filter((r) => !sameHost(r.host, host)));
   });
 
   register('omlmd.signIn', async (arg?: unknown) => {
@@ -237,7 +213,7 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
     if (password === undefined) return;
     const creds = { username, password };
     // Verify before saving, so a typo is caught now and not at the next push.
-    const settings = services.config.registries.find((r) => r.host === host);
+    const settings = services.config.registries.find((r) => sameHost(r.host, host));
     await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Checking credentials with ${host}…` }, () =>
       verifyCredentials(host, creds, registryOptions({ plainHttp: settings?.plainHttp, caFile: settings?.caFile, insecure: settings?.insecure })));
     await services.storeCredentials(host, creds);
@@ -254,7 +230,7 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
     if (!host) return;
     const repository = await vscode.window.showInputBox({ title: `Add Repository to ${host}`, prompt: 'A repository to show (for registries that do not list theirs)', placeHolder: 'org/model', ignoreFocusOut: true, validateInput: (v) => (isValidRepository(v) ? undefined : 'Lowercase letters, digits and . _ - separators; parts joined by /') });
     if (!repository) return;
-    await updateRegistriesAndRefresh((rs) => rs.map((r) => (r.host === host ? { ...r, repositories: [...new Set([...(r.repositories ?? []), repository])] } : r)));
+    await updateRegistriesAndRefresh((rs) => rs.map((r) => (sameHost(r.host, host) ? { ...r, repositories: [...new Set([...(r.repositories ?? []), repository])] } : r)));
   });
 
   async function tagRef(arg: unknown, verb: string): Promise<{ node?: TagLike; reference: string }> {

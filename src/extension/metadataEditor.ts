@@ -2,10 +2,10 @@
 // its messages, and resolves once the user pushes, cancels or closes it.
 
 import { randomBytes, randomUUID } from 'node:crypto';
-import { rename, rm, writeFile } from 'node:fs/promises';
 import * as vscode from 'vscode';
 import { OmlmdError } from '../core/errors';
 import { metadataToJson, metadataToYaml, validateMetadata, type ModelMetadata } from '../core/model/metadata';
+import { writeFileAtomic } from '../core/util/atomic';
 import { editorHtml } from '../../webview/html';
 import { describeForVsCode } from './remedies';
 import {
@@ -51,23 +51,18 @@ function fileStem(name: string | null | undefined): string {
 }
 
 /**
- * Never a half-written file under the chosen name: write a sibling, then rename it over the
- * target. On disk that is one rename(2), which replaces the old file atomically; VS Code's own
- * rename with overwrite deletes the target first, so it is only the fallback for other schemes.
+ * Never a half-written file under the chosen name. On disk that is core's writeFileAtomic (a
+ * sibling written, synced, renamed over: one rename(2)); VS Code's own rename with overwrite
+ * deletes the target first, so it is only the way for other schemes.
  */
 async function writeAtomically(target: vscode.Uri, bytes: Uint8Array): Promise<void> {
+  if (target.scheme === 'file') return writeFileAtomic(target.fsPath, bytes);
   const tmp = target.with({ path: `${target.path}.${randomBytes(6).toString('hex')}.incomplete` });
   try {
-    if (target.scheme === 'file') {
-      await writeFile(tmp.fsPath, bytes, { flag: 'wx' });
-      await rename(tmp.fsPath, target.fsPath);
-    } else {
-      await vscode.workspace.fs.writeFile(tmp, bytes);
-      await vscode.workspace.fs.rename(tmp, target, { overwrite: true });
-    }
+    await vscode.workspace.fs.writeFile(tmp, bytes);
+    await vscode.workspace.fs.rename(tmp, target, { overwrite: true });
   } catch (e) {
-    if (target.scheme === 'file') await rm(tmp.fsPath, { force: true }).catch(() => undefined);
-    else await Promise.resolve(vscode.workspace.fs.delete(tmp)).catch(() => undefined);
+    await Promise.resolve(vscode.workspace.fs.delete(tmp)).catch(() => undefined);
     throw e;
   }
 }

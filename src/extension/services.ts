@@ -3,6 +3,7 @@ import { OmlmdClient } from '../core/client';
 import { createCredentialsProvider, type CredentialSource } from '../core/credentials';
 import type { DispatcherOptions } from '../core/oci/http';
 import type { Credentials, ProxySettings } from '../core/oci/registry';
+import { normalizeHost, sameHost } from '../core/util/host';
 import type { RegistrySettings } from './model/browser';
 
 /** A typed view of the `omlmd.*` settings declared in package.json. */
@@ -19,7 +20,7 @@ export function readConfig(): Config {
   const c = vscode.workspace.getConfiguration('omlmd');
   const registries = (c.get<RegistrySettings[]>('registries') ?? []).filter((r) => r && typeof r.host === 'string' && r.host.trim() !== '');
   return {
-    registries: registries.map((r) => ({ ...r, host: r.host.trim().replace(/^https?:\/\//, '').replace(/\/+$/, '') })),
+    registries: registries.map((r) => ({ ...r, host: normalizeHost(r.host) })),
     home: c.get<string>('home') || undefined,
     concurrency: c.get<number>('transfer.concurrency') ?? 4,
     connectTimeout: c.get<number | null>('transfer.connectTimeout') || undefined,
@@ -80,7 +81,7 @@ export class Services implements vscode.Disposable {
         userAgent: `omlmd-vscode/${this.context.extension.packageJSON.version as string}`,
         credentials: createCredentialsProvider({ sources: [secrets] }),
         registrySettings: (registry: string) => {
-          const r = cfg.registries.find((x) => x.host === registry);
+          const r = cfg.registries.find((x) => sameHost(x.host, registry));
           const timeouts = { connectTimeout: cfg.connectTimeout, readTimeout: cfg.readTimeout };
           return r ? { plainHttp: r.plainHttp, caFile: r.caFile, certFile: r.certFile, keyFile: r.keyFile, insecure: r.insecure, ...timeouts } : timeouts;
         },
@@ -100,8 +101,14 @@ export class Services implements vscode.Disposable {
     return { ...vscodeProxy() };
   }
 
+  /** Secrets are keyed by the normalised host; a key written as typed (before it was normalised) is still read and removed. */
+  private secretKeys(registry: string): string[] {
+    return [...new Set([SECRET_PREFIX + normalizeHost(registry), SECRET_PREFIX + registry])];
+  }
+
   async credentials(registry: string): Promise<Credentials | undefined> {
-    const raw = await this.context.secrets.get(SECRET_PREFIX + registry);
+    let raw: string | undefined;
+    for (const key of this.secretKeys(registry)) if ((raw = await this.context.secrets.get(key))) break;
     if (!raw) return undefined;
     try {
       return JSON.parse(raw) as Credentials;
@@ -111,12 +118,12 @@ export class Services implements vscode.Disposable {
   }
 
   async storeCredentials(registry: string, creds: Credentials): Promise<void> {
-    await this.context.secrets.store(SECRET_PREFIX + registry, JSON.stringify(creds));
+    await this.context.secrets.store(SECRET_PREFIX + normalizeHost(registry), JSON.stringify(creds));
     this.cached = undefined;
   }
 
   async deleteCredentials(registry: string): Promise<void> {
-    await this.context.secrets.delete(SECRET_PREFIX + registry);
+    for (const key of this.secretKeys(registry)) await this.context.secrets.delete(key);
     this.cached = undefined;
   }
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
@@ -587,6 +587,28 @@ void Promise.all(Array.from({ length: 10 }, async (_, i) => {
     assert.equal(await readFile(lock, 'utf8'), 'a live process', 'a live lock is not touched');
     await rm(lock);
     assert.deepEqual(await repo.listTags(), ['after-stale', 'after-wait']);
+  });
+
+  it('a lock left by a process that is gone is broken at once, however young; a cancelled wait is CANCELLED', async () => {
+    const dir = freshDir();
+    const layout = await OciLayout.open(dir, { create: true });
+    const repo = layout.repository();
+    const m = await makeManifest(repo, ['dead-lock']);
+    const lock = join(dir, 'index.json.lock');
+    const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
+    await writeFile(lock, `${child.stdout.toString()} ${hostname()} 0123abcd`);
+    await repo.putManifest(m, MediaType.ociManifest, 'after-dead');
+    await assert.rejects(stat(lock), 'released, and not left behind');
+    assert.deepEqual(await repo.listTags(), ['after-dead']);
+
+    await writeFile(lock, 'a live process');
+    const c = new AbortController();
+    const waiting = repo.putManifest(m, MediaType.ociManifest, 'never', { signal: c.signal });
+    setTimeout(() => c.abort(), 50);
+    await rejectsCode(waiting, 'CANCELLED');
+    assert.equal(await readFile(lock, 'utf8'), 'a live process');
+    await rm(lock);
+    assert.deepEqual(await ls(join(dir, 'ingest')), [], 'the index was written through ingest/ and nothing is left there');
   });
 });
 

@@ -5,10 +5,12 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, ut
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { normalizeHost as configNormalizeHost, parseConfig, settingsFor } from '../../src/core/config';
+import { registryKey, serverUrl } from '../../src/core/credentials';
 import { OmlmdError } from '../../src/core/errors';
 import { ProgressTally } from '../../src/core/transfer/tally';
 import { anySignal, sleep } from '../../src/core/util/abort';
-import { writeFileAtomic } from '../../src/core/util/atomic';
+import { tempPathFor, writeFileAtomic } from '../../src/core/util/atomic';
 import { apiHost, normalizeHost, sameHost } from '../../src/core/util/host';
 import { mapLimit, Semaphore } from '../../src/core/util/limit';
 import { acquireLock, LockBusy } from '../../src/core/util/lockfile';
@@ -113,6 +115,42 @@ describe('writeFileAtomic', () => {
     await assert.rejects(writeFileAtomic(target, 'no'));
     assert.equal(readFileSync(join(target, 'kept'), 'utf8'), 'kept');
     assert.ok(readdirSync(sub).every((n) => !n.endsWith('.tmp')), String(readdirSync(sub)));
+  });
+});
+
+describe('writeFileAtomic options', () => {
+  it('the mode is exact whatever the umask, and tempDir holds the temporary file', async () => {
+    const sub = mkdtempSync(join(dir, 'opts-'));
+    const scratch = join(sub, 'scratch');
+    mkdirSync(scratch);
+    const p = join(sub, 'secret.json');
+    const old = process.umask(0o277); // would narrow 0o600 to 0o400
+    try {
+      await writeFileAtomic(p, '{}', { mode: 0o600, tempDir: scratch });
+    } finally {
+      process.umask(old);
+    }
+    assert.equal(statSync(p).mode & 0o777, 0o600);
+    assert.deepEqual(readdirSync(sub).sort(), ['scratch', 'secret.json']);
+    assert.deepEqual(readdirSync(scratch), []);
+    assert.match(tempPathFor(p, scratch), /^.*\/scratch\/\.secret\.json\.\d+\.[0-9a-f]{12}\.tmp$/);
+  });
+});
+
+describe('callers of the host normaliser', () => {
+  it("config's normalizeHost is util/host's, and settings keyed by a Docker Hub alias apply to docker.io", () => {
+    assert.equal(configNormalizeHost, normalizeHost);
+    const config = parseConfig('registries:\n  https://Index.Docker.io/v1/:\n    retries: 7\n  Quay.io:\n    retries: 2\n', 'config.yaml');
+    assert.equal(settingsFor(config, 'docker.io').retries, 7);
+    assert.equal(settingsFor(config, 'quay.io').retries, 2);
+  });
+
+  it("Docker config keys: registryKey is the normaliser, serverUrl keeps Docker Hub's own key", () => {
+    assert.equal(registryKey('https://index.docker.io/v1/'), 'docker.io');
+    assert.equal(registryKey('HTTPS://Quay.io'), 'quay.io');
+    assert.equal(serverUrl('registry-1.docker.io'), 'https://index.docker.io/v1/');
+    assert.equal(serverUrl('Quay.io'), 'quay.io');
+    assert.equal(apiHost('index.docker.io'), 'registry-1.docker.io');
   });
 });
 

@@ -4,12 +4,13 @@
  * `auth` (user:password) or an `identitytoken`, and `credsStore` / `credHelpers.<host>`
  * naming a helper that keeps the secret instead.
  */
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { OmlmdError } from '../errors';
 import type { Credentials } from '../oci/auth';
+import { writeFileAtomic } from '../util/atomic';
+import { isDockerHub, normalizeHost } from '../util/host';
 import { helperErase, helperGet, helperProgram, helperStore } from './helpers';
 
 interface AuthEntry {
@@ -27,21 +28,17 @@ export interface AuthFile {
   [other: string]: unknown;
 }
 
-const DOCKER_HUB = 'docker.io';
-const DOCKER_HUB_ALIASES = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com']);
 /** The key Docker uses for Docker Hub, in files and in helpers. */
 const DOCKER_HUB_SERVER = 'https://index.docker.io/v1/';
 
-/** `https://index.docker.io/v1/` → `docker.io`, `https://Quay.io` → `quay.io`: how keys are compared. */
+/** `https://index.docker.io/v1/` → `docker.io`, `https://Quay.io` → `quay.io`: how keys are compared (util/host's normaliser). */
 export function registryKey(key: string): string {
-  const host = key.trim().replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '').toLowerCase();
-  return DOCKER_HUB_ALIASES.has(host) ? DOCKER_HUB : host;
+  return normalizeHost(key);
 }
 
 /** The server URL a helper and a config file know a registry by. */
 export function serverUrl(registry: string): string {
-  const key = registryKey(registry);
-  return key === DOCKER_HUB ? DOCKER_HUB_SERVER : key;
+  return isDockerHub(registry) ? DOCKER_HUB_SERVER : normalizeHost(registry);
 }
 
 /** `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`. */
@@ -133,14 +130,10 @@ export async function lookupAuthFile(path: string, registry: string, env?: NodeJ
 
 async function writeAuthFile(path: string, file: AuthFile): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     // Created 0600, written, renamed over: never a moment with the secrets readable by others.
-    await writeFile(tmp, JSON.stringify(file, null, '\t') + '\n', { mode: 0o600, flag: 'wx' });
-    await chmod(tmp, 0o600);
-    await rename(tmp, path);
+    await writeFileAtomic(path, JSON.stringify(file, null, '\t') + '\n', { mode: 0o600 });
   } catch (e) {
-    await rm(tmp, { force: true });
     throw new OmlmdError('IO', `cannot write ${path}: ${(e as Error).message}`, { cause: e });
   }
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { sleep } from '../util/abort';
-import { constants as fsConstants } from 'node:fs';
-import { link, mkdir, open, readFile, readdir, rename, rm, stat, unlink, utimes, writeFile, type FileHandle } from 'node:fs/promises';
+import { writeFileAtomic } from '../util/atomic';
+import { acquireLock, LockBusy } from '../util/lockfile';
+import { mkdir, open, readFile, readdir, rename, rm, stat, unlink, utimes, writeFile, type FileHandle } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { addAbortSignal, Readable } from 'node:stream';
 import { cancelled, OmlmdError, throwIfAborted, toOmlmdError } from '../errors';
@@ -284,82 +284,31 @@ export class OciLayout implements RepositoryLister {
   }
 
   private async writeIndex(index: IndexDoc): Promise<void> {
-    const tmp = join(await this.ingestDir(), uniqueName('index.json'));
-    let fh: FileHandle | undefined;
     try {
-      fh = await open(tmp, 'wx');
-      await fh.writeFile(JSON.stringify(index));
-      await fh.sync();
-      await fh.close();
-      fh = undefined;
-      await rename(tmp, join(this.root, 'index.json'));
+      // The temporary file goes to ingest/, which gc sweeps, not among the files other tools read.
+      await writeFileAtomic(join(this.root, 'index.json'), JSON.stringify(index), { tempDir: await this.ingestDir() });
     } catch (e) {
-      await fh?.close().catch(() => undefined);
-      await removeQuietly(tmp);
       throw toOmlmdError(e, `writing index.json of ${this.description}`);
     }
-    await this.syncDir(this.root);
   }
 
-  /** Makes a rename durable; not every file system allows it, and then it is only best effort. */
-  private async syncDir(dir: string): Promise<void> {
-    const fh = await open(dir, fsConstants.O_RDONLY).catch(() => undefined);
-    if (!fh) return;
-    await fh.sync().catch(() => undefined);
-    await fh.close().catch(() => undefined);
-  }
-
+  /**
+   * util/lockfile's scheme: stale when its process is gone or older than `staleLockMs`
+   * (a process that died on another host, or a lock written by another tool), broken by
+   * renaming it aside so a fresh lock is never removed.
+   */
   private async lock(signal?: AbortSignal): Promise<() => Promise<void>> {
     const lockFile = join(this.root, 'index.json.lock');
-    const token = `${process.pid} ${randomBytes(8).toString('hex')}`;
-    const deadline = Date.now() + this.lockTimeoutMs;
-    let delay = 5;
-    for (;;) {
-      throwIfAborted(signal);
-      try {
-        await writeFile(lockFile, token, { flag: 'wx' });
-        break;
-      } catch (e) {
-        if (!isNodeError(e, 'EEXIST')) throw toOmlmdError(e, `locking index.json of ${this.description}`);
-      }
-      if (await this.breakStaleLock(lockFile)) continue;
-      if (Date.now() >= deadline) {
+    try {
+      return await acquireLock(lockFile, { waitMs: this.lockTimeoutMs, staleMs: this.staleLockMs, signal });
+    } catch (e) {
+      if (e instanceof LockBusy) {
         throw new OmlmdError('CONFLICT', `${this.description} is busy: another process holds ${lockFile}`, {
           remedies: [{ kind: 'remove-stale-lock', path: lockFile }],
         });
       }
-      await sleep(delay + Math.random() * delay, signal);
-      delay = Math.min(delay * 2, 100);
+      throw toOmlmdError(e, `locking index.json of ${this.description}`);
     }
-    return async () => {
-      // Only remove the lock if it is still ours: had we been presumed dead, another
-      // process now holds a lock under the same name.
-      const current = await readFile(lockFile, 'utf8').catch(() => undefined);
-      if (current === token) await unlink(lockFile).catch(() => undefined);
-    };
-  }
-
-  /**
-   * Breaks a lock left by a process that died. The lock is first renamed away (atomic, so
-   * only one breaker wins) and checked again: if it turns out to be fresh, it is linked
-   * back (link fails rather than overwrite a lock someone took meanwhile).
-   */
-  private async breakStaleLock(lockFile: string): Promise<boolean> {
-    const st = await stat(lockFile).catch(() => undefined);
-    if (!st) return true; // released meanwhile: retry at once
-    if (Date.now() - st.mtimeMs < this.staleLockMs) return false;
-    const aside = uniqueName(`${lockFile}.stale`);
-    try {
-      await rename(lockFile, aside);
-    } catch {
-      return true; // someone else broke or released it
-    }
-    const moved = await stat(aside).catch(() => undefined);
-    if (moved && Date.now() - moved.mtimeMs < this.staleLockMs) {
-      await link(aside, lockFile).catch(() => undefined);
-    }
-    await removeQuietly(aside);
-    return true;
   }
 
   /** Every blob digest reachable from the index entries. */

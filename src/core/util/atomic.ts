@@ -9,24 +9,32 @@ import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 export interface AtomicWriteOptions {
-  /** File mode of the new file (default 0o666 less the umask); 0o600 for secrets. */
+  /** File mode of the new file, exactly (the umask does not narrow it); default 0o666 less the umask. 0o600 for secrets. */
   mode?: number;
   /** fsync the file and its folder so the write survives a crash (default true). */
   durable?: boolean;
+  /**
+   * Where the temporary file goes (default: beside `path`). It must be on the same file
+   * system; a store with its own scratch folder (an OCI layout's `ingest/`, which its gc
+   * sweeps) puts it there so a crash leaves nothing among the files other tools read.
+   */
+  tempDir?: string;
 }
 
-/** A name beside `path` that no other writer picks: `.NAME.PID.RANDOM.tmp`. */
-export function tempPathFor(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+/** A name beside `path` (or in `dir`) that no other writer picks: `.NAME.PID.RANDOM.tmp`. */
+export function tempPathFor(path: string, dir: string = dirname(path)): string {
+  return join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
 /** Writes `data` to a temporary file beside `path` and renames it over `path`. On failure nothing changes at `path`. */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): Promise<void> {
-  const tmp = tempPathFor(path);
+  const tmp = tempPathFor(path, opts.tempDir);
   const durable = opts.durable ?? true;
   let fh: FileHandle | undefined;
   try {
+    // Created with the mode (never a moment wider than asked), then set exactly, whatever the umask.
     fh = await open(tmp, 'wx', opts.mode);
+    if (opts.mode !== undefined) await fh.chmod(opts.mode);
     await fh.writeFile(data);
     if (durable) await fh.sync();
     await fh.close();

@@ -9,6 +9,7 @@ import { MODELCAR_ARTIFACT_TYPE } from '../../core/lineage/modelcar';
 import { MODEL_CARD_ARTIFACT_TYPE } from '../../core/lineage/modelcard';
 import { isReferrersTag } from '../../core/oci/referrers-tag';
 import { humanSize } from '../../core/units';
+import { sameHost } from '../../core/util/host';
 import { adviceForVsCode } from '../remedies';
 
 export { humanSize };
@@ -150,7 +151,7 @@ export class RegistryBrowser {
 
   /** One page of repositories; the catalog refused means the repositories the user added. */
   private async repositories(store: StoreRef, parentId: string, last: string | undefined, signal?: AbortSignal): Promise<BrowserNode[]> {
-    const settings = store.kind === 'registry' ? this.registries().find((r) => r.host === store.host) : undefined;
+    const settings = store.kind === 'registry' ? this.registries().find((r) => sameHost(r.host, store.host)) : undefined;
     const added = (settings?.repositories ?? []).map((repository): BrowserNode => ({ kind: 'repository', id: `${parentId}/${repository}`, store, repository, added: true }));
     let page;
     try {

@@ -12,6 +12,7 @@ import type { Credentials } from '../auth';
 import { discard, RegistryHttp, type ProxySettings, type RequestContext, type TlsSettings } from '../http';
 import { isLoopbackHost, isValidRepository } from '../reference';
 import type { RetryEvent, RetryPolicy } from '../retry';
+import { apiHost } from '../../util/host';
 import type {
   BlobInput, BlobRef, CallOptions, ConditionalManifestWriter, OpenBlobOptions, PutBlobOptions, ReferrersLister, ReferrersListing, ReferrersQuery,
   Repository, RepositoryLister, RepositoryPage,
@@ -56,11 +57,6 @@ export interface RegistryOptions {
   onRetry?: (e: RetryEvent) => void;
 }
 
-/** Docker Hub's API does not live at the name people write. */
-function endpointOf(registry: string): string {
-  return registry === 'docker.io' || registry === 'index.docker.io' ? 'registry-1.docker.io' : registry;
-}
-
 function checkRegistry(registry: string): void {
   let ok = /^[^/\s?#@]+$/.test(registry);
   if (ok) {
@@ -84,7 +80,7 @@ export class RegistryClient implements RepositoryLister {
     checkRegistry(registry);
     const tls = options.tls ?? {};
     const wantsTls = Boolean(tls.caFile || tls.certFile || tls.insecure);
-    this.http = new RegistryHttp(registry, endpointOf(registry), {
+    this.http = new RegistryHttp(registry, apiHost(registry), {
       ...options,
       plainHttp: options.plainHttp ?? (isLoopbackHost(registry) && !wantsTls ? 'auto' : false),
     });
