@@ -2,18 +2,18 @@ import * as vscode from 'vscode';
 import { OmlmdClient } from '../core/client';
 import { createCredentialsProvider, type CredentialSource } from '../core/credentials';
 import type { Credentials, ProxySettings } from '../core/oci/registry';
-import type { RegistrySettings } from './model/browser';
+import type { RegistryEntry } from './model/browser';
 
 /** A typed view of the `omlmd.*` settings declared in package.json. */
 export interface Config {
-  registries: RegistrySettings[];
+  registries: RegistryEntry[];
   home?: string;
   concurrency: number;
 }
 
 export function readConfig(): Config {
   const c = vscode.workspace.getConfiguration('omlmd');
-  const registries = (c.get<RegistrySettings[]>('registries') ?? []).filter((r) => r && typeof r.host === 'string' && r.host.trim() !== '');
+  const registries = (c.get<RegistryEntry[]>('registries') ?? []).filter((r) => r && typeof r.host === 'string' && r.host.trim() !== '');
   return {
     registries: registries.map((r) => ({ ...r, host: r.host.trim().replace(/^https?:\/\//, '').replace(/\/+$/, '') })),
     home: c.get<string>('home') || undefined,
@@ -21,9 +21,9 @@ export function readConfig(): Config {
   };
 }
 
-export async function updateRegistries(f: (r: RegistrySettings[]) => RegistrySettings[]): Promise<void> {
+export async function updateRegistries(f: (r: RegistryEntry[]) => RegistryEntry[]): Promise<void> {
   const c = vscode.workspace.getConfiguration('omlmd');
-  const current = c.get<RegistrySettings[]>('registries') ?? [];
+  const current = c.get<RegistryEntry[]>('registries') ?? [];
   await c.update('registries', f(current.map((r) => ({ ...r }))), vscode.ConfigurationTarget.Global);
 }
 
