@@ -4,11 +4,11 @@ import { createCredentialsProvider, type CredentialSource } from '../core/creden
 import type { DispatcherOptions } from '../core/oci/http';
 import type { Credentials, ProxySettings } from '../core/oci/registry';
 import { normalizeHost, sameHost } from '../core/util/host';
-import type { RegistrySettings } from './model/browser';
+import type { RegistryEntry } from './model/browser';
 
 /** A typed view of the `omlmd.*` settings declared in package.json. */
 export interface Config {
-  registries: RegistrySettings[];
+  registries: RegistryEntry[];
   home?: string;
   concurrency: number;
   /** Seconds, for every registry (omlmd.transfer.connectTimeout, readTimeout); unset: the core's defaults. */
@@ -18,7 +18,7 @@ export interface Config {
 
 export function readConfig(): Config {
   const c = vscode.workspace.getConfiguration('omlmd');
-  const registries = (c.get<RegistrySettings[]>('registries') ?? []).filter((r) => r && typeof r.host === 'string' && r.host.trim() !== '');
+  const registries = (c.get<RegistryEntry[]>('registries') ?? []).filter((r) => r && typeof r.host === 'string' && r.host.trim() !== '');
   return {
     registries: registries.map((r) => ({ ...r, host: normalizeHost(r.host) })),
     home: c.get<string>('home') || undefined,
@@ -28,9 +28,9 @@ export function readConfig(): Config {
   };
 }
 
-export async function updateRegistries(f: (r: RegistrySettings[]) => RegistrySettings[]): Promise<void> {
+export async function updateRegistries(f: (r: RegistryEntry[]) => RegistryEntry[]): Promise<void> {
   const c = vscode.workspace.getConfiguration('omlmd');
-  const current = c.get<RegistrySettings[]>('registries') ?? [];
+  const current = c.get<RegistryEntry[]>('registries') ?? [];
   await c.update('registries', f(current.map((r) => ({ ...r }))), vscode.ConfigurationTarget.Global);
 }
 

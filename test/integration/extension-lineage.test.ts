@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { OmlmdClient } from '../../src/core/client';
 import { MODEL_CARD_ARTIFACT_TYPE, MODELCAR_ARTIFACT_TYPE } from '../../src/core/lineage';
-import { referenceString, RegistryBrowser, type BrowserNode, type RegistrySettings } from '../../src/extension/model/browser';
+import { referenceString, RegistryBrowser, type BrowserNode, type RegistryEntry } from '../../src/extension/model/browser';
 import { ATTACH_TYPE_CHOICES, proposedModelCarTarget, runAttach, runBuildModelCar, type LineageUi } from '../../src/extension/model/lineageFlow';
 import { startRegistry, type RunningRegistry } from '../helpers/registry';
 
@@ -41,7 +41,7 @@ describe('extension: referrers in the tree, Attach File…, Build ModelCar Image
   let work: string;
   let client: OmlmdClient;
   let browser: RegistryBrowser;
-  let registries: RegistrySettings[];
+  let registries: RegistryEntry[];
 
   before(async () => {
     reg = await startRegistry();

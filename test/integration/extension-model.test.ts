@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { OmlmdClient } from '../../src/core/client';
 import { OmlmdError } from '../../src/core/errors';
 import { pushMetadataUpdate } from '../../src/core/transfer/remetadata';
-import { RegistryBrowser, type BrowserNode, type RegistrySettings } from '../../src/extension/model/browser';
+import { RegistryBrowser, type BrowserNode, type RegistryEntry } from '../../src/extension/model/browser';
 import { runPush, suggestNextTag, type PushUi } from '../../src/extension/model/pushFlow';
 import { startRegistry, type RunningRegistry } from '../helpers/registry';
 
@@ -53,7 +53,7 @@ describe('extension logic against the real registry and the local store', () => 
   let reg: RunningRegistry;
   let work: string;
   let client: OmlmdClient;
-  let registries: RegistrySettings[];
+  let registries: RegistryEntry[];
   let browser: RegistryBrowser;
 
   before(async () => {

@@ -7,7 +7,12 @@ import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import * as tar from 'tar';
 import { OmlmdError } from '../../src/core/errors';
-import { expandTagTemplate, isReferrersTag, mediaTypeForFile, parentDirectories, parseStorageUri, readElf, referrersTag, TarLayer } from '../../src/core/lineage';
+import { mediaTypeForFile } from '../../src/core/lineage/attach';
+import { readElf } from '../../src/core/lineage/busybox';
+import { expandTagTemplate } from '../../src/core/lineage/pipeline';
+import { parseStorageUri } from '../../src/core/lineage/storage';
+import { parentDirectories, TarLayer } from '../../src/core/lineage/tarlayer';
+import { isReferrersTag, referrersTag } from '../../src/core/oci/referrers-tag';
 
 async function bytesOf(layer: TarLayer): Promise<Buffer> {
   const chunks: Buffer[] = [];

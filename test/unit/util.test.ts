@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { normalizeHost as configNormalizeHost, parseConfig, settingsFor } from '../../src/core/config';
-import { registryKey, serverUrl } from '../../src/core/credentials';
+import { registryKey, serverUrl } from '../../src/core/credentials/dockerconfig';
 import { OmlmdError } from '../../src/core/errors';
 import { ProgressTally } from '../../src/core/transfer/tally';
 import { anySignal, sleep } from '../../src/core/util/abort';

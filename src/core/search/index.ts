@@ -1,17 +1,20 @@
-/** Finding models by their metadata: the query language, the indexes, the crawler. */
-export { compileQuery, parseSortField, matches, evaluateJsonPath, compareCodePoints, QueryError } from './jsonpath';
-export type { CompiledQuery, PathStep, JsonValue } from './jsonpath';
-export { artifactKind, buildDocument, DOCUMENT_FIELDS, ModelPackMediaType, KITOPS_CONFIG_MEDIA_TYPE } from './document';
-export type { ArtifactDocument, ArtifactKind, DocumentFields, ArtifactFileEntry } from './document';
-export { compareDocuments, isWritable } from './backend';
-export type { SearchIndex, WritableIndex, FindOptions } from './backend';
-export { SqliteIndex } from './sqlite';
-export { MemoryIndex } from './memory';
-export { PostgresIndex, redactConnectionString } from './postgres';
-export type { PostgresIndexOptions } from './postgres';
-export { RemoteIndex, formatSortPath } from './remote';
-export type { RemoteIndexOptions } from './remote';
-export { openIndex, openWritableIndex, query, fieldPaths, defaultIndexPath, isPostgresUrl, DEFAULT_LIMIT } from './query';
+/**
+ * Finding models by their metadata: open an index, crawl registries into it, query it with
+ * JSONPath. What the library exports of search (src/core/index.ts re-exports this list);
+ * the query language's internals, the SQL translation and the document builder stay inside.
+ */
+export { openIndex, openWritableIndex, defaultIndexPath, query, fieldPaths } from './query';
 export type { OpenIndexOptions, QueryOptions, QueryResult } from './query';
-export { crawlToIndex, indexTag, readDocument, parseCrawlTarget, MAX_CONFIG_BYTES } from './crawler';
-export type { CrawlOptions, CrawlReport, CrawlEvent, CrawlProblem, ReadDocumentResult } from './crawler';
+export { crawlToIndex, indexTag } from './crawler';
+export type { CrawlOptions, CrawlReport, CrawlEvent, CrawlProblem } from './crawler';
+export { isWritable } from './backend';
+export type { SearchIndex, WritableIndex, FindOptions } from './backend';
+export { MemoryIndex } from './memory';
+export { SqliteIndex } from './sqlite';
+export { PostgresIndex } from './postgres';
+export type { PostgresIndexOptions } from './postgres';
+export { RemoteIndex } from './remote';
+export type { RemoteIndexOptions } from './remote';
+export { compileQuery, QueryError } from './jsonpath';
+export type { CompiledQuery, PathStep, JsonValue } from './jsonpath';
+export type { ArtifactDocument, ArtifactKind, DocumentFields, ArtifactFileEntry } from './document';

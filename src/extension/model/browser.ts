@@ -21,7 +21,8 @@ export { humanSize };
 
 export type StoreRef = { kind: 'local' } | { kind: 'registry'; host: string };
 
-export interface RegistrySettings {
+/** An entry of the `omlmd.registries` setting (package.json); the core's RegistrySettings is what the client is given per host. */
+export interface RegistryEntry {
   host: string;
   plainHttp?: boolean;
   caFile?: string;
@@ -104,7 +105,7 @@ export function errorNode(parentId: string, e: unknown, store?: StoreRef): Brows
 export class RegistryBrowser {
   constructor(
     private readonly client: () => OmlmdClient,
-    private readonly registries: () => RegistrySettings[],
+    private readonly registries: () => RegistryEntry[],
     private readonly pageSize = PAGE_SIZE,
   ) {}
 
