@@ -1,5 +1,6 @@
-// Bundles: the CLI, the core library, the VS Code extension (vscode external) and the
-// metadata editor webview (browser, its own bundle). `--production` minifies.
+// Bundles: the CLI, the core library, the VS Code extension (vscode external), the hashing
+// worker the three load from beside them (dist/hashworker.js) and the metadata editor
+// webview (browser, its own bundle). `--production` minifies.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
@@ -32,6 +33,7 @@ const serverDeps = {
 
 const builds = [
   build({ ...node, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode', ...node.external] }),
+  build({ ...node, entryPoints: ['src/core/transfer/hashworker.ts'], outfile: 'dist/hashworker.js' }),
 ];
 if (!extensionOnly) {
   builds.push(

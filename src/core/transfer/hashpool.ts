@@ -1,7 +1,9 @@
 import { availableParallelism } from 'node:os';
 import { Readable } from 'node:stream';
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { cancelled, OmlmdError, throwIfAborted, toOmlmdError } from '../errors';
+import type { FromWorker, ToWorker } from './hashworker';
 
 /**
  * sha256 off the main thread. Hashing runs near 1 GB/s on one core, as fast as loopback
@@ -16,183 +18,18 @@ import { cancelled, OmlmdError, throwIfAborted, toOmlmdError } from '../errors';
  *   thread (transferred, not copied), paced by credits so at most a few chunks are in flight.
  */
 
-// Plain CommonJS evaluated in the worker: the same in the CLI bundle, the extension bundle
-// and the tests run from source, with no worker file to locate on disk.
-const WORKER_SOURCE = String.raw`
-const { parentPort } = require('node:worker_threads');
-const fs = require('node:fs');
-const { createHash } = require('node:crypto');
-const READ = 1 << 20;
-// Bytes per turn of the loop, so that a cancel or a new limit is seen soon.
-const SLICE = 64 << 20;
-const ALIGN = 4096;
-// Jobs by id: one follow job at most (the pool sees to it: it owns the read-ahead buffers),
-// and read jobs, which share a worker (hashing outruns what a registry ingests).
-const jobs = new Map();
-const live = (j) => jobs.get(j.id) === j;
-let scratch;
-const buffer = () => (scratch ??= Buffer.allocUnsafeSlow(READ));
-const eof = (j, pos = j.pos) => Object.assign(new Error(j.path + ' ended after ' + pos + ' bytes, ' + j.end + ' were expected'), { code: 'SIZE_MISMATCH' });
-function closeAll(j) {
-  try { fs.closeSync(j.fd); } catch {}
-  if (j.dfd !== undefined) try { fs.closeSync(j.dfd); } catch {}
+/**
+ * The worker's code is hashworker.ts. Bundled, it is dist/hashworker.js beside the bundle that
+ * runs (cli.js, core.js, extension.js); from source (tests through tsx) the worker loads the
+ * TypeScript file through tsx's require hook, as the importing process does.
+ */
+function startWorker(): Worker {
+  if (!__filename.endsWith('.ts')) return new Worker(join(__dirname, 'hashworker.js'));
+  // A variable, so that no bundler follows it: tsx exists only where the sources run.
+  const tsx = 'tsx/cjs/api';
+  const boot = `require(${JSON.stringify(require.resolve(tsx))}).register(); require(${JSON.stringify(join(__dirname, 'hashworker.ts'))});`;
+  return new Worker(boot, { eval: true });
 }
-function finish(j, msg) {
-  if (live(j)) jobs.delete(j.id);
-  // A follow job closes its files itself, once no read of it is in flight.
-  if (j.mode !== 'follow') closeAll(j);
-  parentPort.postMessage(Object.assign({ id: j.id }, msg));
-}
-function readInto(j, buf, len) {
-  let got = 0;
-  while (got < len) {
-    const n = fs.readSync(j.fd, buf, got, len - got, j.pos + got);
-    if (n === 0) throw eof(j);
-    got += n;
-  }
-}
-const refused = (e) => e && (e.code === 'EINVAL' || e.code === 'EOPNOTSUPP' || e.code === 'ENOTSUP');
-// One read of [pos, pos + len) into buf: through the direct descriptor where offset and length
-// are aligned (bytes a direct write put on disk are then not pulled into the page cache),
-// else through the cache; a short read goes on from where it stopped.
-function readAsync(j, buf, len, pos) {
-  const aligned = j.dfd !== undefined && !j.dfdRefused && pos % ALIGN === 0;
-  const head = len - (len % ALIGN);
-  // The aligned blocks direct, only the odd end (the file's tail) through the cache.
-  if (aligned && head > 0 && head < len) return readAsync(j, buf, head, pos).then(() => readAsync(j, buf.subarray(head), len - head, pos + head)).then((m) => head + m);
-  return new Promise((resolve, reject) => {
-    const direct = aligned && len % ALIGN === 0;
-    fs.read(direct ? j.dfd : j.fd, buf, 0, len, pos, (e, n) => {
-      if (e && direct && refused(e)) {
-        j.dfdRefused = true;
-        return readAsync(j, buf, len, pos).then(resolve, reject);
-      }
-      if (e) return reject(e);
-      if (n === 0) return reject(eof(j, pos));
-      if (n < len) return readAsync(j, buf.subarray(n), len - n, pos + n).then((m) => resolve(n + m), reject);
-      resolve(n);
-    });
-  });
-}
-// Two buffers, one hashed while the next read fills the other; page-aligned (WebAssembly
-// memory starts on a page boundary) because direct reads need aligned memory.
-const FOLLOW_READ = 4 << 20;
-let followBufs;
-const followBuffers = () => (followBufs ??= [0, 1].map(() => Buffer.from(new WebAssembly.Memory({ initial: FOLLOW_READ / 65536, maximum: FOLLOW_READ / 65536 }).buffer, 0, FOLLOW_READ)));
-// Settles once the reads of an earlier (cancelled) job have ended: its buffers are then free.
-let quiet = Promise.resolve();
-async function follow(j) {
-  if (j.running) return;
-  j.running = true;
-  const bufs = followBuffers();
-  let next;
-  const issue = (pos, len) => {
-    const buf = bufs[(j.flip ^= 1)];
-    return { pos, len, buf, p: readAsync(j, buf, len, pos) };
-  };
-  try {
-    await quiet;
-    for (;;) {
-      if (!live(j)) return;
-      if (j.pos >= j.end) return finish(j, { type: 'done', digest: 'sha256:' + j.hash.digest('hex') });
-      const stop = Math.min(j.limit, j.end);
-      // Nothing more written yet: the next advance starts this again.
-      if (j.pos >= stop) return;
-      const cur = next ?? issue(j.pos, Math.min(FOLLOW_READ, stop - j.pos));
-      next = undefined;
-      const after = cur.pos + cur.len;
-      if (after < stop) next = issue(after, Math.min(FOLLOW_READ, stop - after));
-      await cur.p;
-      if (!live(j)) return;
-      j.hash.update(cur.buf.subarray(0, cur.len));
-      j.pos += cur.len;
-    }
-  } catch (e) {
-    if (live(j)) finish(j, { type: 'error', message: String((e && e.message) || e), code: e && e.code });
-  } finally {
-    j.running = false;
-    const pending = next ? next.p.catch(() => undefined) : undefined;
-    if (pending) quiet = pending;
-    if (!live(j)) {
-      if (pending) pending.then(() => closeAll(j));
-      else closeAll(j);
-    }
-  }
-}
-function pump(j) {
-  if (j.mode === 'follow') return void follow(j);
-  if (j.busy) return;
-  j.busy = true;
-  let budget = SLICE;
-  try {
-    while (live(j) && budget > 0) {
-      if (j.pos >= j.end) {
-        // Longer than announced means changed since it was planned: not the bytes described.
-        if (j.mode === 'read' && fs.readSync(j.fd, buffer(), 0, 1, j.pos) > 0) {
-          throw Object.assign(new Error(j.path + ' is longer than the ' + j.end + ' bytes it had'), { code: 'SIZE_MISMATCH' });
-        }
-        finish(j, { type: 'done', digest: 'sha256:' + j.hash.digest('hex') });
-        return;
-      }
-      const stop = j.from;
-      if (j.pos < stop) {
-        const len = Math.min(READ, stop - j.pos);
-        const buf = buffer();
-        readInto(j, buf, len);
-        j.hash.update(buf.subarray(0, len));
-        j.pos += len;
-        budget -= len;
-        continue;
-      }
-      if (j.credits <= 0) break;
-      const len = Math.min(j.chunk, j.end - j.pos);
-      const buf = Buffer.allocUnsafeSlow(len);
-      readInto(j, buf, len);
-      j.hash.update(buf);
-      j.pos += len;
-      budget -= len;
-      j.credits--;
-      parentPort.postMessage({ id: j.id, type: 'chunk', buf: buf.buffer }, [buf.buffer]);
-    }
-  } catch (e) {
-    if (live(j)) finish(j, { type: 'error', message: String((e && e.message) || e), code: e && e.code });
-    return;
-  } finally {
-    j.busy = false;
-  }
-  if (live(j) && budget <= 0) setImmediate(() => pump(j));
-}
-parentPort.on('message', (m) => {
-  if (m.op === 'start') {
-    let fd;
-    try {
-      fd = fs.openSync(m.path, 'r');
-    } catch (e) {
-      parentPort.postMessage({ id: m.id, type: 'error', message: String(e.message), code: e.code, path: m.path });
-      return;
-    }
-    let dfd;
-    if (m.direct) {
-      try { dfd = fs.openSync(m.path, fs.constants.O_RDONLY | m.direct); } catch {}
-    }
-    const j = Object.assign({}, m, { fd, dfd, pos: 0, hash: createHash('sha256'), busy: false, running: false, flip: 0 });
-    jobs.set(j.id, j);
-    pump(j);
-  } else {
-    const j = jobs.get(m.id);
-    if (!j) return;
-    if (m.op === 'advance') j.limit = Math.max(j.limit, m.limit);
-    else if (m.op === 'credit') j.credits += m.n;
-    else if (m.op === 'cancel') {
-      jobs.delete(j.id);
-      // A follow job with a read in flight closes its files when the read ends.
-      if (!j.running) closeAll(j);
-      return;
-    }
-    pump(j);
-  }
-});
-`;
 
 /** Bytes handed over per message on a read job. */
 const READ_CHUNK = 1 << 20;
@@ -203,18 +40,8 @@ const READ_CREDITS = 2;
 /** Chunks the stream holds before the worker waits for its consumer. */
 const READ_BUFFERED = 1;
 
-interface WorkerMessage {
-  id: number;
-  type: 'chunk' | 'done' | 'error';
-  buf?: ArrayBuffer;
-  digest?: string;
-  message?: string;
-  code?: string;
-  path?: string;
-}
-
 interface JobHandler {
-  onMessage(m: WorkerMessage): void;
+  onMessage(m: FromWorker): void;
   onCrash(e: Error): void;
 }
 
@@ -223,9 +50,9 @@ class PoolWorker {
   /** Jobs running on it; at most one follows a file (it owns the worker's read-ahead buffers). */
   readonly jobs = new Map<number, { handler: JobHandler; follow: boolean }>();
   constructor(onExit: (w: PoolWorker) => void) {
-    this.worker = new Worker(WORKER_SOURCE, { eval: true });
+    this.worker = startWorker();
     this.worker.unref();
-    this.worker.on('message', (m: WorkerMessage) => this.jobs.get(m.id)?.handler.onMessage(m));
+    this.worker.on('message', (m: FromWorker) => this.jobs.get(m.id)?.handler.onMessage(m));
     const crash = (e: Error): void => {
       const jobs = [...this.jobs.values()];
       this.jobs.clear();
@@ -250,7 +77,7 @@ export interface FollowHash {
   cancel(): void;
 }
 
-function workerError(m: WorkerMessage, what: string): OmlmdError {
+function workerError(m: FromWorker, what: string): OmlmdError {
   if (m.code === 'SIZE_MISMATCH') return new OmlmdError('SIZE_MISMATCH', `${what}: ${m.message ?? ''}`);
   const e = Object.assign(new Error(m.message ?? 'read failed'), { code: m.code, path: m.path });
   return toOmlmdError(e, what);
@@ -268,13 +95,15 @@ function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: 
   return { promise, resolve, reject };
 }
 
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
 /** One job's hold on a worker, which it may get later than it asked (all busy). */
 class Lease {
   w?: PoolWorker;
   id = 0;
   ended = false;
   constructor(private readonly pool: HashPool) {}
-  post(msg: object): void {
+  post(msg: DistributiveOmit<ToWorker, 'id'>): void {
     if (this.w && !this.ended) this.w.worker.postMessage({ ...msg, id: this.id });
   }
   /** Gives the worker back (telling it to drop the job if it still runs one). */
