@@ -7,7 +7,8 @@ import { OmlmdClient } from '../core/client';
 import { OmlmdError } from '../core/errors';
 import { pyJsonDumps } from '../core/model/pyjson';
 import { formatReference } from '../core/oci/reference';
-import { client, collect, concurrency, controller, example, memory, metadataFromOptions, parseAnnotation, print, state, version, withCommon, withProgress, type Common, type PushOpts } from './context';
+import { paceCollections } from '../core/transfer/memory';
+import { client, collect, concurrency, controller, example, metadataFromOptions, parseAnnotation, print, state, version, withCommon, withProgress, type Common, type PushOpts } from './context';
 import { COMMAND_MODULES } from './commands';
 import { copyRecursive } from '../core/lineage/api';
 import { crawlIntoIndex } from './commands/search';
@@ -272,11 +273,11 @@ if (require.main === module) {
   // 20-35 MB of RSS at its peak, a quarter of a transfer's memory, for no gain that a
   // command run can measure (bodies, not headers, make a transfer): the baseline compiler does.
   setFlagsFromString('--liftoff-only');
-  // A collector the CLI paces by transferred bytes (context.ts: memory); the flag only
-  // installs `gc` in contexts made after it, such as this one.
+  // A collection the transfer engine paces by the bytes it moves (core/transfer/memory.ts);
+  // the flag only installs `gc` in contexts made after it, such as this one.
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as ((o?: { type: 'minor' | 'major' }) => void) | undefined;
-  if (typeof gc === 'function') memory.collect = () => gc({ type: 'minor' });
+  if (typeof gc === 'function') paceCollections(() => gc({ type: 'minor' }));
   process.on('SIGINT', () => {
     if (state.interrupted) process.exit(ExitCode.cancelled);
     state.interrupted = true;

@@ -6,6 +6,7 @@ import type { Repository } from '../oci/store';
 import type { Descriptor } from '../oci/types';
 import { directFlag, sharedSegments, type SegmentPool } from './directio';
 import type { HashPool } from './hashpool';
+import { bytesMoved } from './memory';
 import { parallelStrategy } from './parallel';
 import { DEFAULT_PART_SIZE } from './progress';
 import { RangeSet, type Range } from './ranges';
@@ -295,6 +296,7 @@ async function downloadOnce(
   try {
     const written = (at: number, n: number): void => {
       held.add(at, at + n);
+      bytesMoved('download', n);
       opts.onBytes?.(n);
       if (!stateDirty && resumable) {
         stateDirty = true;
