@@ -130,41 +130,13 @@ export function concurrency(o: Common): number | undefined {
   return n;
 }
 
-/**
- * Every buffer a transfer is done with (a socket read, a chunk handed from a hashing worker)
- * is memory outside V8's heap that waits for a garbage collection, and V8 starts a full one
- * only once some 64 MB of it has piled up: half the CLI's peak memory, and a full collection
- * each time. Set by main() when V8 lets it (a young-generation collection every few MB of a
- * transfer frees the same buffers for a fraction of a millisecond each).
- */
-export const memory: { collect?: () => void } = {};
-// Longer than a buffer's life in flight: one that lives through two young collections is
-// promoted, and only a full collection frees it. A download's socket buffers are copied out
-// at once; an upload's chunks queue (two uploads at once hold some 10 MiB).
-const COLLECT_EVERY = { download: 8 * 1024 * 1024, upload: 16 * 1024 * 1024 };
-
-function pacedCollector(label: string): ProgressCallback | undefined {
-  const collect = memory.collect;
-  if (!collect) return undefined;
-  const every = label === 'pull' ? COLLECT_EVERY.download : COLLECT_EVERY.upload;
-  let since = 0;
-  return (e) => {
-    if (e.type !== 'bytes') return;
-    since += e.bytes;
-    if (since < every) return;
-    since = 0;
-    collect();
-  };
-}
-
 /** Runs a transfer with progress bars (total and per file) when stderr is a terminal. */
 export async function withProgress<T>(label: string, o: Common, run: (onProgress?: ProgressCallback) => Promise<T>): Promise<T> {
-  const pacer = pacedCollector(label);
-  if (o.json || !progressEnabled(o.progress)) return run(pacer);
+  if (o.json || !progressEnabled(o.progress)) return run();
   const drawing = new ProgressBars(label);
   bars = drawing;
   try {
-    return await run(pacer ? (e) => (drawing.onProgress(e), pacer(e)) : drawing.onProgress);
+    return await run(drawing.onProgress);
   } finally {
     bars = undefined;
     drawing.finish();

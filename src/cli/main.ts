@@ -2,7 +2,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Command, CommanderError } from 'commander';
 import { OmlmdError } from '../core/errors';
-import { controller, memory, state, version } from './context';
+import { paceCollections } from '../core/transfer/memory';
+import { controller, state, version } from './context';
 import { COMMAND_MODULES } from './commands';
 import { ExitCode, exitCodeFor, formatError } from './output';
 
@@ -53,11 +54,11 @@ if (require.main === module) {
   // 20-35 MB of RSS at its peak, a quarter of a transfer's memory, for no gain that a
   // command run can measure (bodies, not headers, make a transfer): the baseline compiler does.
   setFlagsFromString('--liftoff-only');
-  // A collector the CLI paces by transferred bytes (context.ts: memory); the flag only
-  // installs `gc` in contexts made after it, such as this one.
+  // A collection the transfer engine paces by the bytes it moves (core/transfer/memory.ts);
+  // the flag only installs `gc` in contexts made after it, such as this one.
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as ((o?: { type: 'minor' | 'major' }) => void) | undefined;
-  if (typeof gc === 'function') memory.collect = () => gc({ type: 'minor' });
+  if (typeof gc === 'function') paceCollections(() => gc({ type: 'minor' }));
   process.on('SIGINT', () => {
     if (state.interrupted) process.exit(ExitCode.cancelled);
     state.interrupted = true;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,6 +83,7 @@ describe('transfers at model scale, against the real registry (faults injected b
   after(async () => {
     await proxy?.close();
     await reg?.stop();
+    if (work) rmSync(work, { recursive: true, force: true });
   });
 
   test('a large blob is pulled in parallel ranged parts and is byte-identical', async () => {
@@ -150,6 +151,58 @@ describe('transfers at model scale, against the real registry (faults injected b
     const gets = blobGets(proxy, bigDigest);
     assert.equal(gets.count, 2, `the first part showed Range is ignored; the rest came in one request (${gets.ranges.join(', ')})`);
     assert.equal((await fresh.repository(`${proxy.host}/xfer/big`)).partialReads, false);
+  });
+
+  test('the reference path (download: stream): one request, byte-identical and digest-verified; a corrupted blob is refused and nothing is left', async () => {
+    const out = join(work, 'reference');
+    const res = await client.pull(`${proxy.host}/xfer/big:v1`, out, { download: 'stream', partSize: MiB, concurrency: 4 });
+    assert.ok(readFileSync(join(out, 'big.bin')).equals(big), 'byte-identical');
+    assert.equal(res.files.find((f) => f.title === 'big.bin')?.digest, bigDigest);
+    const gets = blobGets(proxy, bigDigest);
+    assert.equal(gets.count, 1, `one stream, never in parts (${gets.ranges.join(', ')})`);
+    assert.equal(gets.bytes, big.length);
+    assert.deepEqual(readdirSync(out).filter((f) => f.startsWith('.')), [], 'no partial or state file is left');
+
+    proxy.clear();
+    // One byte flipped on the way, past the first MiB.
+    proxy.add({ method: 'GET', path: new RegExp(`/blobs/${bigDigest}$`), fault: { kind: 'corrupt-response', at: MiB + 7 } });
+    const bad = join(work, 'reference-corrupt');
+    await assert.rejects(client.pull(`${proxy.host}/xfer/big:v1`, bad, { download: 'stream', include: ['big.bin'] }), (e: unknown) => OmlmdError.is(e, 'DIGEST_MISMATCH'));
+    assert.equal(proxy.seen.filter((s) => s.fault === 'corrupt-response').length, 1, 'the corrupted answer was the one checked');
+    assert.ok(!existsSync(join(bad, 'big.bin')), 'nothing under the final name');
+    assert.deepEqual(readdirSync(bad), [], 'no partial or state file is kept of bytes that are wrong');
+  });
+
+  test('the reference path resumes too: after a cancel it hashes what the partial file holds and fetches only the rest', async () => {
+    const out = join(work, 'reference-resume');
+    const ac = new AbortController();
+    let seen = 0;
+    await assert.rejects(
+      client.pull(`${reg.host}/xfer/big:v1`, out, {
+        signal: ac.signal,
+        download: 'stream',
+        include: ['big.bin'],
+        onProgress: (e) => {
+          if (e.type === 'bytes' && (seen += e.bytes) >= 8 * MiB) ac.abort();
+        },
+      }),
+      (e: unknown) => OmlmdError.is(e, 'CANCELLED'),
+    );
+    const paths = partialPaths(join(out, 'big.bin'), bigDigest);
+    assert.ok(!existsSync(join(out, 'big.bin')), 'nothing under the final name');
+    const kept = held(paths.state);
+    assert.ok(kept >= 8 * MiB && kept < big.length, `the state lists what was written (${kept} bytes)`);
+
+    const events: ProgressEvent[] = [];
+    await client.pull(`${proxy.host}/xfer/big:v1`, out, { download: 'stream', include: ['big.bin'], onProgress: (e) => events.push(e) });
+    assert.ok(readFileSync(join(out, 'big.bin')).equals(big), 'byte-identical');
+    const t = tally(events);
+    assert.equal(t.resumed, kept, 'the next run starts from what the state lists');
+    assert.equal(t.bytes, big.length - kept, 'and moves only the rest');
+    const gets = blobGets(proxy, bigDigest);
+    assert.deepEqual(gets.ranges, [`bytes=${kept}-`], 'one request, from where the partial file ends');
+    assert.equal(gets.bytes, big.length - kept);
+    assert.deepEqual(readdirSync(out).filter((f) => f.startsWith('.')), []);
   });
 
   test('a cancelled pull leaves only a hidden partial file and its state; the next pull goes on from it', async () => {
@@ -279,6 +332,7 @@ describe('pushes: digest cache, mounts, resumed uploads', () => {
   after(async () => {
     await proxy?.close();
     await reg?.stop();
+    if (work) rmSync(work, { recursive: true, force: true });
   });
 
   const blobWrites = (): string[] => proxy.seen.filter((s) => s.path.includes('/blobs/uploads/')).map((s) => `${s.method}${/[?&]mount=/.test(s.path) ? '(mount)' : ''}`);
@@ -407,7 +461,10 @@ describe('bounded memory', () => {
     reg = await startRegistry();
     work = mkdtempSync(join(tmpdir(), 'omlmd-memory-'));
   });
-  after(async () => reg?.stop());
+  after(async () => {
+    await reg?.stop();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
 
   /** The CLI as a child process; returns its peak RSS (worker threads included). */
   async function cliPeak(args: string[], env: NodeJS.ProcessEnv): Promise<number> {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { constants, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,8 +9,8 @@ import { ProgressBars } from '../../src/cli/output';
 import { OmlmdError } from '../../src/core/errors';
 import { sha256 } from '../../src/core/oci/digest';
 import { TransferCache } from '../../src/core/transfer/cache';
-import { alignedBuffer, SegmentPool } from '../../src/core/transfer/directio';
-import { DirectSink } from '../../src/core/transfer/download';
+import { alignedBuffer, directFlag, SegmentPool, SEGMENT_SIZE } from '../../src/core/transfer/directio';
+import { DirectSink } from '../../src/core/transfer/parts';
 import { HashPool } from '../../src/core/transfer/hashpool';
 import { planPieces, RangeSet } from '../../src/core/transfer/ranges';
 
@@ -287,14 +287,42 @@ describe('progress bars', () => {
 });
 
 describe('direct writes', () => {
-  test('aligned buffers start on a page boundary and segments are reused, not reallocated', () => {
-    const pool = new SegmentPool(64 * 1024, 4);
-    const a = pool.take();
-    assert.equal(a.length, 64 * 1024);
-    assert.equal(a.byteOffset % 4096, 0);
-    pool.give(a);
-    assert.equal(pool.take(), a);
+  test('every segment handed out is aligned in memory, as a direct write wants; segments are reused, not reallocated', async (t) => {
+    const pool = new SegmentPool(SEGMENT_SIZE, 4);
+    // Two blocks' worth: every segment carved from a block, not only the first of each.
+    const segs = Array.from({ length: 8 }, () => pool.take());
+    for (const [i, seg] of segs.entries()) {
+      assert.equal(seg.length, SEGMENT_SIZE);
+      assert.equal(seg.byteOffset % 4096, 0, `segment ${i} starts ${seg.byteOffset % 4096} bytes off a block boundary of its memory`);
+    }
+    pool.give(segs[5]!);
+    assert.equal(pool.take(), segs[5]);
     assert.equal(alignedBuffer(128 * 1024).length, 128 * 1024);
+
+    // The kernel is the judge of the address itself: a direct write from memory that is not
+    // aligned fails with EINVAL (shown by one from a byte past a segment's start).
+    const flag = directFlag({});
+    const dir = mkdtempSync(join(tmpdir(), 'omlmd-align-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'aligned.bin');
+    writeFileSync(file, '');
+    let direct: FileHandle | undefined;
+    try {
+      if (flag !== undefined) direct = await open(file, constants.O_WRONLY | flag);
+    } catch {
+      // The file system refuses O_DIRECT.
+    }
+    if (!direct) return t.skip(`no direct I/O for ${tmpdir()} here: the kernel cannot check the addresses`);
+    const handle: FileHandle = direct;
+    try {
+      for (const [i, seg] of segs.entries()) {
+        const written: number = (await handle.write(seg, 0, 4096, i * 4096)).bytesWritten;
+        assert.equal(written, 4096, `segment ${i} written directly`);
+      }
+      await assert.rejects(handle.write(segs[0]!.subarray(1), 0, 4096, 0), (e: NodeJS.ErrnoException) => e.code === 'EINVAL');
+    } finally {
+      await handle.close();
+    }
   });
 
   test('a direct write the file system refuses (EINVAL) goes through the page cache, and so does the rest', async () => {

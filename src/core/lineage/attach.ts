@@ -12,6 +12,7 @@ import { collectModelFiles } from '../model/files';
 import { EMPTY_JSON_DIGEST, MediaType, Annotation } from '../oci/mediatypes';
 import type { Repository } from '../oci/store';
 import type { Annotations, Descriptor, ImageManifest } from '../oci/types';
+import { bytesMoved } from '../transfer/memory';
 import { mapLimit } from '../transfer/pool';
 import { DEFAULT_CONCURRENCY, type TransferOptions } from '../transfer/progress';
 import { defaultCreated } from '../transfer/push';
@@ -120,7 +121,7 @@ export async function attachFiles(repo: Repository, subject: Descriptor, files: 
   const layers = await mapLimit(expanded, opts.concurrency ?? DEFAULT_CONCURRENCY, async (f, sig): Promise<Descriptor> => {
     const ref = await repo.putBlob(
       { open: () => createReadStream(f.path, { highWaterMark: 1 << 20 }), size: f.size },
-      { signal: sig, onBytes: (n) => onProgress?.({ type: 'bytes', title: f.title, bytes: n }) },
+      { signal: sig, onBytes: (n) => (bytesMoved('upload', n), onProgress?.({ type: 'bytes', title: f.title, bytes: n })) },
     );
     onProgress?.({ type: 'done', title: f.title, digest: ref.digest, size: ref.size });
     return { mediaType: f.mediaType, digest: ref.digest, size: ref.size, annotations: { [Annotation.title]: f.title } };

@@ -18,6 +18,7 @@ import { Annotation, MediaType } from '../oci/mediatypes';
 import type { CallOptions, Repository } from '../oci/store';
 import type { Annotations, Descriptor, ImageManifest, Platform } from '../oci/types';
 import { checkTitle } from '../transfer/paths';
+import { bytesMoved } from '../transfer/memory';
 import { mapLimit } from '../transfer/pool';
 import { DEFAULT_CONCURRENCY, type TransferOptions } from '../transfer/progress';
 import { fetchImageManifest } from '../transfer/resolve';
@@ -239,13 +240,13 @@ export async function buildModelCar(modelRepo: Repository, modelRef: string, dst
       return;
     }
     const from = base.copyFrom!;
-    await dst.putBlob({ open: () => from.openBlob(l, { signal: sig }), size: l.size, digest: l.digest, mediaType: l.mediaType }, { signal: sig, onBytes: (n) => onProgress?.({ type: 'bytes', title: l.digest, bytes: n }) });
+    await dst.putBlob({ open: () => from.openBlob(l, { signal: sig }), size: l.size, digest: l.digest, mediaType: l.mediaType }, { signal: sig, onBytes: (n) => (bytesMoved('upload', n), onProgress?.({ type: 'bytes', title: l.digest, bytes: n })) });
     onProgress?.({ type: 'done', title: l.digest, digest: l.digest, size: l.size });
   }, signal);
   const baseLayers = [...base.layers];
   if (base.own) {
     const own = base.own;
-    const ref = await dst.putBlob({ open: () => own.open(), size: own.size }, { signal, onBytes: (n) => onProgress?.({ type: 'bytes', title: 'base', bytes: n }) });
+    const ref = await dst.putBlob({ open: () => own.open(), size: own.size }, { signal, onBytes: (n) => (bytesMoved('upload', n), onProgress?.({ type: 'bytes', title: 'base', bytes: n })) });
     onProgress?.({ type: 'done', title: 'base', digest: ref.digest, size: ref.size });
     baseLayers.push({ mediaType: MediaType.ociLayerTar, digest: ref.digest, size: ref.size });
     base.config.rootfs.diff_ids.push(ref.digest);
@@ -255,7 +256,7 @@ export async function buildModelCar(modelRepo: Repository, modelRef: string, dst
   // against their digests on the way, the layer hashed by the store as it is written.
   const modelLayers = await mapLimit(tarLayers, concurrency, async (t, sig) => {
     const title = t.files.join(', ');
-    const ref = await dst.putBlob({ open: () => t.layer.open(), size: t.layer.size, mediaType: MediaType.ociLayerTar }, { signal: sig, onBytes: (n) => onProgress?.({ type: 'bytes', title, bytes: n }) });
+    const ref = await dst.putBlob({ open: () => t.layer.open(), size: t.layer.size, mediaType: MediaType.ociLayerTar }, { signal: sig, onBytes: (n) => (bytesMoved('upload', n), onProgress?.({ type: 'bytes', title, bytes: n })) });
     onProgress?.({ type: 'done', title, digest: ref.digest, size: ref.size });
     return { digest: ref.digest, size: ref.size, files: t.files };
   }, signal);

@@ -1,6 +1,7 @@
 import type { Repository } from '../oci/store';
 import type { Descriptor, FetchedManifest } from '../oci/types';
 import { manifestBlobs } from '../oci/types';
+import { bytesMoved } from './memory';
 import { mapLimit } from './pool';
 import { DEFAULT_CONCURRENCY, type TransferOptions } from './progress';
 import { rememberLocation } from './push';
@@ -52,7 +53,7 @@ async function copyNode(src: Repository, dst: Repository, node: FetchedManifest,
       }
       await dst.putBlob(
         { open: () => src.openBlob(b, { signal: sig }), size: b.size, digest: b.digest, mediaType: b.mediaType },
-        { signal: sig, onBytes: (n) => onProgress?.({ type: 'bytes', title: b.digest, bytes: n }) },
+        { signal: sig, onBytes: (n) => (bytesMoved('upload', n), onProgress?.({ type: 'bytes', title: b.digest, bytes: n })) },
       );
       stats.copied++;
       stats.bytes += b.size;

@@ -1,19 +1,23 @@
 import { open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { cancelled, OmlmdError, throwIfAborted, toOmlmdError } from '../errors';
-import { Digester, digestHex } from '../oci/digest';
+import { digestHex } from '../oci/digest';
 import type { Repository } from '../oci/store';
 import type { Descriptor } from '../oci/types';
-import type { FollowHash, HashPool } from './hashpool';
-import { DIRECT_MIN_SIZE, isAligned, openDirectForWrite, refusedDirect, type SegmentPool } from './directio';
-import { planPieces, RangeSet, type Range } from './ranges';
+import { directFlag, sharedSegments, type SegmentPool } from './directio';
+import type { HashPool } from './hashpool';
+import { bytesMoved } from './memory';
+import { parallelStrategy } from './parallel';
+import { DEFAULT_PART_SIZE } from './progress';
+import { RangeSet, type Range } from './ranges';
+import { streamStrategy } from './stream';
 
 /**
- * Downloads one blob to a file: in parts over parallel ranged GETs when it is large and the
- * registry honours Range, each part written at its offset while a worker thread hashes the
- * file front to back behind the writes; the digest and size are checked before the file gets
- * its final name.
+ * Downloads one blob to a file: the data goes to a partial file beside the target, its digest
+ * and size are checked, then it gets its final name (an atomic rename). How the bytes come
+ * is a strategy, chosen in one place (chooseStrategy): the reference (stream.ts: one GET,
+ * hashed as it arrives) or the fast path (parallel.ts: ranged parts in parallel, direct
+ * I/O, hashed by a worker thread).
  *
  * An interrupted download (a killed process, a dropped connection, a cancel) leaves its data
  * under a name derived from the target and the digest, with a small state file listing the
@@ -21,13 +25,8 @@ import { planPieces, RangeSet, type Range } from './ranges';
  * what is missing. The state lists a range only once its write has completed.
  */
 
-/** Blobs up to this size are hashed on the main thread as they arrive: a worker would cost more than it saves. */
-const INLINE_HASH_LIMIT = 4 * 1024 * 1024;
-/** Bytes collected before one positional write: few system calls, little memory per part. */
-const WRITE_BATCH = 1024 * 1024;
-/** How far the contiguous prefix grows before the hashing worker is told (and woken). */
-const ADVANCE_STEP = 16 * 1024 * 1024;
-const WRITE_BATCH_BUFFERS = 256;
+/** Blobs up to this size take the reference path and are not resumed: a worker, a state file would cost more than they save. */
+const SMALL_BLOB = 4 * 1024 * 1024;
 /** How often the state file follows the writes; a kill loses at most this much progress. */
 const STATE_INTERVAL_MS = 1000;
 const STATE_VERSION = 1;
@@ -70,15 +69,60 @@ export class Semaphore {
   }
 }
 
+/** `auto`: the fast path where it pays (chooseStrategy); `stream`: always the reference path. */
+export type DownloadMode = 'auto' | 'stream';
+
+/** What the downloads of one transfer share. */
 export interface DownloadContext {
   pool: HashPool;
   connections: Semaphore;
   /** Part size for parallel ranged GETs; a blob under twice this size goes in one stream. */
   partSize: number;
+  mode: DownloadMode;
   /** The O_DIRECT flag for large blobs (directFlag()), or undefined for buffered writes only. */
   direct?: number;
   /** Aligned staging buffers for direct writes, shared by the parts of a transfer. */
   segments: SegmentPool;
+}
+
+/** The context for the downloads of one transfer; direct I/O as the environment allows (OMLMD_DIRECT_IO). */
+export function createDownloadContext(o: { pool: HashPool; concurrency: number; partSize?: number; mode?: DownloadMode }): DownloadContext {
+  return { pool: o.pool, connections: new Semaphore(o.concurrency), partSize: o.partSize ?? DEFAULT_PART_SIZE, mode: o.mode ?? 'auto', direct: directFlag(), segments: sharedSegments };
+}
+
+/** One blob being downloaded, as a strategy sees it. */
+export interface DownloadJob {
+  repo: Repository;
+  desc: Descriptor;
+  finalPath: string;
+  /** The partial file, open for reading and writing, and its path. */
+  file: FileHandle;
+  dataPath: string;
+  /** What the partial file holds; grows through `written`. */
+  held: RangeSet;
+  /** Call once [at, at + n) is in the file: records it (and reports the bytes). */
+  written(at: number, n: number): void;
+  signal?: AbortSignal;
+  what: string;
+}
+
+/** How the bytes of a blob get into its partial file. */
+export interface DownloadStrategy {
+  readonly name: string;
+  /** Resumes from any ranges an earlier run wrote; otherwise only from their prefix. */
+  readonly fillsGaps: boolean;
+  /**
+   * Fetches what `job.held` lacks into `job.file`. Resolves with the digest of the whole
+   * file, or undefined when bytes are missing (the caller says which); rejects on a failure
+   * or a cancel.
+   */
+  fetch(job: DownloadJob, ctx: DownloadContext): Promise<string | undefined>;
+}
+
+/** The one place the path is chosen: small blobs, or a caller that asks for it, take the reference. */
+export function chooseStrategy(desc: Descriptor, ctx: Pick<DownloadContext, 'mode'>): DownloadStrategy {
+  if (ctx.mode === 'stream' || desc.size <= SMALL_BLOB) return streamStrategy;
+  return parallelStrategy;
 }
 
 export interface DownloadOptions {
@@ -194,191 +238,6 @@ async function removeStaleSiblings(finalPath: string, keep: string): Promise<voi
   }
 }
 
-async function writeAll(fh: FileHandle, bufs: Buffer[], at: number): Promise<void> {
-  const total = bufs.reduce((n, b) => n + b.length, 0);
-  let done = (await fh.writev(bufs, at)).bytesWritten;
-  // A short write (rare: a signal, a full pipe of iovecs) goes on from where it stopped.
-  if (done < total) {
-    const rest = Buffer.concat(bufs).subarray(done);
-    while (done < total) done += (await fh.write(rest, done - (total - rest.length), total - done, at + done)).bytesWritten;
-  }
-}
-
-/**
- * Where the bytes of one part go, in order from the part's start. `write` returns a promise
- * when the caller should wait (writes in flight are at their limit) before giving more.
- */
-interface PartSink {
-  /** Bytes taken so far. */
-  readonly received: number;
-  write(chunk: Buffer): Promise<void> | undefined;
-  /** Writes what is left and waits for every write. */
-  finish(): Promise<void>;
-  /** Waits for writes in flight, whatever their outcome (after a failure). */
-  settle(): Promise<void>;
-}
-
-type Written = (at: number, n: number) => void;
-
-/** Through the page cache: chunks collected by reference, one positional writev per batch, one batch in flight. */
-class BufferedSink implements PartSink {
-  received = 0;
-  private batch: Buffer[] = [];
-  private batchBytes = 0;
-  private pos: number;
-  private writing: Promise<void> | undefined;
-  private inFlight = false;
-
-  constructor(
-    private readonly fh: FileHandle,
-    start: number,
-    private readonly written: Written,
-  ) {
-    this.pos = start;
-  }
-
-  write(chunk: Buffer): Promise<void> | undefined {
-    this.received += chunk.length;
-    this.batch.push(chunk);
-    this.batchBytes += chunk.length;
-    if (this.batchBytes < WRITE_BATCH && this.batch.length < WRITE_BATCH_BUFFERS) return undefined;
-    if (!this.inFlight || !this.writing) {
-      // A failure shows up at the next wait or at finish().
-      this.flush().catch(() => undefined);
-      return undefined;
-    }
-    return this.writing.then(() => this.flush());
-  }
-
-  private flush(): Promise<void> {
-    const bufs = this.batch;
-    const at = this.pos;
-    const n = this.batchBytes;
-    this.batch = [];
-    this.batchBytes = 0;
-    this.pos += n;
-    this.inFlight = true;
-    const w = writeAll(this.fh, bufs, at).then(() => {
-      this.inFlight = false;
-      this.written(at, n);
-    });
-    this.writing = w;
-    return w;
-  }
-
-  async finish(): Promise<void> {
-    await this.writing;
-    if (this.batchBytes > 0) await this.flush();
-  }
-
-  async settle(): Promise<void> {
-    await this.writing?.catch(() => undefined);
-  }
-}
-
-/** Writes in flight per part on the direct path: one segment fills while these go to disk. */
-const DIRECT_IN_FLIGHT = 2;
-
-/**
- * Around the page cache: chunks are copied into aligned segments, each written with one
- * direct positional write when full. A segment that cannot go direct (an odd offset or
- * length, at the end of a blob or after an interrupted run) goes through the page cache, and
- * a file system that refuses a direct write gets the rest of the blob buffered.
- * @internal exported for the tests
- */
-export class DirectSink implements PartSink {
-  received = 0;
-  private seg: Buffer | undefined;
-  private fill = 0;
-  private pos: number;
-  private readonly pending = new Set<Promise<void>>();
-  private error: { e: unknown } | undefined;
-
-  constructor(
-    private readonly fh: FileHandle,
-    private readonly direct: FileHandle,
-    private readonly segments: SegmentPool,
-    start: number,
-    private readonly written: Written,
-  ) {
-    this.pos = start;
-  }
-
-  write(chunk: Buffer): Promise<void> | undefined {
-    if (this.error) return Promise.reject(this.error.e);
-    this.received += chunk.length;
-    const size = this.segments.segmentSize;
-    for (let off = 0; off < chunk.length; ) {
-      this.seg ??= this.segments.take();
-      const n = Math.min(chunk.length - off, size - this.fill);
-      chunk.copy(this.seg, this.fill, off, off + n);
-      this.fill += n;
-      off += n;
-      if (this.fill === size) this.flush();
-    }
-    return this.pending.size >= DIRECT_IN_FLIGHT ? this.oneDone() : undefined;
-  }
-
-  /** Resolves when a write in flight ends; rejects with the first failure. */
-  private oneDone(): Promise<void> {
-    return Promise.race(this.pending).then(() => {
-      if (this.error) throw this.error.e;
-    });
-  }
-
-  private flush(): void {
-    const seg = this.seg!;
-    const at = this.pos;
-    const n = this.fill;
-    this.seg = undefined;
-    this.fill = 0;
-    this.pos += n;
-    const w = this.writeSegment(seg, at, n)
-      .then(
-        () => this.written(at, n),
-        (e: unknown) => {
-          this.error ??= { e };
-        },
-      )
-      .finally(() => {
-        this.segments.give(seg);
-        this.pending.delete(w);
-      });
-    this.pending.add(w);
-  }
-
-  private async writeSegment(seg: Buffer, at: number, n: number): Promise<void> {
-    if (isAligned(at, n) && !directRefused.has(this.direct)) {
-      try {
-        let done = 0;
-        while (done < n) done += (await this.direct.write(seg, done, n - done, at + done)).bytesWritten;
-        return;
-      } catch (e) {
-        if (!refusedDirect(e)) throw e;
-        directRefused.add(this.direct);
-      }
-    }
-    await writeAll(this.fh, [seg.subarray(0, n)], at);
-  }
-
-  async finish(): Promise<void> {
-    if (this.fill > 0) this.flush();
-    while (this.pending.size > 0) await Promise.allSettled(this.pending);
-    if (this.error) throw this.error.e;
-  }
-
-  async settle(): Promise<void> {
-    while (this.pending.size > 0) await Promise.allSettled(this.pending);
-    if (this.seg) {
-      this.segments.give(this.seg);
-      this.seg = undefined;
-    }
-  }
-}
-
-/** Direct handles whose file system turned a direct write down: the rest goes buffered. */
-const directRefused = new WeakSet<FileHandle>();
-
 class StalePartial extends Error {}
 
 /**
@@ -416,9 +275,10 @@ async function downloadOnce(
 ): Promise<void> {
   const { what } = opts;
   const size = desc.size;
-  const inline = size <= INLINE_HASH_LIMIT;
-  const earlier = inline || !mayResume ? undefined : await loadState(paths, desc);
-  const held = earlier ?? new RangeSet();
+  const strategy = chooseStrategy(desc, ctx);
+  const resumable = size > SMALL_BLOB;
+  const earlier = resumable && mayResume ? await loadState(paths, desc) : undefined;
+  const held = !earlier ? new RangeSet() : strategy.fillsGaps ? earlier : new RangeSet([[0, earlier.prefix()]]);
   const resumed = held.total();
   let fh: FileHandle;
   try {
@@ -429,34 +289,16 @@ async function downloadOnce(
   if (!earlier) await rm(paths.state, { force: true }).catch(() => undefined);
   if (resumed > 0) opts.onResumed?.(resumed);
 
-  // Large blobs bypass the page cache where the file system allows (directio.ts).
-  const direct = !inline && size >= DIRECT_MIN_SIZE ? await openDirectForWrite(paths.data, ctx.direct) : undefined;
-  const digester = inline ? new Digester() : undefined;
-  let follower: FollowHash | undefined;
-  const inner = new AbortController();
-  const onAbort = (): void => inner.abort(opts.signal?.reason);
-  opts.signal?.addEventListener('abort', onAbort, { once: true });
   let stateTimer: NodeJS.Timeout | undefined;
   let stateDirty = false;
   let ok = false;
   let keepPartial = true;
   try {
-    if (!inline) {
-      follower = ctx.pool.follow(paths.data, size, what, direct ? ctx.direct : undefined);
-      // The prefix an earlier run wrote is hashed now, while the rest downloads.
-      follower.advance(held.prefix());
-    }
-    let told = held.prefix();
     const written = (at: number, n: number): void => {
       held.add(at, at + n);
-      // Waking the worker costs a cross-thread signal: tell it in steps, and at the end.
-      const prefix = held.prefix();
-      if (prefix - told >= ADVANCE_STEP || prefix === size) {
-        told = prefix;
-        follower?.advance(prefix);
-      }
+      bytesMoved('download', n);
       opts.onBytes?.(n);
-      if (!stateDirty && !inline) {
+      if (!stateDirty && resumable) {
         stateDirty = true;
         stateTimer = setTimeout(() => {
           stateDirty = false;
@@ -465,85 +307,10 @@ async function downloadOnce(
         stateTimer.unref();
       }
     };
-
-    const runPart = async ([start, end]: Range, onOpened?: () => void): Promise<void> => {
-      const release = await ctx.connections.acquire(inner.signal);
-      let body: Readable | undefined;
-      const sink = direct ? new DirectSink(fh, direct, ctx.segments, start, written) : new BufferedSink(fh, start, written);
-      try {
-        body = await repo.openBlob(desc, { offset: start, length: end - start, signal: inner.signal });
-        onOpened?.();
-        const stream = body;
-        // Chunks as they arrive ('data' events): iterating would concatenate what the stream
-        // buffered. The sink says when to wait for its writes.
-        await new Promise<void>((resolve, reject) => {
-          let failed = false;
-          const fail = (e: unknown): void => {
-            if (failed) return;
-            failed = true;
-            stream.destroy();
-            reject(e);
-          };
-          stream.on('data', (chunk: Buffer) => {
-            if (failed) return;
-            digester?.update(chunk);
-            if (sink.received + chunk.length > end - start) return fail(new OmlmdError('SIZE_MISMATCH', `${what}: the registry sent more bytes than the ${end - start} asked for`));
-            const wait = sink.write(chunk);
-            if (!wait) return;
-            stream.pause();
-            wait.then(() => stream.resume(), fail);
-          });
-          stream.once('end', () => void sink.finish().then(resolve, fail));
-          stream.once('error', fail);
-        });
-        if (start + sink.received !== end) throw new OmlmdError('SIZE_MISMATCH', `${what}: received ${sink.received} of the ${end - start} bytes asked for from offset ${start}; nothing was written to ${finalPath}`);
-      } finally {
-        body?.destroy();
-        await sink.settle();
-        release();
-      }
-    };
-
-    const missing = held.missing(size);
-    const splittable = !inline && size >= 2 * ctx.partSize && repo.partialReads !== false;
-    let queue: Range[] = splittable ? planPieces(missing, ctx.partSize) : [...missing];
-    const tasks: Promise<void>[] = [];
-    // The first failure is the cause; the parts it aborts fail with a cancel after it.
-    let cause: { e: unknown } | undefined;
-    const fail = (e: unknown): void => {
-      cause ??= { e };
-      inner.abort(e);
-    };
-    const worker = async (): Promise<void> => {
-      for (let r = queue.shift(); r !== undefined; r = queue.shift()) {
-        throwIfAborted(inner.signal);
-        await runPart(r);
-      }
-    };
-    const first = queue[0];
-    if (splittable && repo.partialReads === undefined && first !== undefined && queue.length > 1) {
-      // The first ranged answer says whether parts are worth it: a registry that ignores
-      // Range would send the whole blob for each part.
-      queue.shift();
-      let opened!: () => void;
-      const openedOrFailed = new Promise<void>((resolve) => (opened = resolve));
-      const task = runPart(first, opened).catch((e: unknown) => (fail(e), Promise.reject(e)));
-      tasks.push(task);
-      await Promise.race([openedOrFailed, task.catch(() => undefined)]);
-      if (repo.partialReads === false) queue = new RangeSet(queue).toJSON();
-    }
-    const parallel = Math.max(1, Math.min(queue.length, ctx.connections.size));
-    for (let i = 0; i < parallel; i++) tasks.push(worker().catch((e: unknown) => (fail(e), Promise.reject(e))));
-    await Promise.allSettled(tasks);
-    if (opts.signal?.aborted) throw cancelled(opts.signal);
-    if (cause) throw cause.e;
-
-    // A cancel that comes after the last byte still means: do not put the file in place.
+    const got = await strategy.fetch({ repo, desc, finalPath, file: fh, dataPath: paths.data, held, written, signal: opts.signal, what }, ctx);
     throwIfAborted(opts.signal);
-    if (held.prefix() !== size) throw new OmlmdError('SIZE_MISMATCH', `${what}: received ${held.total()} bytes, the manifest says ${size}; nothing was written to ${finalPath}`);
-    await direct?.close();
+    if (got === undefined || held.prefix() !== size) throw new OmlmdError('SIZE_MISMATCH', `${what}: received ${held.total()} bytes, the manifest says ${size}; nothing was written to ${finalPath}`);
     await fh.close();
-    const got = digester ? digester.digest() : await follower!.digest;
     if (got !== desc.digest) {
       keepPartial = false;
       if (resumed > 0) throw new StalePartial();
@@ -561,13 +328,9 @@ async function downloadOnce(
     if (OmlmdError.is(err, 'DIGEST_MISMATCH', 'SIZE_MISMATCH')) keepPartial = false;
     throw err;
   } finally {
-    opts.signal?.removeEventListener('abort', onAbort);
     if (stateTimer) clearTimeout(stateTimer);
-    follower?.cancel();
-    await direct?.close().catch(() => undefined);
     await fh.close().catch(() => undefined);
-    if (ok || !keepPartial) await discard(paths);
-    else if (inline) await discard(paths);
+    if (ok || !keepPartial || !resumable) await discard(paths);
     else await saveState(paths.state, desc, held);
   }
 }

@@ -7,12 +7,11 @@ import { viewArtifact, type ArtifactFile } from '../model/artifact';
 import type { Repository } from '../oci/store';
 import type { Descriptor, ImageManifest, Platform } from '../oci/types';
 import type { TransferCache } from './cache';
-import { directFlag, sharedSegments } from './directio';
-import { downloadBlob, Semaphore } from './download';
+import { createDownloadContext, downloadBlob, type DownloadMode } from './download';
 import { HashPool } from './hashpool';
 import { checkTitle, safeOutputPath } from './paths';
 import { mapLimit } from './pool';
-import { DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE, type TransferOptions } from './progress';
+import { DEFAULT_CONCURRENCY, type TransferOptions } from './progress';
 import { fetchImageManifest } from './resolve';
 
 export interface PullOptions extends TransferOptions {
@@ -28,6 +27,11 @@ export interface PullOptions extends TransferOptions {
    */
   unpack?: boolean;
   platform?: Platform;
+  /**
+   * `stream` downloads every blob in one stream hashed as it arrives (the reference path),
+   * never in parallel parts or around the page cache. Default `auto`.
+   */
+  download?: DownloadMode;
 }
 
 export interface PulledFile {
@@ -109,9 +113,9 @@ async function isGzipTar(path: string): Promise<boolean> {
 /**
  * Pulls an artifact's files into `outDir`: every digest and size verified before a file
  * appears under its final name, titles that would escape `outDir` refused, layers without a
- * title named after their digest, an image index resolved to the model manifest. Large blobs
- * come in parallel ranged parts, hashed by worker threads as they land; an interrupted pull
- * leaves partial files that the next one goes on from.
+ * title named after their digest, an image index resolved to the model manifest. How each
+ * blob comes is download.ts's choice (large ones in parallel ranged parts, hashed by worker
+ * threads as they land); an interrupted pull leaves partial files that the next one goes on from.
  */
 export async function pullModel(repo: Repository, reference: string, outDir: string, opts: PullOptions = {}): Promise<PullResult> {
   const { signal, onProgress } = opts;
@@ -127,7 +131,7 @@ export async function pullModel(repo: Repository, reference: string, outDir: str
 
   const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
   const pool = new HashPool(concurrency);
-  const ctx = { pool, connections: new Semaphore(concurrency), partSize: opts.partSize ?? DEFAULT_PART_SIZE, direct: directFlag(), segments: sharedSegments };
+  const ctx = createDownloadContext({ pool, concurrency, partSize: opts.partSize, mode: opts.download });
   const written: { path: string; digest: string }[] = [];
   try {
     const pulled = await mapLimit(files, concurrency, async (f, sig): Promise<PulledFile> => {

@@ -10,6 +10,7 @@ import type { Annotations, Descriptor, ImageManifest } from '../oci/types';
 import { sameStamp, stampOf, type TransferCache } from './cache';
 import { Semaphore } from './download';
 import { HashPool } from './hashpool';
+import { bytesMoved } from './memory';
 import { mapLimit } from './pool';
 import { DEFAULT_CONCURRENCY, type ProgressCallback, type TransferOptions } from './progress';
 
@@ -100,7 +101,7 @@ async function pushFile(repo: Repository, f: ModelFile, pool: HashPool, opts: { 
   try {
     ref = await repo.putBlob(input, {
       signal,
-      onBytes: (n) => onProgress?.({ type: 'bytes', title: f.title, bytes: n }),
+      onBytes: (n) => (bytesMoved('upload', n), onProgress?.({ type: 'bytes', title: f.title, bytes: n })),
       onResumed: (n) => onProgress?.({ type: 'resumed', title: f.title, bytes: n }),
       session: cache && at && known === undefined ? cache.uploadSession(at.registry, at.repository, f.path, before) : undefined,
     });

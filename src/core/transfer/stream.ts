@@ -1,0 +1,47 @@
+import { cancelled, throwIfAborted } from '../errors';
+import { Digester } from '../oci/digest';
+import type { DownloadJob, DownloadStrategy } from './download';
+import { BufferedSink, fetchPart } from './parts';
+
+/** Bytes read per turn when an earlier run's prefix is hashed again. */
+const REHASH_READ = 1024 * 1024;
+
+/**
+ * The reference download: one GET from where the partial file ends, each chunk hashed on
+ * this thread as it arrives and written through the page cache in order. Nothing else to
+ * trust: the fast path (parallel.ts) must give the same file, and small blobs take this one.
+ * A resumed run hashes the bytes an earlier run wrote from the file first.
+ */
+export const streamStrategy: DownloadStrategy = {
+  name: 'stream',
+  fillsGaps: false,
+  async fetch(job, ctx) {
+    const size = job.desc.size;
+    const digester = new Digester();
+    const from = job.held.prefix();
+    if (from > 0) await hashPrefix(job, from, digester);
+    if (from < size) {
+      try {
+        await fetchPart(job, ctx, [from, size], new BufferedSink(job.file, from, job.written), job.signal, { onChunk: (c) => digester.update(c) });
+      } catch (e) {
+        // However the stream ended, a cancel is what happened.
+        if (job.signal?.aborted) throw cancelled(job.signal);
+        throw e;
+      }
+    }
+    throwIfAborted(job.signal);
+    return digester.digest();
+  },
+};
+
+async function hashPrefix(job: DownloadJob, end: number, digester: Digester): Promise<void> {
+  const buf = Buffer.allocUnsafe(Math.min(REHASH_READ, end));
+  for (let at = 0; at < end; ) {
+    throwIfAborted(job.signal);
+    const { bytesRead } = await job.file.read(buf, 0, Math.min(buf.length, end - at), at);
+    // Shorter than the state says: hashed as far as it goes, the digest then cannot match.
+    if (bytesRead === 0) return;
+    digester.update(buf.subarray(0, bytesRead));
+    at += bytesRead;
+  }
+}
