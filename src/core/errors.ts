@@ -135,6 +135,8 @@ export type Remedy =
   | { kind: 'server-token'; server: string }
   /** The registry does not allow deletes: its operator can turn them on (distribution: `storage.delete`). */
   | { kind: 'enable-deletes'; registry: string }
+  /** Nothing to push: give model files, or a `uri` in the metadata for a metadata-only artifact. */
+  | { kind: 'give-files-or-uri' }
   /** Plain advice, already in words every face can show. */
   | { kind: 'say'; text: string }
   /** The default base image cannot be built here: name another one. */
@@ -151,11 +153,6 @@ export interface OmlmdErrorOptions {
   operation?: Operation;
   /** What the user can do about it, as data each face words. */
   remedies?: Remedy[];
-  /**
-   * @deprecated transitional: plain advice, kept as a `say` remedy. Being replaced by
-   * `remedies` everywhere (no flag or setting may appear in it); removed when none is left.
-   */
-  hint?: string;
 }
 
 export class OmlmdError extends Error {
@@ -179,16 +176,10 @@ export class OmlmdError extends Error {
     this.code = code;
     this.problem = problem;
     this.operation = options.operation;
-    this.remedies = [...(options.remedies ?? []), ...(options.hint !== undefined ? [{ kind: 'say' as const, text: options.hint }] : [])];
+    this.remedies = options.remedies ?? [];
     this.status = options.status;
     this.url = options.url;
     this.registryErrors = options.registryErrors ?? [];
-  }
-
-  /** @deprecated transitional: the `say` remedies' text, for callers not yet reading `remedies`. */
-  get hint(): string | undefined {
-    const says = this.remedies.filter((r): r is Extract<Remedy, { kind: 'say' }> => r.kind === 'say').map((r) => r.text);
-    return says.length > 0 ? says.join('; ') : undefined;
   }
 
   /** The same error with other remedies (or an operation where it had none). */

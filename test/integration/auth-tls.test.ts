@@ -150,7 +150,7 @@ describe('the real registry with htpasswd auth over TLS, its certificate from a 
       assert.fail('expected a rejection');
     } catch (e) {
       assert.ok(OmlmdError.is(e, 'UNAUTHORIZED'), String(e));
-      assert.ok(!JSON.stringify({ m: e.message, h: e.hint, u: e.url, c: String(e.cause) }).includes('wrong-one-42'));
+      assert.ok(!JSON.stringify({ m: e.message, r: e.remedies, u: e.url, c: String(e.cause) }).includes('wrong-one-42'));
     }
   });
 });

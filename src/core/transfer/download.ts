@@ -4,6 +4,7 @@ import { cancelled, OmlmdError, throwIfAborted, toOmlmdError } from '../errors';
 import { digestHex } from '../oci/digest';
 import type { Repository } from '../oci/store';
 import type { Descriptor } from '../oci/types';
+import { acquireLock, LockBusy } from '../util/lockfile';
 import { directFlag, sharedSegments, type SegmentPool } from './directio';
 import type { HashPool } from './hashpool';
 import { bytesMoved } from './memory';
@@ -141,43 +142,22 @@ export function partialPaths(finalPath: string, digest: string): { data: string;
   return { data, state: `${data}.state`, lock: `${data}.lock` };
 }
 
-const heldLocks = new Set<string>();
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Two pulls into the same place must not write one partial file: the second could write
- * unverified bytes into the file the first has just verified and renamed.
+ * unverified bytes into the file the first has just verified and renamed. The lock is
+ * util/lockfile's: a lock left by a process that is gone is broken at once.
  */
 async function lockPartial(lock: string, what: string): Promise<() => Promise<void>> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      if (heldLocks.has(lock)) throw Object.assign(new Error('held'), { code: 'EEXIST' });
-      await writeFile(lock, String(process.pid), { flag: 'wx' });
-      heldLocks.add(lock);
-      return async () => {
-        heldLocks.delete(lock);
-        await rm(lock, { force: true }).catch(() => undefined);
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw toOmlmdError(e, `cannot download ${what}`);
-      const pid = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
-      const busy = heldLocks.has(lock) || (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && alive(pid));
-      if (busy || attempt > 0) {
-        throw new OmlmdError('CONFLICT', `cannot download ${what}: another omlmd transfer${pid && pid !== process.pid ? ` (process ${pid})` : ''} is writing it into the same place`, {
-          hint: `wait for it to finish; if none is running, delete ${lock}`,
-        });
-      }
-      // Left by a process that is gone.
-      await rm(lock, { force: true }).catch(() => undefined);
+  try {
+    return await acquireLock(lock);
+  } catch (e) {
+    if (e instanceof LockBusy) {
+      const pid = e.holder.pid && e.holder.pid !== process.pid ? ` (process ${e.holder.pid})` : '';
+      throw new OmlmdError('CONFLICT', `cannot download ${what}: another omlmd transfer${pid} is writing it into the same place`, {
+        remedies: [{ kind: 'say', text: 'wait for it to finish' }, { kind: 'remove-stale-lock', path: lock }],
+      });
     }
+    throw toOmlmdError(e, `cannot download ${what}`);
   }
 }
 

@@ -129,7 +129,7 @@ export async function pushModel(repo: Repository, tag: string | undefined, input
   const files = await collectModelFiles(input.paths, input.cwd);
   if (files.length === 0 && !metadata.uri) {
     throw new OmlmdError('USAGE', 'nothing to push: no model file was given and the metadata has no uri', {
-      hint: 'give model files or folders, or set uri (--uri s3://bucket/model) for a metadata-only artifact',
+      remedies: [{ kind: 'give-files-or-uri' }],
     });
   }
   const configBytes = metadataToJson(metadata);

@@ -20,7 +20,7 @@ export async function pushMetadataUpdate(repo: Repository, reference: string, me
   const old = fetched.manifest;
   assertModel(old, `${repo.description}:${reference}`);
   if (!opts.overwrite && (await repo.listTags(opts)).includes(newTag)) {
-    throw new OmlmdError('CONFLICT', `tag ${newTag} already exists in ${repo.description}`, { hint: 'choose a new tag: edited metadata is pushed as a new version' });
+    throw new OmlmdError('CONFLICT', `tag ${newTag} already exists in ${repo.description}`, { remedies: [{ kind: 'say', text: 'choose a new tag: edited metadata is pushed as a new version' }] });
   }
   const files = viewArtifact(old).files
     .filter((f) => f.role !== 'metadata')

@@ -29,7 +29,7 @@ export async function fetchImageManifest(repo: Repository, reference: string, op
   if (!pick) {
     const choices = top.index.manifests.map((d) => describeChoice(d)).join('; ');
     throw new OmlmdError('AMBIGUOUS', `${reference} in ${repo.description} is an image index with ${top.index.manifests.length} manifests and none is clearly the one to use: ${choices || 'it is empty'}`, {
-      hint: 'name one by digest: REPO@sha256:...',
+      remedies: [{ kind: 'say', text: 'name one by digest: REPO@sha256:...' }],
     });
   }
   const child = await repo.fetchManifest(pick.digest, opts);
