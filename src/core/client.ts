@@ -18,7 +18,8 @@ import type { TransferOptions } from './transfer/progress';
 import { pullModel, type PullOptions, type PullResult } from './transfer/pull';
 import { pushModel, type PushInput, type PushResult } from './transfer/push';
 import { fetchImageManifest } from './transfer/resolve';
-import { mapLimit } from './transfer/pool';
+import { normalizeHost } from './util/host';
+import { mapLimit } from './util/limit';
 
 /** Once a day, after a transfer, the cache drops what can no longer help (TransferCache.prune). */
 async function housekeeping(cache: TransferCache): Promise<void> {
@@ -220,7 +221,7 @@ export class OmlmdClient {
     let lister: RepositoryLister;
     if (!where || where === 'local') lister = await this.localStore();
     else if (where.startsWith('oci:')) lister = await OciLayout.open(where.slice(4));
-    else lister = this.registry(where.replace(/^(https?:\/\/)/, '').replace(/\/+$/, ''));
+    else lister = this.registry(normalizeHost(where));
     return lister.listRepositories(opts);
   }
 

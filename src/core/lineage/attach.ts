@@ -13,7 +13,7 @@ import { EMPTY_JSON_DIGEST, MediaType, Annotation } from '../oci/mediatypes';
 import type { Repository } from '../oci/store';
 import type { Annotations, Descriptor, ImageManifest } from '../oci/types';
 import { bytesMoved } from '../transfer/memory';
-import { mapLimit } from '../transfer/pool';
+import { mapLimit } from '../util/limit';
 import { DEFAULT_CONCURRENCY, type TransferOptions } from '../transfer/progress';
 import { defaultCreated } from '../transfer/push';
 import { pushReferrer, type ReferrersSource } from './referrers';

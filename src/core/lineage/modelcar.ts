@@ -19,7 +19,7 @@ import type { CallOptions, Repository } from '../oci/store';
 import type { Annotations, Descriptor, ImageManifest, Platform } from '../oci/types';
 import { checkTitle } from '../transfer/paths';
 import { bytesMoved } from '../transfer/memory';
-import { mapLimit } from '../transfer/pool';
+import { mapLimit } from '../util/limit';
 import { DEFAULT_CONCURRENCY, type TransferOptions } from '../transfer/progress';
 import { fetchImageManifest } from '../transfer/resolve';
 import { BUSYBOX_BASE_NAME, busyboxBase } from './busybox';

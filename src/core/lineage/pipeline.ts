@@ -11,6 +11,7 @@
  *   caller: one action failing does not stop the others.
  */
 import { sleep } from '../util/abort';
+import { Semaphore } from '../util/limit';
 import { spawn } from 'node:child_process';
 import type { OmlmdClient } from '../client';
 import { OmlmdError } from '../errors';
@@ -103,14 +104,15 @@ export class Pipeline {
   private readonly history: PipelineRun[] = [];
   /** exec runs that succeeded, by action and model digest: commands cannot say whether they ran. */
   private readonly executed = new Set<string>();
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
+  /** How many pushes are handled at once. */
+  private readonly slots: Semaphore;
   private readonly log: PipelineLogger;
 
   constructor(
     readonly actions: PipelineActionSpec[],
     private readonly options: PipelineOptions = {},
   ) {
+    this.slots = new Semaphore(options.concurrency ?? 2);
     this.log = options.log ?? { info: () => undefined, warn: () => undefined, error: () => undefined };
     for (const a of actions) if (a.kind === 'modelcar' && a.tag !== undefined) expandTagTemplate(a.tag, { tag: 'v1', digest: `sha256:${'0'.repeat(64)}` });
   }
@@ -122,18 +124,7 @@ export class Pipeline {
 
   /** Runs every action for a pushed model; resolves when all have succeeded, skipped or failed. */
   async handle(client: OmlmdClient, push: ModelPush, signal?: AbortSignal): Promise<PipelineRun[]> {
-    await this.slot();
-    try {
-      return await Promise.all(this.actions.map((a) => this.once(`${describeAction(a)}|${push.registry}/${push.repository}@${push.digest}`, () => this.run(client, a, push, signal))));
-    } finally {
-      this.active--;
-      this.waiting.shift()?.();
-    }
-  }
-
-  private async slot(): Promise<void> {
-    if (this.active >= (this.options.concurrency ?? 2)) await new Promise<void>((r) => this.waiting.push(r));
-    this.active++;
+    return this.slots.run(() => Promise.all(this.actions.map((a) => this.once(`${describeAction(a)}|${push.registry}/${push.repository}@${push.digest}`, () => this.run(client, a, push, signal)))));
   }
 
   /** Runs with the same key wait for each other, so a redelivery finds the first one's result. */

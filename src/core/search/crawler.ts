@@ -4,6 +4,7 @@
  * Incremental: a tag whose digest is what the index holds is not fetched again. A missing
  * tag, a refused repository or a malformed config is reported and skipped, never fatal.
  */
+import { Semaphore } from '../util/limit';
 import type { OmlmdClient } from '../client';
 import { OmlmdError, throwIfAborted, type ErrorCode } from '../errors';
 import { sha256 } from '../oci/digest';
@@ -102,23 +103,6 @@ async function* tagPages(repo: Repository, opts: CallOptions): AsyncGenerator<st
   yield await repo.listTags(opts);
 }
 
-/** A semaphore: at most `n` of the functions run at once. */
-class Limiter {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
-  constructor(private readonly n: number) {}
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.active >= this.n) await new Promise<void>((r) => this.waiting.push(r));
-    this.active++;
-    try {
-      return await fn();
-    } finally {
-      this.active--;
-      this.waiting.shift()?.();
-    }
-  }
-}
-
 async function readConfigBytes(repo: Repository, desc: Descriptor, where: string, opts: CallOptions): Promise<Buffer> {
   if (desc.size > MAX_CONFIG_BYTES) throw new OmlmdError('INVALID_METADATA', `${where}: the config is ${desc.size} bytes, more than the ${MAX_CONFIG_BYTES} read for metadata`);
   const body = await repo.openBlob(desc, opts);
@@ -184,8 +168,8 @@ function problemOf(target: string, e: unknown): CrawlProblem {
 /** Crawls targets into an index; returns what it did. Only cancellation ends it early. */
 export async function crawlToIndex(client: OmlmdClient, index: WritableIndex, targets: readonly string[], opts: CrawlOptions = {}): Promise<CrawlReport> {
   const report: CrawlReport = { repositories: 0, tags: 0, indexed: 0, unchanged: 0, notModels: 0, removed: 0, problems: [], warnings: [] };
-  const limiter = new Limiter(Math.max(1, opts.concurrency ?? 8));
-  const repoLimiter = new Limiter(4);
+  const limiter = new Semaphore(Math.max(1, opts.concurrency ?? 8));
+  const repoLimiter = new Semaphore(4);
   const emit = (e: CrawlEvent): void => opts.onEvent?.(e);
   const problem = (target: string, e: unknown): void => {
     if (OmlmdError.is(e, 'CANCELLED') || opts.signal?.aborted) throw e;

@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { writeFileAtomic } from '../util/atomic';
 import type { BigIntStats } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
 /**
@@ -103,14 +104,12 @@ export class TransferCache {
 
   private async write(kind: string, key: string, doc: object): Promise<void> {
     const target = this.file(kind, key);
-    const tmp = `${target}.${process.pid}.${randomBytes(4).toString('hex')}`;
     try {
       await mkdir(join(target, '..'), { recursive: true, mode: 0o700 });
-      await writeFile(tmp, JSON.stringify({ v: VERSION, ...doc }), { mode: 0o600 });
-      await rename(tmp, target);
+      // A cache needs no fsync: losing the newest entry to a crash only costs a hash next time.
+      await writeFileAtomic(target, JSON.stringify({ v: VERSION, ...doc }), { mode: 0o600, durable: false });
     } catch {
       // A cache that cannot be written (read-only home, full disk) only makes the next run slower.
-      await rm(tmp, { force: true }).catch(() => undefined);
     }
   }
 

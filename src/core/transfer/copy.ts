@@ -2,7 +2,7 @@ import type { Repository } from '../oci/store';
 import type { Descriptor, FetchedManifest } from '../oci/types';
 import { manifestBlobs } from '../oci/types';
 import { bytesMoved } from './memory';
-import { mapLimit } from './pool';
+import { mapLimit } from '../util/limit';
 import { DEFAULT_CONCURRENCY, type TransferOptions } from './progress';
 import { rememberLocation } from './push';
 

@@ -1,9 +1,10 @@
 import { open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { cancelled, OmlmdError, throwIfAborted, toOmlmdError } from '../errors';
+import { OmlmdError, throwIfAborted, toOmlmdError } from '../errors';
 import { digestHex } from '../oci/digest';
 import type { Repository } from '../oci/store';
 import type { Descriptor } from '../oci/types';
+import { Semaphore } from '../util/limit';
 import { acquireLock, LockBusy } from '../util/lockfile';
 import { directFlag, sharedSegments, type SegmentPool } from './directio';
 import type { HashPool } from './hashpool';
@@ -32,43 +33,6 @@ const SMALL_BLOB = 4 * 1024 * 1024;
 const STATE_INTERVAL_MS = 1000;
 const STATE_VERSION = 1;
 
-/** Limits how many downloads stream at once across all the blobs of a transfer. */
-export class Semaphore {
-  private free: number;
-  private readonly waiting: (() => void)[] = [];
-
-  constructor(readonly size: number) {
-    this.free = size;
-  }
-
-  async acquire(signal?: AbortSignal): Promise<() => void> {
-    throwIfAborted(signal);
-    if (this.free > 0) this.free--;
-    else {
-      await new Promise<void>((resolve, reject) => {
-        const grant = (): void => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        };
-        const onAbort = (): void => {
-          const i = this.waiting.indexOf(grant);
-          if (i >= 0) this.waiting.splice(i, 1);
-          reject(cancelled(signal));
-        };
-        this.waiting.push(grant);
-        signal?.addEventListener('abort', onAbort, { once: true });
-      });
-    }
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.free++;
-    };
-  }
-}
 
 /** `auto`: the fast path where it pays (chooseStrategy); `stream`: always the reference path. */
 export type DownloadMode = 'auto' | 'stream';

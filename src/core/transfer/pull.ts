@@ -10,7 +10,7 @@ import type { TransferCache } from './cache';
 import { createDownloadContext, downloadBlob, type DownloadMode } from './download';
 import { HashPool } from './hashpool';
 import { checkTitle, safeOutputPath } from './paths';
-import { mapLimit } from './pool';
+import { mapLimit } from '../util/limit';
 import { DEFAULT_CONCURRENCY, type TransferOptions } from './progress';
 import { fetchImageManifest } from './resolve';
 

@@ -8,10 +8,9 @@ import { sha256 } from '../oci/digest';
 import type { BlobInput, BlobRef, Repository } from '../oci/store';
 import type { Annotations, Descriptor, ImageManifest } from '../oci/types';
 import { sameStamp, stampOf, type TransferCache } from './cache';
-import { Semaphore } from './download';
 import { HashPool } from './hashpool';
 import { bytesMoved } from './memory';
-import { mapLimit } from './pool';
+import { mapLimit, Semaphore } from '../util/limit';
 import { DEFAULT_CONCURRENCY, type ProgressCallback, type TransferOptions } from './progress';
 
 export interface PushInput {
