@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { ProgressTally } from '../../src/core/transfer/tally';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
@@ -18,17 +19,12 @@ import { startRegistry, type RunningRegistry } from '../helpers/registry';
 const MiB = 1024 * 1024;
 const MAXRSS = join(__dirname, '..', 'helpers', 'maxrss.cjs');
 
-/** Sums what a transfer reported, by kind. */
+/** What a transfer reported, read by the same tally the CLI bars and the extension use. */
 function tally(events: ProgressEvent[]): { bytes: number; resumed: number; skipped: string[] } {
-  let bytes = 0;
-  let resumed = 0;
-  const skipped: string[] = [];
-  for (const e of events) {
-    if (e.type === 'bytes') bytes += e.bytes;
-    else if (e.type === 'resumed') resumed += e.bytes;
-    else if (e.type === 'skipped') skipped.push(`${e.title}:${e.reason}`);
-  }
-  return { bytes, resumed, skipped };
+  const t = new ProgressTally();
+  for (const e of events) t.add(e);
+  const skipped = [...t.items.values()].filter((it) => it.skipped !== undefined).map((it) => `${it.title}:${it.skipped}`);
+  return { bytes: t.moved, resumed: t.resumed, skipped };
 }
 
 async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, ms = 30_000): Promise<T> {
