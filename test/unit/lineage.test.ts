@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
+import { tempDir } from '../helpers/tmp';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
@@ -33,7 +33,7 @@ describe('tar layers', () => {
     const bytes = await bytesOf(layer);
     assert.equal(bytes.length, layer.size);
     assert.equal(bytes.length % 512, 0);
-    const dir = mkdtempSync(join(tmpdir(), 'omlmd-tar-'));
+    const dir = tempDir('omlmd-tar-');
     writeFileSync(join(dir, 'l.tar'), bytes);
     const seen: string[] = [];
     await tar.t({ file: join(dir, 'l.tar'), onReadEntry: (e) => seen.push(`${e.type} ${e.path} ${e.mtime?.getTime()} ${e.uid}`) });

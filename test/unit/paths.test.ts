@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tempDir } from '../helpers/tmp';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { OmlmdError } from '../../src/core/errors';
@@ -15,7 +15,7 @@ test('unsafe layer titles are refused', () => {
 });
 
 test('a symbolic link in the output directory cannot carry a file outside it', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'omlmd-paths-'));
+  const root = tempDir('omlmd-paths-');
   const out = join(root, 'out');
   const elsewhere = join(root, 'elsewhere');
   mkdirSync(out);
@@ -26,7 +26,7 @@ test('a symbolic link in the output directory cannot carry a file outside it', a
 });
 
 test('folders become one entry per file with relative paths; same base names never collide', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'omlmd-files-'));
+  const root = tempDir('omlmd-files-');
   mkdirSync(join(root, 'tokmodel', 'tokenizer'), { recursive: true });
   writeFileSync(join(root, 'tokmodel', 'config.json'), '{"a":1}');
   writeFileSync(join(root, 'tokmodel', 'tokenizer', 'config.json'), '{"b":2}');
