@@ -91,16 +91,6 @@ function sentence(text: string): string {
   return t === '' ? t : `${t[0]!.toUpperCase()}${t.slice(1)}${/[.?!)]$/.test(t) ? '' : '.'}`;
 }
 
-const OMLMD_COMMAND = /\bomlmd (push|pull|get|crawl|metadata|inspect|copy|cp|tags|tag|repos|list|ls|login|logout|query|serve|attach|discover|detach|modelcar|model-card|storage-initializer|cache)\b/;
-
-/**
- * Advice written for the command line (`--ca-file`, `omlmd login`), from a core site not yet
- * converted to typed remedies: left out here, since nothing in VS Code has that flag.
- */
-export function namesCliFlag(text: string): boolean {
-  return /(^|[\s(`'"])--?[a-z]/i.test(text) || OMLMD_COMMAND.test(text);
-}
-
 /**
  * The remedies of an error as sentences and buttons. `registry` is the registry the command
  * was about, for the Sign in button when the error has no typed remedy naming it. Buttons
@@ -113,7 +103,6 @@ export function adviceForVsCode(e: OmlmdError, registry?: string): { texts: stri
     if (!buttons.some((x) => x.title === b.title)) buttons.push(b);
   };
   for (const r of e.remedies) {
-    if (r.kind === 'say' && namesCliFlag(r.text)) continue;
     const d = vscodeRemedy(r);
     if (d.text) texts.push(d.text);
     d.buttons.forEach(add);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
-import { namesCliFlag } from '../../src/extension/remedies';
+import { namesCliFlag } from '../helpers/words';
 
 const CORE = join(__dirname, '..', '..', 'src', 'core');
 

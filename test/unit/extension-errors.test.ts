@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { OmlmdError, type ErrorCode, type Remedy } from '../../src/core/errors';
 import { cliRemedy } from '../../src/cli/remedies';
-import { describeForVsCode, namesCliFlag, vscodeRemedy } from '../../src/extension/remedies';
+import { describeForVsCode, vscodeRemedy } from '../../src/extension/remedies';
+import { namesCliFlag } from '../helpers/words';
 
 type Row = { [K in Remedy['kind']]: [Extract<Remedy, { kind: K }>, string, string[]][] };
 
@@ -94,9 +95,9 @@ test('VS Code: no text of any remedy names a CLI flag or an omlmd command (the C
   assert.ok(namesCliFlag(cliRemedy({ kind: 'sign-in', registry: H, again: false })));
 });
 
-test('VS Code: advice worded for the CLI by a core site not yet converted is left out, the rest kept', () => {
+test('VS Code: plain advice (say) is shown as it is, after the message', () => {
   const err = new OmlmdError('TLS', `cannot ping ${H}: certificate signed by an unknown authority`, {
-    remedies: [{ kind: 'say', text: 'pass --ca-file with the certificate' }, { kind: 'say', text: 'run omlmd login x' }, { kind: 'say', text: 'ask the operator' }],
+    remedies: [{ kind: 'say', text: 'ask the operator' }],
   });
   const d = describeForVsCode(err);
   assert.equal(d.message, `cannot ping ${H}: certificate signed by an unknown authority. Ask the operator.`);
