@@ -81,9 +81,16 @@ cat >"$work/user-data/User/settings.json" <<'JSON'
 JSON
 
 echo "==> the Local store (OMLMD_HOME=$OMLMD_HOME): pushing the sample model as sample/iris:v1"
+# The package builds only the extension: the CLI that seeds the store is built here (a clean
+# clone has no dist/cli.js).
+store_note="Local store: sample/iris:v1"
+if ! node esbuild.mjs >"$work/build.log" 2>&1; then
+  cat "$work/build.log" >&2; echo "open-vscode: building the CLI failed" >&2; exit 1
+fi
 if ! node dist/cli.js push sample/iris:v1 "$workspace/model.onnx" -m "$workspace/metadata.yaml" --no-progress >"$work/seed.log" 2>&1; then
   echo "    warning: the sample push failed (the store starts empty):" >&2
   sed 's/^/    /' "$work/seed.log" >&2
+  store_note="Local store: empty, the sample push failed"
 fi
 
 cs_args=(--config "$work/code-server.yaml" --user-data-dir "$work/user-data" --extensions-dir "$work/extensions")
@@ -122,7 +129,7 @@ cat <<EOF
       $url
 
   Workspace   $workspace   (a copy of sample/)
-  OMLMD_HOME  $OMLMD_HOME   (Local store: sample/iris:v1)
+  OMLMD_HOME  $OMLMD_HOME   ($store_note)
   Logs        $work/user-data/logs   (output channel "omlmd": exthost*/omlmd.omlmd/omlmd.log)
 
   The Models view is the cube in the activity bar. Ctrl-C stops VS Code and removes $work.
