@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tempDir } from '../helpers/tmp';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { OmlmdClient } from '../../src/core/client';
@@ -15,7 +15,7 @@ describe('Find models in the extension: session index over the Local store and r
 
   before(async () => {
     reg = await startRegistry();
-    const work = mkdtempSync(join(tmpdir(), 'omlmd-find-'));
+    const work = tempDir('omlmd-find-');
     client = new OmlmdClient({ home: join(work, 'home') });
     writeFileSync(join(work, 'm.onnx'), 'onnx bytes');
     const push = (ref: string, md: Record<string, unknown>) => client.push(ref, { paths: [join(work, 'm.onnx')], metadata: md });

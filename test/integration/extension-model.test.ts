@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
+import { tempDir } from '../helpers/tmp';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { OmlmdClient } from '../../src/core/client';
@@ -58,7 +58,7 @@ describe('extension logic against the real registry and the local store', () => 
 
   before(async () => {
     reg = await startRegistry();
-    work = mkdtempSync(join(tmpdir(), 'omlmd-ext-'));
+    work = tempDir('omlmd-ext-');
     client = new OmlmdClient({ home: join(work, 'home') });
     registries = [{ host: reg.host }];
     browser = new RegistryBrowser(() => client, () => registries, 2);
