@@ -17,7 +17,8 @@ const RANKS = [
   [/^src\/core\/client\.ts$/, 5, 'core/client'],
   [/^src\/core\/lineage\//, 6, 'core/lineage'],
   [/^src\/core\/search\//, 6, 'core/search'],
-  [/^src\/core\/index\.ts$/, 7, 'core/index'],
+  [/^src\/core\/trust\//, 7, 'core/trust'],
+  [/^src\/core\/index\.ts$/, 8, 'core/index'],
 ];
 const FACES = { 'src/cli/': 'cli', 'src/extension/': 'extension', 'src/server/': 'server', 'webview/': 'webview' };
 /** What a face may import besides the core (webview: only src/core/model). */
