@@ -7,20 +7,29 @@ import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { OmlmdError } from '../../core/errors';
-import { attach, attachModelCard, detach, discover, generateModelCard, modelCar, modelCarBase, storageInitializer, type ReferrerNode } from '../../core/lineage';
+import { attach, attachModelCard, detach, discover, generateModelCard, modelCarBase, storageInitializer, type ReferrerNode } from '../../core/lineage';
+import { flattenReferrers } from '../../core/lineage/discover';
 import { formatReference, parseReference, refOf } from '../../core/oci/reference';
 import type { Platform } from '../../core/oci/types';
 import { fetchImageManifest } from '../../core/transfer/resolve';
-import { client, collect, concurrency, controller, example, parseAnnotation, print, warn, withCommon, withProgress, type Common } from '../context';
+import { BUNDLE_MEDIA_TYPE, describeSignature, modelCarWithProvenance, type SignatureListing } from '../../core/trust';
+import { client, collect, concurrency, controller, example, parseAnnotation, print, version, warn, withCommon, withProgress, type Common } from '../context';
+import { signerFrom, trustFrom } from './trust';
 import { humanSize } from '../output';
 
 function annotations(list: string[] | undefined): Record<string, string> | undefined {
   return list?.length ? Object.fromEntries(list.map(parseAnnotation)) : undefined;
 }
 
+/** What the signatures and attestations among the referrers claim (predicate type, signer), by digest. */
+const signatures = new Map<string, SignatureListing>();
+
 function describeNode(n: ReferrerNode): string {
   const ann = n.annotations ?? {};
-  const extra = [ann['org.opencontainers.image.created'], ann['dev.omlmd.model.name'], ann['org.opencontainers.image.base.name'] ? `base ${ann['org.opencontainers.image.base.name']}` : undefined].filter(Boolean).join(', ');
+  const sig = signatures.get(n.digest);
+  const predicate = sig?.predicateType ?? ann['dev.sigstore.bundle.predicateType'];
+  const extra = [predicate ? `predicate ${predicate}` : undefined, sig?.signer ? `signed by ${sig.signer}` : undefined, sig?.problem ? `unreadable: ${sig.problem}` : undefined,
+    ann['org.opencontainers.image.created'], ann['dev.omlmd.model.name'], ann['org.opencontainers.image.base.name'] ? `base ${ann['org.opencontainers.image.base.name']}` : undefined].filter(Boolean).join(', ');
   return `${n.artifactType ?? n.mediaType}  ${n.digest}${extra ? `  (${extra})` : ''}`;
 }
 
@@ -36,7 +45,8 @@ export function drawTree(nodes: ReferrerNode[], prefix = ''): string[] {
 }
 
 function toJson(n: ReferrerNode): Record<string, unknown> {
-  return { digest: n.digest, mediaType: n.mediaType, size: n.size, artifactType: n.artifactType, annotations: n.annotations ?? {}, referrers: n.referrers.map(toJson) };
+  const sig = signatures.get(n.digest);
+  return { digest: n.digest, mediaType: n.mediaType, size: n.size, artifactType: n.artifactType, annotations: n.annotations ?? {}, ...(sig ? { predicateType: sig.predicateType, signer: sig.signer ?? null } : {}), referrers: n.referrers.map(toJson) };
 }
 
 export function registerLineage(program: Command): void {
@@ -65,7 +75,12 @@ export function registerLineage(program: Command): void {
     .action(async (subject: string, o: Common & { artifactType?: string; tree?: boolean; depth?: string }) => {
       const depth = o.tree ? (o.depth === undefined ? 16 : Number(o.depth)) : 1;
       if (!Number.isInteger(depth) || depth < 1) throw new OmlmdError('USAGE', `--depth takes a whole number ≥ 1, got ${o.depth}`);
-      const res = await discover(client(o), subject, { artifactType: o.artifactType, depth, signal: controller.signal });
+      const c = client(o);
+      const res = await discover(c, subject, { artifactType: o.artifactType, depth, signal: controller.signal });
+      // Signatures and attestations: what each bundle says it is and who signed it (read, not verified: omlmd verify does that).
+      for (const n of flattenReferrers(res.referrers)) {
+        if (n.artifactType === BUNDLE_MEDIA_TYPE) signatures.set(n.digest, await describeSignature(c, res.reference, n, { signal: controller.signal }));
+      }
       if (o.json) {
         print(JSON.stringify({ reference: res.reference, subject: res.subject, source: res.source, referrers: res.referrers.map(toJson) }, null, 2));
         return;
@@ -96,24 +111,39 @@ export function registerLineage(program: Command): void {
     .option('--platform <os/arch>', 'the platform to pick from a multi-platform base (default this machine\'s)')
     .option('--busybox <path>', 'a statically linked busybox for the minimal base')
     .option('-a, --annotation <key=value>', 'an extra manifest annotation (repeatable)', collect)
-    .action(async (model: string, image: string, o: Common & { base?: string; platform?: string; busybox?: string; annotation?: string[] }) => {
+    .option('--verify-key <pem>', 'build only from a model whose signature verifies with this public key (then by the verified digest)')
+    .option('--verify-ca <pem>', 'build only from a model signed with a certificate from this CA')
+    .option('--cert-identity <id>', 'with --verify-ca: whom the model\'s signing certificate must name')
+    .option('--sign-key <pem>', 'sign the image\'s SLSA provenance with this key (without it the provenance is attached unsigned)')
+    .option('--sign-cert <pem>', 'with --sign-key: sign with this X.509 signing certificate')
+    .option('--sign-chain <pem>', 'with --sign-cert: the certificates it chains up to')
+    .option('--passphrase-stdin', 'read the signing key\'s passphrase from standard input (else OMLMD_SIGNING_PASSPHRASE)')
+    .action(async (model: string, image: string, o: Common & { base?: string; platform?: string; busybox?: string; annotation?: string[]; verifyKey?: string; verifyCa?: string; certIdentity?: string; signKey?: string; signCert?: string; signChain?: string; passphraseStdin?: boolean }) => {
       let platform: Platform | undefined;
       if (o.platform) {
         const [os, architecture, variant] = o.platform.split('/');
         if (!os || !architecture) throw new OmlmdError('USAGE', `--platform takes OS/ARCH[/VARIANT], got ${o.platform}`);
         platform = { os, architecture, ...(variant ? { variant } : {}) };
       }
+      if ((o.signCert || o.signChain) && !o.signKey) throw new OmlmdError('USAGE', '--sign-cert and --sign-chain go with --sign-key');
+      const trust = o.verifyKey || o.verifyCa || o.certIdentity ? await trustFrom(o.verifyKey, o.verifyCa, o.certIdentity, { key: '--verify-key', ca: '--verify-ca' }) : undefined;
+      const signer = o.signKey ? await signerFrom(o.signKey, o.signCert, o.signChain, o) : undefined;
       const c = client(o);
-      const res = await withProgress('modelcar', o, (onProgress) => modelCar(c, model, image, {
+      const res = await withProgress('modelcar', o, (onProgress) => modelCarWithProvenance(c, model, image, {
         base: o.base, platform, busybox: o.busybox, annotations: annotations(o.annotation), signal: controller.signal, onProgress, concurrency: concurrency(o),
+        verify: trust, signer, builderVersion: version,
       }));
       if (!res.sameRepository) warn(`the image is not in the model's repository: discover on the model there will not list it (discover ${formatReference({ ...parseReference(image), tag: undefined, digest: res.subject.digest })} will)`);
       if (o.json) {
-        print(JSON.stringify({ reference: res.reference, digest: res.descriptor.digest, subject: res.subject, platform: res.platform, base: res.baseName, layers: res.layers, source: res.source }, null, 2));
+        print(JSON.stringify({ reference: res.reference, digest: res.descriptor.digest, subject: res.subject, platform: res.platform, base: res.baseName, layers: res.layers, source: res.source,
+          model: { reference: res.model.reference, digest: res.model.digest, verified: res.model.verified ? { signer: res.model.verified.signer, signature: res.model.verified.signature.digest } : null },
+          provenance: res.provenance }, null, 2));
         return;
       }
       const bytes = res.layers.reduce((n, l) => n + l.size, 0);
       const lines = [`Built ${res.reference}`, `  ${res.platform.os}/${res.platform.architecture} on ${res.baseName}; ${res.layers.reduce((n, l) => n + l.files.length, 0)} model file(s) under /models in ${res.layers.length} layer(s) (${humanSize(bytes)})`, `  subject ${res.subject.digest}`];
+      if (res.model.verified) lines.push(`  model verified first: signature ${res.model.verified.signature.digest}`);
+      lines.push(`  provenance (SLSA v1) ${res.provenance.digest}${res.provenance.signed ? `, signed by ${res.provenance.signer}` : ', unsigned'}`);
       if (parseReference(image).kind === 'registry') lines.push(`  KServe: storageUri: oci://${res.reference}`);
       print(lines.join('\n'));
     }), 'omlmd modelcar build localhost:5000/models/mnist:v1 localhost:5000/models/mnist:v1-modelcar');

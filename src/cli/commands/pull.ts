@@ -1,7 +1,9 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { pullWithSignature } from '../../core/trust';
 import { client, collect, concurrency, controller, example, print, withCommon, withProgress, type Common } from '../context';
 import { humanSize } from '../output';
+import { trustFrom } from './trust';
 
 /** `omlmd pull`: an artifact's files into a directory, every digest verified. */
 export function registerPull(program: Command): void {
@@ -13,18 +15,25 @@ export function registerPull(program: Command): void {
     .option('-i, --include <glob>', 'only files matching this path glob (repeatable), e.g. "*.onnx"', collect)
     .option('-x, --exclude <glob>', 'leave out files matching this path glob (repeatable)', collect)
     .option('--no-unpack', 'write the folder tar of an omlmd 0.1.x directory push as a file instead of unpacking it')
-    .action(async (target: string, o: Common & { output: string; mediaTypes?: string[]; include?: string[]; exclude?: string[]; unpack?: boolean }) => {
+    .option('--verify-key <pem>', 'pull only if the model\'s signature verifies with this public key (then by the verified digest)')
+    .option('--verify-ca <pem>', 'pull only if the model\'s signature verifies with a certificate from this CA')
+    .option('--cert-identity <id>', 'with --verify-ca: whom the signing certificate must name')
+    .action(async (target: string, o: Common & { output: string; mediaTypes?: string[]; include?: string[]; exclude?: string[]; unpack?: boolean; verifyKey?: string; verifyCa?: string; certIdentity?: string }) => {
       const c = client(o);
       const out = resolve(o.output);
-      const res = await withProgress('pull', o, (onProgress) => c.pull(target, out, {
-        signal: controller.signal, onProgress, concurrency: concurrency(o), mediaTypes: o.mediaTypes, include: o.include, exclude: o.exclude, unpack: o.unpack,
+      const trust = o.verifyKey || o.verifyCa || o.certIdentity ? await trustFrom(o.verifyKey, o.verifyCa, o.certIdentity, { key: '--verify-key', ca: '--verify-ca' }) : undefined;
+      // The signature, when the model has one, goes beside the files as model.sig (verify --path checks the folder against it).
+      const res = await withProgress('pull', o, (onProgress) => pullWithSignature(c, target, out, {
+        signal: controller.signal, onProgress, concurrency: concurrency(o), mediaTypes: o.mediaTypes, include: o.include, exclude: o.exclude, unpack: o.unpack, trust,
       }));
       if (o.json) {
-        print(JSON.stringify({ reference: res.reference, digest: res.descriptor.digest, files: res.files }, null, 2));
+        print(JSON.stringify({ reference: res.reference, digest: res.descriptor.digest, files: res.files, signature: res.signature ?? null, verified: res.verified ? { signer: res.verified.signer, signature: res.verified.signature.digest } : null }, null, 2));
       } else {
         print(`Pulled ${res.reference} into ${out}`);
         for (const f of res.files) print(`  ${f.title}${f.unpacked ? '/' : ''}  ${humanSize(f.size)}${f.existed ? '  (already there)' : ''}`);
         if (res.files.length === 0) print('  no file matched');
+        if (res.verified) print(`  verified before the pull: signature ${res.verified.signature.digest}`);
+        if (res.signature) print(`  model.sig  (the signature; check the folder later with omlmd verify --path)`);
       }
     }), 'omlmd pull localhost:5000/models/mnist:v1 -o ./model --include "*.onnx"');
 }

@@ -197,13 +197,11 @@ export async function modelCarWithProvenance(client: OmlmdClient, model: Target,
   const m = OmlmdClient.parse(model);
   const startedOn = new Date();
   let verified: ModelVerification | undefined;
-  let pinned: Reference;
+  let pinned: Reference = m;
   if (opts.verify) {
+    // Built from the digest that verified: a tag moved after the check cannot change what goes in.
     verified = await verifyModel(client, m, opts.verify, opts);
     pinned = { ...m, digest: verified.digest };
-  } else {
-    const repo = await client.repository(m);
-    pinned = { ...m, digest: (await repo.resolve(refOf(m), opts)).digest };
   }
   const { verify: _v, signer, builderVersion, ...build } = opts;
   const res = await modelCar(client, pinned, image, build);
@@ -228,7 +226,7 @@ export async function modelCarWithProvenance(client: OmlmdClient, model: Target,
     });
     provenance = { digest: a.descriptor.digest, signed: false, source: a.source };
   }
-  return { ...res, model: { reference: formatReference(pinned), digest: res.subject.digest, ...(verified ? { verified } : {}) }, provenance };
+  return { ...res, model: { reference: formatReference({ ...pinned, digest: res.subject.digest }), digest: res.subject.digest, ...(verified ? { verified } : {}) }, provenance };
 }
 
 export interface ChainLink {
@@ -296,24 +294,29 @@ export interface SignatureListing {
   predicateType?: string;
   /** Who the bundle says signed it (not verified). */
   signer?: string;
+  /** Why the bundle could not be read, when it could not. */
   problem?: string;
 }
 
-/** The signatures and attestations of an artifact, with their predicate type and claimed signer (for discover). */
+/** What a bundle referrer in the repository of `target` claims (for listings; nothing is verified). */
+export async function describeSignature(client: OmlmdClient, target: Target, referrer: Descriptor, opts: CallOptions = {}): Promise<SignatureListing> {
+  const repo = await client.repository(OmlmdClient.parse(target));
+  try {
+    const f = await fetchBundle(repo, referrer, opts);
+    return { digest: referrer.digest, predicateType: claimedStatement(f.bundle)?.predicateType, signer: claimedSigner(f.bundle) };
+  } catch (e) {
+    if (!OmlmdError.is(e)) throw e;
+    return { digest: referrer.digest, predicateType: referrer.annotations?.['dev.sigstore.bundle.predicateType'], problem: e.problem };
+  }
+}
+
+/** The signatures and attestations of an artifact, with their predicate type and claimed signer. */
 export async function listSignatures(client: OmlmdClient, target: Target, opts: CallOptions = {}): Promise<SignatureListing[]> {
   const ref = OmlmdClient.parse(target);
   const repo = await client.repository(ref);
   const digest = ref.digest ?? (await repo.resolve(refOf(ref), opts)).digest;
   const { referrers } = await listBundleReferrers(repo, digest, undefined, opts);
   const out: SignatureListing[] = [];
-  for (const r of referrers) {
-    try {
-      const f = await fetchBundle(repo, r, opts);
-      out.push({ digest: r.digest, predicateType: claimedStatement(f.bundle)?.predicateType, signer: claimedSigner(f.bundle) });
-    } catch (e) {
-      if (!OmlmdError.is(e)) throw e;
-      out.push({ digest: r.digest, predicateType: r.annotations?.['dev.sigstore.bundle.predicateType'], problem: e.problem });
-    }
-  }
+  for (const r of referrers) out.push(await describeSignature(client, ref, r, opts));
   return out;
 }

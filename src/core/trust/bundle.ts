@@ -12,7 +12,7 @@
 import type { KeyObject, X509Certificate as NodeX509 } from 'node:crypto';
 import { X509Certificate } from 'node:crypto';
 import { bundleFromJSON, bundleToJSON, BUNDLE_V03_MEDIA_TYPE, type Bundle, type SerializedBundle } from '@sigstore/bundle';
-import { DSSEBundleBuilder } from '@sigstore/sign';
+import { DSSEBundleBuilder } from '@sigstore/sign/dist/bundler/dsse';
 import { toSignedEntity, Verifier, type SignedEntity, type TrustMaterial } from '@sigstore/verify';
 import { OmlmdError } from '../errors';
 import { certificateHasIdentity, certificateSubject, checkLeafUsage, keyId, verifyChain, type Signer } from './keys';
@@ -72,6 +72,17 @@ function publicKeyMaterial(key: KeyObject): TrustMaterial {
   return { certificateAuthorities: [], timestampAuthorities: [], tlogs: [], ctlogs: [], publicKey: () => ({ publicKey: key, validFor: () => true }) };
 }
 
+/**
+ * How little a failure says about the signature (for choosing which of several to report):
+ * 2 a bundle of the other kind (key vs certificate), 1 another signer's key; else 0.
+ */
+export const failureWeakness = new WeakMap<OmlmdError, number>();
+
+function weak(e: OmlmdError, level: number): OmlmdError {
+  failureWeakness.set(e, level);
+  return e;
+}
+
 const THRESHOLDS = { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 } as const;
 
 function signatureVerifies(entity: SignedEntity, key: KeyObject): boolean {
@@ -96,23 +107,23 @@ export function verifyBundle(bundle: Bundle & { content: { $case: 'dsseEnvelope'
   let signer: VerifiedSigner;
   if (trust.kind === 'keys') {
     if (material.$case !== 'publicKey') {
-      throw new OmlmdError('VERIFICATION_FAILED', `${what} was signed with a certificate, not a key: verify it with the CA that issued the certificate`);
+      throw weak(new OmlmdError('VERIFICATION_FAILED', `${what} was signed with a certificate, not a key: verify it with the CA that issued the certificate`), 2);
     }
     const hint = material.publicKey.hint;
     const key = trust.keys.find((k) => signatureVerifies(entity, k));
     if (!key) {
       const ours = trust.keys.map(keyId);
       if (hint && !ours.includes(hint)) {
-        throw new OmlmdError('VERIFICATION_FAILED', `unknown key: ${what} was signed by key ${hint.slice(0, 16)}, not by ${ours.length === 1 ? `the key in ${trust.source} (${ours[0]!.slice(0, 16)})` : `any key in ${trust.source}`}`, {
+        throw weak(new OmlmdError('VERIFICATION_FAILED', `unknown key: ${what} was signed by key ${hint.slice(0, 16)}, not by ${ours.length === 1 ? `the key in ${trust.source} (${ours[0]!.slice(0, 16)})` : `any key in ${trust.source}`}`, {
           remedies: [{ kind: 'say', text: 'verify with the public key of whoever signed it, if you trust them' }],
-        });
+        }), 1);
       }
       throw new OmlmdError('VERIFICATION_FAILED', `bad signature: ${what} does not verify with ${trust.source}: its signature or signed payload was changed`);
     }
     signer = { kind: 'key', keyId: keyId(key) };
   } else {
     if (material.$case !== 'certificate' && material.$case !== 'x509CertificateChain') {
-      throw new OmlmdError('VERIFICATION_FAILED', `${what} was signed with a key, not a certificate: verify it with the signer's public key`);
+      throw weak(new OmlmdError('VERIFICATION_FAILED', `${what} was signed with a key, not a certificate: verify it with the signer's public key`), 2);
     }
     const raw = material.$case === 'certificate' ? material.certificate.rawBytes : material.x509CertificateChain.certificates[0]?.rawBytes;
     let leaf: NodeX509;

@@ -37,7 +37,7 @@ export function keyAlgorithm(key: KeyObject, where: string): KeyAlgorithm {
   if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') return 'ecdsa-p256';
   const what = key.asymmetricKeyType === 'ec' ? `an EC key on ${key.asymmetricKeyDetails?.namedCurve ?? 'another curve'}` : `a ${key.asymmetricKeyType ?? 'symmetric'} key`;
   throw new OmlmdError('USAGE', `${where} is ${what}: omlmd signs with ECDSA P-256 or Ed25519 keys`, {
-    remedies: [{ kind: 'say', text: 'make one with: openssl genpkey -algorithm ed25519 -out key.pem (or -algorithm EC -pkeyopt ec_paramgen_curve:P-256)' }],
+    remedies: [{ kind: 'say', text: 'make an Ed25519 or ECDSA P-256 key (openssl genpkey makes both) and sign with it' }],
   });
 }
 
@@ -78,7 +78,7 @@ export async function loadPublicKeys(path: string): Promise<KeyObject[]> {
   const blocks = pem.match(/-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g) ?? [];
   if (blocks.length === 0) {
     throw new OmlmdError('USAGE', `${path} holds no public key (a PEM "PUBLIC KEY" block expected)`, {
-      remedies: [{ kind: 'say', text: 'export it from the signing key with: openssl pkey -in key.pem -pubout -out key.pub' }],
+      remedies: [{ kind: 'say', text: 'export the public half of the signing key (openssl pkey does it) and verify with that' }],
     });
   }
   return blocks.map((b) => {

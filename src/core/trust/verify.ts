@@ -15,7 +15,7 @@ import type { CallOptions, Repository } from '../oci/store';
 import type { Descriptor, ImageManifest } from '../oci/types';
 import { checkTitle } from '../transfer/paths';
 import type { ReferrersSource } from '../lineage/referrers';
-import { MAX_BUNDLE_BYTES, parseBundle, verifyBundle, type TrustRoot, type VerifiedSigner } from './bundle';
+import { failureWeakness, MAX_BUNDLE_BYTES, parseBundle, verifyBundle, type TrustRoot, type VerifiedSigner } from './bundle';
 import { fetchBundle, listBundleReferrers } from './referrer';
 import { MODEL_SIG_FILE, MODEL_SIGNATURE_PREDICATE, modelSignatureResources, signedFiles, subjectDigest, type ModelSignatureResource, type Statement } from './statement';
 
@@ -83,7 +83,8 @@ export async function verifyReferrers(
       failures.push(e);
     }
   }
-  const first = failures[0]!;
+  // Report the failure that says most: a signature of ours that broke before another signer's, before one of the other kind.
+  const first = [...failures].sort((a, b) => (failureWeakness.get(a) ?? 0) - (failureWeakness.get(b) ?? 0))[0]!;
   if (failures.length === 1) throw first;
   throw new OmlmdError('VERIFICATION_FAILED', `${first.problem} (and ${failures.length - 1} other signature${failures.length > 2 ? 's' : ''} did not verify either)`, { remedies: [...first.remedies] });
 }
