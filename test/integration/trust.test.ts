@@ -394,7 +394,7 @@ describe('trusted models: sign, attest, verify', () => {
     assert.equal(a.code, 0, a.stderr);
     const d = await runCli(['discover', m.ref], { env });
     assert.equal(d.code, 0, d.stderr);
-    assert.match(d.stdout, /application\/vnd\.dev\.sigstore\.bundle\.v0\.3\+json  sha256:[0-9a-f]{64}  \(predicate https:\/\/model_signing\/signature\/v1\.0, signed by key [0-9a-f]{16}/);
+    assert.match(d.stdout, /application\/vnd\.dev\.sigstore\.bundle\.v0\.3\+json {2}sha256:[0-9a-f]{64} {2}\(predicate https:\/\/model_signing\/signature\/v1\.0, signed by key [0-9a-f]{16}/);
     assert.match(d.stdout, /predicate https:\/\/example\.com\/eval\/v1, signed by key [0-9a-f]{16}/);
     const ok = await runCli(['verify', m.ref, '--type', 'https://example.com/eval/v1', '--key', kit.p256.pub, '--json'], { env });
     assert.equal(ok.code, 0, ok.stderr);
@@ -440,7 +440,7 @@ describe('trusted models: sign, attest, verify', () => {
     const lines = chain.stdout.trim().split('\n');
     assert.match(lines[0]!, /^Verified the chain:/);
     assert.match(lines[1]!, new RegExp(`^  image .*@${built.digest}`));
-    assert.match(lines[2]!, /^  └── provenance .* https:\/\/slsa\.dev\/provenance\/v1 {2}\(signed by key /);
+    assert.match(lines[2]!, /^ {2}└── provenance .* https:\/\/slsa\.dev\/provenance\/v1 {2}\(signed by key /);
     assert.match(lines[3]!, new RegExp(`^      └── model .*@${m.digest}`));
     assert.match(lines[4]!, /^ {10}└── signature .* 4 files {2}\(signed by key /);
 
