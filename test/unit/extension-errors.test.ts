@@ -114,6 +114,8 @@ test('VS Code: codes keep the buttons they had (Sign in for the registry, Open S
     ['TOOMANYREQUESTS', undefined, ['Retry', 'Show Output']],
     ['HTTP', undefined, ['Retry', 'Show Output']],
     ['MANIFEST_UNKNOWN', H, ['Show Output']],
+    // A signature that does not verify: nothing to retry, no setting to open.
+    ['VERIFICATION_FAILED', H, ['Show Output']],
   ];
   for (const [code, registry, buttons] of cases) {
     assert.deepEqual(describeForVsCode(new OmlmdError(code, 'x'), registry).buttons.map((b) => b.title), buttons, code);

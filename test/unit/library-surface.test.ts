@@ -34,6 +34,11 @@ const VALUES = [
   // lineage
   'attach', 'discover', 'detach', 'copyRecursive', 'attachModelCard', 'generateModelCard', 'modelCar', 'modelCarBase', 'storageInitializer',
   'ATTACHMENT_ARTIFACT_TYPE', 'MODELCAR_ARTIFACT_TYPE', 'MODEL_CARD_ARTIFACT_TYPE', 'Pipeline',
+  // trust
+  'signModel', 'attest', 'verifyModel', 'verifyModelDirectory', 'verifyAttestation', 'verifyImageChain', 'writeModelSignature', 'pullWithSignature', 'modelCarWithProvenance',
+  'listSignatures', 'describeSignature', 'KeySigner', 'CertificateSigner', 'loadPrivateKey', 'loadPublicKeys', 'loadCertificates', 'keyId',
+  'BUNDLE_MEDIA_TYPE', 'signStatement', 'parseBundle', 'verifyBundle', 'describeSigner', 'BundleAnnotation', 'bundleReferrerManifest', 'pushBundle',
+  'IN_TOTO_PAYLOAD_TYPE', 'IN_TOTO_STATEMENT_V1', 'MODEL_SIGNATURE_PREDICATE', 'SLSA_PROVENANCE_V1', 'MODEL_SIG_FILE', 'modelSignatureStatement', 'statementFor',
 ];
 
 /** Names for TypeScript only (options, results, the contract): nothing at run time. */
@@ -52,6 +57,8 @@ const TYPES = [
   'AttachFile', 'AttachOptions', 'AttachResult', 'DiscoverOptions', 'DiscoverResult', 'ReferrerNode', 'ReferrersSource', 'RecursiveCopyResult',
   'ModelCarRequest', 'ModelCarResult', 'StorageInitializerOptions',
   'PipelineActionSpec', 'PipelineOptions', 'PipelineLogger', 'PipelineRun', 'ModelPush', 'RunStatus',
+  'SignResult', 'AttestationVerification', 'SignedModelCarRequest', 'SignedModelCarResult', 'ChainLink', 'SignatureListing', 'Signer', 'SignatureResult', 'TrustRoot', 'VerifiedSigner',
+  'Statement', 'ResourceDescriptor', 'ModelSignaturePredicate', 'ModelSignatureResource', 'ModelVerification', 'DirectoryVerification',
 ];
 
 const sorted = (names: Iterable<string>): string[] => [...names].sort();
@@ -93,9 +100,9 @@ describe('the public library surface', () => {
     assert.deepEqual(sorted(types), sorted(TYPES));
   });
 
-  test('the search, lineage and credentials barrels name their exports too, and export nothing the library does not', () => {
+  test('the search, lineage, trust and credentials barrels name their exports too, and export nothing the library does not', () => {
     const all = new Set([...VALUES, ...TYPES]);
-    for (const part of ['search', 'lineage', 'credentials']) {
+    for (const part of ['search', 'lineage', 'trust', 'credentials']) {
       const { values, types, star } = declaredExports(join(CORE, part, 'index.ts'));
       assert.equal(star, 0, part);
       assert.deepEqual([...values, ...types].filter((n) => !all.has(n)), [], part);

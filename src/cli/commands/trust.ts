@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 import { OmlmdError } from '../../core/errors';
 import {
   attest, CertificateSigner, describeSigner, KeySigner, loadCertificates, loadPrivateKey, loadPublicKeys, MODEL_SIGNATURE_PREDICATE, signModel, verifyAttestation,
-  verifyChain, verifyModel, verifyModelDirectory, type ChainLink, type Signer, type TrustRoot,
+  verifyImageChain, verifyModel, verifyModelDirectory, type ChainLink, type Signer, type TrustRoot,
 } from '../../core/trust';
 import { client, controller, example, print, readStdinOnce, withCommon, type Common } from '../context';
 
@@ -116,7 +116,7 @@ export function registerTrust(program: Command): void {
       if (!target) throw new OmlmdError('USAGE', 'name what to verify (a reference), or a folder with --path');
       const c = client(o);
       if (o.chain) {
-        const links = await verifyChain(c, target, trust, { signal: controller.signal });
+        const links = await verifyImageChain(c, target, trust, { signal: controller.signal });
         print(o.json ? JSON.stringify({ verified: true, chain: links }, null, 2) : ['Verified the chain:', ...drawChain(links).map((l) => `  ${l}`)].join('\n'));
         return;
       }

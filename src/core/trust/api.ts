@@ -247,7 +247,7 @@ function chainBroken(at: string, e: unknown): never {
  * must be the image's subject too), the model's signature; the links in order, or
  * VERIFICATION_FAILED at the first broken one.
  */
-export async function verifyChain(client: OmlmdClient, image: Target, trust: TrustRoot, opts: CallOptions = {}): Promise<ChainLink[]> {
+export async function verifyImageChain(client: OmlmdClient, image: Target, trust: TrustRoot, opts: CallOptions = {}): Promise<ChainLink[]> {
   const { ref, repo, fetched } = await resolveManifest(client, image, opts);
   const name = formatReference(ref);
   const digest = fetched.descriptor.digest;

@@ -15,7 +15,7 @@ import { bundleFromJSON, bundleToJSON, BUNDLE_V03_MEDIA_TYPE, type Bundle, type 
 import { DSSEBundleBuilder } from '@sigstore/sign/dist/bundler/dsse';
 import { toSignedEntity, Verifier, type SignedEntity, type TrustMaterial } from '@sigstore/verify';
 import { OmlmdError } from '../errors';
-import { certificateHasIdentity, certificateSubject, checkLeafUsage, keyId, verifyChain, type Signer } from './keys';
+import { certificateHasIdentity, certificateSubject, checkLeafUsage, keyId, verifyCertificateChain, type Signer } from './keys';
 import { IN_TOTO_PAYLOAD_TYPE, parseStatement, type Statement } from './statement';
 
 /** The media type of the bundle JSON, the referrer's artifactType and its one layer (cosign's bundle spec). */
@@ -134,7 +134,7 @@ export function verifyBundle(bundle: Bundle & { content: { $case: 'dsseEnvelope'
     }
     const extra = material.$case === 'x509CertificateChain' ? material.x509CertificateChain.certificates.slice(1).map((c) => new X509Certificate(Buffer.from(c.rawBytes))) : [];
     // Intermediates the bundle carries may link the chain, but only a CA from the trust root anchors it.
-    const path = verifyChain(leaf, [...trust.certificates, ...extra], at, { certificate: `the certificate of ${what}`, ca: trust.source });
+    const path = verifyCertificateChain(leaf, [...trust.certificates, ...extra], at, { certificate: `the certificate of ${what}`, ca: trust.source });
     if (!trust.certificates.some((c) => path.some((p) => p.fingerprint256 === c.fingerprint256 && p !== leaf))) {
       throw new OmlmdError('VERIFICATION_FAILED', `untrusted certificate: the chain of ${what} does not reach a CA in ${trust.source}`);
     }
@@ -143,7 +143,8 @@ export function verifyBundle(bundle: Bundle & { content: { $case: 'dsseEnvelope'
       throw new OmlmdError('VERIFICATION_FAILED', `wrong identity: the certificate of ${what} is for ${certificateSubject(leaf)}${leaf.subjectAltName ? ` (${leaf.subjectAltName})` : ''}, not ${trust.identity}`);
     }
     // The chain is ours to check (see the file comment); the signature is the Verifier's, with the certificate's key.
-    const keyed: SignedEntity = { ...entity, key: { $case: 'public-key', hint: '' } };
+    // (An empty key hint: the Verifier's key finder below answers with the certificate's key whatever it asks.)
+    const keyed: SignedEntity = { ...entity, key: { $case: 'public-key', hint: String() } };
     if (!signatureVerifies(keyed, leaf.publicKey)) throw new OmlmdError('VERIFICATION_FAILED', `bad signature: ${what} does not verify with its certificate's key: its signature or signed payload was changed`);
     signer = { kind: 'certificate', subject: certificateSubject(leaf), subjectAltName: leaf.subjectAltName, issuer: leaf.issuer.split('\n').filter(Boolean).join(', '), fingerprint256: leaf.fingerprint256 };
   }

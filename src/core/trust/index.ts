@@ -4,7 +4,7 @@
  * registry without the weights, of a pulled folder against its model.sig, and of the
  * ModelCar chain. What the library exports of trust (src/core/index.ts re-exports this list).
  */
-export { signModel, attest, verifyModel, verifyModelDirectory, verifyAttestation, verifyChain, writeModelSignature, pullWithSignature, modelCarWithProvenance, listSignatures, describeSignature } from './api';
+export { signModel, attest, verifyModel, verifyModelDirectory, verifyAttestation, verifyImageChain, writeModelSignature, pullWithSignature, modelCarWithProvenance, listSignatures, describeSignature } from './api';
 export type { SignResult, AttestationVerification, SignedModelCarRequest, SignedModelCarResult, ChainLink, SignatureListing } from './api';
 export { KeySigner, CertificateSigner, loadPrivateKey, loadPublicKeys, loadCertificates, keyId } from './keys';
 export type { Signer, SignatureResult } from './keys';

@@ -145,7 +145,7 @@ export class CertificateSigner implements Signer {
     if (!validAt(cert!, now)) throw new OmlmdError('USAGE', `the signing certificate ${certPath} is not valid now (valid from ${cert!.validFrom} to ${cert!.validTo})`);
     if (chainPath) {
       const chain = await loadCertificates(chainPath, 'the certificate chain');
-      verifyChain(cert!, chain, now, { certificate: `the signing certificate ${certPath}`, ca: chainPath });
+      verifyCertificateChain(cert!, chain, now, { certificate: `the signing certificate ${certPath}`, ca: chainPath });
     }
     return new CertificateSigner(key, cert!);
   }
@@ -179,7 +179,7 @@ export interface ChainWords {
  * among them too): each link issued and signed by the next, every issuer a CA, every
  * certificate valid at `at`. Throws VERIFICATION_FAILED naming what is wrong.
  */
-export function verifyChain(leaf: X509Certificate, trusted: X509Certificate[], at: Date, words: ChainWords): X509Certificate[] {
+export function verifyCertificateChain(leaf: X509Certificate, trusted: X509Certificate[], at: Date, words: ChainWords): X509Certificate[] {
   const path = [leaf];
   let current = leaf;
   for (let depth = 0; depth < 8; depth++) {
