@@ -20,7 +20,7 @@ References:
   REPO[:TAG]                        the local store under OMLMD_HOME (no server needed)
 
 Exit codes: 0 ok, 1 failure, 2 usage or invalid input, 3 authentication, 4 not found,
-            5 integrity (digest, size, unsafe path), 6 network or TLS, 130 cancelled.`);
+            5 integrity (digest, size, unsafe path, a signature that does not verify), 6 network or TLS, 130 cancelled.`);
 
   for (const register of COMMAND_MODULES) register(program);
   return program;

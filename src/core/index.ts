@@ -91,14 +91,16 @@ export type {
 
 // Trust: sign and attest models and images (Sigstore bundles in cosign's referrer layout),
 // verify them from the registry without the weights, a pulled folder against its model.sig,
-// and the ModelCar chain image → provenance → model → signature (docs/trust.md).
+// the ModelCar chain image → provenance → model → signature, and the trust policy (docs/trust.md).
 export {
   signModel, attest, verifyModel, verifyModelDirectory, verifyAttestation, verifyImageChain, writeModelSignature, pullWithSignature, modelCarWithProvenance,
   listSignatures, describeSignature, KeySigner, CertificateSigner, loadPrivateKey, loadPublicKeys, loadCertificates, keyId,
   BUNDLE_MEDIA_TYPE, signStatement, parseBundle, verifyBundle, describeSigner, BundleAnnotation, bundleReferrerManifest, pushBundle,
   IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_V1, MODEL_SIGNATURE_PREDICATE, SLSA_PROVENANCE_V1, MODEL_SIG_FILE, modelSignatureStatement, statementFor,
+  loadPolicy, parsePolicy, enforcePolicy, checkRegistryAllowed, policySchema,
 } from './trust';
 export type {
   SignResult, AttestationVerification, SignedModelCarRequest, SignedModelCarResult, ChainLink, SignatureListing, Signer, SignatureResult, TrustRoot, VerifiedSigner,
   Statement, ResourceDescriptor, ModelSignaturePredicate, ModelSignatureResource, ModelVerification, DirectoryVerification,
+  TrustPolicy, TrustPolicyDocument, PolicyRule, PolicyDecision,
 } from './trust';

@@ -459,4 +459,92 @@ describe('trusted models: sign, attest, verify', () => {
     assert.equal(b3.code, 0, b3.stderr);
     await verifyFails([img3, '--chain', '--key', kit.ed25519.pub], /chain broken at model → signature: unsigned: no signature refers to/);
   });
+
+  test('a trust policy (--policy, OMLMD_POLICY): pull, copy and storage-initializer verify first and refuse with nothing written', async () => {
+    const signed = await pushModel();
+    await sign(signed.ref, ['--key', kit.ed25519.key]);
+    const unsigned = await pushModel();
+    const polDir = join(work, `policy-${n}`);
+    mkdirSync(polDir, { recursive: true });
+    writeFileSync(join(polDir, 'team.pub'), readFileSync(kit.ed25519.pub));
+    const policy = join(polDir, 'policy.yaml');
+    writeFileSync(policy, [
+      'version: 1',
+      `registries: ["${reg.host}"]`,
+      'rules:',
+      '  - match: "*/trust/**"',
+      '    require:',
+      '      - key: team.pub',
+      `      - ca: ${kit.caBundle}`,
+      '        identity: ml-team@example.com',
+      '  - match: "*/open/**"',
+      '    require: []',
+    ].join('\n'));
+
+    const ok = join(work, `pol-ok-${n}`);
+    const p = await runCli(['pull', signed.ref, '-o', ok, '--policy', policy], { env });
+    assert.equal(p.code, 0, p.stderr);
+    assert.match(p.stdout, new RegExp(`@${signed.digest}`), 'pulled by the verified digest');
+    assert.ok(existsSync(join(ok, 'weights.bin')));
+
+    const refused = join(work, `pol-refused-${n}`);
+    const r = await runCli(['pull', unsigned.ref, '-o', refused], { env: { ...env, OMLMD_POLICY: policy } });
+    assert.equal(r.code, 5, r.stderr);
+    assert.match(r.stderr, /refused by the trust policy .*policy\.yaml \(rule \*\/trust\/\*\*\): unsigned: no signature refers to/);
+    assert.equal(existsSync(refused), false, 'nothing written');
+
+    // A rule with no signer needed; a name no rule covers; a registry not allowed.
+    const open = await pushModel(reg.host, undefined, 'open/m');
+    const o = await runCli(['pull', open.ref, '-o', join(work, `pol-open-${n}`), '--policy', policy], { env });
+    assert.equal(o.code, 0, o.stderr);
+    const other = await pushModel(reg.host, undefined, 'elsewhere/m');
+    const u = await runCli(['pull', other.ref, '-o', join(work, `pol-u-${n}`), '--policy', policy], { env });
+    assert.equal(u.code, 5);
+    assert.match(u.stderr, /not covered: no rule of the trust policy .* matches .*\/elsewhere\/m/);
+    const front = await startReferrersFront(reg.host);
+    fronts.push(front);
+    const viaOther = await runCli(['pull', `${front.host}/${signed.repo}:v1`, '-o', join(work, `pol-r-${n}`), '--policy', policy], { env });
+    assert.equal(viaOther.code, 5);
+    assert.match(viaOther.stderr, new RegExp(`registry not allowed: .* allows models only from ${reg.host.replace(/\./g, '\\.')}, not ${front.host.replace(/\./g, '\\.')}`));
+
+    // copy: the source verified, the destination's registry allowed.
+    const c1 = await runCli(['copy', signed.ref, `${reg.host}/trust/copied:v1`, '--policy', policy], { env });
+    assert.equal(c1.code, 0, c1.stderr);
+    const c2 = await runCli(['copy', unsigned.ref, `${reg.host}/trust/copied2:v1`, '--policy', policy], { env });
+    assert.equal(c2.code, 5);
+    assert.equal((await client.tags(`${reg.host}/trust/copied2`).catch(() => [])).length, 0, 'nothing copied');
+    const c3 = await runCli(['copy', signed.ref, `${front.host}/trust/copied3:v1`, '--policy', policy], { env });
+    assert.equal(c3.code, 5);
+    assert.match(c3.stderr, /registry not allowed/);
+
+    // storage-initializer (KServe): /mnt/models stays empty on a refusal, a one-line reason.
+    const mnt = join(work, `mnt-${n}`);
+    mkdirSync(mnt);
+    const s1 = await runCli(['storage-initializer', `oci://${unsigned.ref}`, mnt], { env: { ...env, OMLMD_POLICY: policy } });
+    assert.equal(s1.code, 5);
+    assert.equal(s1.stderr.trim().split('\n').length <= 2, true, s1.stderr);
+    assert.deepEqual((await import('node:fs')).readdirSync(mnt), []);
+    const s2 = await runCli(['storage-initializer', `oci://${signed.ref}`, mnt], { env: { ...env, OMLMD_POLICY: policy } });
+    assert.equal(s2.code, 0, s2.stderr);
+    assert.ok(existsSync(join(mnt, 'weights.bin')));
+  });
+
+  test('a trust policy that is not valid, not YAML or an alias bomb is a usage error naming the file', async () => {
+    const m = await pushModel();
+    const bad = join(work, 'bad-policy.yaml');
+    writeFileSync(bad, 'version: 1\nrules:\n  - match: "**"\n    require: [{ keys: x.pub }]\n');
+    const r = await runCli(['pull', m.ref, '-o', join(work, 'x1'), '--policy', bad], { env });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /the trust policy .*bad-policy\.yaml is not valid: \/rules\/0\/require\/0 /);
+    writeFileSync(bad, 'version: [1\n');
+    const r2 = await runCli(['pull', m.ref, '-o', join(work, 'x2'), '--policy', bad], { env });
+    assert.equal(r2.code, 2);
+    assert.match(r2.stderr, /is not YAML/);
+    const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]', ...Array.from({ length: 12 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10).fill(`*${String.fromCharCode(97 + i)}`).join(',')}]`), 'version: 1', 'rules: []'].join('\n');
+    writeFileSync(bad, bomb);
+    const r3 = await runCli(['pull', m.ref, '-o', join(work, 'x3'), '--policy', bad], { env });
+    assert.equal(r3.code, 2, r3.stderr);
+    assert.match(r3.stderr, /is not YAML/);
+    assert.equal(existsSync(join(work, 'x3')), false);
+  });
 });

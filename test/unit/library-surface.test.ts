@@ -39,6 +39,7 @@ const VALUES = [
   'listSignatures', 'describeSignature', 'KeySigner', 'CertificateSigner', 'loadPrivateKey', 'loadPublicKeys', 'loadCertificates', 'keyId',
   'BUNDLE_MEDIA_TYPE', 'signStatement', 'parseBundle', 'verifyBundle', 'describeSigner', 'BundleAnnotation', 'bundleReferrerManifest', 'pushBundle',
   'IN_TOTO_PAYLOAD_TYPE', 'IN_TOTO_STATEMENT_V1', 'MODEL_SIGNATURE_PREDICATE', 'SLSA_PROVENANCE_V1', 'MODEL_SIG_FILE', 'modelSignatureStatement', 'statementFor',
+  'loadPolicy', 'parsePolicy', 'enforcePolicy', 'checkRegistryAllowed', 'policySchema',
 ];
 
 /** Names for TypeScript only (options, results, the contract): nothing at run time. */
@@ -59,6 +60,7 @@ const TYPES = [
   'PipelineActionSpec', 'PipelineOptions', 'PipelineLogger', 'PipelineRun', 'ModelPush', 'RunStatus',
   'SignResult', 'AttestationVerification', 'SignedModelCarRequest', 'SignedModelCarResult', 'ChainLink', 'SignatureListing', 'Signer', 'SignatureResult', 'TrustRoot', 'VerifiedSigner',
   'Statement', 'ResourceDescriptor', 'ModelSignaturePredicate', 'ModelSignatureResource', 'ModelVerification', 'DirectoryVerification',
+  'TrustPolicy', 'TrustPolicyDocument', 'PolicyRule', 'PolicyDecision',
 ];
 
 const sorted = (names: Iterable<string>): string[] => [...names].sort();

@@ -2,17 +2,27 @@ import type { Command } from 'commander';
 import { copyRecursive } from '../../core/lineage/api';
 import { client, concurrency, controller, example, print, withCommon, withProgress, type Common } from '../context';
 import { humanSize } from '../output';
+import { formatReference, parseReference } from '../../core/oci/reference';
+import { checkRegistryAllowed, enforcePolicy } from '../../core/trust/policy';
+import { policyFrom, withPolicy } from './trust';
 
 /** `omlmd copy`: an artifact (and, recursively, what refers to it) between registries, layouts and the local store. */
 export function registerCopy(program: Command): void {
-  example(withCommon(program.command('copy'), true)
+  example(withPolicy(withCommon(program.command('copy'), true))
     .alias('cp')
     .description('copy an artifact between registries, OCI layouts and the local store; the digest is kept and only missing blobs move')
     .argument('<source>')
     .argument('<destination>', 'a tag, or no tag to keep the source\'s')
     .option('-r, --recursive', 'also copy every artifact that refers to it (ModelCar images, model cards, SBOMs), recursively, keeping the graph')
-    .action(async (source: string, destination: string, o: Common & { recursive?: boolean }) => {
+    .action(async (source: string, destination: string, o: Common & { recursive?: boolean; policy?: string }) => {
       const c = client(o);
+      const policy = await policyFrom(o);
+      if (policy) {
+        // The destination's registry must be allowed too; the source is verified and copied by the digest that verified.
+        checkRegistryAllowed(policy, parseReference(destination));
+        const decision = await enforcePolicy(c, source, policy, { signal: controller.signal });
+        source = formatReference(decision.reference);
+      }
       if (o.recursive) {
         const res = await withProgress('copy', o, (onProgress) => copyRecursive(c, source, destination, { signal: controller.signal, onProgress, concurrency: concurrency(o) }));
         if (o.json) print(JSON.stringify(res, null, 2));

@@ -14,7 +14,9 @@ import type { Platform } from '../../core/oci/types';
 import { fetchImageManifest } from '../../core/transfer/resolve';
 import { BUNDLE_MEDIA_TYPE, describeSignature, modelCarWithProvenance, type SignatureListing } from '../../core/trust';
 import { client, collect, concurrency, controller, example, parseAnnotation, print, version, warn, withCommon, withProgress, type Common } from '../context';
-import { signerFrom, trustFrom } from './trust';
+import { policyFrom, signerFrom, trustFrom, withPolicy } from './trust';
+import { enforcePolicy } from '../../core/trust/policy';
+import { parseStorageUri, STORAGE_URI_PREFIXES } from '../../core/lineage/storage';
 import { humanSize } from '../output';
 
 function annotations(list: string[] | undefined): Record<string, string> | undefined {
@@ -180,16 +182,23 @@ export function registerLineage(program: Command): void {
       } else process.stdout.write(card);
     }), 'omlmd model-card localhost:5000/models/mnist:v1 --attach');
 
-  example(withCommon(program.command('storage-initializer'), true)
+  example(withPolicy(withCommon(program.command('storage-initializer'), true))
     .description('KServe storage initializer (ClusterStorageContainer entrypoint): pull a model\'s files into DEST_PATH. Credentials: OMLMD_REGISTRY_* variables or a mounted Docker config (DOCKER_CONFIG)')
     .argument('<src-uri>', 'oci-artifact://HOST/REPO:TAG or oci://HOST/REPO[:TAG|@DIGEST]')
     .argument('<dest-path>', 'where the model files go (KServe passes /mnt/models)')
     .option('--with-metadata', 'also write the metadata files (also OMLMD_WITH_METADATA=1)')
-    .action(async (uri: string, dest: string, o: Common & { withMetadata?: boolean }) => {
+    .action(async (uri: string, dest: string, o: Common & { withMetadata?: boolean; policy?: string }) => {
       const withMetadata = o.withMetadata ?? ['1', 'true', 'yes'].includes((process.env.OMLMD_WITH_METADATA ?? '').toLowerCase());
       const plain = ['1', 'true', 'yes'].includes((process.env.OMLMD_PLAIN_HTTP ?? '').toLowerCase());
       const c = client({ ...o, plainHttp: o.plainHttp ?? (plain || undefined) });
       const out = resolve(dest);
+      // Under a policy (--policy or OMLMD_POLICY, e.g. mounted from a ConfigMap): verified first, served by the verified digest; a refusal leaves DEST_PATH as it was.
+      const policy = await policyFrom(o);
+      if (policy) {
+        const prefix = STORAGE_URI_PREFIXES.find((p) => uri.startsWith(p))!;
+        const decision = await enforcePolicy(c, parseStorageUri(uri), policy, { signal: controller.signal });
+        uri = `${prefix}${formatReference(decision.reference)}`;
+      }
       const res = await storageInitializer(c, uri, out, { withMetadata, signal: controller.signal, concurrency: concurrency(o) });
       if (o.json) print(JSON.stringify({ reference: res.reference, files: res.files }, null, 2));
       else print(`Pulled ${res.reference} into ${out}: ${res.files.map((f) => f.title).join(', ') || 'no files'}`);

@@ -1,13 +1,15 @@
 import { resolve } from 'node:path';
+import { formatReference } from '../../core/oci/reference';
 import type { Command } from 'commander';
 import { pullWithSignature } from '../../core/trust';
 import { client, collect, concurrency, controller, example, print, withCommon, withProgress, type Common } from '../context';
 import { humanSize } from '../output';
-import { trustFrom } from './trust';
+import { policyFrom, trustFrom, withPolicy } from './trust';
+import { enforcePolicy } from '../../core/trust/policy';
 
 /** `omlmd pull`: an artifact's files into a directory, every digest verified. */
 export function registerPull(program: Command): void {
-  example(withCommon(program.command('pull'), true)
+  example(withPolicy(withCommon(program.command('pull'), true))
     .description('pull an artifact\'s files into a directory, verifying every digest')
     .argument('<target>', 'what to pull')
     .option('-o, --output <dir>', 'output directory', '.')
@@ -18,9 +20,12 @@ export function registerPull(program: Command): void {
     .option('--verify-key <pem>', 'pull only if the model\'s signature verifies with this public key (then by the verified digest)')
     .option('--verify-ca <pem>', 'pull only if the model\'s signature verifies with a certificate from this CA')
     .option('--cert-identity <id>', 'with --verify-ca: whom the signing certificate must name')
-    .action(async (target: string, o: Common & { output: string; mediaTypes?: string[]; include?: string[]; exclude?: string[]; unpack?: boolean; verifyKey?: string; verifyCa?: string; certIdentity?: string }) => {
+    .action(async (target: string, o: Common & { output: string; mediaTypes?: string[]; include?: string[]; exclude?: string[]; unpack?: boolean; verifyKey?: string; verifyCa?: string; certIdentity?: string; policy?: string }) => {
       const c = client(o);
       const out = resolve(o.output);
+      // Under a policy: verified first, then pulled by the digest that verified; a refusal writes nothing.
+      const policy = await policyFrom(o);
+      if (policy) target = formatReference((await enforcePolicy(c, target, policy, { signal: controller.signal })).reference);
       const trust = o.verifyKey || o.verifyCa || o.certIdentity ? await trustFrom(o.verifyKey, o.verifyCa, o.certIdentity, { key: '--verify-key', ca: '--verify-ca' }) : undefined;
       // The signature, when the model has one, goes beside the files as model.sig (verify --path checks the folder against it).
       const res = await withProgress('pull', o, (onProgress) => pullWithSignature(c, target, out, {

@@ -14,3 +14,5 @@ export { BundleAnnotation, bundleReferrerManifest, pushBundle } from './referrer
 export { IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_V1, MODEL_SIGNATURE_PREDICATE, SLSA_PROVENANCE_V1, MODEL_SIG_FILE, modelSignatureStatement, statementFor } from './statement';
 export type { Statement, ResourceDescriptor, ModelSignaturePredicate, ModelSignatureResource } from './statement';
 export type { ModelVerification, DirectoryVerification } from './verify';
+export { loadPolicy, parsePolicy, enforcePolicy, checkRegistryAllowed, policySchema } from './policy';
+export type { TrustPolicy, TrustPolicyDocument, PolicyRule, PolicyDecision } from './policy';
