@@ -86,7 +86,7 @@ export {
 export type {
   AttachFile, AttachOptions, AttachResult, DiscoverOptions, DiscoverResult, ReferrerNode, ReferrersSource, RecursiveCopyResult,
   ModelCarRequest, ModelCarResult, StorageInitializerOptions,
-  PipelineActionSpec, PipelineOptions, PipelineLogger, PipelineRun, ModelPush, RunStatus,
+  PipelineActionSpec, PipelineOptions, PipelineLogger, PipelineRun, ModelPush, RunStatus, ModelCarBuilder,
 } from './lineage';
 
 // Trust: sign and attest models and images (Sigstore bundles in cosign's referrer layout),

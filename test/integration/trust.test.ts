@@ -547,4 +547,26 @@ describe('trusted models: sign, attest, verify', () => {
     assert.match(r3.stderr, /is not YAML/);
     assert.equal(existsSync(join(work, 'x3')), false);
   });
+
+  test('the serve pipeline\'s modelcar action takes the same keys: an unsigned model fails the run, a signed one gets an image with signed provenance', async () => {
+    const { Pipeline } = await import('../../src/core/lineage/pipeline');
+    const { modelCarWithProvenance, verifyImageChain, loadPublicKeys, KeySigner } = await import('../../src/core/trust');
+    const verify = { kind: 'keys' as const, keys: await loadPublicKeys(kit.ed25519.pub), source: kit.ed25519.pub };
+    const signer = new KeySigner(await loadPrivateKey(kit.ed25519.key));
+    const pipeline = new Pipeline([{ kind: 'modelcar' }], {
+      retries: 0,
+      modelCarBuilder: (c, model, image, opts) => modelCarWithProvenance(c, model, image, { ...opts, verify, signer, builderVersion: 'test' }),
+    });
+    const push = (m: { repo: string; digest: string }) => ({ registry: reg.host, repository: m.repo, tag: 'v1', digest: m.digest, reference: `${reg.host}/${m.repo}:v1` });
+    const unsigned = await pushModel();
+    const [bad] = await pipeline.handle(client, push(unsigned));
+    assert.equal(bad!.status, 'failed');
+    assert.match(bad!.error!, /unsigned: no signature refers to/);
+    const m = await pushModel();
+    await sign(m.ref, ['--key', kit.ed25519.key]);
+    const [ok] = await pipeline.handle(client, push(m));
+    assert.equal(ok!.status, 'succeeded', ok!.error);
+    const links = await verifyImageChain(client, `${reg.host}/${m.repo}:v1-modelcar`, verify);
+    assert.deepEqual(links.map((l) => l.kind), ['image', 'provenance', 'model', 'signature']);
+  });
 });

@@ -57,7 +57,7 @@ const TYPES = [
   'PostgresIndexOptions', 'RemoteIndexOptions', 'CompiledQuery', 'PathStep', 'JsonValue', 'ArtifactDocument', 'ArtifactKind', 'DocumentFields', 'ArtifactFileEntry',
   'AttachFile', 'AttachOptions', 'AttachResult', 'DiscoverOptions', 'DiscoverResult', 'ReferrerNode', 'ReferrersSource', 'RecursiveCopyResult',
   'ModelCarRequest', 'ModelCarResult', 'StorageInitializerOptions',
-  'PipelineActionSpec', 'PipelineOptions', 'PipelineLogger', 'PipelineRun', 'ModelPush', 'RunStatus',
+  'PipelineActionSpec', 'PipelineOptions', 'PipelineLogger', 'PipelineRun', 'ModelPush', 'RunStatus', 'ModelCarBuilder',
   'SignResult', 'AttestationVerification', 'SignedModelCarRequest', 'SignedModelCarResult', 'ChainLink', 'SignatureListing', 'Signer', 'SignatureResult', 'TrustRoot', 'VerifiedSigner',
   'Statement', 'ResourceDescriptor', 'ModelSignaturePredicate', 'ModelSignatureResource', 'ModelVerification', 'DirectoryVerification',
   'TrustPolicy', 'TrustPolicyDocument', 'PolicyRule', 'PolicyDecision',

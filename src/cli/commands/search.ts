@@ -208,7 +208,7 @@ kitops), created, annotations, size, files. Fill the index with: omlmd crawl --i
         crawlOnStart: o.crawl !== false,
         version,
         log: { info: (m) => logLine('info', m), warn: (m) => logLine('warn', m), error: (m) => logLine('error', m) },
-        actions: pipelineActions(o, { info: (m) => logLine('info', m), warn: (m) => logLine('warn', m), error: (m) => logLine('error', m) }),
+        actions: await pipelineActions(o, { info: (m) => logLine('info', m), warn: (m) => logLine('warn', m), error: (m) => logLine('error', m) }),
       });
       const url = await server.listen(port, host);
       print(`omlmd serve: listening on ${url} (${index.description}; registries ${registries.join(', ')}${token ? '; token required' : ''})`);

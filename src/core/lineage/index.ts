@@ -16,4 +16,4 @@ export type { ModelCarResult } from './modelcar';
 export { MODEL_CARD_ARTIFACT_TYPE, generateModelCard } from './modelcard';
 export type { StorageInitializerOptions } from './storage';
 export { Pipeline } from './pipeline';
-export type { PipelineActionSpec, PipelineOptions, PipelineLogger, PipelineRun, ModelPush, RunStatus } from './pipeline';
+export type { ModelCarBuilder, PipelineActionSpec, PipelineOptions, PipelineLogger, PipelineRun, ModelPush, RunStatus } from './pipeline';

@@ -21,7 +21,7 @@ import { BUSYBOX_BASE_NAME } from './busybox';
 import { MODEL_CARD_ARTIFACT_TYPE } from './modelcard';
 import { attachModelCard, modelCar } from './api';
 import { listReferrers } from './referrers';
-import { formatReference, parseReference } from '../oci/reference';
+import { formatReference, parseReference, type Reference } from '../oci/reference';
 
 export type PipelineActionSpec =
   /** Build the ModelCar image and push it next to the model, tagged by `tag` (`{tag}` is the model's tag; default `{tag}-modelcar`). */
@@ -66,7 +66,16 @@ export interface PipelineLogger {
   error(message: string): void;
 }
 
+/**
+ * Builds the ModelCar image of a pushed model (default: lineage's `modelCar`). A higher layer
+ * passes its own: trust's verifies the model's signature first and signs the provenance, so
+ * lineage itself needs no signer.
+ */
+export type ModelCarBuilder = (client: OmlmdClient, model: Reference, image: Reference, opts: { base?: string; signal?: AbortSignal }) => Promise<{ reference: string }>;
+
 export interface PipelineOptions {
+  /** How the modelcar action builds (default lineage's modelCar). */
+  modelCarBuilder?: ModelCarBuilder;
   /** Retries after a failed attempt (default 4). */
   retries?: number;
   /** First retry delay, doubled each time (default 1 s, at most 30 s). */
@@ -188,7 +197,8 @@ export class Pipeline {
           const hit = existing.find((d) => d.digest === tagged);
           if (hit) return { skipped: true, result: `${push.registry}/${push.repository}:${tag}@${hit.digest} already refers to the model` };
         }
-        const res = await modelCar(client, modelRef, { kind: 'registry', registry: push.registry, repository: push.repository, tag }, { base: action.base, signal });
+        const build: ModelCarBuilder = this.options.modelCarBuilder ?? modelCar;
+        const res = await build(client, modelRef, { kind: 'registry', registry: push.registry, repository: push.repository, tag }, { base: action.base, signal });
         return { skipped: false, result: res.reference };
       }
       case 'model-card': {
