@@ -177,6 +177,7 @@ export interface PushOpts extends Common {
   property?: string[];
   annotation?: string[];
   artifactType?: boolean;
+  encryptRecipient?: string[];
 }
 
 export async function metadataFromOptions(o: PushOpts): Promise<ModelMetadata> {

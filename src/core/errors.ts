@@ -125,6 +125,8 @@ export type Remedy =
   | { kind: 'log-in-again'; registry: string }
   /** Look at what the artifact is before using it as a model. */
   | { kind: 'inspect-artifact'; reference: string }
+  /** Give the private key of one of an encrypted layer's recipients. */
+  | { kind: 'give-decryption-key' }
   /** Pass the metadata as metadata, not as a model file. */
   | { kind: 'metadata-as-metadata' }
   /** Name a tag (not a digest) as the destination; `example` is one. */

@@ -72,6 +72,7 @@ export function vscodeRemedy(r: Remedy): { text: string; buttons: ErrorButton[] 
     case 'enable-deletes': return { text: `Deletes are turned off on ${r.registry}: its operator can enable them (storage.delete).`, buttons: [] };
     case 'log-in-again': return { text: `Sign in to ${r.registry} again.`, buttons: [signIn(r.registry)] };
     case 'inspect-artifact': return { text: `Open ${r.reference} in the Models view (Inspect Manifest) to see what it is.`, buttons: [] };
+    case 'give-decryption-key': return { text: 'Set omlmd.decryptionKeys to the private key of one of its recipients.', buttons: [{ title: 'Open Settings', action: { kind: 'open-settings', query: 'omlmd.decryptionKeys' } }] };
     case 'metadata-as-metadata': return { text: 'Give the metadata as metadata, not as a model file.', buttons: [] };
     case 'name-a-tag': return { text: `Name a tag, e.g. ${r.example}.`, buttons: [] };
     case 'choose-base-image': return { text: 'Choose a runnable base image with sh, ln and sleep (busybox, ubi-micro, ...), or the default one.', buttons: [] };

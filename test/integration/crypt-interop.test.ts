@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, test } from 'node:test';
+import { OmlmdClient } from '../../src/core/client';
 import { decryptLayer, encryptLayer, isEncrypted, recipientCount, JWE_KEYS_ANNOTATION, PUBOPTS_ANNOTATION } from '../../src/core/crypt';
 import type { Descriptor } from '../../src/core/oci/types';
 import { rawTar } from '../helpers/hostile';
@@ -122,7 +123,7 @@ describe('encrypted layers: ocicrypt interop with real skopeo', () => {
     for (const l of manifest.layers) {
       const enc = encryptLayer([{ key: readPub(rsa.pub), source: rsa.pub }, { key: readPub(ec.pub), source: ec.pub }]);
       const chunks: Buffer[] = [];
-      await pipeline(Readable.from([readFileSync(blobPath(plain.dir, l.digest))]), enc.stream, new Writable({ write(c: Buffer, _e, cb) { chunks.push(c); cb(); } }));
+      await pipeline(Readable.from([readFileSync(blobPath(plain.dir, l.digest))]), enc.stream(), new Writable({ write(c: Buffer, _e, cb) { chunks.push(c); cb(); } }));
       const cipher = Buffer.concat(chunks);
       writeFileSync(blobPath(encDir, sha(cipher)), cipher);
       const desc = await enc.descriptor(l, { digest: sha(cipher), size: cipher.length });
@@ -146,6 +147,23 @@ describe('encrypted layers: ocicrypt interop with real skopeo', () => {
     // Without a key, skopeo copies the ciphertext as it is (it cannot decrypt); with another key it refuses.
     const stranger = keyPair('rsa', work, 'stranger');
     await assert.rejects(skopeo('copy', '-q', '--decryption-key', stranger.priv, `oci:${encDir}:v1`, `oci:${join(work, 'nope')}:v1`), /decrypt|key/i);
+  });
+
+  test('our encrypted model artifact (raw model layers) decrypts with skopeo to the original file digests', async () => {
+    const work = tempDir('omlmd-crypt-');
+    const keys = keyPair('rsa', work, 'k');
+    const weights = randomBytes(200_000);
+    writeFileSync(join(work, 'w.bin'), weights);
+    const client = new OmlmdClient({ home: join(work, 'home') });
+    await client.push(`oci:${join(work, 'lay')}:v1`, { paths: [join(work, 'w.bin')], metadata: { name: 'w' }, encryptFor: [{ key: readPub(keys.pub), source: keys.pub }] });
+    const enc = readManifest(join(work, 'lay')).manifest;
+    assert.equal(enc.layers[0]!.mediaType, 'application/x-mlmodel+encrypted');
+    assert.notEqual(enc.layers[0]!.digest, sha(weights));
+    await skopeo('copy', '-q', '--decryption-key', keys.priv, `oci:${join(work, 'lay')}:v1`, `oci:${join(work, 'dec')}:v1`);
+    const dec = readManifest(join(work, 'dec')).manifest;
+    assert.equal(dec.layers[0]!.mediaType, 'application/x-mlmodel');
+    assert.equal(dec.layers[0]!.digest, sha(weights));
+    assert.ok(readFileSync(blobPath(join(work, 'dec'), dec.layers[0]!.digest)).equals(weights));
   });
 
   test('a tampered ciphertext, a wrong key and a truncated blob are refused by our decryption', async () => {

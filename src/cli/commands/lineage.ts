@@ -12,6 +12,7 @@ import { formatReference, parseReference, refOf } from '../../core/oci/reference
 import type { Platform } from '../../core/oci/types';
 import { fetchImageManifest } from '../../core/transfer/resolve';
 import { client, collect, concurrency, controller, example, parseAnnotation, print, warn, withCommon, withProgress, type Common } from '../context';
+import { decryptionKeysFrom } from '../keys';
 import { humanSize } from '../output';
 
 function annotations(list: string[] | undefined): Record<string, string> | undefined {
@@ -155,12 +156,13 @@ export function registerLineage(program: Command): void {
     .argument('<src-uri>', 'oci-artifact://HOST/REPO:TAG or oci://HOST/REPO[:TAG|@DIGEST]')
     .argument('<dest-path>', 'where the model files go (KServe passes /mnt/models)')
     .option('--with-metadata', 'also write the metadata files (also OMLMD_WITH_METADATA=1)')
-    .action(async (uri: string, dest: string, o: Common & { withMetadata?: boolean }) => {
+    .option('--decryption-key <key.pem>', 'private key for an encrypted model (repeatable; also OMLMD_DECRYPTION_KEYS, comma-separated files, e.g. a mounted secret)', collect)
+    .action(async (uri: string, dest: string, o: Common & { withMetadata?: boolean; decryptionKey?: string[] }) => {
       const withMetadata = o.withMetadata ?? ['1', 'true', 'yes'].includes((process.env.OMLMD_WITH_METADATA ?? '').toLowerCase());
       const plain = ['1', 'true', 'yes'].includes((process.env.OMLMD_PLAIN_HTTP ?? '').toLowerCase());
       const c = client({ ...o, plainHttp: o.plainHttp ?? (plain || undefined) });
       const out = resolve(dest);
-      const res = await storageInitializer(c, uri, out, { withMetadata, signal: controller.signal, concurrency: concurrency(o) });
+      const res = await storageInitializer(c, uri, out, { withMetadata, decryptionKeys: decryptionKeysFrom(o.decryptionKey), signal: controller.signal, concurrency: concurrency(o) });
       if (o.json) print(JSON.stringify({ reference: res.reference, files: res.files }, null, 2));
       else print(`Pulled ${res.reference} into ${out}: ${res.files.map((f) => f.title).join(', ') || 'no files'}`);
     }), 'omlmd storage-initializer oci-artifact://quay.io/org/mnist:v1 /mnt/models');

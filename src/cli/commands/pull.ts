@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { client, collect, concurrency, controller, example, print, withCommon, withProgress, type Common } from '../context';
+import { decryptionKeysFrom } from '../keys';
 import { humanSize } from '../output';
 
 /** `omlmd pull`: an artifact's files into a directory, every digest verified. */
@@ -13,11 +14,13 @@ export function registerPull(program: Command): void {
     .option('-i, --include <glob>', 'only files matching this path glob (repeatable), e.g. "*.onnx"', collect)
     .option('-x, --exclude <glob>', 'leave out files matching this path glob (repeatable)', collect)
     .option('--no-unpack', 'write the folder tar of an omlmd 0.1.x directory push as a file instead of unpacking it')
-    .action(async (target: string, o: Common & { output: string; mediaTypes?: string[]; include?: string[]; exclude?: string[]; unpack?: boolean }) => {
+    .option('--decryption-key <key.pem>', 'private key for encrypted files (repeatable; also OMLMD_DECRYPTION_KEYS, comma-separated files; passphrase in OMLMD_DECRYPTION_PASSPHRASE)', collect)
+    .action(async (target: string, o: Common & { output: string; mediaTypes?: string[]; include?: string[]; exclude?: string[]; unpack?: boolean; decryptionKey?: string[] }) => {
       const c = client(o);
       const out = resolve(o.output);
       const res = await withProgress('pull', o, (onProgress) => c.pull(target, out, {
         signal: controller.signal, onProgress, concurrency: concurrency(o), mediaTypes: o.mediaTypes, include: o.include, exclude: o.exclude, unpack: o.unpack,
+        decryptionKeys: decryptionKeysFrom(o.decryptionKey),
       }));
       if (o.json) {
         print(JSON.stringify({ reference: res.reference, digest: res.descriptor.digest, files: res.files }, null, 2));

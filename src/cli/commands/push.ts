@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import { client, collect, concurrency, controller, example, metadataFromOptions, parseAnnotation, print, withCommon, withProgress, type PushOpts } from '../context';
+import { recipientsFrom } from '../keys';
 import { humanSize } from '../output';
 
 /** `omlmd push`: model files and folders with their metadata as one OCI artifact. */
@@ -19,6 +20,7 @@ export function registerPush(program: Command): void {
     .option('-p, --property <key=value>', 'a customProperties entry (repeatable); numbers and booleans keep their type', collect)
     .option('-a, --annotation <key=value>', 'an extra manifest annotation (repeatable)', collect)
     .option('--no-artifact-type', 'write no artifactType, exactly as omlmd 0.1.x')
+    .option('--encrypt-recipient <jwe:pubkey.pem>', 'encrypt the model files for this RSA or EC public key, in the ocicrypt format skopeo and podman read (repeatable: each recipient alone can decrypt); the metadata stays readable', collect)
     .addOption(new Option('--as-artifact', 'accepted for omlmd 0.1.x compatibility (always an artifact)').hideHelp())
     .action(async (target: string, paths: string[], o: PushOpts) => {
       const metadata = await metadataFromOptions(o);
@@ -28,6 +30,7 @@ export function registerPush(program: Command): void {
         metadata,
         annotations: o.annotation?.length ? Object.fromEntries(o.annotation.map(parseAnnotation)) : undefined,
         artifactType: o.artifactType === false ? false : undefined,
+        encryptFor: recipientsFrom(o.encryptRecipient),
       }, { signal: controller.signal, onProgress, concurrency: concurrency(o) }));
       if (o.json) {
         print(JSON.stringify({ reference: res.reference, digest: res.descriptor.digest, mediaType: res.descriptor.mediaType, size: res.descriptor.size, files: res.files.map((f) => ({ title: f.title, size: f.size })) }, null, 2));

@@ -22,6 +22,7 @@
  * engine already does exactly that.
  */
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual, type Hash, type Hmac } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
 import { OmlmdError } from '../errors';
 
@@ -122,30 +123,41 @@ export class DecryptStream extends Transform {
     this.hmac = createHmac('sha256', key);
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+  /** Ciphertext in, plaintext out (the same length: CTR). */
+  update(chunk: Buffer): Buffer {
     this.hmac.update(chunk);
     const out = this.decipher.update(chunk);
     this.plainHash.update(out);
-    cb(null, out);
+    return out;
   }
 
-  override _flush(cb: TransformCallback): void {
+  /** Throws unless the ciphertext's HMAC and the plaintext's digest are what the options say. */
+  finish(): Buffer {
     const last = this.decipher.final();
-    if (last.length) {
-      this.plainHash.update(last);
-      this.push(last);
-    }
+    if (last.length) this.plainHash.update(last);
     const mac = this.hmac.digest();
     if (!timingSafeEqual(mac, this.expectedHmac)) {
-      cb(new OmlmdError('DECRYPTION_FAILED', `${this.what} failed authentication: its ciphertext does not match the HMAC it was encrypted with (tampered or truncated)`));
-      return;
+      throw new OmlmdError('DECRYPTION_FAILED', `${this.what} failed authentication: its ciphertext does not match the HMAC it was encrypted with (tampered or truncated)`);
     }
     const digest = `sha256:${this.plainHash.digest('hex')}`;
     if (this.priv.digest && this.priv.digest !== digest) {
-      cb(new OmlmdError('DECRYPTION_FAILED', `${this.what} decrypted to ${digest}, not the ${this.priv.digest} it was encrypted from`));
-      return;
+      throw new OmlmdError('DECRYPTION_FAILED', `${this.what} decrypted to ${digest}, not the ${this.priv.digest} it was encrypted from`);
     }
-    cb();
+    return last;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    cb(null, this.update(chunk));
+  }
+
+  override _flush(cb: TransformCallback): void {
+    try {
+      const last = this.finish();
+      if (last.length) this.push(last);
+      cb();
+    } catch (e) {
+      cb(e as Error);
+    }
   }
 }
 
@@ -211,4 +223,33 @@ export function parsePrivateOptions(json: Uint8Array, what: string): PrivateOpti
   const p = parsed as Partial<PrivateOptions>;
   if (!p || typeof p !== 'object' || typeof p.symkey !== 'string') throw new OmlmdError('DECRYPTION_FAILED', `${what}'s wrapped key holds no symmetric key`);
   return { symkey: p.symkey, digest: typeof p.digest === 'string' ? p.digest : '', cipheroptions: p.cipheroptions ?? {} };
+}
+
+/** Bytes read and written back per turn when a file is decrypted in place. */
+const IN_PLACE_CHUNK = 4 * 1024 * 1024;
+
+/**
+ * Decrypts a file of ciphertext in place (AES-CTR keeps the size): read a chunk, check it
+ * into the HMAC, decrypt it, write it back where it was. Fails (DECRYPTION_FAILED) when the
+ * HMAC or the plaintext digest is wrong; the file then holds neither text and must be dropped.
+ * For a download that has just verified the ciphertext's digest: no second copy on disk.
+ */
+export async function decryptFileInPlace(path: string, pub: PublicOptions, priv: PrivateOptions, what: string, signal?: AbortSignal): Promise<void> {
+  const d = new DecryptStream(pub, priv, what);
+  const fh = await open(path, 'r+');
+  try {
+    const buf = Buffer.allocUnsafe(IN_PLACE_CHUNK);
+    for (let at = 0; ; ) {
+      signal?.throwIfAborted();
+      const { bytesRead } = await fh.read(buf, 0, buf.length, at);
+      if (bytesRead === 0) break;
+      const plain = d.update(buf.subarray(0, bytesRead));
+      let off = 0;
+      while (off < plain.length) off += (await fh.write(plain, off, plain.length - off, at + off)).bytesWritten;
+      at += bytesRead;
+    }
+    d.finish();
+  } finally {
+    await fh.close();
+  }
 }

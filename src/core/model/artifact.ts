@@ -33,6 +33,8 @@ export interface ModelFileLayer {
   digest: string;
   size: number;
   mediaType?: string;
+  /** More layer annotations (an encrypted layer's wrapped keys and options). */
+  annotations?: Annotations;
 }
 
 export interface BuildManifestInput {
@@ -56,7 +58,7 @@ export function buildModelManifest(input: BuildManifestInput): { manifest: Image
     mediaType: f.mediaType ?? ModelMediaType.model,
     digest: f.digest,
     size: f.size,
-    annotations: { [Annotation.title]: f.title },
+    annotations: { [Annotation.title]: f.title, ...f.annotations },
   }));
   layers.push({ ...configDesc, annotations: { [Annotation.title]: METADATA_JSON_TITLE } });
   layers.push({ mediaType: ModelMediaType.config, digest: input.yaml.digest, size: input.yaml.size, annotations: { [Annotation.title]: METADATA_YAML_TITLE } });
@@ -92,6 +94,8 @@ export interface ArtifactFile {
   titled: boolean;
   role: LayerRole;
   descriptor: Descriptor;
+  /** An ocicrypt-encrypted layer (`+encrypted` media type): its bytes are ciphertext. */
+  encrypted: boolean;
 }
 
 export type ArtifactFlavor = 'omlmd' | 'omlmd-0.1' | 'other';
@@ -105,6 +109,8 @@ export interface ArtifactView {
 }
 
 const MODEL_TYPES: readonly string[] = [ModelMediaType.model, ModelMediaType.legacyModel];
+/** ocicrypt's suffix on the media type of an encrypted layer (src/core/crypt). */
+const ENCRYPTED_SUFFIX = '+encrypted';
 
 /** The title other tools give a file: OCI's title, or ModelPack's file path. */
 export function layerTitle(d: Descriptor): string | undefined {
@@ -115,12 +121,14 @@ export function layerTitle(d: Descriptor): string | undefined {
 export function viewArtifact(m: ImageManifest): ArtifactView {
   const files: ArtifactFile[] = m.layers.map((d) => {
     const title = layerTitle(d);
-    const role: LayerRole = MODEL_TYPES.includes(d.mediaType)
+    const encrypted = d.mediaType.endsWith(ENCRYPTED_SUFFIX);
+    const mediaType = encrypted ? d.mediaType.slice(0, -ENCRYPTED_SUFFIX.length) : d.mediaType;
+    const role: LayerRole = MODEL_TYPES.includes(mediaType)
       ? 'model'
-      : d.mediaType === ModelMediaType.config && title !== undefined && METADATA_TITLES.includes(title)
+      : mediaType === ModelMediaType.config && title !== undefined && METADATA_TITLES.includes(title)
         ? 'metadata'
         : 'other';
-    return { path: title ?? d.digest.replace(':', '-'), titled: title !== undefined, role, descriptor: d };
+    return { path: title ?? d.digest.replace(':', '-'), titled: title !== undefined, role, descriptor: d, encrypted };
   });
   const isOmlmdConfig = m.config.mediaType === ModelMediaType.config;
   const flavor: ArtifactFlavor = m.artifactType === MODEL_ARTIFACT_TYPE ? 'omlmd' : isOmlmdConfig ? 'omlmd-0.1' : 'other';

@@ -98,6 +98,11 @@ export interface DownloadOptions {
   onResumed?: (n: number) => void;
   /** Names the blob in messages: `model.bin (sha256:…) from host/repo`. */
   what: string;
+  /**
+   * Runs on the verified blob before it takes its final name (an encrypted layer is
+   * decrypted there, in place); when it throws, the partial file is dropped.
+   */
+  beforeRename?: (dataPath: string) => Promise<void>;
 }
 
 /** Where a download into `finalPath` keeps its data, its state and its lock until it is verified. */
@@ -259,6 +264,14 @@ async function downloadOnce(
       keepPartial = false;
       if (resumed > 0) throw new StalePartial();
       throw new OmlmdError('DIGEST_MISMATCH', `${what}: content does not match its digest (expected ${desc.digest}, got ${got}); nothing was written to ${finalPath}`);
+    }
+    if (opts.beforeRename) {
+      try {
+        await opts.beforeRename(paths.data);
+      } catch (e) {
+        keepPartial = false;
+        throw e;
+      }
     }
     try {
       await rename(paths.data, finalPath);

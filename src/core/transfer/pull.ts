@@ -1,7 +1,9 @@
+import type { KeyObject } from 'node:crypto';
 import { mkdir, mkdtemp, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { extname, join, relative, sep } from 'node:path';
 import picomatch from 'picomatch';
 import * as tar from 'tar';
+import { openLayer, recipientCount, type OpenedLayer } from '../crypt';
 import { OmlmdError, toOmlmdError } from '../errors';
 import { viewArtifact, type ArtifactFile } from '../model/artifact';
 import type { Repository } from '../oci/store';
@@ -32,6 +34,11 @@ export interface PullOptions extends TransferOptions {
    * never in parallel parts or around the page cache. Default `auto`.
    */
   download?: DownloadMode;
+  /**
+   * Private keys for encrypted layers (ocicrypt, JWE). An artifact with encrypted files and
+   * no key that opens them is refused before anything is written.
+   */
+  decryptionKeys?: KeyObject[];
 }
 
 export interface PulledFile {
@@ -59,7 +66,8 @@ export function selectFiles(manifest: ImageManifest, opts: Pick<PullOptions, 'me
   const seen = new Set<string>();
   const out: ArtifactFile[] = [];
   for (const f of view.files) {
-    if (opts.mediaTypes?.length && !opts.mediaTypes.includes(f.descriptor.mediaType)) continue;
+    // An encrypted layer is selected by what it was (`application/x-mlmodel+encrypted` is a model file).
+    if (opts.mediaTypes?.length && !opts.mediaTypes.includes(f.descriptor.mediaType) && !(f.encrypted && opts.mediaTypes.includes(f.descriptor.mediaType.replace(/\+encrypted$/, '')))) continue;
     if (inc && !inc(f.path) && !inc(f.path.split('/').pop()!)) continue;
     if (exc && (exc(f.path) || exc(f.path.split('/').pop()!))) continue;
     if (f.titled) checkTitle(f.path);
@@ -122,6 +130,16 @@ export async function pullModel(repo: Repository, reference: string, outDir: str
   const { fetched } = await fetchImageManifest(repo, reference, { signal, platform: opts.platform });
   const { manifest } = fetched;
   const files = selectFiles(manifest, opts);
+  // Every encrypted file's key is unwrapped first (annotations only): without a key that
+  // opens it, nothing is written at all.
+  const opened = new Map<ArtifactFile, OpenedLayer>();
+  const encrypted = files.filter((f) => f.encrypted);
+  if (encrypted.length && !opts.decryptionKeys?.length) {
+    const names = encrypted.slice(0, 3).map((f) => f.path).join(', ') + (encrypted.length > 3 ? `, and ${encrypted.length - 3} more` : '');
+    const n = Math.max(...encrypted.map((f) => recipientCount(f.descriptor)));
+    throw new OmlmdError('DECRYPTION_KEY_NEEDED', `${encrypted.length === 1 ? `${names} is` : `${encrypted.length} files (${names}) are`} encrypted${n > 0 ? ` (for ${n} recipient${n === 1 ? '' : 's'})` : ''} and no decryption key was given; nothing was written`, { remedies: [{ kind: 'give-decryption-key' }] });
+  }
+  for (const f of encrypted) opened.set(f, await openLayer(f.descriptor, opts.decryptionKeys ?? [], `${f.path} (${f.descriptor.digest}) from ${repo.description}`));
   try {
     await mkdir(outDir, { recursive: true });
   } catch (e) {
@@ -135,7 +153,9 @@ export async function pullModel(repo: Repository, reference: string, outDir: str
   const written: { path: string; digest: string }[] = [];
   try {
     const pulled = await mapLimit(files, concurrency, async (f, sig): Promise<PulledFile> => {
-      const desc = f.descriptor;
+      const layer = opened.get(f);
+      // What lands on disk: the plaintext, when the layer is encrypted.
+      const desc = layer ? layer.plain : f.descriptor;
       const target = await safeOutputPath(outDir, f.path);
       const legacyDir = opts.unpack !== false && f.role === 'model' && f.titled && !f.path.includes('/') && extname(f.path) === '';
       if (!legacyDir && (await hasContent(target, desc, pool, opts.cache, sig))) {
@@ -143,9 +163,10 @@ export async function pullModel(repo: Repository, reference: string, outDir: str
         return { path: target, title: f.path, digest: desc.digest, size: desc.size, existed: true };
       }
       const what = `${f.path} (${desc.digest}) from ${repo.description}`;
-      await downloadBlob(repo, desc, legacyDir ? `${target}.omlmd-tar` : target, ctx, {
+      await downloadBlob(repo, f.descriptor, legacyDir ? `${target}.omlmd-tar` : target, ctx, {
         signal: sig,
         what,
+        ...(layer ? { beforeRename: (data: string) => layer.decryptFile(data, sig) } : {}),
         onBytes: (n) => onProgress?.({ type: 'bytes', title: f.path, bytes: n }),
         onResumed: (n) => onProgress?.({ type: 'resumed', title: f.path, bytes: n }),
       });
