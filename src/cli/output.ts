@@ -41,6 +41,7 @@ const CODE_EXIT: Partial<Record<ErrorCode, number>> = {
   MANIFEST_INVALID: ExitCode.integrity,
   INVALID_MANIFEST: ExitCode.integrity,
   UNSAFE_PATH: ExitCode.integrity,
+  INVALID_MODEL_FILE: ExitCode.integrity,
   NETWORK: ExitCode.network,
   TLS: ExitCode.network,
   TOOMANYREQUESTS: ExitCode.network,

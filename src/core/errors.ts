@@ -13,7 +13,9 @@ export type ErrorCode =
   // local codes
   | 'NOT_FOUND' | 'DIGEST_MISMATCH' | 'SIZE_MISMATCH' | 'INVALID_REFERENCE' | 'INVALID_METADATA' | 'INVALID_QUERY'
   | 'INVALID_MANIFEST' | 'UNSAFE_PATH' | 'NOT_A_MODEL' | 'AMBIGUOUS' | 'USAGE' | 'CONFLICT'
-  | 'NETWORK' | 'TLS' | 'HTTP' | 'IO' | 'CANCELLED';
+  | 'NETWORK' | 'TLS' | 'HTTP' | 'IO' | 'CANCELLED'
+  // a model file whose header is malformed or hostile (src/core/model/headers/)
+  | 'INVALID_MODEL_FILE';
 
 export interface RegistryErrorDetail {
   code: string;
