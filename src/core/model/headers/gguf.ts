@@ -6,8 +6,7 @@
  * Errors; this one reads through the bounded reader and stops at its budget with what it
  * has. Counts are checked against what the file can hold before any loop runs.
  */
-import { humanSize } from '../../units';
-import { BudgetExceeded, Cursor, type BoundedReader } from './reader';
+import { BudgetExceeded, Cursor, type BoundedReader, ibytes } from './reader';
 import type { HeaderSummary } from './types';
 
 const MAX_KV = 1_000_000;
@@ -54,7 +53,7 @@ class GgufCursor extends Cursor {
   /** A count or length: checked against what is left of the file before it is used. */
   async count(what: string, unit: number): Promise<number> {
     const n = this.wide ? await this.u64() : BigInt(await this.u32());
-    if (n * BigInt(unit) > BigInt(this.left)) throw this.r.malformed(`the GGUF header says ${what} is ${n}, more than the ${humanSize(this.left)} left in the file can hold`);
+    if (n * BigInt(unit) > BigInt(this.left)) throw this.r.malformed(`the GGUF header says ${what} is ${n}, more than the ${ibytes(this.left)} left in the file can hold`);
     return Number(n);
   }
 
@@ -123,8 +122,8 @@ export async function readGguf(r: BoundedReader, out: HeaderSummary): Promise<vo
   const tensorUnit = c.wide ? 8 + 4 + 4 + 8 : 4 + 4 + 4 + 8;
   const tensorsRaw = c.wide ? await c.u64() : BigInt(await c.u32());
   const kvRaw = c.wide ? await c.u64() : BigInt(await c.u32());
-  if (kvRaw > BigInt(MAX_KV) || kvRaw * BigInt(kvUnit) > BigInt(c.left)) throw r.malformed(`the GGUF header says it holds ${kvRaw} metadata keys, more than ${kvRaw > BigInt(MAX_KV) ? `any model has (at most ${MAX_KV} are read)` : `a file of ${humanSize(r.size)} can hold`}`);
-  if (tensorsRaw > BigInt(MAX_TENSORS) || tensorsRaw * BigInt(tensorUnit) > BigInt(c.left)) throw r.malformed(`the GGUF header says it holds ${tensorsRaw} tensors, more than ${tensorsRaw > BigInt(MAX_TENSORS) ? `any model has (at most ${MAX_TENSORS} are read)` : `a file of ${humanSize(r.size)} can hold`}`);
+  if (kvRaw > BigInt(MAX_KV) || kvRaw * BigInt(kvUnit) > BigInt(c.left)) throw r.malformed(`the GGUF header says it holds ${kvRaw} metadata keys, more than ${kvRaw > BigInt(MAX_KV) ? `any model has (at most ${MAX_KV} are read)` : `a file of ${ibytes(r.size)} can hold`}`);
+  if (tensorsRaw > BigInt(MAX_TENSORS) || tensorsRaw * BigInt(tensorUnit) > BigInt(c.left)) throw r.malformed(`the GGUF header says it holds ${tensorsRaw} tensors, more than ${tensorsRaw > BigInt(MAX_TENSORS) ? `any model has (at most ${MAX_TENSORS} are read)` : `a file of ${ibytes(r.size)} can hold`}`);
   const kvCount = Number(kvRaw);
   const tensorCount = Number(tensorsRaw);
   out.tensorCount = tensorCount;
@@ -171,7 +170,7 @@ export async function readGguf(r: BoundedReader, out: HeaderSummary): Promise<vo
   } catch (e) {
     if (!(e instanceof BudgetExceeded)) throw e;
     out.complete = false;
-    out.warnings.push(`the GGUF ${stage} go on past the ${humanSize(r.maxBytes)} read budget${stage === 'metadata' ? ': the parameter count and some keys were not read' : ': the parameter count was not read'} (a larger budget, up to 16 MiB, reads them)`);
+    out.warnings.push(`the GGUF ${stage} go on past the ${ibytes(r.maxBytes)} read budget${stage === 'metadata' ? ': the parameter count and some keys were not read' : ': the parameter count was not read'} (a larger budget, up to 16 MiB, reads them)`);
   }
   const arch = kv.get('general.architecture');
   if (typeof arch === 'string') out.architecture = arch;

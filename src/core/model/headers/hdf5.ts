@@ -5,8 +5,7 @@
  * they are looked for in the first bytes, where h5py puts the root group's compact
  * attributes, and reported only when found (a heuristic: absent does not mean not Keras).
  */
-import { humanSize } from '../../units';
-import type { BoundedReader } from './reader';
+import { ibytes, type BoundedReader } from './reader';
 import type { HeaderSummary } from './types';
 
 const SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -37,6 +36,6 @@ export async function readHdf5(r: BoundedReader, out: HeaderSummary): Promise<vo
     const backend = after('backend', /(tensorflow|theano|cntk|jax|torch)/);
     if (backend) out.metadata = { backend };
   } else if (r.size > n) {
-    out.warnings.push(`no Keras attributes in the first ${humanSize(n)}: framework not known`);
+    out.warnings.push(`no Keras attributes in the first ${ibytes(n)}: framework not known`);
   }
 }

@@ -10,13 +10,12 @@ import type { Readable } from 'node:stream';
 import { OmlmdError } from '../../errors';
 import type { CallOptions, Repository } from '../../oci/store';
 import type { Descriptor } from '../../oci/types';
-import { humanSize } from '../../units';
 import type { ModelMetadata } from '../fields';
 import { isGguf, readGguf } from './gguf';
 import { isHdf5, readHdf5 } from './hdf5';
 import { readOnnx } from './onnx';
 import { scanPickle } from './pickle';
-import { BoundedReader, BudgetExceeded, Cursor, DEFAULT_HEADER_BUDGET, MAX_HEADER_BUDGET, openFileSource, type ByteSource } from './reader';
+import { BoundedReader, BudgetExceeded, Cursor, DEFAULT_HEADER_BUDGET, MAX_HEADER_BUDGET, openFileSource, type ByteSource, ibytes } from './reader';
 import { looksLikeSafetensors, readSafetensors } from './safetensors';
 import type { HeaderSummary, InspectFileOptions } from './types';
 import { isZip, readZip } from './zip';
@@ -32,7 +31,7 @@ export const MODEL_FILE_EXTENSIONS = new Set([...PICKLE_EXTENSIONS, '.safetensor
 function budgetOf(opts: InspectFileOptions): number {
   const b = opts.maxBytes ?? DEFAULT_HEADER_BUDGET;
   if (!Number.isSafeInteger(b) || b < 4096 || b > MAX_HEADER_BUDGET) {
-    throw new OmlmdError('USAGE', `the header read budget must be a whole number of bytes from 4 KiB to ${humanSize(MAX_HEADER_BUDGET)}; got ${b}`);
+    throw new OmlmdError('USAGE', `the header read budget must be a whole number of bytes from 4 KiB to ${ibytes(MAX_HEADER_BUDGET)}; got ${b}`);
   }
   return b;
 }
@@ -119,7 +118,7 @@ export async function inspectSource(source: ByteSource, name: string, budget = D
 }
 
 async function readPickleFile(r: BoundedReader, head: Buffer, ext: string, out: HeaderSummary): Promise<void> {
-  const compressed = head[0] === 0x78 ? 'zlib' : head[0] === 0x1f && head[1] === 0x8b ? 'gzip' : head.subarray(0, 4).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58])) ? 'xz' : head.readUInt32LE(0) === 0x184d2204 ? 'lz4' : undefined;
+  const compressed = head[0] === 0x78 ? 'zlib' : head[0] === 0x1f && head[1] === 0x8b ? 'gzip' : head.subarray(0, 4).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58])) ? 'xz' : head.length >= 4 && head.readUInt32LE(0) === 0x184d2204 ? 'lz4' : undefined;
   if (compressed) {
     out.format = 'pickle';
     out.framework = ext === '.joblib' ? 'joblib' : undefined;
@@ -253,10 +252,8 @@ export function paramSize(n: number): string | undefined {
   if (!Number.isFinite(n) || n < 50) return undefined;
   const scales: [number, string][] = [[1e15, 'q'], [1e12, 't'], [1e9, 'b'], [1e6, 'm'], [1e3, 'k']];
   for (const [v, letter] of scales) {
-    if (n >= v || letter === 'k') {
-      const x = Math.round((n / v) * 10) / 10;
-      return `${Number.isInteger(x) ? x.toFixed(0) : x.toFixed(1)}${letter}`;
-    }
+    const x = Math.round((n / v) * 10) / 10;
+    if (x >= 1 || letter === 'k') return `${Number.isInteger(x) ? x.toFixed(0) : x.toFixed(1)}${letter}`;
   }
   return undefined;
 }

@@ -6,8 +6,7 @@
  * metadata_props (14). Everything else, and every initializer's data, is skipped by
  * seeking past its length, so the weights are never read.
  */
-import { humanSize } from '../../units';
-import { BudgetExceeded, Cursor, type BoundedReader } from './reader';
+import { BudgetExceeded, Cursor, type BoundedReader, ibytes } from './reader';
 import type { HeaderSummary, TensorPort } from './types';
 
 /** TensorProto.DataType */
@@ -49,7 +48,7 @@ class Pb extends Cursor {
   /** A length-delimited field's extent, checked against the message it is in. */
   async len(): Promise<number> {
     const n = await this.varint();
-    if (n > BigInt(this.left)) throw this.r.malformed(`a protobuf field at offset ${this.pos} says it is ${n} bytes, more than the ${humanSize(this.left)} left in its message`);
+    if (n > BigInt(this.left)) throw this.r.malformed(`a protobuf field at offset ${this.pos} says it is ${n} bytes, more than the ${ibytes(this.left)} left in its message`);
     return Number(n);
   }
 
@@ -251,7 +250,7 @@ export async function readOnnx(r: BoundedReader, out: HeaderSummary): Promise<vo
   } catch (e) {
     if (!(e instanceof BudgetExceeded)) throw e;
     out.complete = false;
-    out.warnings.push(`the ONNX model's structure goes on past the ${humanSize(r.maxBytes)} read budget: what comes after was not read (a larger budget, up to 16 MiB, reads it)`);
+    out.warnings.push(`the ONNX model's structure goes on past the ${ibytes(r.maxBytes)} read budget: what comes after was not read (a larger budget, up to 16 MiB, reads it)`);
   }
   if (out.complete && (!sawGraph || out.formatVersion === undefined)) throw r.malformed(`no ONNX ${sawGraph ? 'IR version' : 'graph'} in it: this is not an ONNX model`);
   // Older exporters list initializers among the inputs too; they are weights, not inputs.

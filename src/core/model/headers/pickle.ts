@@ -5,8 +5,7 @@
  * strings pushed last, found as the Hub's picklescan finds them). Byte payloads are
  * skipped by their length, never read.
  */
-import { humanSize } from '../../units';
-import { BudgetExceeded, Cursor } from './reader';
+import { BudgetExceeded, Cursor, ibytes } from './reader';
 import type { PickleScan } from './types';
 
 /** Modules (or `module.name`) whose globals run commands, code, or I/O when a pickle is loaded. */
@@ -36,18 +35,20 @@ const MAX_MEMO = 100_000;
 const MAX_LINE = 64 * 1024;
 
 class PickleCursor extends Cursor {
-  async line(): Promise<string> {
-    let n = Math.min(this.left, 4096);
+  /** A text argument up to its newline; names are bounded by `max`, data lines only by the budget. */
+  async line(max = MAX_LINE): Promise<string> {
+    const start = this.pos;
+    let keep = '';
     for (;;) {
+      const n = Math.min(this.left, 4096);
+      if (n <= 0) throw this.r.malformed(`a pickle text argument at offset ${start} has no end of line`);
       const b = await this.r.bytes(this.pos, n);
       const nl = b.indexOf(0x0a);
-      if (nl >= 0) {
-        const s = b.toString('latin1', 0, nl);
-        this.pos += nl + 1;
-        return s;
-      }
-      if (n >= this.left || n >= MAX_LINE) throw this.r.malformed(`a pickle text argument at offset ${this.pos} has no end of line within ${n} bytes`);
-      n = Math.min(this.left, n * 4, MAX_LINE);
+      const piece = b.toString('latin1', 0, nl >= 0 ? nl : n);
+      if (keep.length < 1024) keep += piece.slice(0, 1024 - keep.length);
+      this.pos += nl >= 0 ? nl + 1 : n;
+      if (nl >= 0) return keep;
+      if (this.pos - start >= max) throw this.r.malformed(`a pickle name at offset ${start} has no end of line within ${max} bytes`);
     }
   }
 
@@ -161,13 +162,13 @@ export async function scanPickle(c0: Cursor, warnings: string[]): Promise<Pickle
           break;
         }
         // one text line
-        case 0x49: case 0x4c: case 0x46: case 0x50: await c.line(); break; // INT, LONG, FLOAT, PERSID
+        case 0x49: case 0x4c: case 0x46: case 0x50: await c.line(Infinity); break; // INT, LONG, FLOAT, PERSID
         case 0x53: { // STRING 'text'
-          const l = await c.line();
+          const l = await c.line(Infinity);
           str(l.length >= 2 ? l.slice(1, -1) : l);
           break;
         }
-        case 0x56: str(await c.line()); break; // UNICODE (raw-unicode-escaped; names are ASCII)
+        case 0x56: str(await c.line(Infinity)); break; // UNICODE (raw-unicode-escaped; names are ASCII)
         case 0x67: get(Number(await c.line())); break; // GET
         case 0x70: last = wasLast; put(Number(await c.line())); last = undefined; break; // PUT
         // fixed arguments
@@ -209,7 +210,7 @@ export async function scanPickle(c0: Cursor, warnings: string[]): Promise<Pickle
   } catch (e) {
     if (!(e instanceof BudgetExceeded)) throw e;
     complete = false;
-    warnings.push(`the pickle goes on past the ${humanSize(c.r.maxBytes)} read budget: the imports listed are those of its first part`);
+    warnings.push(`the pickle goes on past the ${ibytes(c.r.maxBytes)} read budget: the imports listed are those of its first part`);
   }
   if (imports.length >= MAX_IMPORTS) warnings.push(`the pickle imports more than ${MAX_IMPORTS} globals: the first ${MAX_IMPORTS} are listed`);
   return { imports, dangerous: imports.filter(isDangerous), complete, ...(protocol !== undefined ? { protocol } : {}) };

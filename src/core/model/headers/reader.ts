@@ -5,7 +5,6 @@
  */
 import { open } from 'node:fs/promises';
 import { OmlmdError, toOmlmdError } from '../../errors';
-import { humanSize } from '../../units';
 
 /** What a reader reads from: a size and reads at offsets. */
 export interface ByteSource {
@@ -15,6 +14,18 @@ export interface ByteSource {
   /** How much to read ahead on a miss: small for files, larger where a read costs a round trip. */
   readonly blockSize: number;
   close(): Promise<void>;
+}
+
+/** Sizes in binary units, as budgets are given: `64 KiB`, `1 MiB`, `2 GiB`. */
+export function ibytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 || Number.isInteger(v) ? v.toFixed(0) : v.toFixed(1)} ${units[i]}`;
 }
 
 export const DEFAULT_HEADER_BUDGET = 1 << 20;
@@ -52,7 +63,7 @@ export async function openFileSource(path: string): Promise<ByteSource> {
 /** Thrown inside the parsers when the next read would go past the budget; never leaves the headers module. */
 export class BudgetExceeded extends Error {
   constructor(readonly budget: number, readonly at: number) {
-    super(`the header goes on past the ${humanSize(budget)} read budget (at byte ${at})`);
+    super(`the header goes on past the ${ibytes(budget)} read budget (at byte ${at})`);
   }
 }
 

@@ -3,8 +3,7 @@
  * tensor's dtype, shape and data offsets (https://github.com/huggingface/safetensors).
  * The length is checked against the file and the budget before anything is allocated.
  */
-import { humanSize } from '../../units';
-import { BudgetExceeded, type BoundedReader } from './reader';
+import { BudgetExceeded, type BoundedReader, ibytes } from './reader';
 import type { HeaderSummary } from './types';
 
 /** The reference implementation refuses headers over 100 MB (`MAX_HEADER_SIZE`). */
@@ -20,13 +19,13 @@ export async function looksLikeSafetensors(r: BoundedReader): Promise<boolean> {
 export async function readSafetensors(r: BoundedReader, out: HeaderSummary): Promise<void> {
   if (r.size < 8) throw r.malformed(`a safetensors file starts with an 8-byte header length; this one is ${r.size} bytes`);
   const big = (await r.bytes(0, 8)).readBigUInt64LE(0);
-  if (big > BigInt(r.size - 8)) throw r.malformed(`the safetensors header length is ${big} bytes, more than the file (${humanSize(r.size)}) holds`);
+  if (big > BigInt(r.size - 8)) throw r.malformed(`the safetensors header length is ${big} bytes, more than the file (${ibytes(r.size)}) holds`);
   const n = Number(big);
-  if (n > MAX_SAFETENSORS_HEADER) throw r.malformed(`the safetensors header length is ${humanSize(n)}, more than the format allows (100 MB)`);
+  if (n > MAX_SAFETENSORS_HEADER) throw r.malformed(`the safetensors header length is ${ibytes(n)}, more than the format allows (100 MB)`);
   if (n < 2) throw r.malformed(`the safetensors header length is ${n} bytes: too short for its JSON`);
   if (n > r.remaining) {
     out.complete = false;
-    out.warnings.push(`the safetensors header is ${humanSize(n)}, more than the ${humanSize(r.maxBytes)} read budget: not read (a larger budget, up to 16 MiB, reads it)`);
+    out.warnings.push(`the safetensors header is ${ibytes(n)}, more than the ${ibytes(r.maxBytes)} read budget: not read (a larger budget, up to 16 MiB, reads it)`);
     return;
   }
   let doc: unknown;

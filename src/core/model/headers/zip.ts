@@ -5,9 +5,8 @@
  * `.keras` (`config.json`, `metadata.json`, `model.weights.h5`) are zips.
  */
 import { inflateRawSync } from 'node:zlib';
-import { humanSize } from '../../units';
 import { scanPickle } from './pickle';
-import { BoundedReader, BudgetExceeded, Cursor, MAX_HEADER_BUDGET, type ByteSource } from './reader';
+import { BoundedReader, BudgetExceeded, Cursor, MAX_HEADER_BUDGET, type ByteSource, ibytes } from './reader';
 import type { HeaderSummary } from './types';
 
 export interface ZipEntry {
@@ -120,7 +119,7 @@ async function member(r: BoundedReader, e: ZipEntry, limit: number): Promise<{ r
   try {
     buf = inflateRawSync(packed, { maxOutputLength: limit });
   } catch (err) {
-    throw r.malformed(`zip member "${e.name.slice(0, 80)}" does not inflate within ${humanSize(limit)}: ${(err as Error).message}`);
+    throw r.malformed(`zip member "${e.name.slice(0, 80)}" does not inflate within ${ibytes(limit)}: ${(err as Error).message}`);
   }
   const inner = new BoundedReader(bufferSource(buf), buf.length, `${r.name}:${e.name}`);
   return { reader: inner, start: 0, end: buf.length };
@@ -148,7 +147,7 @@ export async function readZip(r: BoundedReader, out: HeaderSummary): Promise<voi
   } catch (e) {
     if (!(e instanceof BudgetExceeded)) throw e;
     out.complete = false;
-    out.warnings.push(`the zip central directory is larger than the ${humanSize(r.maxBytes)} read budget: not read (a larger budget, up to 16 MiB, reads it)`);
+    out.warnings.push(`the zip central directory is larger than the ${ibytes(r.maxBytes)} read budget: not read (a larger budget, up to 16 MiB, reads it)`);
     out.format = 'zip';
     return;
   }
