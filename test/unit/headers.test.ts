@@ -10,7 +10,8 @@ import { truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { OmlmdError } from '../../src/core/errors';
-import { inspectModelFile, inspectSource, modelPackFields, paramSize, prefillMetadata, suggestMetadata } from '../../src/core/model/headers';
+import { OmlmdClient } from '../../src/core/client';
+import { inspectBlobHeader, inspectModelFile, inspectSource, modelPackFields, paramSize, prefillMetadata, suggestMetadata } from '../../src/core/model/headers';
 import { BoundedReader, openFileSource } from '../../src/core/model/headers/reader';
 import { evilPickle, ggufHeader, onnxModel, pbBytes, pbVarint, safetensorsHeader, stackGlobalPickle, varint, zipArchive } from '../helpers/modelfiles';
 import { tempDir } from '../helpers/tmp';
@@ -378,5 +379,22 @@ describe('budget, suggestions, ModelPack fields', () => {
     assert.deepEqual(modelPackFields([s]), { format: 'gguf', architecture: 'qwen2', paramSize: '1.5m', quantization: 'q8_0' });
     assert.deepEqual([6.7e9, 8e9, 125e6, 1.2e12, 305, 999_999].map(paramSize), ['6.7b', '8b', '125m', '1.2t', '0.3k', '1m']);
     assert.equal(paramSize(15), undefined);
+  });
+});
+
+describe('a blob\'s header', () => {
+  test('read with ranged reads of the blob (an OCI layout here), bounded the same way', async () => {
+    const { header, dataSize } = safetensorsHeader({ w: { dtype: 'F16', shape: [256, 256] } });
+    const file = write('w.safetensors', header, dataSize);
+    const client = new OmlmdClient({ home: join(dir, 'home') });
+    const layout = join(dir, 'layout');
+    await client.push(`oci:${layout}:v1`, { paths: [file], metadata: { name: 'w' } });
+    const info = await client.inspect(`oci:${layout}:v1`);
+    const layer = info.view.files.find((f) => f.path.endsWith('.safetensors'))!;
+    const repo = await client.repository(`oci:${layout}:v1`);
+    const s = await inspectBlobHeader(repo, layer.descriptor, layer.path);
+    assert.equal(s.format, 'safetensors');
+    assert.equal(s.parameters, 65536);
+    assert.ok(s.bytesRead < 128 * 1024, `read ${s.bytesRead} of ${s.fileSize}`);
   });
 });
