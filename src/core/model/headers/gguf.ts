@@ -94,7 +94,18 @@ class GgufCursor extends Cursor {
     if (!(elem in FIXED) && elem !== 8 && elem !== 9) throw this.r.malformed(`GGUF array element type ${elem} is not one the format defines`);
     const n = await this.count('an array length', elem in FIXED ? FIXED[elem]! : this.wide ? 8 : 4);
     if (elem in FIXED) this.skip(n * FIXED[elem]!, 'an array');
-    else if (elem === 8) for (let i = 0; i < n; i++) this.skip(await this.count('a string length', 1), 'a string');
+    else if (elem === 8) {
+      for (let i = 0; i < n; i++) {
+        // Tokenizer arrays hold 30k-250k strings: read their lengths from the window when it has them.
+        const b = this.le && this.wide && this.left >= 8 ? this.r.cached(this.pos, 8) : undefined;
+        if (b) {
+          const len = b.readBigUInt64LE(0);
+          if (len > BigInt(this.left - 8)) throw this.r.malformed(`the GGUF header says a string length is ${len}, more than the ${ibytes(this.left - 8)} left in the file can hold`);
+          this.pos += 8;
+          this.skip(Number(len), 'a string');
+        } else this.skip(await this.count('a string length', 1), 'a string');
+      }
+    }
     else for (let i = 0; i < n; i++) await this.value(9, depth + 1);
     return { array: n };
   }

@@ -120,6 +120,12 @@ export class BoundedReader {
     return buf.subarray(0, length);
   }
 
+  /** The bytes when the window already holds them, without a read (a fast path for tight loops). */
+  cached(offset: number, length: number): Buffer | undefined {
+    if (offset >= this.winStart && offset + length <= this.winStart + this.win.length) return this.win.subarray(offset - this.winStart, offset - this.winStart + length);
+    return undefined;
+  }
+
   /** A copy, for bytes kept after the next read. */
   async copy(offset: number, length: number): Promise<Buffer> {
     return Buffer.from(await this.bytes(offset, length));
