@@ -6,10 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { OmlmdError } from '../../src/core/errors';
+import { headerFindings } from '../../src/extension/model/pushFlow';
 import { OmlmdClient } from '../../src/core/client';
 import { inspectBlobHeader, inspectModelFile, inspectSource, modelPackFields, paramSize, prefillMetadata, suggestMetadata } from '../../src/core/model/headers';
 import { BoundedReader, openFileSource } from '../../src/core/model/headers/reader';
@@ -396,5 +397,24 @@ describe('a blob\'s header', () => {
     assert.equal(s.format, 'safetensors');
     assert.equal(s.parameters, 65536);
     assert.ok(s.bytesRead < 128 * 1024, `read ${s.bytesRead} of ${s.fileSize}`);
+  });
+});
+
+describe('the extension\'s push flow', () => {
+  test('the editor gets the headers, the warnings, and metadata filled where the user had none', async () => {
+    const folder = join(dir, 'push-flow');
+    mkdirSync(folder);
+    const { header, dataSize } = safetensorsHeader({ w: { dtype: 'F16', shape: [10, 10] } });
+    writeFileSync(join(folder, 'model.safetensors'), header);
+    truncateSync(join(folder, 'model.safetensors'), header.length + dataSize);
+    writeFileSync(join(folder, 'scaler.pkl'), evilPickle());
+    writeFileSync(join(folder, 'broken.onnx'), Buffer.from([0x08, 0xff]));
+    writeFileSync(join(folder, 'README.md'), '# model');
+    const { metadata, found } = await headerFindings([folder], { name: 'm', customProperties: { parameters: 7 } });
+    assert.deepEqual(metadata, { name: 'm', model_format_name: 'safetensors', customProperties: { parameters: 7, dtype: 'F16' } });
+    assert.deepEqual(found.headers.map((h) => h.split(':')[0]), ['push-flow/model.safetensors', 'push-flow/scaler.pkl']);
+    assert.equal(found.warnings.length, 2);
+    assert.match(found.warnings[0]!, /^push-flow\/broken.onnx: the file ended early|^push-flow\/broken.onnx: /);
+    assert.match(found.warnings[1]!, /^push-flow\/scaler.pkl: loading this file runs code .*os\.system/);
   });
 });
