@@ -371,6 +371,10 @@ describe('budget, suggestions, ModelPack fields', () => {
     const kept = prefillMetadata({ model_format_name: 'pytorch' }, { model_format_name: 'onnx', model_format_version: '8' });
     assert.deepEqual(kept.metadata, { model_format_name: 'pytorch' });
     assert.deepEqual(modelPackFields([s1, s2]), { format: 'safetensors', paramSize: '1.5m', precision: 'mixed' });
+    const joblib = await inspectModelFile(join(SAMPLE, 'model.joblib'));
+    assert.ok(joblib.fileSize > small.fileSize);
+    assert.equal(suggestMetadata([joblib, small]).model_format_name, 'onnx', 'a tensor format before a larger pickle');
+    assert.equal(suggestMetadata([joblib]).model_format_name, 'joblib');
     assert.deepEqual(suggestMetadata([small]), { model_format_name: 'onnx', model_format_version: '8', customProperties: { parameters: 15, dtype: 'float32' } });
   });
 

@@ -153,12 +153,17 @@ const FORMAT_NAMES: Partial<Record<HeaderSummary['format'], string>> = {
   safetensors: 'safetensors', gguf: 'gguf', onnx: 'onnx', pytorch: 'pytorch', keras: 'keras', hdf5: 'hdf5',
 };
 
-/** The summaries that describe the model's weights: the format holding the most bytes. */
+/**
+ * The summaries that describe the model's weights: the format holding the most bytes, a
+ * tensor format before a pickle (a `training_args.bin` or `scaler.pkl` beside the weights
+ * is not the model).
+ */
 function primary(summaries: HeaderSummary[]): HeaderSummary[] {
   const known = summaries.filter((s) => s.format !== 'unknown' && s.format !== 'zip');
   const bytes = new Map<string, number>();
   for (const s of known) bytes.set(s.format, (bytes.get(s.format) ?? 0) + s.fileSize);
-  const best = [...bytes].sort((a, b) => b[1] - a[1])[0]?.[0];
+  const rank = (f: string): number => (f === 'pickle' ? 0 : 1);
+  const best = [...bytes].sort((a, b) => rank(b[0]) - rank(a[0]) || b[1] - a[1])[0]?.[0];
   return known.filter((s) => s.format === best);
 }
 
