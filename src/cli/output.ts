@@ -44,6 +44,7 @@ const CODE_EXIT: Partial<Record<ErrorCode, number>> = {
   INVALID_KEY: ExitCode.usage,
   DECRYPTION_FAILED: ExitCode.integrity,
   DECRYPTION_KEY_NEEDED: ExitCode.integrity,
+  INVALID_MODEL_FILE: ExitCode.integrity,
   NETWORK: ExitCode.network,
   TLS: ExitCode.network,
   TOOMANYREQUESTS: ExitCode.network,

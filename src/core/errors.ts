@@ -15,7 +15,9 @@ export type ErrorCode =
   | 'INVALID_MANIFEST' | 'UNSAFE_PATH' | 'NOT_A_MODEL' | 'AMBIGUOUS' | 'USAGE' | 'CONFLICT'
   | 'NETWORK' | 'TLS' | 'HTTP' | 'IO' | 'CANCELLED'
   // encrypted layers (ocicrypt)
-  | 'INVALID_KEY' | 'DECRYPTION_FAILED' | 'DECRYPTION_KEY_NEEDED';
+  | 'INVALID_KEY' | 'DECRYPTION_FAILED' | 'DECRYPTION_KEY_NEEDED'
+  // a model file whose header is malformed or hostile (src/core/model/headers/)
+  | 'INVALID_MODEL_FILE';
 
 export interface RegistryErrorDetail {
   code: string;

@@ -45,7 +45,7 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
   const log = services.log;
 
   const ui: PushUi = {
-    editMetadata: async (initial, title, targetHint) => (await openMetadataEditor(context, { title, metadata: initial, mode: 'push', targetHint }))?.metadata,
+    editMetadata: async (initial, title, targetHint, found) => (await openMetadataEditor(context, { title, metadata: initial, mode: 'push', targetHint, headers: found?.headers, warnings: found?.warnings }))?.metadata,
     pickTarget: (proposed) => pickTarget(proposed),
     withProgress: (title, run) =>
       Promise.resolve(vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, (progress, token) => {

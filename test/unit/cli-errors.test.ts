@@ -105,6 +105,7 @@ test('CLI: codes map to exit codes; cancel and internal errors have their own li
     [new OmlmdError('USAGE', 'u'), ExitCode.usage],
     [new OmlmdError('MANIFEST_UNKNOWN', 'm', { operation: { verb: 'fetch-manifest', target: 'h/r', ref: 'v9' } }), ExitCode.notFound],
     [new OmlmdError('DIGEST_MISMATCH', 'd'), ExitCode.integrity],
+    [new OmlmdError('INVALID_MODEL_FILE', 'a safetensors header length of 2^60', { operation: { verb: 'read-file', target: 'm.safetensors' } }), ExitCode.integrity],
     [new OmlmdError('TOOMANYREQUESTS', 't', { remedies: [{ kind: 'wait', seconds: 2 }] }), ExitCode.network],
     [new OmlmdError('HTTP', 'h'), ExitCode.failure],
     [new OmlmdError('CANCELLED', 'cancelled'), ExitCode.cancelled],
