@@ -7,8 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
@@ -16,6 +15,7 @@ import { OmlmdClient } from '../../src/core/client';
 import { discover, MODEL_CARD_ARTIFACT_TYPE, MODELCAR_ARTIFACT_TYPE } from '../../src/core/lineage';
 import { CLI, runCli } from '../helpers/cli';
 import { freePort, startRegistry, type RunningRegistry } from '../helpers/registry';
+import { tempDir } from '../helpers/tmp';
 
 const WAIT_MS = 60_000;
 
@@ -40,7 +40,7 @@ describe('push-triggered pipeline: registry notifications → omlmd serve → Mo
   const eventsFile = () => join(work, 'events.jsonl');
 
   before(async () => {
-    work = mkdtempSync(join(tmpdir(), 'omlmd-pipeline-'));
+    work = tempDir('omlmd-pipeline-');
     env = { OMLMD_HOME: join(work, 'home') };
     client = new OmlmdClient({ home: join(work, 'home') });
     writeFileSync(join(work, 'model.onnx'), randomBytes(30_000));

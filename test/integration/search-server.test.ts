@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Ajv2020 from 'ajv/dist/2020';
@@ -24,6 +23,7 @@ import { startFaultProxy } from '../helpers/faultproxy';
 import { startPostgres, type RunningPostgres } from '../helpers/postgres';
 import { freePort, startRegistry, type RunningRegistry } from '../helpers/registry';
 import { modelFile, pushRaw } from '../helpers/search-artifacts';
+import { tempDir } from '../helpers/tmp';
 
 const TOKEN = 'test-token-' + Math.random().toString(36).slice(2);
 
@@ -56,7 +56,7 @@ describe('omlmd serve', { timeout: 300_000 }, () => {
   before(async () => {
     pg = await startPostgres();
     index = await PostgresIndex.open(await pg.createDatabase('serve'));
-    work = mkdtempSync(join(tmpdir(), 'omlmd-serve-'));
+    work = tempDir('omlmd-serve-');
     client = new OmlmdClient({ home: join(work, 'home') });
     // The registry needs the server's address and the server the registry's: pick the port first.
     const port = await freePort();
@@ -240,7 +240,7 @@ describe('omlmd serve: the OpenAPI description, limits and timeouts (in-memory i
   let work: string;
   const docs = corpus();
   before(async () => {
-    work = mkdtempSync(join(tmpdir(), 'omlmd-serve-api-'));
+    work = tempDir('omlmd-serve-api-');
     const index = new MemoryIndex();
     await index.upsert(docs);
     server = createSearchServer({ index, client: new OmlmdClient({ home: join(work, 'home') }), registries: ['reg.example:5000'], token: TOKEN, headersTimeoutMs: 500, version: '9.9.9' });

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -13,6 +12,7 @@ import { RegistryClient, type Credentials } from '../../src/core/oci/registry';
 import { runCli } from '../helpers/cli';
 import { makePki, startRegistry, startTokenServer, type Pki, type RunningRegistry, type TokenServer } from '../helpers/registry';
 import { rejectsWith } from '../helpers/assertions';
+import { tempDir } from '../helpers/tmp';
 
 const PASSWORD = 'tok3n-Pa55';
 
@@ -124,7 +124,7 @@ describe('the real registry with `auth: token`, tokens from a token server the t
   });
 
   it('end to end with the CLI: login through the token service, push, pull, logout', async () => {
-    const work = mkdtempSync(join(tmpdir(), 'omlmd-token-'));
+    const work = tempDir('omlmd-token-');
     try {
       const home = join(work, 'home');
       mkdirSync(home);

@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { ProgressTally } from '../../src/core/transfer/tally';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { OmlmdClient } from '../../src/core/client';
@@ -15,6 +14,7 @@ import { partialPaths } from '../../src/core/transfer/download';
 import { CLI, runCli } from '../helpers/cli';
 import { startFaultProxy, type FaultProxy } from '../helpers/faultproxy';
 import { startRegistry, type RunningRegistry } from '../helpers/registry';
+import { tempDir } from '../helpers/tmp';
 
 const MiB = 1024 * 1024;
 const MAXRSS = join(__dirname, '..', 'helpers', 'maxrss.cjs');
@@ -70,7 +70,7 @@ describe('transfers at model scale, against the real registry (faults injected b
   before(async () => {
     reg = await startRegistry();
     proxy = await startFaultProxy(reg.host);
-    work = mkdtempSync(join(tmpdir(), 'omlmd-transfers-'));
+    work = tempDir('omlmd-transfers-');
     client = new OmlmdClient({ home: join(work, 'home') });
     writeFileSync(join(work, 'big.bin'), big);
     await new OmlmdClient({ home: join(work, 'seed-home') }).push(`${reg.host}/xfer/big:v1`, { paths: [join(work, 'big.bin')], metadata: { name: 'big' } });
@@ -322,7 +322,7 @@ describe('pushes: digest cache, mounts, resumed uploads', () => {
   before(async () => {
     reg = await startRegistry();
     proxy = await startFaultProxy(reg.host);
-    work = mkdtempSync(join(tmpdir(), 'omlmd-push-'));
+    work = tempDir('omlmd-push-');
   });
   afterEach(() => proxy.clear());
   after(async () => {
@@ -455,7 +455,7 @@ describe('bounded memory', () => {
   let work: string;
   before(async () => {
     reg = await startRegistry();
-    work = mkdtempSync(join(tmpdir(), 'omlmd-memory-'));
+    work = tempDir('omlmd-memory-');
   });
   after(async () => {
     await reg?.stop();
