@@ -143,6 +143,8 @@ export type Remedy =
   | { kind: 'enable-deletes'; registry: string }
   /** Nothing to push: give model files, or a `uri` in the metadata for a metadata-only artifact. */
   | { kind: 'give-files-or-uri' }
+  /** A link in a pushed folder leads out of it: remove it, push its target itself, or ask to follow links. */
+  | { kind: 'follow-symlinks'; link: string; target: string }
   /** Plain advice, already in words every face can show. */
   | { kind: 'say'; text: string }
   /** The default base image cannot be built here: name another one. */

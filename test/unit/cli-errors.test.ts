@@ -50,6 +50,7 @@ const TABLE: Row = {
   'give-cert-and-key': [[{ kind: 'give-cert-and-key' }, 'pass both --cert-file and --key-file']],
   'delete-by-digest': [[{ kind: 'delete-by-digest', reference: `${H}/m@sha256:abc` }, `to remove the manifest with all its tags, delete ${H}/m@sha256:abc`]],
   'give-files-or-uri': [[{ kind: 'give-files-or-uri' }, 'give model files or folders, or set uri (--uri s3://bucket/model) for a metadata-only artifact']],
+  'follow-symlinks': [[{ kind: 'follow-symlinks', link: '/m/key.pem', target: '/home/u/.ssh/id_rsa' }, 'remove the link or give /home/u/.ssh/id_rsa as a path of its own; pass --follow-symlinks to push what links point to']],
   'enable-deletes': [[{ kind: 'enable-deletes', registry: H }, `enable storage.delete on ${H} (deletes are off in its configuration)`]],
   'log-in-again': [[{ kind: 'log-in-again', registry: H }, `log in again: omlmd login ${H}`]],
   'inspect-artifact': [[{ kind: 'inspect-artifact', reference: `${H}/img:v1` }, 'use `omlmd inspect` to see what it is, or `omlmd pull` to fetch its files']],

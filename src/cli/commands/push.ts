@@ -27,11 +27,12 @@ export function registerPush(program: Command): void {
     .option('-a, --annotation <key=value>', 'an extra manifest annotation (repeatable)', collect)
     .option('--no-artifact-type', 'write no artifactType, exactly as omlmd 0.1.x')
     .option('--encrypt-recipient <jwe:pubkey.pem>', 'encrypt the model files for this RSA or EC public key, in the ocicrypt format skopeo and podman read (repeatable: each recipient alone can decrypt); the metadata stays readable', collect)
+    .option('--follow-symlinks', 'push the files that symbolic links in a pushed folder lead to outside it (refused by default)')
     .option('--no-prefill', 'do not fill the model format and customProperties (parameters, dtype, quantization) from the model files\' headers')
     .addOption(new Option('--as-artifact', 'accepted for omlmd 0.1.x compatibility (always an artifact)').hideHelp())
-    .action(async (target: string, paths: string[], o: PushOpts & { prefill?: boolean }) => {
+    .action(async (target: string, paths: string[], o: PushOpts & { prefill?: boolean; followSymlinks?: boolean }) => {
       let metadata = await metadataFromOptions(o);
-      if (o.prefill !== false && !o.emptyMetadata && paths.length) metadata = await prefill(metadata, paths);
+      if (o.prefill !== false && !o.emptyMetadata && paths.length) metadata = await prefill(metadata, paths, o.followSymlinks === true);
       const c = client(o);
       const res = await withProgress('push', o, (onProgress) => c.push(target, {
         paths,
@@ -39,6 +40,7 @@ export function registerPush(program: Command): void {
         annotations: o.annotation?.length ? Object.fromEntries(o.annotation.map(parseAnnotation)) : undefined,
         artifactType: o.artifactType === false ? false : undefined,
         encryptFor: recipientsFrom(o.encryptRecipient),
+        followSymlinks: o.followSymlinks,
       }, { signal: controller.signal, onProgress, concurrency: concurrency(o) }));
       if (o.json) {
         print(JSON.stringify({ reference: res.reference, digest: res.descriptor.digest, mediaType: res.descriptor.mediaType, size: res.descriptor.size, files: res.files.map((f) => ({ title: f.title, size: f.size })) }, null, 2));
@@ -56,8 +58,8 @@ const MAX_PREFILL_FILES = 256;
  * reads; never the weights). A header that cannot be read is a warning, never a failed push.
  * Loading a pickle runs code: each one is named on stderr.
  */
-async function prefill(metadata: ModelMetadata, paths: string[]): Promise<ModelMetadata> {
-  const files = (await collectModelFiles(paths)).filter((f) => MODEL_FILE_EXTENSIONS.has(extname(f.path).toLowerCase())).slice(0, MAX_PREFILL_FILES);
+async function prefill(metadata: ModelMetadata, paths: string[], followSymlinks: boolean): Promise<ModelMetadata> {
+  const files = (await collectModelFiles(paths, undefined, { followSymlinks })).filter((f) => MODEL_FILE_EXTENSIONS.has(extname(f.path).toLowerCase())).slice(0, MAX_PREFILL_FILES);
   const summaries: HeaderSummary[] = [];
   for (const f of files) {
     try {

@@ -30,6 +30,8 @@ export interface PushInput {
   cwd?: string;
   /** Encrypt the model files (ocicrypt, JWE) for these recipients; the metadata stays in clear. */
   encryptFor?: Recipient[];
+  /** Push what symbolic links under a pushed folder lead to outside it (default: refuse such links). */
+  followSymlinks?: boolean;
 }
 
 export interface PushResult {
@@ -200,7 +202,7 @@ async function pushEncryptedFile(repo: Repository, f: ModelFile, recipients: Rec
  */
 export async function pushModel(repo: Repository, tag: string | undefined, input: PushInput, opts: TransferOptions = {}): Promise<PushResult> {
   const metadata = validateMetadata(input.metadata, 'metadata');
-  const files = await collectModelFiles(input.paths, input.cwd);
+  const files = await collectModelFiles(input.paths, input.cwd, { followSymlinks: input.followSymlinks });
   if (files.length === 0 && !metadata.uri) {
     throw new OmlmdError('USAGE', 'nothing to push: no model file was given and the metadata has no uri', {
       remedies: [{ kind: 'give-files-or-uri' }],

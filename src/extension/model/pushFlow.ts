@@ -99,7 +99,10 @@ export async function headerFindings(paths: string[], metadata: ModelMetadata): 
   const summaries: HeaderSummary[] = [];
   let files: { path: string; title: string }[] = [];
   try {
-    files = (await collectModelFiles(paths)).filter((f) => MODEL_FILE_EXTENSIONS.has(extname(f.path).toLowerCase())).slice(0, MAX_HEADER_FILES);
+    const all = await collectModelFiles(paths, undefined, { followSymlinks: true });
+    // Links are shown, so a link to a key or a file elsewhere is seen before the push refuses it.
+    for (const f of all) if (f.link) found.warnings.push(`${f.title}: a symbolic link to ${f.link}`);
+    files = all.filter((f) => MODEL_FILE_EXTENSIONS.has(extname(f.path).toLowerCase())).slice(0, MAX_HEADER_FILES);
   } catch {
     return { metadata, found };
   }
