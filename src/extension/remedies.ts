@@ -3,6 +3,7 @@
  * and its fields) and buttons (Open Settings, Sign in…, Retry), never a CLI flag or command.
  * No `vscode` import: errors.ts shows what this describes, and the unit tests read it.
  */
+import { noLinks } from './model/plainText';
 import { OmlmdError, type Remedy } from '../core/errors';
 
 export type ErrorAction =
@@ -120,9 +121,11 @@ export function adviceForVsCode(e: OmlmdError, registry?: string): { texts: stri
 /** The message of an error notification (the error, then its remedies) and its buttons. */
 export function describeForVsCode(e: unknown, registry?: string): ErrorDescription {
   if (!(e instanceof OmlmdError)) {
-    return { message: `Unexpected error: ${(e as Error)?.message ?? String(e)}`, buttons: [{ title: 'Show Output', action: { kind: 'show-output' } }] };
+    return { message: `Unexpected error: ${noLinks(String((e as Error)?.message ?? e))}`, buttons: [{ title: 'Show Output', action: { kind: 'show-output' } }] };
   }
   const { texts, buttons } = adviceForVsCode(e, registry);
-  const message = texts.length > 0 ? `${e.message}${/[.?!]$/.test(e.message) ? '' : '.'} ${texts.join(' ')}` : e.message;
+  // The message quotes registry text (errors[].message, a body's first line): inert here.
+  const said = noLinks(e.message);
+  const message = texts.length > 0 ? `${said}${/[.?!]$/.test(said) ? '' : '.'} ${texts.map(noLinks).join(' ')}` : said;
   return { message, buttons };
 }
