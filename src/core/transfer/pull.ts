@@ -1,6 +1,9 @@
 import type { KeyObject } from 'node:crypto';
-import { mkdir, mkdtemp, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, open, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import { extname, join, relative, sep } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
 import picomatch from 'picomatch';
 import * as tar from 'tar';
 import { openLayer, recipientCount, type OpenedLayer } from '../crypt';
@@ -190,41 +193,128 @@ export async function pullModel(repo: Repository, reference: string, outDir: str
  * it there (entries: regular files and directories only, no links, nothing outside);
  * otherwise it is an ordinary file and keeps its name.
  */
-async function unpackLegacyDirectory(tarPath: string, target: string, outDir: string, title: string): Promise<boolean> {
-  const entries: string[] = [];
-  let ok = await isGzipTar(tarPath);
-  if (ok) {
+/**
+ * A 0.1.x directory tar inflates to at most this many times its size (and at least
+ * {@link MIN_UNPACK_LIMIT}): model weights barely compress, a gzip bomb inflates 1000-fold.
+ */
+export const MAX_UNPACK_RATIO = 100;
+export const MIN_UNPACK_LIMIT = 64 * 1024 * 1024;
+
+/** What a 0.1.x directory tar holds, read as a stream (bounded memory whatever it inflates to). */
+interface TarListing {
+  /** Whether every entry is a regular file or directory under the folder (else it is an ordinary file). */
+  ok: boolean;
+  /** Bytes its files hold. */
+  bytes: number;
+}
+
+/** Inflates `tarPath` chunk by chunk into `sink`, refusing past `limit` inflated bytes. */
+async function inflateInto(tarPath: string, limit: number, title: string, sink: { write(b: Buffer): boolean; end(): void; once(ev: 'drain', f: () => void): unknown }, done: Promise<void>): Promise<void> {
+  let total = 0;
+  let bomb: OmlmdError | undefined;
+  // Node 20's pipeline can reject with the AbortError of the source it tears down instead of the refusal: keep the refusal.
+  await pipeline(createReadStream(tarPath), createGunzip(), async (source: AsyncIterable<Buffer>) => {
+    for await (const chunk of source) {
+      total += chunk.length;
+      if (total > limit) {
+        throw bomb = new OmlmdError('UNSAFE_PATH', `refusing the folder layer ${JSON.stringify(title)}: it inflates to more than ${limit} bytes (${MAX_UNPACK_RATIO} times its size), as a gzip bomb does; nothing was unpacked`);
+      }
+      if (!sink.write(chunk)) await new Promise<void>((r) => sink.once('drain', r));
+    }
+    sink.end();
+  }).catch((e: unknown) => {
+    throw bomb ?? e;
+  });
+  await done;
+}
+
+async function listLegacyTar(tarPath: string, title: string, limit: number): Promise<TarListing> {
+  const files = new Set<string>();
+  const dirs = new Set<string>();
+  let ok = true;
+  let bytes = 0;
+  let refused: OmlmdError | undefined;
+  const parser = new tar.Parser({ strict: true });
+  const done = new Promise<void>((resolve, reject) => {
+    parser.on('end', () => resolve());
+    parser.on('error', reject);
+  });
+  parser.on('entry', (e: tar.ReadEntry) => {
+    e.resume();
+    if (refused || !ok) return;
     try {
-      await tar.t({
-        file: tarPath,
-        onReadEntry: (e) => {
-          const p = e.path.replace(/\/+$/, '');
-          const clean = p === '' ? '' : checkTitle(p);
-          if (!(e.type === 'File' || e.type === 'Directory') || !(clean === title || clean.startsWith(`${title}/`))) ok = false;
-          else if (e.type === 'File') entries.push(clean);
-        },
-      });
-    } catch {
-      ok = false;
+      const p = e.path.replace(/\/+$/, '');
+      const clean = p === '' ? '' : checkTitle(p);
+      if (!(e.type === 'File' || e.type === 'Directory') || !(clean === title || clean.startsWith(`${title}/`))) {
+        ok = false;
+        return;
+      }
+      const parts = clean.split('/');
+      for (let i = 1; i < parts.length; i++) {
+        const up = parts.slice(0, i).join('/');
+        if (files.has(up)) throw new OmlmdError('UNSAFE_PATH', `refusing the folder layer ${JSON.stringify(title)}: it holds ${up} as a file and as a folder (${clean})`);
+      }
+      if (e.type === 'Directory') {
+        if (files.has(clean)) throw new OmlmdError('UNSAFE_PATH', `refusing the folder layer ${JSON.stringify(title)}: it holds ${clean} as a file and as a folder`);
+        dirs.add(clean);
+      } else {
+        if (dirs.has(clean)) throw new OmlmdError('UNSAFE_PATH', `refusing the folder layer ${JSON.stringify(title)}: it holds ${clean} as a folder and as a file`);
+        if (files.has(clean)) throw new OmlmdError('UNSAFE_PATH', `refusing the folder layer ${JSON.stringify(title)}: it holds ${clean} twice`);
+        files.add(clean);
+        bytes += e.size ?? 0;
+      }
+    } catch (err) {
+      // Thrown here it would escape the parser's event and the pull's promise.
+      refused = OmlmdError.is(err) ? new OmlmdError(err.code, err.message.replace(/^refusing layer title/, `refusing the folder layer ${JSON.stringify(title)}: its entry`)) : toOmlmdError(err, `cannot read ${title}`);
     }
-  }
-  if (!ok) {
-    await rename(tarPath, target);
-    return false;
-  }
-  const staging = await mkdtemp(join(outDir, '.omlmd-unpack-'));
+  });
   try {
-    await tar.x({ file: tarPath, cwd: staging, strict: true, filter: (_p, e) => 'type' in e && (e.type === 'File' || e.type === 'Directory') });
-    // Move file by file so that files already in the output directory are replaced atomically.
-    for (const rel of await listFiles(staging)) {
-      const dest = await safeOutputPath(outDir, rel);
-      await rename(join(staging, ...rel.split('/')), dest);
-    }
-  } finally {
-    await rm(staging, { recursive: true, force: true });
-    await rm(tarPath, { force: true });
+    await inflateInto(tarPath, limit, title, parser, done);
+  } catch (e) {
+    if (OmlmdError.is(e, 'UNSAFE_PATH')) throw e;
+    // Not a gzip tar after all (bad data, truncated): an ordinary file.
+    return { ok: false, bytes };
   }
-  return true;
+  if (refused) throw refused;
+  return { ok: ok && files.size + dirs.size > 0, bytes };
+}
+
+async function unpackLegacyDirectory(tarPath: string, target: string, outDir: string, title: string): Promise<boolean> {
+  try {
+    const size = (await stat(tarPath)).size;
+    const limit = Math.max(MIN_UNPACK_LIMIT, size * MAX_UNPACK_RATIO);
+    const listing = (await isGzipTar(tarPath)) ? await listLegacyTar(tarPath, title, limit) : { ok: false, bytes: 0 };
+    if (!listing.ok) {
+      await rename(tarPath, target);
+      return false;
+    }
+    const fs = await statfs(outDir).catch(() => undefined);
+    const free = fs ? fs.bavail * fs.bsize : Infinity;
+    if (listing.bytes > free) {
+      throw new OmlmdError('IO', `cannot unpack the folder layer ${JSON.stringify(title)}: its files hold ${listing.bytes} bytes and ${outDir} has ${free} free; nothing was unpacked`);
+    }
+    const staging = await mkdtemp(join(outDir, '.omlmd-unpack-'));
+    try {
+      const unpack = new tar.Unpack({ cwd: staging, strict: true, filter: (_p: string, e: unknown) => typeof e === 'object' && e !== null && 'type' in e && ((e as tar.ReadEntry).type === 'File' || (e as tar.ReadEntry).type === 'Directory') });
+      const done = new Promise<void>((resolve, reject) => {
+        unpack.on('close', () => resolve());
+        unpack.on('error', reject);
+      });
+      await inflateInto(tarPath, limit, title, unpack, done);
+      // Move file by file so that files already in the output directory are replaced atomically.
+      for (const rel of await listFiles(staging)) {
+        const dest = await safeOutputPath(outDir, rel);
+        await rename(join(staging, ...rel.split('/')), dest);
+      }
+    } finally {
+      await rm(staging, { recursive: true, force: true });
+    }
+    await rm(tarPath, { force: true });
+    return true;
+  } catch (e) {
+    await rm(tarPath, { force: true });
+    throw toOmlmdError(e, `cannot unpack ${title}`);
+  }
 }
 
 async function listFiles(root: string): Promise<string[]> {
