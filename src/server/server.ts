@@ -51,6 +51,11 @@ export interface SearchServerOptions {
   allowedHosts?: string[];
   /** Full re-crawl period, ms; 0 or absent: none beyond `crawlOnStart`. */
   recrawlIntervalMs?: number;
+  /**
+   * A crawl of one registry stops after this long (default: the re-crawl period, else 1 h),
+   * so a catalog that never ends cannot hold every later re-crawl back.
+   */
+  crawlBudgetMs?: number;
   crawlOnStart?: boolean;
   actions?: NotificationAction[];
   log?: Logger;
@@ -393,15 +398,19 @@ export function createSearchServer(opts: SearchServerOptions): SearchServer {
     crawling ??= (async () => {
       lastCrawl = { started: new Date().toISOString(), reports: [] };
       const reports: CrawlReport[] = [];
+      const budgetMs = opts.crawlBudgetMs ?? (opts.recrawlIntervalMs && opts.recrawlIntervalMs > 0 ? opts.recrawlIntervalMs : 3_600_000);
       for (const registry of registries) {
+        const budget = AbortSignal.timeout(budgetMs);
         try {
-          const report = await crawlToIndex(opts.client, opts.index, [registry], { repositories: opts.repositories, signal: closing.signal });
+          const report = await crawlToIndex(opts.client, opts.index, [registry], { repositories: opts.repositories, signal: AbortSignal.any([closing.signal, budget]) });
           for (const p of report.problems) log.warn(`crawl: ${p.target}: ${p.message}`);
           log.info(`crawled ${registry}: ${report.indexed} indexed, ${report.unchanged} unchanged, ${report.removed} removed, ${report.problems.length} problems`);
           reports.push(report);
           events.emit({ type: 'crawl-finished', registry, report });
         } catch (e) {
-          if (!closing.signal.aborted) log.error(`crawl of ${registry} failed: ${(e as Error).message}`);
+          if (closing.signal.aborted) continue;
+          if (budget.aborted) log.error(`crawl of ${registry} stopped after its time budget (${Math.round(budgetMs / 1000)} s); the index keeps what it had`);
+          else log.error(`crawl of ${registry} failed: ${(e as Error).message}`);
         }
       }
       lastCrawl.reports = reports;
