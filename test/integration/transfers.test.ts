@@ -285,14 +285,14 @@ describe('transfers at model scale, against the real registry (faults injected b
     assert.equal(t.bytes, big.length - t.resumed + big.length, 'then fetched the whole blob again once the digest did not match');
   });
 
-  test('two pulls into the same place do not write one partial file: the second is refused while the first runs', async () => {
+  test('two pulls into the same place do not write one partial file: the second waits, and is refused (CONFLICT) when its wait ends first', async () => {
     const out = join(work, 'locked');
     mkdirSync(out, { recursive: true });
     const paths = partialPaths(join(out, 'big.bin'), bigDigest);
     const other = spawn('sleep', ['30']);
     try {
       writeFileSync(paths.lock, String(other.pid));
-      await assert.rejects(client.pull(`${reg.host}/xfer/big:v1`, out, { include: ['big.bin'] }), (e: unknown) => OmlmdError.is(e, 'CONFLICT') && e.message.includes(String(other.pid)));
+      await assert.rejects(client.pull(`${reg.host}/xfer/big:v1`, out, { include: ['big.bin'], lockWaitMs: 300 }), (e: unknown) => OmlmdError.is(e, 'CONFLICT') && e.message.includes(String(other.pid)));
     } finally {
       other.kill();
     }
@@ -491,5 +491,32 @@ describe('bounded memory', () => {
     assert.equal(statSync(join(out, 'sparse.bin')).size, size);
     assert.ok(pushPeak < 200 * 1e6, `push peak RSS ${(pushPeak / 1e6).toFixed(0)} MB`);
     assert.ok(pullPeak < 200 * 1e6, `pull peak RSS ${(pullPeak / 1e6).toFixed(0)} MB`);
+  });
+});
+
+describe('concurrent pulls of one model into one folder (the real registry)', () => {
+  let reg: RunningRegistry;
+  let work: string;
+  const files = Array.from({ length: 4 }, (_, i) => ({ name: `part-${i}.bin`, bytes: randomBytes(3 * MiB + i) }));
+  before(async () => {
+    reg = await startRegistry();
+    work = tempDir('omlmd-concurrent-pulls-');
+    for (const f of files) writeFileSync(join(work, f.name), f.bytes);
+    await new OmlmdClient({ home: join(work, 'seed') }).push(`${reg.host}/xfer/parts:v1`, { paths: files.map((f) => join(work, f.name)), metadata: { name: 'parts' } });
+  });
+  after(async () => {
+    await reg?.stop();
+  });
+
+  test('two at once, 8 rounds: both succeed every time, the files byte for byte (each used to hold one lock and refuse the other: both CONFLICT)', async () => {
+    for (let round = 0; round < 8; round++) {
+      const out = join(work, `round-${round}`);
+      const pull = (who: string) => runCli(['pull', `${reg.host}/xfer/parts:v1`, '-o', out, '--concurrency', '4'], { env: { OMLMD_HOME: join(work, `home-${who}`) } });
+      const [a, b] = await Promise.all([pull('a'), pull('b')]);
+      assert.equal(a.code, 0, `round ${round}: ${a.stderr}`);
+      assert.equal(b.code, 0, `round ${round}: ${b.stderr}`);
+      for (const f of files) assert.ok(readFileSync(join(out, f.name)).equals(f.bytes), `round ${round}: ${f.name}`);
+      assert.deepEqual(readdirSync(out).filter((n) => n.startsWith('.')), [], 'no partial or lock left');
+    }
   });
 });

@@ -48,11 +48,13 @@ export interface DownloadContext {
   direct?: number;
   /** Aligned staging buffers for direct writes, shared by the parts of a transfer. */
   segments: SegmentPool;
+  /** How long to wait for another transfer writing the same file (default {@link LOCK_WAIT_MS}). */
+  lockWaitMs: number;
 }
 
 /** The context for the downloads of one transfer; direct I/O as the environment allows (OMLMD_DIRECT_IO). */
-export function createDownloadContext(o: { pool: HashPool; concurrency: number; partSize?: number; mode?: DownloadMode }): DownloadContext {
-  return { pool: o.pool, connections: new Semaphore(o.concurrency), partSize: o.partSize ?? DEFAULT_PART_SIZE, mode: o.mode ?? 'auto', direct: directFlag(), segments: sharedSegments };
+export function createDownloadContext(o: { pool: HashPool; concurrency: number; partSize?: number; mode?: DownloadMode; lockWaitMs?: number }): DownloadContext {
+  return { pool: o.pool, connections: new Semaphore(o.concurrency), partSize: o.partSize ?? DEFAULT_PART_SIZE, mode: o.mode ?? 'auto', direct: directFlag(), segments: sharedSegments, lockWaitMs: o.lockWaitMs ?? LOCK_WAIT_MS };
 }
 
 /** One blob being downloaded, as a strategy sees it. */
@@ -116,16 +118,25 @@ export function partialPaths(finalPath: string, digest: string): { data: string;
  * unverified bytes into the file the first has just verified and renamed. The lock is
  * util/lockfile's: a lock left by a process that is gone is broken at once.
  */
-async function lockPartial(lock: string, what: string): Promise<() => Promise<void>> {
+async function lockPartial(lock: string, what: string, waitMs: number, signal?: AbortSignal): Promise<{ unlock: () => Promise<void>; waited: boolean }> {
+  const busy = (e: LockBusy): OmlmdError => {
+    const pid = e.holder.pid && e.holder.pid !== process.pid ? ` (process ${e.holder.pid})` : '';
+    return new OmlmdError('CONFLICT', `cannot download ${what}: another omlmd transfer${pid} has been writing it into the same place for all the ${Math.round(waitMs / 1000)} s this one waited`, {
+      remedies: [{ kind: 'say', text: 'wait for it to finish' }, { kind: 'remove-stale-lock', path: lock }],
+    });
+  };
   try {
-    return await acquireLock(lock);
+    return { unlock: await acquireLock(lock), waited: false };
   } catch (e) {
-    if (e instanceof LockBusy) {
-      const pid = e.holder.pid && e.holder.pid !== process.pid ? ` (process ${e.holder.pid})` : '';
-      throw new OmlmdError('CONFLICT', `cannot download ${what}: another omlmd transfer${pid} is writing it into the same place`, {
-        remedies: [{ kind: 'say', text: 'wait for it to finish' }, { kind: 'remove-stale-lock', path: lock }],
-      });
-    }
+    if (!(e instanceof LockBusy)) throw toOmlmdError(e, `cannot download ${what}`);
+  }
+  // Another pull is writing this file: wait for it (two pulls of one model into one folder
+  // each held one file and refused the other's, so neither finished), then use its result.
+  try {
+    return { unlock: await acquireLock(lock, { waitMs, signal }), waited: true };
+  } catch (e) {
+    if (e instanceof LockBusy) throw busy(e);
+    throwIfAborted(signal);
     throw toOmlmdError(e, `cannot download ${what}`);
   }
 }
@@ -189,14 +200,25 @@ async function removeStaleSiblings(finalPath: string, keep: string): Promise<voi
 
 class StalePartial extends Error {}
 
+/** How long a download waits for another transfer writing the same file (then CONFLICT). */
+export const LOCK_WAIT_MS = 10 * 60_000;
+
+async function holds(path: string, desc: Descriptor, ctx: DownloadContext, signal?: AbortSignal): Promise<boolean> {
+  const st = await stat(path).catch(() => undefined);
+  if (!st?.isFile() || st.size !== desc.size) return false;
+  return (await ctx.pool.hashFile(path, desc.size, signal).catch(() => undefined)) === desc.digest;
+}
+
 /**
  * Downloads `desc` from `repo` to `finalPath`, resuming what an earlier run left. Resolves
  * once the file is in place, verified.
  */
 export async function downloadBlob(repo: Repository, desc: Descriptor, finalPath: string, ctx: DownloadContext, opts: DownloadOptions): Promise<void> {
   const paths = partialPaths(finalPath, desc.digest);
-  const unlock = await lockPartial(paths.lock, opts.what);
+  const { unlock, waited } = await lockPartial(paths.lock, opts.what, ctx.lockWaitMs, opts.signal);
   try {
+    // The transfer we waited for may have put these very bytes in place.
+    if (waited && (await holds(finalPath, desc, ctx, opts.signal))) return;
     for (let attempt = 0; ; attempt++) {
       try {
         await downloadOnce(repo, desc, finalPath, paths, ctx, opts, attempt === 0);

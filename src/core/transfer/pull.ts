@@ -32,6 +32,8 @@ export interface PullOptions extends TransferOptions {
    */
   unpack?: boolean;
   platform?: Platform;
+  /** How long to wait for another pull writing the same file into the same place, ms (default 10 minutes; then CONFLICT). */
+  lockWaitMs?: number;
   /**
    * `stream` downloads every blob in one stream hashed as it arrives (the reference path),
    * never in parallel parts or around the page cache. Default `auto`.
@@ -152,7 +154,7 @@ export async function pullModel(repo: Repository, reference: string, outDir: str
 
   const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
   const pool = new HashPool(concurrency);
-  const ctx = createDownloadContext({ pool, concurrency, partSize: opts.partSize, mode: opts.download });
+  const ctx = createDownloadContext({ pool, concurrency, partSize: opts.partSize, mode: opts.download, lockWaitMs: opts.lockWaitMs });
   const written: { path: string; digest: string }[] = [];
   try {
     const pulled = await mapLimit(files, concurrency, async (f, sig): Promise<PulledFile> => {
