@@ -99,3 +99,39 @@ describe('hostile 0.1.x folder layers (hostile registry double)', () => {
     assert.deepEqual(tree(out), []);
   });
 });
+
+describe('hostile titles that collide (hostile registry double)', () => {
+  let reg: HostileRegistry;
+  let work: string;
+  before(async () => {
+    reg = await startHostileRegistry();
+    work = tempDir('omlmd-hostile-titles-');
+  });
+  after(async () => reg?.close());
+  const pull = (name: string) => runCli(['pull', `${reg.host}/${name}:v1`, '-o', join(work, name.replace('/', '-'))], { env: { OMLMD_HOME: join(work, 'home') } });
+
+  test('"x.bin" and "./x.bin" name one file: refused (exit 5) before anything is written, not a race for who wins', async () => {
+    reg.model('titles/dot', 'v1', [{ title: 'x.bin', bytes: Buffer.from('one') }, { title: './x.bin', bytes: Buffer.from('two') }]);
+    const r = await pull('titles/dot');
+    assert.equal(r.code, 5, r.stderr);
+    assert.match(r.stderr, /titled "x\.bin" and "\.\/x\.bin", which name one file/);
+    assert.deepEqual(tree(join(work, 'titles-dot')), []);
+  });
+
+  test('a file "x" and a file "x/y": refused, not EEXIST/ENOTDIR halfway', async () => {
+    reg.model('titles/nest', 'v1', [{ title: 'x', bytes: Buffer.from('file') }, { title: 'x/y', bytes: Buffer.from('under') }]);
+    const r = await pull('titles/nest');
+    assert.equal(r.code, 5, r.stderr);
+    assert.match(r.stderr, /a file titled "x" and another under it, "x\/y"/);
+    assert.doesNotMatch(r.stderr, /EEXIST|ENOTDIR|internal error/);
+  });
+
+  test('names that differ by case only pull on a case-sensitive file system (both kept)', async () => {
+    reg.model('titles/case', 'v1', [{ title: 'A.bin', bytes: Buffer.from('upper') }, { title: 'a.bin', bytes: Buffer.from('lower') }]);
+    const r = await pull('titles/case');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(readFileSync(join(work, 'titles-case', 'A.bin'), 'utf8'), 'upper');
+    assert.equal(readFileSync(join(work, 'titles-case', 'a.bin'), 'utf8'), 'lower');
+    assert.deepEqual(tree(join(work, 'titles-case')).filter((n) => n.startsWith('.')), [], 'the case probe is removed');
+  });
+});

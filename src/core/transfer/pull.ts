@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, open, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { extname, join, relative, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
@@ -68,22 +68,51 @@ export function selectFiles(manifest: ImageManifest, opts: Pick<PullOptions, 'me
   const view = viewArtifact(manifest);
   const inc = opts.include?.length ? picomatch(opts.include, { dot: true }) : undefined;
   const exc = opts.exclude?.length ? picomatch(opts.exclude, { dot: true }) : undefined;
-  const seen = new Set<string>();
+  const seen = new Map<string, string>();
   const out: ArtifactFile[] = [];
   for (const f of view.files) {
     // An encrypted layer is selected by what it was (`application/x-mlmodel+encrypted` is a model file).
     if (opts.mediaTypes?.length && !opts.mediaTypes.includes(f.descriptor.mediaType) && !(f.encrypted && opts.mediaTypes.includes(f.descriptor.mediaType.replace(/\+encrypted$/, '')))) continue;
     if (inc && !inc(f.path) && !inc(f.path.split('/').pop()!)) continue;
     if (exc && (exc(f.path) || exc(f.path.split('/').pop()!))) continue;
-    if (f.titled) checkTitle(f.path);
-    if (seen.has(f.path)) {
+    // Titles are compared as they land on disk: `./x.bin` is `x.bin`.
+    const key = f.titled ? checkTitle(f.path) : f.path;
+    const other = seen.get(key);
+    if (other !== undefined) {
       // omlmd 0.1.x pushes the config blob twice (config and JSON layer) but under one title only once.
-      throw new OmlmdError('CONFLICT', `two layers of the artifact are both titled ${JSON.stringify(f.path)}; pull one with --include or by media type`);
+      throw duplicateTitles(other, f.path);
     }
-    seen.add(f.path);
+    seen.set(key, f.path);
     out.push(f);
   }
+  // A title that is another's folder (`x` and `x/y`) cannot both be written.
+  for (const key of seen.keys()) {
+    const parts = key.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const up = seen.get(parts.slice(0, i).join('/'));
+      if (up !== undefined) throw new OmlmdError('INVALID_MANIFEST', `the artifact has a file titled ${JSON.stringify(up)} and another under it, ${JSON.stringify(seen.get(key))}: both cannot be written`, { remedies: [{ kind: 'say', text: 'pull one of them with --include' }] });
+    }
+  }
   return out;
+}
+
+function duplicateTitles(a: string, b: string): OmlmdError {
+  const same = a === b ? `both titled ${JSON.stringify(a)}` : `titled ${JSON.stringify(a)} and ${JSON.stringify(b)}, which name one file`;
+  return new OmlmdError('INVALID_MANIFEST', `two layers of the artifact are ${same}; which one would win is chance`, { remedies: [{ kind: 'say', text: 'pull one with --include or by media type' }] });
+}
+
+/** Whether names in `dir` differ by case only in name (macOS, Windows): probed with a file of its own. */
+async function caseInsensitive(dir: string): Promise<boolean> {
+  const name = `.omlmd-case-${process.pid}-${Date.now().toString(36)}`;
+  const probe = join(dir, name);
+  try {
+    await writeFile(probe, '', { flag: 'wx' });
+    return (await stat(join(dir, name.toUpperCase())).catch(() => undefined)) !== undefined;
+  } catch {
+    return false;
+  } finally {
+    await rm(probe, { force: true }).catch(() => undefined);
+  }
 }
 
 /**
@@ -149,6 +178,15 @@ export async function pullModel(repo: Repository, reference: string, outDir: str
     await mkdir(outDir, { recursive: true });
   } catch (e) {
     throw toOmlmdError(e, `cannot create output directory ${outDir}`);
+  }
+  if (files.length > 1 && (await caseInsensitive(outDir))) {
+    const folded = new Map<string, string>();
+    for (const f of files) {
+      const key = (f.titled ? checkTitle(f.path) : f.path).normalize('NFC').toLowerCase();
+      const other = folded.get(key);
+      if (other !== undefined) throw duplicateTitles(other, f.path);
+      folded.set(key, f.path);
+    }
   }
   onProgress?.({ type: 'plan', items: files.map((f) => ({ title: f.path, size: f.descriptor.size })), totalBytes: files.reduce((n, f) => n + f.descriptor.size, 0) });
 
