@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { runCli } from '../helpers/cli';
@@ -40,5 +40,24 @@ describe('push: symbolic links in a pushed folder', () => {
     // A file named on the command line is taken as given, link or not: the user chose it.
     const given = await runCli(['push', 'links/m:given', join(model, 'key.pem'), '--empty-metadata'], { env });
     assert.equal(given.code, 0, given.stderr);
+  });
+});
+
+describe('file names near the file system limit', () => {
+  const work = tempDir('omlmd-long-names-');
+  const env = { OMLMD_HOME: join(work, 'home') };
+
+  test('a 250-byte file name pushes and pulls back (its partial, state and lock names stay within 255 bytes)', async () => {
+    const name = `${'n'.repeat(246)}.bin`;
+    assert.equal(Buffer.byteLength(name), 250);
+    // Over 1 MiB, so the download keeps a resumable partial with a state file beside it.
+    writeFileSync(join(work, name), Buffer.alloc(3 * 1024 * 1024, 7));
+    const pushed = await runCli(['push', 'long/m:v1', join(work, name), '--empty-metadata'], { env });
+    assert.equal(pushed.code, 0, pushed.stderr);
+    const out = join(work, 'out');
+    const pulled = await runCli(['pull', 'long/m:v1', '-o', out], { env });
+    assert.equal(pulled.code, 0, pulled.stderr);
+    assert.equal(readFileSync(join(out, name)).length, 3 * 1024 * 1024);
+    assert.deepEqual(readdirSync(out).filter((n) => n.startsWith('.')), []);
   });
 });

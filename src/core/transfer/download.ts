@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { OmlmdError, throwIfAborted, toOmlmdError } from '../errors';
@@ -107,9 +108,23 @@ export interface DownloadOptions {
   beforeRename?: (dataPath: string) => Promise<void>;
 }
 
+/** File names are at most this many bytes (ext4, XFS, APFS, NTFS: 255). */
+const NAME_MAX = 255;
+/** What the partial's name adds to the file's: `.`, `.<16 hex>.omlmd-partial.state`. */
+const PARTIAL_EXTRA = 1 + 1 + 16 + '.omlmd-partial.state'.length;
+
+/**
+ * The part of a side file's name (partial, state, lock, a folder tar) that stands for the
+ * file: its name, or when that would push the side file past NAME_MAX, a digest of it (a
+ * 219-255 byte name pushed but could not be pulled: ENAMETOOLONG on the partial).
+ */
+export function sideStem(name: string): string {
+  return Buffer.byteLength(name) + PARTIAL_EXTRA <= NAME_MAX ? name : `~${createHash('sha256').update(name).digest('hex').slice(0, 40)}`;
+}
+
 /** Where a download into `finalPath` keeps its data, its state and its lock until it is verified. */
 export function partialPaths(finalPath: string, digest: string): { data: string; state: string; lock: string } {
-  const data = join(dirname(finalPath), `.${basename(finalPath)}.${digestHex(digest).slice(0, 16)}.omlmd-partial`);
+  const data = join(dirname(finalPath), `.${sideStem(basename(finalPath))}.${digestHex(digest).slice(0, 16)}.omlmd-partial`);
   return { data, state: `${data}.state`, lock: `${data}.lock` };
 }
 
@@ -188,7 +203,7 @@ async function discard(paths: { data: string; state: string }): Promise<void> {
 /** The partials of other versions of the same file, abandoned: they would only fill the disk. */
 async function removeStaleSiblings(finalPath: string, keep: string): Promise<void> {
   const dir = dirname(finalPath);
-  const prefix = `.${basename(finalPath)}.`;
+  const prefix = `.${sideStem(basename(finalPath))}.`;
   for (const name of await readdir(dir).catch(() => [] as string[])) {
     if (!name.startsWith(prefix) || !/\.omlmd-partial(\.state)?$/.test(name)) continue;
     const data = join(dir, name.replace(/\.state$/, ''));

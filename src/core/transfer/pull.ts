@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, open, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
-import { extname, join, relative, sep } from 'node:path';
+import { basename, dirname, extname, join, relative, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import picomatch from 'picomatch';
@@ -12,7 +12,7 @@ import { viewArtifact, type ArtifactFile } from '../model/artifact';
 import type { Repository } from '../oci/store';
 import type { Descriptor, ImageManifest, Platform } from '../oci/types';
 import type { TransferCache } from './cache';
-import { createDownloadContext, downloadBlob, type DownloadMode } from './download';
+import { createDownloadContext, downloadBlob, sideStem, type DownloadMode } from './download';
 import { HashPool } from './hashpool';
 import { checkTitle, safeOutputPath } from './paths';
 import { mapLimit } from '../util/limit';
@@ -206,7 +206,8 @@ export async function pullModel(repo: Repository, reference: string, outDir: str
         return { path: target, title: f.path, digest: desc.digest, size: desc.size, existed: true };
       }
       const what = `${f.path} (${desc.digest}) from ${repo.description}`;
-      await downloadBlob(repo, f.descriptor, legacyDir ? `${target}.omlmd-tar` : target, ctx, {
+      const tarPath = join(dirname(target), `.${sideStem(basename(target))}.omlmd-tar`);
+      await downloadBlob(repo, f.descriptor, legacyDir ? tarPath : target, ctx, {
         signal: sig,
         what,
         ...(layer ? { beforeRename: (data: string) => layer.decryptFile(data, sig) } : {}),
@@ -214,7 +215,7 @@ export async function pullModel(repo: Repository, reference: string, outDir: str
         onResumed: (n) => onProgress?.({ type: 'resumed', title: f.path, bytes: n }),
       });
       let unpacked = false;
-      if (legacyDir) unpacked = await unpackLegacyDirectory(`${target}.omlmd-tar`, target, outDir, f.path);
+      if (legacyDir) unpacked = await unpackLegacyDirectory(tarPath, target, outDir, f.path);
       else written.push({ path: target, digest: desc.digest });
       onProgress?.({ type: 'done', title: f.path, digest: desc.digest, size: desc.size });
       return { path: target, title: f.path, digest: desc.digest, size: desc.size, existed: false, unpacked };
