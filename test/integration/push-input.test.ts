@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { runCli } from '../helpers/cli';
@@ -50,14 +51,36 @@ describe('file names near the file system limit', () => {
   test('a 250-byte file name pushes and pulls back (its partial, state and lock names stay within 255 bytes)', async () => {
     const name = `${'n'.repeat(246)}.bin`;
     assert.equal(Buffer.byteLength(name), 250);
-    // Over 1 MiB, so the download keeps a resumable partial with a state file beside it.
-    writeFileSync(join(work, name), Buffer.alloc(3 * 1024 * 1024, 7));
+    // Over 4 MiB, so the download keeps a resumable partial with a state file beside it.
+    writeFileSync(join(work, name), Buffer.alloc(5 * 1024 * 1024, 7));
     const pushed = await runCli(['push', 'long/m:v1', join(work, name), '--empty-metadata'], { env });
     assert.equal(pushed.code, 0, pushed.stderr);
     const out = join(work, 'out');
     const pulled = await runCli(['pull', 'long/m:v1', '-o', out], { env });
     assert.equal(pulled.code, 0, pulled.stderr);
-    assert.equal(readFileSync(join(out, name)).length, 3 * 1024 * 1024);
+    assert.equal(readFileSync(join(out, name)).length, 5 * 1024 * 1024);
     assert.deepEqual(readdirSync(out).filter((n) => n.startsWith('.')), []);
+  });
+});
+
+describe('a pull onto a full disk (fault injection: the partial file is /dev/full)', () => {
+  const work = tempDir('omlmd-disk-full-');
+  const env = { OMLMD_HOME: join(work, 'home'), OMLMD_DIRECT_IO: '0' };
+
+  test('says the disk is full, where, and how to free what it kept; no file at its final path', async () => {
+    const bytes = Buffer.alloc(5 * 1024 * 1024, 9);
+    writeFileSync(join(work, 'big.bin'), bytes);
+    const pushed = await runCli(['push', 'full/m:v1', join(work, 'big.bin'), '--empty-metadata'], { env });
+    assert.equal(pushed.code, 0, pushed.stderr);
+    const out = join(work, 'out');
+    mkdirSync(out);
+    const digest = createHash('sha256').update(bytes).digest('hex');
+    symlinkSync('/dev/full', join(out, `.big.bin.${digest.slice(0, 16)}.omlmd-partial`));
+    const r = await runCli(['pull', 'full/m:v1', '-o', out], { env });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /the disk holding .*out is full/);
+    assert.match(r.stderr, /free space/);
+    assert.doesNotMatch(r.stderr, /internal error|\n\s+at /);
+    assert.equal(existsSync(join(out, 'big.bin')), false);
   });
 });

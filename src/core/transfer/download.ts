@@ -215,6 +215,25 @@ async function removeStaleSiblings(finalPath: string, keep: string): Promise<voi
 
 class StalePartial extends Error {}
 
+/** ENOSPC (or EDQUOT), however deep in the causes. */
+function noSpace(e: unknown): boolean {
+  for (let c: unknown = e, i = 0; c && i < 5; c = (c as { cause?: unknown }).cause, i++) {
+    const code = (c as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') return true;
+  }
+  return false;
+}
+
+/** A full disk, said with where the partial is, how big, and how to drop it (a hidden 50 MB partial kept a 50 MB disk full). */
+function diskFull(what: string, data: string, bytes: number, kept: boolean, cause: unknown): OmlmdError {
+  const where = dirname(data);
+  if (!kept || bytes === 0) return new OmlmdError('IO', `cannot download ${what}: the disk holding ${where} is full; nothing was kept`, { cause, remedies: [{ kind: 'say', text: `free space on the disk holding ${where}, then pull again` }] });
+  return new OmlmdError('IO', `cannot download ${what}: the disk holding ${where} is full; the partial download ${data} keeps the ${bytes} bytes received, to go on from`, {
+    cause,
+    remedies: [{ kind: 'say', text: `free space and pull again to go on from it, or delete ${data} (and its .state file) to free its ${bytes} bytes` }],
+  });
+}
+
 /** How long a download waits for another transfer writing the same file (then CONFLICT). */
 export const LOCK_WAIT_MS = 10 * 60_000;
 
@@ -317,6 +336,7 @@ async function downloadOnce(
     }
     ok = true;
   } catch (e) {
+    if (noSpace(e)) throw diskFull(what, paths.data, held.total(), resumable && keepPartial, e);
     const err = e instanceof StalePartial ? e : toOmlmdError(e, `cannot download ${what}`);
     // Bytes that are wrong, or a blob that is not what the manifest says, are not worth keeping.
     if (OmlmdError.is(err, 'DIGEST_MISMATCH', 'SIZE_MISMATCH')) keepPartial = false;
