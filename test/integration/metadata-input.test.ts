@@ -59,3 +59,28 @@ describe('hostile metadata files are refused where they enter', () => {
     assert.equal(r.code, 0, r.stderr);
   });
 });
+
+describe('metadata too large for a manifest', () => {
+  const work = tempDir('omlmd-metadata-size-');
+  const env = { OMLMD_HOME: join(work, 'home') };
+  writeFileSync(join(work, 'model.bin'), 'weights');
+
+  test('a 5 MB description is refused before anything is pushed (it became a manifest nothing could read back), the field named', async () => {
+    const file = join(work, 'huge.json');
+    writeFileSync(file, JSON.stringify({ name: 'huge', description: 'x'.repeat(5 * 1024 * 1024) }));
+    const r = await runCli(['push', 'huge/m:v1', join(work, 'model.bin'), '-m', file], { env });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /the manifest would be \d+ bytes, over the 4194304 a registry keeps.*"description"/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+    assert.equal((await runCli(['inspect', 'huge/m:v1'], { env })).code, 4, 'nothing was tagged');
+  });
+
+  test('every store refuses a manifest over 4 MiB before writing it: the local store as a registry would', async () => {
+    const { OmlmdClient } = await import('../../src/core/client');
+    const { OmlmdError } = await import('../../src/core/errors');
+    const client = new OmlmdClient({ home: join(work, 'lib-home') });
+    const repo = await client.repository({ kind: 'local', repository: 'big/manifest' });
+    const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', size: 2 }, layers: [], annotations: { pad: 'p'.repeat(6_700_000) } }));
+    await assert.rejects(repo.putManifest(bytes, 'application/vnd.oci.image.manifest.v1+json', 'v1'), (e: unknown) => OmlmdError.is(e, 'INVALID_MANIFEST') && /at most 4194304 bytes/.test(e.message));
+  });
+});

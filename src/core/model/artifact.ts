@@ -82,7 +82,24 @@ export function buildModelManifest(input: BuildManifestInput): { manifest: Image
     ...(input.subject ? { subject: input.subject } : {}),
     annotations,
   };
-  return { manifest, bytes: Buffer.from(JSON.stringify(manifest), 'utf8') };
+  const bytes = Buffer.from(JSON.stringify(manifest), 'utf8');
+  if (bytes.length > MAX_MANIFEST_BYTES) throw manifestTooLarge(bytes.length, annotations);
+  return { manifest, bytes };
+}
+
+/**
+ * The largest manifest omlmd writes or reads, in any store: distribution keeps no larger
+ * one, and many registries stop well before. A 100 MB description became a 209 MB manifest
+ * nothing could read back.
+ */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+function manifestTooLarge(size: number, annotations: Annotations): OmlmdError {
+  const [key, value] = Object.entries(annotations).sort((a, b) => b[1].length - a[1].length)[0] ?? ['', ''];
+  const field = key.replace(/\+json$/, '').replace(/^org\.opencontainers\.image\./, '');
+  return new OmlmdError('INVALID_METADATA', `the manifest would be ${size} bytes, over the ${MAX_MANIFEST_BYTES} a registry keeps: the metadata is also written into its annotations, and the largest, ${JSON.stringify(field)}, is ${value.length} characters`, {
+    remedies: [{ kind: 'say', text: `shorten ${field}, or push a long text as a file of the model (a README) and keep the metadata to a summary` }],
+  });
 }
 
 export type LayerRole = 'model' | 'metadata' | 'other';
