@@ -448,6 +448,32 @@ describe('pushes: digest cache, mounts, resumed uploads', () => {
     assert.ok(readFileSync(join(out, 'second.bin')).equals(large));
     assert.ok(readFileSync(join(out, 'first.bin')).equals(small));
   });
+  test('a PATCH broken mid-body: the registry (distribution) drops the whole upload session, so that blob restarts from its first byte; committed blobs are still not sent again', async () => {
+    const home = join(work, 'home-broken');
+    const config = join(work, 'config-broken.yaml');
+    writeFileSync(config, `registries:\n  ${proxy.host}:\n    chunkSizeMiB: 1\n`);
+    const small = randomBytes(MiB / 2);
+    const large = randomBytes(6 * MiB + 7);
+    writeFileSync(join(work, 'b-first.bin'), small);
+    writeFileSync(join(work, 'b-second.bin'), large);
+    await new Promise((r) => setTimeout(r, 120));
+    const env = { OMLMD_HOME: home, OMLMD_CONFIG: config };
+    // The small file's PATCH and two of the large file's pass; the third is cut after 300 KB.
+    proxy.add({ method: 'PATCH', skip: 3, times: 1, fault: { kind: 'drop-request', after: 300_000 } });
+    const r = await runCli(['push', `${proxy.host}/broken/m:v1`, join(work, 'b-first.bin'), join(work, 'b-second.bin'), '--name', 'm', '--concurrency', '1'], { env });
+    assert.equal(r.code, 0, r.stderr);
+    const patches = proxy.seen.filter((s) => s.method === 'PATCH');
+    const sent = patches.reduce((n, s) => n + s.bodyBytes, 0);
+    // Measured here against distribution 2.8: after the cut, GET on the session answers 404; a new session sends all of it.
+    const asked = proxy.seen.filter((s) => s.method === 'GET' && s.path.includes('/blobs/uploads/')).map((s) => s.status);
+    assert.ok(asked.length > 0 && asked.every((st) => st === 404), `it asked where the upload stood, and the registry had dropped it: ${asked.join(',')}`);
+    // Wasted: the two chunks the registry held, and the cut one as far as it got (the proxy reads in socket-sized pieces).
+    const wasted = sent - small.length - large.length;
+    assert.ok(wasted >= 2 * MiB + 300_000 && wasted < 2 * MiB + 300_000 + 64 * 1024, `the large blob went again from its first byte, the small one once: ${wasted} bytes sent twice`);
+    const out = join(work, 'broken-out');
+    await new OmlmdClient({ home: join(work, 'home-broken-check') }).pull(`${reg.host}/broken/m:v1`, out);
+    assert.ok(readFileSync(join(out, 'b-second.bin')).equals(large));
+  });
 });
 
 describe('bounded memory', () => {
