@@ -251,6 +251,8 @@ interface TarListing {
 
 /** Inflates `tarPath` chunk by chunk into `sink`, refusing past `limit` inflated bytes. */
 async function inflateInto(tarPath: string, limit: number, title: string, sink: { write(b: Buffer): boolean; end(): void; once(ev: 'drain', f: () => void): unknown }, done: Promise<void>): Promise<void> {
+  // `done` may reject (a strict parser's error) while the inflation still runs: handled here, awaited below.
+  done.catch(() => undefined);
   let total = 0;
   let bomb: OmlmdError | undefined;
   // Node 20's pipeline can reject with the AbortError of the source it tears down instead of the refusal: keep the refusal.
@@ -354,6 +356,10 @@ async function unpackLegacyDirectory(tarPath: string, target: string, outDir: st
     return true;
   } catch (e) {
     await rm(tarPath, { force: true });
+    if (e instanceof OmlmdError) throw e;
+    // node-tar's strict refusals (TAR_ENTRY_INVALID: a link path on a file entry, a bad header): the archive's fault.
+    const code = (e as { code?: string }).code;
+    if (typeof code === 'string' && code.startsWith('TAR_')) throw new OmlmdError('UNSAFE_PATH', `refusing the folder layer ${JSON.stringify(title)}: ${(e as Error).message}; nothing was unpacked`, { cause: e });
     throw toOmlmdError(e, `cannot unpack ${title}`);
   }
 }
