@@ -135,3 +135,25 @@ describe('hostile titles that collide (hostile registry double)', () => {
     assert.deepEqual(tree(join(work, 'titles-case')).filter((n) => n.startsWith('.')), [], 'the case probe is removed');
   });
 });
+
+describe('a config nested 5000 deep from a registry (hostile registry double)', () => {
+  let reg: HostileRegistry;
+  let work: string;
+  before(async () => {
+    reg = await startHostileRegistry();
+    work = tempDir('omlmd-hostile-deep-');
+  });
+  after(async () => reg?.close());
+
+  test('inspect, get config and metadata refuse it in one line (was "Maximum call stack size exceeded … please report it")', async () => {
+    let v = '1';
+    for (let i = 0; i < 5000; i++) v = `{"x": ${v}}`;
+    reg.model('deep/m', 'v1', [{ title: 'm.bin', bytes: Buffer.from('w') }], { config: Buffer.from(`{"name":"deep","customProperties":${v}}`) });
+    for (const args of [['inspect'], ['get', 'config'], ['metadata']]) {
+      const r = await runCli([...args, `${reg.host}/deep/m:v1`], { env: { OMLMD_HOME: join(work, 'home') } });
+      assert.notEqual(r.code, 0, args.join(' '));
+      assert.match(r.stderr, /nests more than 64 levels deep/, args.join(' '));
+      assert.doesNotMatch(r.stderr, /call stack|please report/, args.join(' '));
+    }
+  });
+});
