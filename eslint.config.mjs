@@ -12,7 +12,7 @@ const RANKS = [
   [/^src\/core\/(errors|units|home)\.ts$/, 0, 'core primitives'],
   [/^src\/core\/util\//, 1, 'core/util'],
   [/^src\/core\/oci\//, 2, 'core/oci'],
-  [/^src\/core\/(model|credentials)\/|^src\/core\/config\.ts$/, 3, 'core/model, credentials, config'],
+  [/^src\/core\/(model|credentials|crypt)\/|^src\/core\/config\.ts$/, 3, 'core/model, credentials, config'],
   [/^src\/core\/transfer\//, 4, 'core/transfer'],
   [/^src\/core\/client\.ts$/, 5, 'core/client'],
   [/^src\/core\/lineage\//, 6, 'core/lineage'],

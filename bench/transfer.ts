@@ -17,6 +17,12 @@
  * `--write` puts the table into docs/benchmarks.md under "## Transfers".
  *
  * Needs docker-registry, skopeo, curl, openssl and /usr/bin/time (scripts/setup.sh).
+ *
+ * With OMLMD_PEER_SRC (or --peer-src DIR) naming a folder that holds `omlmd-0.1.6/` (the
+ * source of containers/omlmd at tag v0.1.6) and `oras-py-0.2.38/` (oras-project/oras-py at
+ * 0.2.38; OMLMD_PEER_ORAS names another folder), omlmd 0.1.6 runs too, through its own
+ * Helper (bench/peer-omlmd016.py) with this machine's python3. Its code stays outside this
+ * project.
  */
 import { spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
@@ -30,6 +36,7 @@ import { startRegistry, type RunningRegistry } from '../test/helpers/registry';
 const MiB = 1024 * 1024;
 const ROOT = join(__dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
+const PEER_SCRIPT = join(__dirname, 'peer-omlmd016.py');
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -130,7 +137,12 @@ interface Model {
 }
 
 type Op = 'push' | 'repush' | 'pull' | 'pullExisting';
-type Tool = 'omlmd' | 'skopeo' | 'curl';
+type Tool = 'omlmd' | 'peer' | 'skopeo' | 'curl';
+/** omlmd 0.1.6, the released Python peer, runs from its source when OMLMD_PEER_SRC names the folder that holds it (docs/benchmarks.md). */
+const PEER_SRC = process.env.OMLMD_PEER_SRC ?? (process.argv.includes('--peer-src') ? process.argv[process.argv.indexOf('--peer-src') + 1] : undefined);
+const PEER_PATH = PEER_SRC ? [join(PEER_SRC, 'omlmd-0.1.6'), join(PEER_SRC, process.env.OMLMD_PEER_ORAS ?? 'oras-py-0.2.38')].join(':') : undefined;
+const TOOLS: Tool[] = PEER_PATH ? ['omlmd', 'peer', 'skopeo', 'curl'] : ['omlmd', 'skopeo', 'curl'];
+const NAMES: Record<Tool, string> = { omlmd: 'omlmd', peer: 'omlmd 0.1.6', skopeo: 'skopeo copy', curl: 'curl (raw limit)' };
 type Results = Record<Tool, Partial<Record<Op, Measure[]>>>;
 
 function record(r: Results, tool: Tool, op: Op, m: Measure): void {
@@ -150,7 +162,7 @@ async function curlPut(host: string, repo: string, file: string, digest: string)
 }
 
 async function benchModel(model: Model, work: string): Promise<Results> {
-  const r: Results = { omlmd: {}, skopeo: {}, curl: {} };
+  const r: Results = { omlmd: {}, peer: {}, skopeo: {}, curl: {} };
   const blobs: { file: string; digest: string }[] = [];
   // The digests (curl needs them in the URL): from a throwaway push to the local layout.
   const layoutInfo = JSON.parse((await new Promise<string>((resolve, reject) => {
@@ -166,7 +178,7 @@ async function benchModel(model: Model, work: string): Promise<Results> {
     console.log(`${model.label}: run ${run} of ${RUNS}`);
     // Operation by operation, the three tools back to back (in an order that rotates): a
     // neighbour's burst on this shared machine then hits one comparison, not one tool's column.
-    const order: Tool[] = (['omlmd', 'skopeo', 'curl'] as Tool[]).map((_, i, a) => a[(i + run - 1) % a.length]!);
+    const order: Tool[] = TOOLS.map((_, i, a) => a[(i + run - 1) % a.length]!);
     const regs = new Map<Tool, RunningRegistry>();
     try {
       for (const tool of order) regs.set(tool, await startRegistry());
@@ -205,6 +217,13 @@ async function benchModel(model: Model, work: string): Promise<Results> {
         case 'pullExisting':
           return timed(process.execPath, [CLI, 'pull', `${host}/${repo}:v1`, '-o', out], { OMLMD_HOME: pullHome });
       }
+    }
+    if (tool === 'peer') {
+      // omlmd 0.1.6 through its own Helper (bench/peer-omlmd016.py); it has no notion of a file already there.
+      const env = { PYTHONPATH: PEER_PATH };
+      if (op === 'push' || op === 'repush') return timed('python3', [PEER_SCRIPT, 'push', `${host}/${repo}:v1`, ...model.files], env);
+      if (op === 'pullExisting') return { secs: NaN, rssMB: NaN };
+      return timed('python3', [PEER_SCRIPT, 'pull', `${host}/${repo}:v1`, out], env);
     }
     if (tool === 'skopeo') {
       const dest = `docker://${host}/${repo}:v1`;
@@ -287,18 +306,19 @@ function table(model: Model, r: Results): string[] {
   const out = [
     `### ${model.label}`,
     '',
-    '| operation | omlmd | skopeo copy | curl (raw limit) | skopeo ÷ omlmd | omlmd ÷ curl |',
-    '|---|---|---|---|---|---|',
+    `| operation | ${TOOLS.map((t) => NAMES[t]).join(' | ')} |${PEER_PATH ? ' 0.1.6 ÷ omlmd |' : ''} skopeo ÷ omlmd | omlmd ÷ curl |`,
+    `|---|${TOOLS.map(() => '---|').join('')}${PEER_PATH ? '---|' : ''}---|---|`,
   ];
   for (const [label, op, note] of rows) {
     const o = med('omlmd', op);
-    out.push(`| ${label} | ${cell('omlmd', op)} | ${cell('skopeo', op)} | ${cell('curl', op)}${note ? ` ${note.replace(/^curl: /, '— ')}` : ''} | ${ratio(o, med('skopeo', op))} | ${med('curl', op) === undefined ? '—' : ratio(med('curl', op), o)} |`);
+    const cells = TOOLS.map((t) => `${cell(t, op)}${t === 'curl' && note ? ` ${note.replace(/^curl: /, '— ')}` : ''}`).join(' | ');
+    out.push(`| ${label} | ${cells} |${PEER_PATH ? ` ${ratio(o, med('peer', op))} |` : ''} ${ratio(o, med('skopeo', op))} | ${med('curl', op) === undefined ? '—' : ratio(med('curl', op), o)} |`);
   }
-  out.push('', `The registry's own CPU time (user + system, from /proc) while it served each tool: push ${(['omlmd', 'skopeo', 'curl'] as Tool[]).map((t) => `${t} ${regCpu(t, 'push')}`).join(', ')}; pull ${(['omlmd', 'skopeo', 'curl'] as Tool[]).map((t) => `${t} ${regCpu(t, 'pull')}`).join(', ')}.`);
+  out.push('', `The registry's own CPU time (user + system, from /proc) while it served each tool: push ${TOOLS.map((t) => `${NAMES[t]} ${regCpu(t, 'push')}`).join(', ')}; pull ${TOOLS.map((t) => `${NAMES[t]} ${regCpu(t, 'pull')}`).join(', ')}.`);
   const push = med('omlmd', 'push');
   const repush = med('omlmd', 'repush');
   const pull = med('omlmd', 'pull');
-  out.push('', `Re-push costs ${push && repush ? ((repush / push) * 100).toFixed(1) : '—'}% of the first push.${pull ? ` omlmd 0.1.6's published 2 GiB pull (11.0 s, another machine) ÷ this pull: ${(11.0 / pull).toFixed(1)}×.` : ''}`);
+  out.push('', `Re-push costs ${push && repush ? ((repush / push) * 100).toFixed(1) : '—'}% of the first push.${pull && !PEER_PATH ? ' omlmd 0.1.6 was not run (OMLMD_PEER_SRC unset).' : ''}`);
   return out;
 }
 
@@ -322,7 +342,10 @@ function targets(results: [Model, Results][], loop: Loop): string[] {
     const pull = med(r, 'omlmd', 'pull');
     const push = med(r, 'omlmd', 'push');
     row(`${m.label}: pull ≥ 3× faster than skopeo`, `${(med(r, 'skopeo', 'pull') / pull).toFixed(2)}×`, med(r, 'skopeo', 'pull') / pull >= 3);
-    if (m.bytes === 2 * 1024 * MiB) row(`${m.label}: pull ≥ 3× faster than omlmd 0.1.6's 11.0 s (measured on another machine)`, `${(11.0 / pull).toFixed(2)}×`, 11.0 / pull >= 3);
+    if (PEER_PATH) {
+      row(`${m.label}: pull ≥ 3× faster than omlmd 0.1.6`, `${(med(r, 'peer', 'pull') / pull).toFixed(2)}×`, med(r, 'peer', 'pull') / pull >= 3);
+      row(`${m.label}: push ≥ 3× faster than omlmd 0.1.6`, `${(med(r, 'peer', 'push') / push).toFixed(2)}×`, med(r, 'peer', 'push') / push >= 3);
+    }
     row(`${m.label}: pull within 1.5× of curl GET + hashing`, `${(pull / med(r, 'curl', 'pull')).toFixed(2)}×`, pull / med(r, 'curl', 'pull') <= 1.5);
     row(`${m.label}: push no slower than skopeo`, `${fmt(push)} s vs ${fmt(med(r, 'skopeo', 'push'))} s`, push <= med(r, 'skopeo', 'push'));
     row(`${m.label}: push within 1.2× of curl PUT`, `${(push / med(r, 'curl', 'push')).toFixed(2)}×`, push / med(r, 'curl', 'push') <= 1.2);
@@ -389,6 +412,7 @@ async function main(): Promise<void> {
       await timed(process.execPath, [CLI, 'push', `oci:${m.layout}:v1`, ...m.files, '--name', m.name], { OMLMD_HOME: join(work, 'home-layout') });
     }
     console.log(`start load ${load.toFixed(1)}`);
+    console.log(PEER_PATH ? `omlmd 0.1.6 from ${PEER_PATH}` : 'omlmd 0.1.6 skipped: set OMLMD_PEER_SRC to the folder holding its source (docs/benchmarks.md)');
 
     const results: [Model, Results][] = [];
     for (const m of [big, many]) results.push([m, await benchModel(m, work)]);
@@ -417,13 +441,13 @@ async function renderLog(file: string): Promise<void> {
       let entry = results.find(([m]) => m.label === label);
       if (!entry) {
         const big = /^One (\d+) GiB file$/.exec(label);
-        entry = [{ name: label, label, files: [], bytes: big ? Number(big[1]) * 1024 * MiB : 0, layout: '' }, { omlmd: {}, skopeo: {}, curl: {} }];
+        entry = [{ name: label, label, files: [], bytes: big ? Number(big[1]) * 1024 * MiB : 0, layout: '' }, { omlmd: {}, peer: {}, skopeo: {}, curl: {} }];
         results.push(entry);
       }
       current = entry[1];
       continue;
     }
-    const m = /^ {2}(omlmd|skopeo|curl)\s+(push|repush|pull|pullExisting)\s+([\d.]+) s\s+(\d+) MB(?: cpu ([\d.]+) s)?(?: registry cpu ([\d.]+) s)?$/.exec(line);
+    const m = /^ {2}(omlmd|peer|skopeo|curl)\s+(push|repush|pull|pullExisting)\s+([\d.]+) s\s+(\d+) MB(?: cpu ([\d.]+) s)?(?: registry cpu ([\d.]+) s)?$/.exec(line);
     if (m && current) (current[m[1] as Tool][m[2] as Op] ??= []).push({ secs: Number(m[3]), rssMB: Number(m[4]), cpu: m[5] ? Number(m[5]) : undefined, regCpu: m[6] ? Number(m[6]) : undefined });
   }
   const num = (re: RegExp): number => Number(re.exec(text)?.[1] ?? NaN);

@@ -53,6 +53,10 @@ export interface InitParams {
   /** Where a push goes, shown under the title, e.g. "localhost:5000/models/mnist:v2". */
   targetHint?: string;
   readOnly?: boolean;
+  /** What the model files' headers say, one line per file (a push). */
+  headers?: string[];
+  /** What to beware of in the model files, e.g. a pickle that runs code when loaded. */
+  warnings?: string[];
 }
 export interface ValidationResultParams {
   valid: boolean;

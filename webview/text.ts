@@ -3,6 +3,7 @@
 
 import yaml from 'js-yaml';
 import { describeValue } from '../src/core/model/fields';
+import { loadYaml, MAX_METADATA_DEPTH, tooDeepAt } from '../src/core/model/yamlload';
 import type { TextFormat } from './protocol';
 
 export interface TextError {
@@ -48,16 +49,22 @@ export function parseText(text: string, format: TextFormat): ParseResult {
   const label = format.toUpperCase();
   if (text.trim() === '') return { ok: false, error: { message: 'the text is empty: write at least a name, e.g. "name: my model"' } };
   let doc: unknown;
-  try {
-    // CORE_SCHEMA, as the core's parseMetadata: no timestamps, so "2024-01-01" stays a string.
-    doc = format === 'json' ? JSON.parse(text) : yaml.load(text, { schema: yaml.CORE_SCHEMA });
-  } catch (e) {
-    if (e instanceof yaml.YAMLException) {
-      return { ok: false, error: { message: `not valid ${label}: ${e.reason}`, line: e.mark.line + 1, column: e.mark.column + 1 } };
+  if (format === 'json') {
+    try {
+      doc = JSON.parse(text);
+    } catch (e) {
+      const at = jsonErrorAt(text, e as Error);
+      return { ok: false, error: { ...at, message: `not valid ${label}: ${at.message}` } };
     }
-    const at = jsonErrorAt(text, e as Error);
-    return { ok: false, error: { ...at, message: `not valid ${label}: ${at.message}` } };
+  } else {
+    // As the core's parseMetadata: the core schema (no timestamps, so "2024-01-01" stays a
+    // string), with aliases and nesting limited (yamlload.ts).
+    const r = loadYaml(text);
+    if (!r.ok) return { ok: false, error: { message: `not valid ${label}: ${r.reason}`, ...(r.line === undefined ? {} : { line: r.line, column: r.column }) } };
+    doc = r.value;
   }
+  const deep = tooDeepAt(doc);
+  if (deep !== undefined) return { ok: false, error: { message: `the metadata nests more than ${MAX_METADATA_DEPTH} levels deep (at ${deep.slice(0, 120)})` } };
   if (doc === null || doc === undefined) return { ok: false, error: { message: 'the metadata is empty: write at least a name, e.g. "name: my model"' } };
   if (Array.isArray(doc)) return { ok: false, error: { message: 'the top level is a list; it must be a mapping of fields (name: ..., author: ...)' } };
   if (typeof doc !== 'object') return { ok: false, error: { message: `the top level is ${describeValue(doc)}; it must be a mapping of fields (name, author, ...)` } };

@@ -1,4 +1,4 @@
-import yaml from 'js-yaml';
+import { parse as parseYamlScalar } from 'yaml';
 import { mergeMetadata, readMetadataFile, validateMetadata, type ModelMetadata } from '../core/model/metadata';
 import type { Command } from 'commander';
 import { OmlmdClient } from '../core/client';
@@ -151,10 +151,12 @@ export function parseProperty(kv: string): [string, unknown] {
   const raw = kv.slice(eq + 1);
   let value: unknown = raw;
   try {
-    value = yaml.load(raw, { schema: yaml.CORE_SCHEMA });
+    value = parseYamlScalar(raw, { schema: 'core', maxAliasCount: 0, logLevel: 'error' }) as unknown;
   } catch {
     value = raw;
   }
+  // Only a written null is null: an empty value or a comment stays the text it is.
+  if (value === null && !/^\s*(~|null|Null|NULL)\s*$/.test(raw)) value = raw;
   if (value === undefined || (typeof value === 'object' && value !== null)) value = raw;
   return [key, value];
 }
@@ -177,6 +179,7 @@ export interface PushOpts extends Common {
   property?: string[];
   annotation?: string[];
   artifactType?: boolean;
+  encryptRecipient?: string[];
 }
 
 export async function metadataFromOptions(o: PushOpts): Promise<ModelMetadata> {

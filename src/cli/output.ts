@@ -15,6 +15,8 @@ export const ExitCode = {
   notFound: 4,
   integrity: 5,
   network: 6,
+  /** Busy or changed under us (another transfer holds the file, a tag moved): try again. */
+  conflict: 7,
   cancelled: 130,
 } as const;
 
@@ -23,7 +25,7 @@ const CODE_EXIT: Partial<Record<ErrorCode, number>> = {
   INVALID_REFERENCE: ExitCode.usage,
   INVALID_METADATA: ExitCode.usage,
   INVALID_QUERY: ExitCode.usage,
-  CONFLICT: ExitCode.usage,
+  CONFLICT: ExitCode.conflict,
   AMBIGUOUS: ExitCode.usage,
   NAME_INVALID: ExitCode.usage,
   UNAUTHORIZED: ExitCode.auth,
@@ -42,6 +44,10 @@ const CODE_EXIT: Partial<Record<ErrorCode, number>> = {
   INVALID_MANIFEST: ExitCode.integrity,
   UNSAFE_PATH: ExitCode.integrity,
   VERIFICATION_FAILED: ExitCode.integrity,
+  INVALID_KEY: ExitCode.usage,
+  DECRYPTION_FAILED: ExitCode.integrity,
+  DECRYPTION_KEY_NEEDED: ExitCode.integrity,
+  INVALID_MODEL_FILE: ExitCode.integrity,
   NETWORK: ExitCode.network,
   TLS: ExitCode.network,
   TOOMANYREQUESTS: ExitCode.network,

@@ -34,9 +34,11 @@ export function cliRemedy(r: Remedy): string {
     case 'give-cert-and-key': return 'pass both --cert-file and --key-file';
     case 'delete-by-digest': return `to remove the manifest with all its tags, delete ${r.reference}`;
     case 'give-files-or-uri': return 'give model files or folders, or set uri (--uri s3://bucket/model) for a metadata-only artifact';
+    case 'follow-symlinks': return `remove the link or give ${r.target} as a path of its own; pass --follow-symlinks to push what links point to`;
     case 'enable-deletes': return `enable storage.delete on ${r.registry} (deletes are off in its configuration)`;
     case 'log-in-again': return `log in again: omlmd login ${r.registry}`;
     case 'inspect-artifact': return 'use `omlmd inspect` to see what it is, or `omlmd pull` to fetch its files';
+    case 'give-decryption-key': return 'pass --decryption-key PRIVATE.pem with the key of one of its recipients (or name key files in OMLMD_DECRYPTION_KEYS)';
     case 'metadata-as-metadata': return 'pass metadata with -m FILE instead of as a model file';
     case 'name-a-tag': return `name a tag, e.g. ${r.example}`;
     case 'choose-base-image': return 'name a runnable image with sh, ln and sleep (busybox, ubi-micro, ...), or leave out --base';

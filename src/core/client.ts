@@ -10,7 +10,7 @@ import { OciLayout } from './oci/layout';
 import { formatReference, parseReference, refOf, DEFAULT_TAG, type Reference } from './oci/reference';
 import { isReferrersTag } from './oci/referrers-tag';
 import { RegistryClient, type Credentials, type ProxySettings, type RetryEvent } from './oci/registry';
-import type { CallOptions, Repository, RepositoryLister, RepositoryPage } from './oci/store';
+import { repositoryPages, type CallOptions, type Repository, type RepositoryLister, type RepositoryPage } from './oci/store';
 import type { Descriptor, FetchedManifest, ImageManifest } from './oci/types';
 import { TransferCache } from './transfer/cache';
 import { copyArtifact, type CopyResult } from './transfer/copy';
@@ -218,20 +218,25 @@ export class OmlmdClient {
    * (`local` or nothing), one page at a time.
    */
   async repositories(where: string | undefined, opts: CallOptions & { last?: string; n?: number } = {}): Promise<RepositoryPage> {
-    let lister: RepositoryLister;
-    if (!where || where === 'local') lister = await this.localStore();
-    else if (where.startsWith('oci:')) lister = await OciLayout.open(where.slice(4));
-    else lister = this.registry(normalizeHost(where));
-    return lister.listRepositories(opts);
+    return (await this.lister(where)).listRepositories(opts);
+  }
+
+  /** Every page of `repositories(where)` from `last` on, guarded against catalogs that never end (store.ts repositoryPages). */
+  async *repositoryPages(where: string | undefined, opts: CallOptions & { last?: string; n?: number } = {}): AsyncGenerator<RepositoryPage> {
+    yield* repositoryPages(await this.lister(where), { ...opts, target: where && where !== 'local' ? where : 'the local store' });
+  }
+
+  private async lister(where: string | undefined): Promise<RepositoryLister> {
+    if (!where || where === 'local') return this.localStore();
+    if (where.startsWith('oci:')) return OciLayout.open(where.slice(4));
+    return this.registry(normalizeHost(where));
   }
 
   /** Everything in the local store, one entry per tag, with the model's name and format. */
   async list(opts: CallOptions = {}): Promise<LocalEntry[]> {
     const store = await this.localStore();
     const out: LocalEntry[] = [];
-    let last: string | undefined;
-    for (;;) {
-      const page = await store.listRepositories({ ...opts, last });
+    for await (const page of repositoryPages(store, { ...opts, target: 'the local store' })) {
       for (const repository of page.repositories) {
         const repo = store.repository(repository);
         // `sha256-<hex>` tags hold referrers lists (OCI 1.1 tag schema), not models.
@@ -250,8 +255,6 @@ export class OmlmdClient {
           out.push(entry);
         }
       }
-      if (!page.next) break;
-      last = page.next;
     }
     return out;
   }

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import yaml from 'js-yaml';
+import { parseDocument } from 'yaml';
 import { OmlmdError } from './errors';
 import type { RegistryOptions } from './oci/registry';
 import { normalizeHost } from './util/host';
@@ -97,7 +97,10 @@ export function parseConfig(text: string, path?: string, env: NodeJS.ProcessEnv 
   const where = path ?? 'config';
   let doc: unknown;
   try {
-    doc = yaml.load(text, { schema: yaml.CORE_SCHEMA });
+    // The `yaml` package (not js-yaml): it caps alias expansion, so a YAML bomb fails fast.
+    const parsed = parseDocument(text, { schema: 'core', merge: true, uniqueKeys: true, logLevel: 'error' });
+    if (parsed.errors[0]) throw parsed.errors[0];
+    doc = parsed.toJS({ maxAliasCount: 100 });
   } catch (e) {
     throw new OmlmdError('USAGE', `${where}: not valid YAML: ${(e as Error).message.split('\n')[0]}`, { cause: e });
   }

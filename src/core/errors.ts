@@ -14,6 +14,10 @@ export type ErrorCode =
   | 'NOT_FOUND' | 'DIGEST_MISMATCH' | 'SIZE_MISMATCH' | 'INVALID_REFERENCE' | 'INVALID_METADATA' | 'INVALID_QUERY'
   | 'INVALID_MANIFEST' | 'UNSAFE_PATH' | 'NOT_A_MODEL' | 'AMBIGUOUS' | 'USAGE' | 'CONFLICT'
   | 'NETWORK' | 'TLS' | 'HTTP' | 'IO' | 'CANCELLED'
+  // encrypted layers (ocicrypt)
+  | 'INVALID_KEY' | 'DECRYPTION_FAILED' | 'DECRYPTION_KEY_NEEDED'
+  // a model file whose header is malformed or hostile (src/core/model/headers/)
+  | 'INVALID_MODEL_FILE'
   // a signature, attestation or trust policy check refused the artifact (src/core/trust/)
   | 'VERIFICATION_FAILED';
 
@@ -125,6 +129,8 @@ export type Remedy =
   | { kind: 'log-in-again'; registry: string }
   /** Look at what the artifact is before using it as a model. */
   | { kind: 'inspect-artifact'; reference: string }
+  /** Give the private key of one of an encrypted layer's recipients. */
+  | { kind: 'give-decryption-key' }
   /** Pass the metadata as metadata, not as a model file. */
   | { kind: 'metadata-as-metadata' }
   /** Name a tag (not a digest) as the destination; `example` is one. */
@@ -139,6 +145,8 @@ export type Remedy =
   | { kind: 'enable-deletes'; registry: string }
   /** Nothing to push: give model files, or a `uri` in the metadata for a metadata-only artifact. */
   | { kind: 'give-files-or-uri' }
+  /** A link in a pushed folder leads out of it: remove it, push its target itself, or ask to follow links. */
+  | { kind: 'follow-symlinks'; link: string; target: string }
   /** Plain advice, already in words every face can show. */
   | { kind: 'say'; text: string }
   /** The default base image cannot be built here: name another one. */

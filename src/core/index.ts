@@ -28,6 +28,9 @@ export type { ModelMetadata, MetadataField } from './model/metadata';
 export { viewArtifact, MODEL_ARTIFACT_TYPE, ModelMediaType, METADATA_JSON_TITLE, METADATA_YAML_TITLE } from './model/artifact';
 export type { ArtifactView, ArtifactFile, ArtifactFlavor, LayerRole } from './model/artifact';
 export type { ModelFile } from './model/files';
+// Model files understood by their headers (bounded reads, never the weights).
+export { inspectModelFile, inspectBlobHeader, suggestMetadata, prefillMetadata, modelPackFields } from './model/headers';
+export type { HeaderSummary, HeaderFormat, TensorPort, PickleScan, InspectFileOptions, ModelPackHeaderFields } from './model/headers';
 
 // References: `host/repo:tag@digest`, `oci:PATH`, local store names.
 export { parseReference, formatReference, refOf, isValidRepository, isValidTag, DEFAULT_TAG } from './oci/reference';

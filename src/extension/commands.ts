@@ -45,7 +45,7 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
   const log = services.log;
 
   const ui: PushUi = {
-    editMetadata: async (initial, title, targetHint) => (await openMetadataEditor(context, { title, metadata: initial, mode: 'push', targetHint }))?.metadata,
+    editMetadata: async (initial, title, targetHint, found) => (await openMetadataEditor(context, { title, metadata: initial, mode: 'push', targetHint, headers: found?.headers, warnings: found?.warnings }))?.metadata,
     pickTarget: (proposed) => pickTarget(proposed),
     withProgress: (title, run) =>
       Promise.resolve(vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, (progress, token) => {
@@ -144,7 +144,7 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
       return;
     }
     const picked = await vscode.window.showQuickPick(
-      scan.candidates.map((c) => ({ label: vscode.workspace.asRelativePath(c.path, false), description: c.exists ? c.reason : `${c.reason} (not on disk: run the notebook first)`, picked: c.exists, path: c.path, exists: c.exists })),
+      scan.candidates.map((c) => ({ label: vscode.workspace.asRelativePath(c.path, false), description: c.exists ? c.reason : `${c.reason} (not on disk: run the notebook first)`, picked: c.exists && !c.link, path: c.path, exists: c.exists })),
       { canPickMany: true, title: `Push model from ${basename(notebook.uri.fsPath)}`, placeHolder: 'Model files this notebook produced', ignoreFocusOut: true },
     );
     if (!picked?.length) return;

@@ -1,3 +1,4 @@
+import { noLinks } from './model/plainText';
 import * as vscode from 'vscode';
 import { registerCommands } from './commands';
 import { registerSearch } from './search';
@@ -24,7 +25,7 @@ export function activate(context: vscode.ExtensionContext): void {
   } catch (e) {
     // VS Code swallows activation errors; say it where the user looks.
     log.error(String((e as Error)?.stack ?? e));
-    void vscode.window.showErrorMessage(`omlmd failed to start: ${(e as Error)?.message ?? e}`, 'Show Output').then((c) => c && log.show());
+    void vscode.window.showErrorMessage(`omlmd failed to start: ${noLinks(String((e as Error)?.message ?? e))}`, 'Show Output').then((c) => c && log.show());
   }
 }
 

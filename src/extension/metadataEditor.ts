@@ -34,6 +34,9 @@ export interface MetadataEditorOptions {
   targetHint?: string;
   /** Shows the metadata without Push; Save as file still works. */
   readOnly?: boolean;
+  /** What the model files' headers say, and what to beware of in them (InitParams). */
+  headers?: string[];
+  warnings?: string[];
 }
 
 export type MetadataEditorResult = { action: 'push'; metadata: ModelMetadata } | undefined;
@@ -144,7 +147,7 @@ export function openMetadataEditor(context: vscode.ExtensionContext, options: Me
       webview.onDidReceiveMessage((raw: unknown) => {
         if (!isIpcMessage(raw)) return;
         if (isMessage(raw, ReadyNotification)) {
-          send(InitNotification, { session, title: options.title, mode: options.mode, metadata: options.metadata, targetHint: options.targetHint, readOnly: options.readOnly });
+          send(InitNotification, { session, title: options.title, mode: options.mode, metadata: options.metadata, targetHint: options.targetHint, readOnly: options.readOnly, headers: options.headers, warnings: options.warnings });
         } else if (isMessage(raw, ChangedNotification)) {
           panel.title = raw.params.dirty ? `● ${options.title}` : options.title;
         } else if (isMessage(raw, PushRequest)) {

@@ -24,7 +24,7 @@ export async function folderFiles(notebookPath: string): Promise<FolderFile[]> {
   for (const [name, type] of entries) {
     const path = join(dir, name);
     const st = await vscode.workspace.fs.stat(vscode.Uri.file(path));
-    out.push({ path, mtimeMs: st.mtime, isDirectory: type === vscode.FileType.Directory });
+    out.push({ path, mtimeMs: st.mtime, isDirectory: (type & vscode.FileType.Directory) !== 0, isSymbolicLink: (type & vscode.FileType.SymbolicLink) !== 0 });
   }
   return out;
 }

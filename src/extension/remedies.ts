@@ -3,6 +3,7 @@
  * and its fields) and buttons (Open Settings, Sign in…, Retry), never a CLI flag or command.
  * No `vscode` import: errors.ts shows what this describes, and the unit tests read it.
  */
+import { noLinks } from './model/plainText';
 import { OmlmdError, type Remedy } from '../core/errors';
 
 export type ErrorAction =
@@ -69,9 +70,11 @@ export function vscodeRemedy(r: Remedy): { text: string; buttons: ErrorButton[] 
     case 'give-cert-and-key': return { text: `Set both certFile and keyFile in the ${REGISTRIES} setting.`, buttons: [openRegistries] };
     case 'delete-by-digest': return { text: `To remove the manifest with all its tags, delete ${r.reference}.`, buttons: [] };
     case 'give-files-or-uri': return { text: 'Choose model files or a folder, or set uri in the metadata for a metadata-only artifact.', buttons: [] };
+    case 'follow-symlinks': return { text: `Remove the link ${r.link} from the folder, or choose ${r.target} itself as a file to push.`, buttons: [] };
     case 'enable-deletes': return { text: `Deletes are turned off on ${r.registry}: its operator can enable them (storage.delete).`, buttons: [] };
     case 'log-in-again': return { text: `Sign in to ${r.registry} again.`, buttons: [signIn(r.registry)] };
     case 'inspect-artifact': return { text: `Open ${r.reference} in the Models view (Inspect Manifest) to see what it is.`, buttons: [] };
+    case 'give-decryption-key': return { text: 'Set omlmd.decryptionKeys to the private key of one of its recipients.', buttons: [{ title: 'Open Settings', action: { kind: 'open-settings', query: 'omlmd.decryptionKeys' } }] };
     case 'metadata-as-metadata': return { text: 'Give the metadata as metadata, not as a model file.', buttons: [] };
     case 'name-a-tag': return { text: `Name a tag, e.g. ${r.example}.`, buttons: [] };
     case 'choose-base-image': return { text: 'Choose a runnable base image with sh, ln and sleep (busybox, ubi-micro, ...), or the default one.', buttons: [] };
@@ -118,9 +121,11 @@ export function adviceForVsCode(e: OmlmdError, registry?: string): { texts: stri
 /** The message of an error notification (the error, then its remedies) and its buttons. */
 export function describeForVsCode(e: unknown, registry?: string): ErrorDescription {
   if (!(e instanceof OmlmdError)) {
-    return { message: `Unexpected error: ${(e as Error)?.message ?? String(e)}`, buttons: [{ title: 'Show Output', action: { kind: 'show-output' } }] };
+    return { message: `Unexpected error: ${noLinks(String((e as Error)?.message ?? e))}`, buttons: [{ title: 'Show Output', action: { kind: 'show-output' } }] };
   }
   const { texts, buttons } = adviceForVsCode(e, registry);
-  const message = texts.length > 0 ? `${e.message}${/[.?!]$/.test(e.message) ? '' : '.'} ${texts.join(' ')}` : e.message;
+  // The message quotes registry text (errors[].message, a body's first line): inert here.
+  const said = noLinks(e.message);
+  const message = texts.length > 0 ? `${said}${/[.?!]$/.test(said) ? '' : '.'} ${texts.map(noLinks).join(' ')}` : said;
   return { message, buttons };
 }

@@ -28,7 +28,7 @@ export interface RegistryEvent {
   source?: { addr?: string; instanceID?: string };
 }
 
-/** Every event a registry delivered, model or not, once it is parsed. */
+/** Every event a registry delivered, model or not, once it is parsed: as received, not yet checked against the registry. */
 export interface RegistryEventReceived {
   type: 'registry-event';
   /** The registry (host[:port]) the event was matched to. */
@@ -36,7 +36,7 @@ export interface RegistryEventReceived {
   event: RegistryEvent;
 }
 
-/** A tag now names a model artifact, and the index holds its document. */
+/** A tag now names a model artifact, as the registry confirmed, and the index holds its document. */
 export interface ModelPushed {
   type: 'model-pushed';
   registry: string;
@@ -68,6 +68,18 @@ export interface IndexFailed {
   error: Error;
 }
 
+/**
+ * An event the registry does not bear out, so nothing (or only what the registry says) was
+ * done: a push of a tag it does not have or that names another digest now, a delete of
+ * what it still has.
+ */
+export interface EventIgnored {
+  type: 'event-ignored';
+  registry: string;
+  event: RegistryEvent;
+  reason: string;
+}
+
 /** A full re-crawl ended. */
 export interface CrawlFinished {
   type: 'crawl-finished';
@@ -75,7 +87,7 @@ export interface CrawlFinished {
   report: CrawlReport;
 }
 
-export type ServerEvent = RegistryEventReceived | ModelPushed | ModelDeleted | IndexFailed | CrawlFinished;
+export type ServerEvent = RegistryEventReceived | ModelPushed | ModelDeleted | IndexFailed | EventIgnored | CrawlFinished;
 export type ServerEventType = ServerEvent['type'];
 export type Listener<T extends ServerEventType> = (event: Extract<ServerEvent, { type: T }>) => void | Promise<void>;
 

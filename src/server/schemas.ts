@@ -89,6 +89,9 @@ const searchProperties = {
 
 const error = (description: string) => ({ description, $ref: 'Error#' });
 const unauthorized = error('Token missing or wrong');
+const forbidden = error("The other face's token: the notification token cannot search, the search token cannot send notifications");
+/** Every route: a Host header that names no name of this server (DNS rebinding) is refused. */
+const misdirected = error('The Host header names no name of this server');
 
 export const ROUTE_SCHEMAS = {
   healthz: {
@@ -101,22 +104,23 @@ export const ROUTE_SCHEMAS = {
         required: ['status', 'index', 'documents', 'version'],
         properties: { status: { const: 'ok' }, index: { type: 'string' }, documents: { type: 'integer' }, version: { type: 'string' } },
       },
+      421: misdirected,
     },
   },
   openapi: {
     summary: 'This description',
     security: [],
-    response: { 200: { description: 'OpenAPI 3.1', type: 'object', required: ['openapi', 'info', 'paths'], properties: { openapi: { type: 'string' }, info: { type: 'object' }, paths: { type: 'object' } } } },
+    response: { 200: { description: 'OpenAPI 3.1', type: 'object', required: ['openapi', 'info', 'paths'], properties: { openapi: { type: 'string' }, info: { type: 'object' }, paths: { type: 'object' } } }, 421: misdirected },
   },
   searchGet: {
     summary: 'Search documents with a JSONPath filter',
     querystring: { type: 'object', properties: searchProperties },
-    response: { 200: { description: 'One page of matches, in order.', $ref: 'SearchPage#' }, 400: error('The query is invalid (code INVALID_QUERY, with position) or a parameter is'), 401: unauthorized },
+    response: { 200: { description: 'One page of matches, in order.', $ref: 'SearchPage#' }, 400: error('The query is invalid (code INVALID_QUERY, with position) or a parameter is'), 401: unauthorized, 403: forbidden, 421: misdirected },
   },
   searchPost: {
     summary: 'Search, with the query in the body',
     body: { type: 'object', description: 'The parameters of GET /api/v1/search; an empty body is {}.', properties: searchProperties },
-    response: { 200: { description: 'One page of matches, in order.', $ref: 'SearchPage#' }, 400: error('Invalid query or body'), 401: unauthorized, 413: error('The body is larger than 1 MiB') },
+    response: { 200: { description: 'One page of matches, in order.', $ref: 'SearchPage#' }, 400: error('Invalid query or body'), 401: unauthorized, 403: forbidden, 413: error('The body is larger than 1 MiB'), 421: misdirected },
   },
   artifact: {
     summary: "One artifact's document",
@@ -129,15 +133,16 @@ export const ROUTE_SCHEMAS = {
   },
   crawlPost: {
     summary: 'Start a full re-crawl of the configured registries now',
-    response: { 202: { description: 'Started (or already running)', type: 'object', properties: { started: { type: 'string', format: 'date-time' } } }, 401: unauthorized },
+    response: { 202: { description: 'Started (or already running)', type: 'object', properties: { started: { type: 'string', format: 'date-time' } } }, 401: unauthorized, 403: forbidden, 421: misdirected },
   },
   crawlGet: {
     summary: 'The last re-crawl report',
-    response: { 200: { description: 'Report', $ref: 'CrawlStatus#' }, 401: unauthorized },
+    response: { 200: { description: 'Report', $ref: 'CrawlStatus#' }, 401: unauthorized, 403: forbidden, 421: misdirected },
   },
   notifications: {
     summary: "Endpoint for the registry's notifications",
-    description: 'Configure distribution with `notifications.endpoints[].url` pointing here (and `headers: {Authorization: [Bearer TOKEN]}` when protected). Pushes of model artifacts are indexed, deletes removed; actions run afterwards.',
+    description: "Configure distribution with `notifications.endpoints[].url` pointing here and `headers: {Authorization: [Bearer NOTIFY_TOKEN]}`: the server's notification token, never the search token. No event is taken on its word: a push's tag is resolved in the registry and what it names now is indexed (actions run only when that is the event's digest); a delete removes only what the registry answers 404 for.",
+    security: [{ notify: [] }],
     consumes: [NOTIFICATION_MEDIA_TYPE, 'application/json'],
     body: {
       type: 'object',
@@ -155,8 +160,10 @@ export const ROUTE_SCHEMAS = {
       202: { description: 'Accepted; indexing follows at once', type: 'object', required: ['accepted'], properties: { accepted: { type: 'integer', description: 'How many events were about a registry this server indexes.' } } },
       400: error('Not an envelope'),
       401: unauthorized,
+      403: error('The search token, or the server takes no notifications (it has no notification token)'),
       413: error('The body is larger than 1 MiB'),
       415: error('Wrong Content-Type'),
+      421: misdirected,
     },
   },
 } as const;

@@ -7,11 +7,12 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { OmlmdClient } from '../core/client';
 import { OmlmdError } from '../core/errors';
+import type { Descriptor } from '../core/oci/types';
 import { INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES } from '../core/oci/mediatypes';
 import { isValidRepository, isValidTag } from '../core/oci/reference';
 import { isDigest } from '../core/oci/digest';
@@ -30,10 +31,31 @@ export interface SearchServerOptions {
   registries: string[];
   /** Repositories to re-crawl when a registry refuses its catalog. */
   repositories?: string[];
-  /** Bearer token for everything but /healthz and /openapi.json (and the registry's notifications). */
+  /**
+   * Bearer token of the search API (everything but /healthz, /openapi.json and
+   * /notifications). Without it the server is refused unless `allowAnonymous`.
+   */
   token?: string;
+  /**
+   * Bearer token of /notifications, which the registry sends (distribution:
+   * `notifications.endpoints[].headers`). Never the search token: a search client cannot
+   * send events. Without it /notifications refuses every event, unless `allowAnonymous`.
+   */
+  notifyToken?: string;
+  /** Serve what has no token to anyone: the search API without `token`, /notifications without `notifyToken`. */
+  allowAnonymous?: boolean;
+  /**
+   * Host header names answered besides loopback names and the bound address (with a
+   * wildcard bind, any IP address too); `*`: any. Others get 421, which stops DNS rebinding.
+   */
+  allowedHosts?: string[];
   /** Full re-crawl period, ms; 0 or absent: none beyond `crawlOnStart`. */
   recrawlIntervalMs?: number;
+  /**
+   * A crawl of one registry stops after this long (default: the re-crawl period, else 1 h),
+   * so a catalog that never ends cannot hold every later re-crawl back.
+   */
+  crawlBudgetMs?: number;
   crawlOnStart?: boolean;
   actions?: NotificationAction[];
   log?: Logger;
@@ -76,6 +98,16 @@ class HttpError extends Error {
 function digestOf(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
+
+/** The name in a Host header or an allowed-host entry: lower case, without port, brackets or a final dot. */
+export function hostName(v: string): string {
+  const s = v.trim().toLowerCase();
+  const name = s.startsWith('[') ? s.slice(1, s.indexOf(']') < 0 ? undefined : s.indexOf(']')) : s.split(':').length === 2 ? s.split(':')[0]! : s;
+  return name.replace(/\.$/, '');
+}
+
+const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '::1'];
+const WILDCARD_ADDRESSES = ['0.0.0.0', '::'];
 
 /** What a failed request answers: the same JSON error bodies and status codes as before fastify. */
 function errorReply(e: unknown, req: FastifyRequest, log: Logger): { status: number; body: unknown } {
@@ -161,6 +193,10 @@ export function createSearchServer(opts: SearchServerOptions): SearchServer {
   const queue = new WorkQueue(4);
   const registries = [...new Set(opts.registries)];
   const tokenDigest = opts.token ? digestOf(opts.token) : undefined;
+  const notifyDigest = opts.notifyToken ? digestOf(opts.notifyToken) : undefined;
+  if (!tokenDigest && !opts.allowAnonymous) throw new OmlmdError('USAGE', 'the search server needs a token for its search API, or allowAnonymous to serve it to anyone');
+  if (tokenDigest && notifyDigest && timingSafeEqual(tokenDigest, notifyDigest)) throw new OmlmdError('USAGE', 'the notification token must differ from the search token: a search client could send events');
+  let allowedHost: (name: string) => boolean = () => true;
   const version = opts.version ?? '0.0.0';
   let lastCrawl: { started: string; finished?: string; reports: CrawlReport[] } | undefined;
   let crawling: Promise<CrawlReport[]> | undefined;
@@ -173,10 +209,54 @@ export function createSearchServer(opts: SearchServerOptions): SearchServer {
     if (a.onRegistryEvent) events.on('registry-event', (e) => a.onRegistryEvent!(e, ctx));
   }
 
-  const authorized = (req: IncomingMessage): boolean => {
-    if (!tokenDigest) return true;
+  /** Throttled warnings: one line per key a minute, with how many were held back. */
+  const warned = new Map<string, { at: number; held: number }>();
+  const warnOnce = (key: string, message: string): void => {
+    const now = Date.now();
+    const w = warned.get(key);
+    if (w && now - w.at < 60_000) {
+      w.held++;
+      return;
+    }
+    if (warned.size > 1000) warned.clear();
+    warned.set(key, { at: now, held: 0 });
+    log.warn(`${message}${w?.held ? ` (and ${w.held} more in the last minute)` : ''}`);
+  };
+
+  /**
+   * Each face takes its own token: the search API the clients', /notifications the
+   * registry's. The other face's token is refused with 403; no or a wrong token with 401.
+   */
+  const authorize = (face: 'search' | 'notifications', req: IncomingMessage): void => {
+    const mine = face === 'search' ? tokenDigest : notifyDigest;
+    const other = face === 'search' ? notifyDigest : tokenDigest;
+    if (!mine) {
+      if (opts.allowAnonymous) return;
+      throw new HttpError(403, 'DENIED', 'this server takes no notifications: it has no notification token');
+    }
     const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
-    return m !== null && timingSafeEqual(digestOf(m[1]!), tokenDigest);
+    if (!m) throw new HttpError(401, 'UNAUTHORIZED', 'a bearer token is required');
+    const d = digestOf(m[1]!);
+    if (timingSafeEqual(d, mine)) return;
+    if (other && timingSafeEqual(d, other)) {
+      throw new HttpError(403, 'DENIED', face === 'notifications' ? 'the search token cannot send notifications' : 'the notification token cannot search');
+    }
+    throw new HttpError(401, 'UNAUTHORIZED', 'the bearer token is wrong');
+  };
+  const authorized = (face: 'search' | 'notifications', req: IncomingMessage): void => {
+    try {
+      authorize(face, req);
+    } catch (e) {
+      if (face === 'notifications') warnOnce(`refused-notification`, `refused a notification from ${req.socket.remoteAddress ?? 'unknown'}: ${(e as Error).message}`);
+      throw e;
+    }
+  };
+  const hostAllowed = (req: IncomingMessage): void => {
+    const host = req.headers.host;
+    // No Host at all (HTTP/1.0) is no browser's request: rebinding needs a browser.
+    if (host === undefined || allowedHost(hostName(host))) return;
+    warnOnce(`host ${hostName(host).slice(0, 100)}`, `refused a request for Host ${JSON.stringify(host.slice(0, 100))}: not a name of this server`);
+    throw new HttpError(421, 'MISDIRECTED', `Host ${host.slice(0, 100)} is not a name of this server`);
   };
 
   /** Which configured registry an event is about: by its URL's host, the request's Host, or the only one. */
@@ -206,42 +286,90 @@ export function createSearchServer(opts: SearchServerOptions): SearchServer {
     }
   };
 
+  /** What a tag or digest names in the registry now; undefined when the registry answers 404 (no such tag, manifest or repository). */
+  const current = async (registry: string, repository: string, reference: string): Promise<Descriptor | undefined> => {
+    const repo = await opts.client.repository({ kind: 'registry', registry, repository });
+    try {
+      return await repo.resolve(reference, { signal: closing.signal });
+    } catch (e) {
+      if (OmlmdError.is(e) && e.status === 404) return undefined;
+      throw e;
+    }
+  };
+
+  /**
+   * What a pushed tag names, waiting a little for a tag not there yet: distribution sends a
+   * push event when it has stored the manifest, before it links the tag (its manifest
+   * handler tags afterwards), so the first look can answer 404 for a real push.
+   */
+  const settled = async (registry: string, repository: string, tag: string): Promise<Descriptor | undefined> => {
+    for (const wait of [0, 100, 200, 400, 800, 1600]) {
+      if (wait) await sleep(wait, undefined, { signal: closing.signal }).catch(() => undefined);
+      if (closing.signal.aborted) return undefined;
+      const now = await current(registry, repository, tag);
+      if (now) return now;
+    }
+    return undefined;
+  };
+
+  const ignore = (registry: string, ev: RegistryEvent, reason: string): void => {
+    log.warn(`ignored a ${ev.action} event: ${reason}`);
+    events.emit({ type: 'event-ignored', registry, event: ev, reason });
+  };
+
+  /**
+   * A push is never taken on the event's word: the tag is resolved in the registry, and what
+   * it names now is indexed. Actions run only when that is the digest the event names.
+   */
   const onPush = (registry: string, ev: RegistryEvent): void => {
     const { repository, tag, digest } = ev.target;
     if (!repository || !tag || !digest || !isValidRepository(repository) || !isValidTag(tag) || !isDigest(digest)) return;
-    queue.push(`${registry}/${repository}:${tag}`, async () => {
+    const reference = `${registry}/${repository}:${tag}`;
+    queue.push(reference, async () => {
       try {
-        await withRetries(`index ${registry}/${repository}:${tag}`, async () => {
-          const res = await indexTag(opts.client, opts.index, registry, repository, tag, digest, { signal: closing.signal });
+        await withRetries(`index ${reference}`, async () => {
+          const now = await settled(registry, repository, tag);
+          if (!now) return ignore(registry, ev, `the registry has no ${reference}`);
+          const res = await indexTag(opts.client, opts.index, registry, repository, tag, now.digest, { signal: closing.signal });
           for (const w of res.warnings) log.warn(w);
+          if (now.digest !== digest) {
+            return ignore(registry, ev, `${reference} names ${now.digest} in the registry, not ${digest}${res.document ? `; indexed ${now.digest}` : ''}`);
+          }
           if (res.document) {
             log.info(`indexed ${res.document.reference} (${digest})`);
             events.emit({ type: 'model-pushed', registry, repository, tag, digest, reference: res.document.reference, document: res.document, event: ev });
           }
         });
       } catch (e) {
-        log.error(`cannot index ${registry}/${repository}:${tag}: ${(e as Error).message}`);
+        log.error(`cannot index ${reference}: ${(e as Error).message}`);
         events.emit({ type: 'index-failed', registry, repository, tag, digest, error: e as Error });
       }
     });
   };
 
+  /** A delete removes only what the registry answers 404 for. */
   const onDelete = (registry: string, ev: RegistryEvent): void => {
     const { repository, digest, tag } = ev.target;
     if (!repository || !isValidRepository(repository)) return;
+    const byDigest = digest !== undefined && isDigest(digest);
+    if (!byDigest && !(tag && isValidTag(tag))) return;
+    const reference = byDigest ? `${registry}/${repository}@${digest}` : `${registry}/${repository}:${tag!}`;
     queue.push(`${registry}/${repository}`, async () => {
       try {
-        if (digest && isDigest(digest)) {
-          const documents = await opts.index.removeDigest(registry, repository, digest);
-          if (documents.length) {
-            log.info(`removed ${documents.map((d) => d.reference).join(', ')}`);
-            events.emit({ type: 'model-deleted', registry, repository, digest, documents, event: ev });
+        await withRetries(`remove ${reference}`, async () => {
+          if (await current(registry, repository, byDigest ? digest : tag!)) return ignore(registry, ev, `the registry still has ${reference}`);
+          if (byDigest) {
+            const documents = await opts.index.removeDigest(registry, repository, digest);
+            if (documents.length) {
+              log.info(`removed ${documents.map((d) => d.reference).join(', ')}`);
+              events.emit({ type: 'model-deleted', registry, repository, digest, documents, event: ev });
+            }
+          } else {
+            await opts.index.removeTags(registry, repository, [tag!]);
           }
-        } else if (tag && isValidTag(tag)) {
-          await opts.index.removeTags(registry, repository, [tag]);
-        }
+        });
       } catch (e) {
-        log.error(`cannot remove ${registry}/${repository}@${digest ?? tag}: ${(e as Error).message}`);
+        log.error(`cannot remove ${reference}: ${(e as Error).message}`);
       }
     });
   };
@@ -270,15 +398,19 @@ export function createSearchServer(opts: SearchServerOptions): SearchServer {
     crawling ??= (async () => {
       lastCrawl = { started: new Date().toISOString(), reports: [] };
       const reports: CrawlReport[] = [];
+      const budgetMs = opts.crawlBudgetMs ?? (opts.recrawlIntervalMs && opts.recrawlIntervalMs > 0 ? opts.recrawlIntervalMs : 3_600_000);
       for (const registry of registries) {
+        const budget = AbortSignal.timeout(budgetMs);
         try {
-          const report = await crawlToIndex(opts.client, opts.index, [registry], { repositories: opts.repositories, signal: closing.signal });
+          const report = await crawlToIndex(opts.client, opts.index, [registry], { repositories: opts.repositories, signal: AbortSignal.any([closing.signal, budget]) });
           for (const p of report.problems) log.warn(`crawl: ${p.target}: ${p.message}`);
           log.info(`crawled ${registry}: ${report.indexed} indexed, ${report.unchanged} unchanged, ${report.removed} removed, ${report.problems.length} problems`);
           reports.push(report);
           events.emit({ type: 'crawl-finished', registry, report });
         } catch (e) {
-          if (!closing.signal.aborted) log.error(`crawl of ${registry} failed: ${(e as Error).message}`);
+          if (closing.signal.aborted) continue;
+          if (budget.aborted) log.error(`crawl of ${registry} stopped after its time budget (${Math.round(budgetMs / 1000)} s); the index keeps what it had`);
+          else log.error(`crawl of ${registry} failed: ${(e as Error).message}`);
         }
       }
       lastCrawl.reports = reports;
@@ -298,6 +430,7 @@ export function createSearchServer(opts: SearchServerOptions): SearchServer {
   const handlers: Handlers = {
     health: async () => ({ status: 'ok', index: opts.index.description, documents: await opts.index.count(), version }),
     authorized,
+    hostAllowed,
     search,
     artifact: async (reference) => {
       const doc = await opts.index.get(reference);
@@ -329,6 +462,9 @@ export function createSearchServer(opts: SearchServerOptions): SearchServer {
       await app.listen({ port, host });
       const a = app.server.address() as AddressInfo;
       url = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+      const names = new Set([...LOOPBACK_NAMES, hostName(a.family === 'IPv6' ? `[${a.address}]` : a.address), ...(opts.allowedHosts ?? []).map(hostName)]);
+      const wildcard = WILDCARD_ADDRESSES.includes(a.address);
+      allowedHost = names.has('*') ? () => true : (name) => names.has(name) || (wildcard && isIP(name) !== 0);
       if (opts.crawlOnStart) void recrawl();
       if (opts.recrawlIntervalMs && opts.recrawlIntervalMs > 0) {
         timer = setInterval(() => void recrawl(), opts.recrawlIntervalMs);
@@ -365,7 +501,10 @@ interface SearchParams {
 /** What the routes call: the server's state stays in createSearchServer. */
 interface Handlers {
   health(): Promise<unknown>;
-  authorized(req: IncomingMessage): boolean;
+  /** Throws the 401 or 403 when the request lacks the face's token. */
+  authorized(face: 'search' | 'notifications', req: IncomingMessage): void;
+  /** Throws the 421 when the Host header names no name of this server. */
+  hostAllowed(req: IncomingMessage): void;
   search(p: SearchParams): Promise<unknown>;
   artifact(reference: string): Promise<unknown>;
   startCrawl(): unknown;
@@ -406,7 +545,12 @@ async function buildApp(h: Handlers, o: { version: string; headersTimeoutMs: num
         version: o.version,
         description: "Finds model artifacts by their metadata. The index is kept fresh from the registry's notifications and repaired by periodic re-crawls.",
       },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'When the server runs with a token, every endpoint but /healthz and /openapi.json needs it.' } } },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: "The search clients' token: every endpoint but /healthz, /openapi.json and /notifications needs it (unless the server runs anonymous)." },
+          notify: { type: 'http', scheme: 'bearer', description: "The registry's own token, for /notifications only; the search token is refused there (403)." },
+        },
+      },
       security: [{ bearer: [] }],
     },
     refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
@@ -430,8 +574,10 @@ async function buildApp(h: Handlers, o: { version: string; headersTimeoutMs: num
   });
 
   app.addHook('onRequest', async (req) => {
-    if (PUBLIC_PATHS.has(req.url.split('?')[0]!)) return;
-    if (!h.authorized(req.raw)) throw new HttpError(401, 'UNAUTHORIZED', 'a bearer token is required');
+    h.hostAllowed(req.raw);
+    const path = req.routeOptions.url ?? req.url.split('?')[0]!;
+    if (PUBLIC_PATHS.has(path)) return;
+    h.authorized(path === '/notifications' ? 'notifications' : 'search', req.raw);
   });
   app.addHook('onSend', async (_req, reply) => {
     void reply.header('cache-control', 'no-store');
@@ -476,7 +622,7 @@ export async function openApiDocument(version = '0.0.0'): Promise<Record<string,
   const never = (): never => {
     throw new Error('not serving');
   };
-  const app = await buildApp({ health: never, authorized: () => true, search: never, artifact: never, startCrawl: never, crawlStatus: never, notifications: never, log: silentLogger }, { version, headersTimeoutMs: HEADERS_TIMEOUT_MS, requestTimeoutMs: REQUEST_TIMEOUT_MS });
+  const app = await buildApp({ health: never, authorized: () => undefined, hostAllowed: () => undefined, search: never, artifact: never, startCrawl: never, crawlStatus: never, notifications: never, log: silentLogger }, { version, headersTimeoutMs: HEADERS_TIMEOUT_MS, requestTimeoutMs: REQUEST_TIMEOUT_MS });
   try {
     return app.swagger() as unknown as Record<string, unknown>;
   } finally {

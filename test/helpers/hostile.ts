@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import { gzipSync } from 'node:zlib';
+import { createGzip, gzipSync } from 'node:zlib';
 
 export interface SeenRequest {
   method: string;
@@ -214,6 +214,8 @@ export interface TarEntry {
   body?: Buffer;
   linkname?: string;
   mode?: number;
+  /** The size the header declares, when no body is given (a bomb's zeros follow it). */
+  size?: number;
 }
 
 /**
@@ -256,11 +258,33 @@ export function rawTar(entries: TarEntry[]): Buffer {
     const body = e.body ?? Buffer.alloc(0);
     const type = e.type ?? 'file';
     const flag = type === 'file' ? '0' : type === 'dir' ? '5' : type === 'symlink' ? '2' : '1';
-    blocks.push(header(e.name, type === 'file' ? body.length : 0, flag, e.linkname ?? '', e.mode ?? (type === 'dir' ? 0o755 : 0o644)));
+    blocks.push(header(e.name, type === 'file' ? e.size ?? body.length : 0, flag, e.linkname ?? '', e.mode ?? (type === 'dir' ? 0o755 : 0o644)));
     if (type === 'file' && body.length) blocks.push(pad(body));
   }
   blocks.push(Buffer.alloc(1024, 0));
   return Buffer.concat(blocks);
+}
+
+/**
+ * A gzip tar holding `folder/` and one file of `size` zero bytes: ~1 KB on the wire per MB
+ * it inflates to (a 0.1.x folder layer that is a gzip bomb). Made as a stream: no `size` buffer.
+ */
+export async function gzipTarBomb(folder: string, size: number): Promise<Buffer> {
+  const head = rawTar([{ name: `${folder}/`, type: 'dir' }, { name: `${folder}/zeros.bin`, size }]);
+  const headers = head.subarray(0, head.length - 1024);
+  const zeros = size + (512 - (size % 512)) % 512 + 1024;
+  const chunks: Buffer[] = [];
+  const gz = createGzip({ level: 9 });
+  gz.on('data', (b: Buffer) => chunks.push(b));
+  const ended = new Promise((r) => gz.on('end', r));
+  const block = Buffer.alloc(1 << 20, 0);
+  gz.write(headers);
+  for (let left = zeros; left > 0; left -= block.length) {
+    if (!gz.write(left >= block.length ? block : block.subarray(0, left))) await new Promise((r) => gz.once('drain', r));
+  }
+  gz.end();
+  await ended;
+  return Buffer.concat(chunks);
 }
 
 /** A gzip stream of `size` zero bytes: a few KB on the wire per MB inflated. */

@@ -1,9 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chownSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as PgModule from 'pg';
 import { freePort } from './registry';
+import { tempDir } from './tmp';
 
 const BIN = process.env.OMLMD_PG_BIN ?? '/usr/lib/postgresql/15/bin';
 
@@ -58,7 +58,7 @@ function runAsync(argv: string[]): Promise<void> {
  */
 export async function startPostgres(): Promise<RunningPostgres> {
   if (!existsSync(join(BIN, 'initdb'))) throw new Error(`PostgreSQL is not installed (${BIN}/initdb): run scripts/setup.sh`);
-  const root = mkdtempSync(join(tmpdir(), 'omlmd-pg-'));
+  const root = tempDir('omlmd-pg-');
   const data = join(root, 'data');
   const sock = join(root, 'sock');
   spawnSync('mkdir', ['-p', sock]);

@@ -1,13 +1,13 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createPrivateKey, randomBytes, sign } from 'node:crypto';
 import { openSync, closeSync, readFileSync, rmSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
 import { connect as netConnect, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { request } from 'undici';
+import { tempDir } from './tmp';
 
 const REGISTRY_BIN = '/usr/bin/docker-registry';
 const START_TIMEOUT_MS = 15_000;
@@ -80,7 +80,7 @@ export interface RegistryNotifications {
 }
 
 export async function startRegistry(opts: { deleteEnabled?: boolean; notifications?: RegistryNotifications } & RegistryAuthOptions = {}): Promise<RunningRegistry> {
-  const root = await mkdtemp(join(tmpdir(), 'omlmd-registry-'));
+  const root = tempDir('omlmd-registry-');
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
   const config = join(root, 'config.yml');
@@ -219,7 +219,7 @@ async function openssl(args: string[], cwd: string): Promise<void> {
 
 /** A CA, a server certificate for 127.0.0.1 and localhost, a client certificate, and a token-signing pair, made with openssl. */
 export async function makePki(): Promise<Pki> {
-  const dir = await mkdtemp(join(tmpdir(), 'omlmd-pki-'));
+  const dir = tempDir('omlmd-pki-');
   const p = (f: string): string => join(dir, f);
   const ca = ['-newkey', 'rsa:2048', '-nodes', '-x509', '-days', '2', '-sha256'];
   await openssl(['req', ...ca, '-keyout', 'ca.key', '-out', 'ca.crt', '-subj', '/CN=omlmd test CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { OmlmdClient } from '../../src/core/client';
@@ -14,6 +13,7 @@ import { RegistryClient } from '../../src/core/oci/registry';
 import { rejectsWith, source } from '../helpers/assertions';
 import { runCli, type CliResult } from '../helpers/cli';
 import { makeHtpasswd, makePki, startRegistry, type Pki, type RunningRegistry } from '../helpers/registry';
+import { tempDir } from '../helpers/tmp';
 
 const PASSWORD = 'S3cret-pa55word!';
 
@@ -58,7 +58,7 @@ describe('the real registry with htpasswd auth over TLS, its certificate from a 
 
   before(async () => {
     pki = await makePki();
-    work = mkdtempSync(join(tmpdir(), 'omlmd-authtls-'));
+    work = tempDir('omlmd-authtls-');
     const htpasswd = await makeHtpasswd(join(work, 'htpasswd'), { alice: PASSWORD });
     reg = await startRegistry({ tls: { cert: pki.serverCert, key: pki.serverKey }, htpasswd });
     env = machine(work);
@@ -164,7 +164,7 @@ describe('a registry that demands a client certificate (mTLS)', () => {
   before(async () => {
     pki = await makePki();
     reg = await startRegistry({ tls: { cert: pki.serverCert, key: pki.serverKey, clientCas: [pki.caCert] } });
-    work = mkdtempSync(join(tmpdir(), 'omlmd-mtls-'));
+    work = tempDir('omlmd-mtls-');
     env = machine(work);
   });
   after(async () => {
@@ -210,7 +210,7 @@ describe('a loopback registry that speaks TLS, with no plainHttp setting: plain 
 
   before(async () => {
     pki = await makePki();
-    work = mkdtempSync(join(tmpdir(), 'omlmd-loopback-tls-'));
+    work = tempDir('omlmd-loopback-tls-');
     reg = await startRegistry({ tls: { cert: pki.serverCert, key: pki.serverKey } });
     writeFileSync(join(work, 'model.onnx'), modelBytes);
   });

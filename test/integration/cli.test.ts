@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { sha256 } from '../../src/core/oci/digest';
 import { runCli, type CliResult } from '../helpers/cli';
 import { startRegistry, type RunningRegistry } from '../helpers/registry';
+import { tempDir } from '../helpers/tmp';
 
 /** The CLI end to end against the real registry, OCI layouts and the local store. */
 describe('omlmd CLI', () => {
@@ -23,7 +24,7 @@ describe('omlmd CLI', () => {
 
   before(async () => {
     reg = await startRegistry();
-    work = mkdtempSync(join(tmpdir(), 'omlmd-cli-'));
+    work = tempDir('omlmd-cli-');
     home = join(work, 'home');
     model = randomBytes(3 * 1024 * 1024 + 17);
     mkdirSync(join(work, 'models', 'tokmodel', 'tokenizer'), { recursive: true });

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { envHostKey, findCredentials, type CredentialSource } from '../../src/core/credentials';
 import { runCli } from '../helpers/cli';
 import { makeHtpasswd, startRegistry, type RunningRegistry } from '../helpers/registry';
+import { tempDir } from '../helpers/tmp';
 
 const PASSWORD = 'helper-Pa55-word';
 
@@ -53,7 +53,7 @@ interface Machine {
 }
 
 function machine(bin: string, extra: NodeJS.ProcessEnv = {}): Machine {
-  const root = mkdtempSync(join(tmpdir(), 'omlmd-creds-'));
+  const root = tempDir('omlmd-creds-');
   const home = join(root, 'home');
   mkdirSync(join(home, '.docker'), { recursive: true });
   const m: Machine = {
@@ -99,7 +99,7 @@ describe('credentials from Docker config, credential helpers, auth.json and the 
   };
 
   before(async () => {
-    bin = mkdtempSync(join(tmpdir(), 'omlmd-bin-'));
+    bin = tempDir('omlmd-bin-');
     writeFileSync(join(bin, 'docker-credential-omlmdtest'), HELPER);
     chmodSync(join(bin, 'docker-credential-omlmdtest'), 0o755);
     const htpasswd = await makeHtpasswd(join(bin, 'htpasswd'), { alice: PASSWORD });
@@ -228,7 +228,7 @@ describe('credentials from Docker config, credential helpers, auth.json and the 
 
 describe('the order of the credential chain', () => {
   it('explicit, environment, added sources, login store, Docker config, auth.json; Docker Hub by any of its names', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'omlmd-chain-'));
+    const root = tempDir('omlmd-chain-');
     try {
       const auth = (u: string): { auth: string } => ({ auth: Buffer.from(`${u}:pw`).toString('base64') });
       mkdirSync(join(root, 'docker'));

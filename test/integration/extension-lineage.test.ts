@@ -5,8 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { OmlmdClient } from '../../src/core/client';
@@ -14,6 +13,7 @@ import { MODEL_CARD_ARTIFACT_TYPE, MODELCAR_ARTIFACT_TYPE } from '../../src/core
 import { referenceString, RegistryBrowser, type BrowserNode, type RegistryEntry } from '../../src/extension/model/browser';
 import { ATTACH_TYPE_CHOICES, proposedModelCarTarget, runAttach, runBuildModelCar, type LineageUi } from '../../src/extension/model/lineageFlow';
 import { startRegistry, type RunningRegistry } from '../helpers/registry';
+import { tempDir } from '../helpers/tmp';
 
 function scripted(answers: { files?: string[]; type?: string; other?: string; image?: (proposed: string) => string | undefined; base?: string | null }, seen: Record<string, unknown>): LineageUi {
   return {
@@ -45,7 +45,7 @@ describe('extension: referrers in the tree, Attach File…, Build ModelCar Image
 
   before(async () => {
     reg = await startRegistry();
-    work = mkdtempSync(join(tmpdir(), 'omlmd-ext-lineage-'));
+    work = tempDir('omlmd-ext-lineage-');
     client = new OmlmdClient({ home: join(work, 'home') });
     registries = [{ host: reg.host }];
     browser = new RegistryBrowser(() => client, () => registries);

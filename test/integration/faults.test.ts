@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
@@ -13,6 +12,7 @@ import { MediaType } from '../../src/core/oci/mediatypes';
 import type { Repository } from '../../src/core/oci/store';
 import { runCli } from '../helpers/cli';
 import { startRegistry, type RunningRegistry } from '../helpers/registry';
+import { tempDir } from '../helpers/tmp';
 
 /**
  * A front for the real registry that flips one byte of one blob: fault injection, the only
@@ -62,7 +62,7 @@ describe('hostile and broken input', () => {
 
   before(async () => {
     reg = await startRegistry();
-    work = mkdtempSync(join(tmpdir(), 'omlmd-faults-'));
+    work = tempDir('omlmd-faults-');
     client = new OmlmdClient({ home: join(work, 'home') });
     writeFileSync(join(work, 'model.bin'), model);
     await client.push(`${reg.host}/m/model:v1`, { paths: [join(work, 'model.bin')], metadata: { name: 'm' } });

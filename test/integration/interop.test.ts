@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { sha256 } from '../../src/core/oci/digest';
 import { runCli, runCommand, type CliResult } from '../helpers/cli';
 import { startRegistry, type RunningRegistry } from '../helpers/registry';
+import { tempDir } from '../helpers/tmp';
 
 const FIXTURES = join(__dirname, '..', 'fixtures', 'omlmd-0.1.6');
 
@@ -27,7 +27,7 @@ describe('interop: skopeo and omlmd 0.1.6', () => {
 
   before(async () => {
     reg = await startRegistry();
-    work = mkdtempSync(join(tmpdir(), 'omlmd-interop-'));
+    work = tempDir('omlmd-interop-');
     fixture = join(work, 'fixture');
     cpSync(join(FIXTURES, 'layout'), fixture, { recursive: true });
     // What Python users have in their registries today: omlmd 0.1.6 artifacts, copied there by skopeo.

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
@@ -11,6 +10,7 @@ import { sha256 } from '../../src/core/oci/digest';
 import { OciLayout, type LayoutRepository } from '../../src/core/oci/layout';
 import { MediaType } from '../../src/core/oci/mediatypes';
 import type { Descriptor } from '../../src/core/oci/types';
+import { tempDir } from '../helpers/tmp';
 
 /**
  * Our layouts against the real Debian tools: skopeo 1.9 (containers/image) and umoci 0.4.
@@ -35,7 +35,7 @@ const umoci = (...args: string[]): Promise<Buffer> => tool('umoci', args);
 
 let base: string;
 before(async () => {
-  base = await mkdtemp(join(tmpdir(), 'omlmd-interop-'));
+  base = tempDir('omlmd-interop-');
 });
 after(async () => {
   await rm(base, { recursive: true, force: true });

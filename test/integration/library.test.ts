@@ -6,13 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type * as Core from '../../src/core/index';
 import { startRegistry, type RunningRegistry } from '../helpers/registry';
+import { tempDir } from '../helpers/tmp';
 
 const ROOT = join(__dirname, '..', '..');
 const EXAMPLE = join(ROOT, 'docs', 'examples', 'library.mjs');
@@ -46,8 +46,8 @@ describe('the library example (docs/examples/library.mjs) against a real registr
     assert.ok(existsSync(DIST_CORE), 'dist/core.js is missing: run `node esbuild.mjs` first (scripts/test.sh does)');
     reg = await startRegistry();
     // The example's own temp folder goes here, so the test sees that it cleans up after itself.
-    tmp = mkdtempSync(join(tmpdir(), 'omlmd-library-test-'));
-    home = mkdtempSync(join(tmpdir(), 'omlmd-library-home-'));
+    tmp = tempDir('omlmd-library-test-');
+    home = tempDir('omlmd-library-home-');
   });
 
   after(async () => {

@@ -6,8 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { OmlmdClient } from '../../src/core/client';
@@ -18,6 +17,7 @@ import { referrersTag } from '../../src/core/oci/referrers-tag';
 import { runCli } from '../helpers/cli';
 import { startReferrersFront, type ReferrersFront } from '../helpers/referrersfront';
 import { startRegistry, type RunningRegistry } from '../helpers/registry';
+import { tempDir } from '../helpers/tmp';
 
 describe('referrers: attach, discover, delete, copy --recursive', () => {
   let reg: RunningRegistry;
@@ -29,7 +29,7 @@ describe('referrers: attach, discover, delete, copy --recursive', () => {
 
   before(async () => {
     [reg, other] = await Promise.all([startRegistry(), startRegistry()]);
-    work = mkdtempSync(join(tmpdir(), 'omlmd-lineage-'));
+    work = tempDir('omlmd-lineage-');
     client = new OmlmdClient({ home: join(work, 'home') });
     env = { OMLMD_HOME: join(work, 'home') };
     writeFileSync(join(work, 'model.onnx'), randomBytes(50_000));

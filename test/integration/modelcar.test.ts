@@ -5,14 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { OmlmdClient } from '../../src/core/client';
 import { discover, MODELCAR_ARTIFACT_TYPE } from '../../src/core/lineage';
 import { runCli, runCommand } from '../helpers/cli';
 import { startRegistry, type RunningRegistry } from '../helpers/registry';
+import { tempDir } from '../helpers/tmp';
 
 const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -35,7 +35,7 @@ describe('ModelCar images: skopeo, umoci, chroot', () => {
 
   before(async () => {
     reg = await startRegistry();
-    work = mkdtempSync(join(tmpdir(), 'omlmd-modelcar-'));
+    work = tempDir('omlmd-modelcar-');
     env = { OMLMD_HOME: join(work, 'home') };
     client = new OmlmdClient({ home: join(work, 'home') });
     const dir = join(work, 'llm');

@@ -7,8 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
@@ -16,8 +15,11 @@ import { OmlmdClient } from '../../src/core/client';
 import { discover, MODEL_CARD_ARTIFACT_TYPE, MODELCAR_ARTIFACT_TYPE } from '../../src/core/lineage';
 import { CLI, runCli } from '../helpers/cli';
 import { freePort, startRegistry, type RunningRegistry } from '../helpers/registry';
+import { tempDir } from '../helpers/tmp';
 
 const WAIT_MS = 60_000;
+const NOTIFY_TOKEN = `notify-${randomBytes(8).toString('hex')}`;
+const SEARCH_TOKEN = `search-${randomBytes(8).toString('hex')}`;
 
 async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, log: () => string): Promise<T> {
   const deadline = Date.now() + WAIT_MS;
@@ -40,14 +42,15 @@ describe('push-triggered pipeline: registry notifications → omlmd serve → Mo
   const eventsFile = () => join(work, 'events.jsonl');
 
   before(async () => {
-    work = mkdtempSync(join(tmpdir(), 'omlmd-pipeline-'));
+    work = tempDir('omlmd-pipeline-');
     env = { OMLMD_HOME: join(work, 'home') };
     client = new OmlmdClient({ home: join(work, 'home') });
     writeFileSync(join(work, 'model.onnx'), randomBytes(30_000));
     writeFileSync(join(work, 'other.onnx'), randomBytes(20_000));
     const port = await freePort();
     serverUrl = `http://127.0.0.1:${port}`;
-    reg = await startRegistry({ notifications: { url: `${serverUrl}/notifications` } });
+    // The registry sends its own token; the search clients have another.
+    reg = await startRegistry({ notifications: { url: `${serverUrl}/notifications`, headers: { Authorization: [`Bearer ${NOTIFY_TOKEN}`] } } });
     serve = spawn(process.execPath, [
       CLI, 'serve', '--registry', reg.host, '--index', join(work, 'index.sqlite'), '--listen', `127.0.0.1:${port}`, '--no-crawl',
       '--on-push', 'modelcar', '--on-push', 'model-card',
@@ -57,7 +60,7 @@ describe('push-triggered pipeline: registry notifications → omlmd serve → Mo
       // Always fails: reported.
       '--on-push-exec', 'echo broken >&2; exit 3',
       '--pipeline-retries', '1',
-    ], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    ], { env: { ...process.env, ...env, OMLMD_SERVER_TOKEN: SEARCH_TOKEN, OMLMD_NOTIFY_TOKEN: NOTIFY_TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] });
     serve.stdout!.on('data', (b: Buffer) => (log += b.toString()));
     serve.stderr!.on('data', (b: Buffer) => (log += b.toString()));
     await until('the server', async () => {
@@ -120,7 +123,7 @@ describe('push-triggered pipeline: registry notifications → omlmd serve → Mo
     const model = await repo.resolve('v1');
     const envelope = JSON.stringify({ events: [{ id: 'redelivered-1', timestamp: new Date().toISOString(), action: 'push', target: { mediaType: model.mediaType, digest: model.digest, size: model.size, repository: 'pipe/a', tag: 'v1', url: `http://${reg.host}/v2/pipe/a/manifests/${model.digest}` }, request: { host: reg.host } }] });
     const skipsBefore = lines(/pipe\/a:v1@.*: skipped/);
-    const post = () => request(`${serverUrl}/notifications`, { method: 'POST', headers: { 'content-type': 'application/vnd.docker.distribution.events.v1+json' }, body: envelope }).then(async (r) => {
+    const post = () => request(`${serverUrl}/notifications`, { method: 'POST', headers: { 'content-type': 'application/vnd.docker.distribution.events.v1+json', authorization: `Bearer ${NOTIFY_TOKEN}` }, body: envelope }).then(async (r) => {
       await r.body.dump();
       return r.statusCode;
     });
@@ -131,6 +134,28 @@ describe('push-triggered pipeline: registry notifications → omlmd serve → Mo
     assert.equal(tree.referrers.filter((n) => n.artifactType === MODELCAR_ARTIFACT_TYPE).length, 1);
     assert.equal(tree.referrers.filter((n) => n.artifactType === MODEL_CARD_ARTIFACT_TYPE).length, 1);
     assert.equal(readFileSync(eventsFile(), 'utf8').trim().split('\n').filter((l) => l.includes('pipe/a')).length, 1, 'the command ran once for the model');
+  });
+
+  test('forged pushes run no action: a search client\'s token is refused, and a tag the registry does not have is ignored even with the notification token', async () => {
+    const repo = await client.repository(`${reg.host}/pipe/a`);
+    const model = await repo.resolve('v1');
+    const forged = (tag: string) => JSON.stringify({ events: [{ id: `forged-${tag}`, action: 'push', target: { mediaType: model.mediaType, digest: model.digest, size: model.size, repository: 'pipe/a', tag }, request: { host: reg.host } }] });
+    const post = async (body: string, token?: string): Promise<number> => {
+      const r = await request(`${serverUrl}/notifications`, { method: 'POST', headers: { 'content-type': 'application/vnd.docker.distribution.events.v1+json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body });
+      await r.body.dump();
+      return r.statusCode;
+    };
+    assert.equal(await post(forged('by-client'), SEARCH_TOKEN), 403);
+    assert.equal(await post(forged('anyone')), 401);
+    assert.equal(await post(forged('forged')), 401);
+    assert.equal(await post(forged('forged'), NOTIFY_TOKEN), 202);
+    await until('the forged push to be ignored', () => (lines(new RegExp(`ignored a push event: the registry has no ${reg.host.replace(/\./g, '\\.')}/pipe/a:forged$`)) === 1 ? true : undefined), () => log);
+    // The event names the real model's digest: had it been acted on, the ModelCar would be tagged forged-modelcar, the command would have its event.
+    await assert.rejects(repo.resolve('forged-modelcar'), (e: unknown) => (e as { status?: number }).status === 404);
+    assert.doesNotMatch(readFileSync(eventsFile(), 'utf8'), /forged|by-client|anyone/);
+    assert.doesNotMatch(log, /pipe\/a:(forged|by-client|anyone)@/);
+    const search = await request(`${serverUrl}/api/v1/search?q=${encodeURIComponent("$[?@.repository == 'pipe/a']")}`, { headers: { authorization: `Bearer ${SEARCH_TOKEN}` } });
+    assert.deepEqual(((await search.body.json()) as { items: { tag: string }[] }).items.map((d) => d.tag), ['v1'], 'the ModelCar is no model; nothing forged is indexed');
   });
 
   test('each action is also a plain command, for CI: model-card --attach finds nothing to add twice (same card, same digest)', async () => {

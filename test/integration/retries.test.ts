@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { after, afterEach, before, describe, it } from 'node:test';
@@ -13,6 +12,7 @@ import { runCli } from '../helpers/cli';
 import { startFaultProxy, type FaultProxy } from '../helpers/faultproxy';
 import { startRegistry, type RunningRegistry } from '../helpers/registry';
 import { source, rejectsWith } from '../helpers/assertions';
+import { tempDir } from '../helpers/tmp';
 
 const MiB = 1024 * 1024;
 
@@ -178,7 +178,7 @@ describe('retries, resumes and registry quirks, through a fault-injecting proxy 
   });
 
   it('a byte corrupted on the way up: the registry refuses the digest, the push fails as an integrity error, no tag moves', async () => {
-    const work = mkdtempSync(join(tmpdir(), 'omlmd-retries-'));
+    const work = tempDir('omlmd-retries-');
     writeFileSync(join(work, 'model.bin'), randomBytes(MiB));
     const home = join(work, 'home');
     proxy.add({ method: 'PATCH', fault: { kind: 'corrupt-request', at: 1000 } });
@@ -255,7 +255,7 @@ describe('retries, resumes and registry quirks, through a fault-injecting proxy 
   });
 
   it('the CLI pull survives a 503 and a dropped connection, and says it retried', async () => {
-    const work = mkdtempSync(join(tmpdir(), 'omlmd-retries-'));
+    const work = tempDir('omlmd-retries-');
     const model = randomBytes(2 * MiB + 3);
     writeFileSync(join(work, 'model.bin'), model);
     await new OmlmdClient({ home: join(work, 'home') }).push(`${reg.host}/retry/cli:v1`, { paths: [join(work, 'model.bin')], metadata: { name: 'm' } });

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type * as PgModule from 'pg';
@@ -14,6 +13,7 @@ import { MemoryIndex } from '../../src/core/search/memory';
 import { plan } from '../../src/core/search/translate';
 import { corpus, QUERIES, SORTS } from '../helpers/search-corpus';
 import { startPostgres, type RunningPostgres } from '../helpers/postgres';
+import { tempDir } from '../helpers/tmp';
 
 /** What the evaluator says, sorted in JavaScript: the answer every backend must give. */
 function expected(docs: ArtifactDocument[], q: string, sort?: string, desc?: boolean): ArtifactDocument[] {
@@ -35,7 +35,7 @@ describe('search backends give the same answers', { timeout: 300_000 }, () => {
 
   before(async () => {
     pg = await startPostgres();
-    dir = mkdtempSync(join(tmpdir(), 'omlmd-search-'));
+    dir = tempDir('omlmd-search-');
     backends.push({ name: 'sqlite', index: SqliteIndex.open(join(dir, 'index.sqlite')) });
     backends.push({ name: 'postgres', index: await PostgresIndex.open(await pg.createDatabase('corpus')) });
     backends.push({ name: 'memory', index: new MemoryIndex() });

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { OmlmdClient } from '../../src/core/client';
@@ -15,6 +14,7 @@ import { runCli } from '../helpers/cli';
 import { startPostgres, type RunningPostgres } from '../helpers/postgres';
 import { startRegistry, type RunningRegistry } from '../helpers/registry';
 import { kitopsConfig, modelFile, modelPackConfig, pushRaw } from '../helpers/search-artifacts';
+import { tempDir } from '../helpers/tmp';
 
 interface Proxy {
   host: string;
@@ -89,7 +89,7 @@ describe('crawl into an index', { timeout: 300_000 }, () => {
   before(async () => {
     [reg, pg] = await Promise.all([startRegistry(), startPostgres()]);
     proxy = await startProxy(reg.host);
-    work = mkdtempSync(join(tmpdir(), 'omlmd-crawl-'));
+    work = tempDir('omlmd-crawl-');
     client = new OmlmdClient({ home: join(work, 'home') });
     const f = (name: string, content: string): string => modelFile(join(work, 'files'), name, content);
     const h = reg.host;

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Ajv2020 from 'ajv/dist/2020';
@@ -24,8 +24,18 @@ import { startFaultProxy } from '../helpers/faultproxy';
 import { startPostgres, type RunningPostgres } from '../helpers/postgres';
 import { freePort, startRegistry, type RunningRegistry } from '../helpers/registry';
 import { modelFile, pushRaw } from '../helpers/search-artifacts';
+import { tempDir } from '../helpers/tmp';
 
 const TOKEN = 'test-token-' + Math.random().toString(36).slice(2);
+/** The registry's own token for /notifications: never the search clients'. */
+const NOTIFY_TOKEN = 'notify-token-' + Math.random().toString(36).slice(2);
+const EVENTS_TYPE = 'application/vnd.docker.distribution.events.v1+json';
+
+async function notify(url: string, events: unknown[], headers: Record<string, string> = {}): Promise<{ status: number; body: unknown }> {
+  const res = await request(`${url}/notifications`, { method: 'POST', headers: { 'content-type': EVENTS_TYPE, ...headers }, body: JSON.stringify({ events }) });
+  const text = await res.body.text();
+  return { status: res.statusCode, body: text ? JSON.parse(text) : undefined };
+}
 
 async function get(url: string, token?: string): Promise<{ status: number; body: unknown }> {
   const res = await request(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
@@ -56,12 +66,12 @@ describe('omlmd serve', { timeout: 300_000 }, () => {
   before(async () => {
     pg = await startPostgres();
     index = await PostgresIndex.open(await pg.createDatabase('serve'));
-    work = mkdtempSync(join(tmpdir(), 'omlmd-serve-'));
+    work = tempDir('omlmd-serve-');
     client = new OmlmdClient({ home: join(work, 'home') });
     // The registry needs the server's address and the server the registry's: pick the port first.
     const port = await freePort();
-    reg = await startRegistry({ notifications: { url: `http://127.0.0.1:${port}/notifications`, headers: { Authorization: [`Bearer ${TOKEN}`] } } });
-    server = createSearchServer({ index, client, registries: [reg.host], token: TOKEN, actions: [action] });
+    reg = await startRegistry({ notifications: { url: `http://127.0.0.1:${port}/notifications`, headers: { Authorization: [`Bearer ${NOTIFY_TOKEN}`] } } });
+    server = createSearchServer({ index, client, registries: [reg.host], token: TOKEN, notifyToken: NOTIFY_TOKEN, actions: [action], ...(process.env.DEBUG_SERVE ? { log: { info: (m: string) => process.stderr.write(`SERVE info ${m}\n`), warn: (m: string) => process.stderr.write(`SERVE warn ${m}\n`), error: (m: string) => process.stderr.write(`SERVE error ${m}\n`) } } : {}) });
     await server.listen(port);
   });
   after(async () => {
@@ -149,6 +159,15 @@ describe('omlmd serve', { timeout: 300_000 }, () => {
     assert.equal((bad.body as { error: { position: number } }).error.position, 10);
     await assert.rejects(query(new RemoteIndex(server.url, { token: TOKEN }), '$[?@.a == ]'), (e: unknown) => e instanceof QueryError && e.position === 10);
     assert.equal((await get(`${server.url}/api/v1/search?limit=5000`, TOKEN)).status, 400);
+    // 100,000 nested parentheses (a 200 KB body) answered 500 (the parser's stack); now a 400 that says why.
+    const deep = await request(`${server.url}/api/v1/search`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` }, body: JSON.stringify({ q: `$[?${'('.repeat(100_000)}@.a == 1${')'.repeat(100_000)}]` }) });
+    assert.equal(deep.statusCode, 400);
+    const err = ((await deep.body.json()) as { error: { code: string; message: string } }).error;
+    assert.equal(err.code, 'INVALID_QUERY');
+    assert.match(err.message, /nest more than 64 deep/);
+    const redos = await get(`${server.url}/api/v1/search?q=${encodeURIComponent("match(@.name, '(?=a)')")}`, TOKEN);
+    assert.equal(redos.status, 400);
+    assert.match((redos.body as { error: { message: string } }).error.message, /not an I-Regexp/);
   });
 
   test('the token guards everything but health and the OpenAPI description', async () => {
@@ -170,20 +189,112 @@ describe('omlmd serve', { timeout: 300_000 }, () => {
     });
   });
 
+  /** The first thing the server does about an event on `repository`: refuse it, index it, remove it, or fail. */
+  const outcome = (repository: string): Promise<string> => new Promise((resolve) => {
+    const offs = [
+      server.events.on('event-ignored', (e) => void (e.event.target.repository === repository && done(`ignored: ${e.reason}`))),
+      server.events.on('model-pushed', (e) => void (e.repository === repository && done(`pushed ${e.tag}@${e.digest}`))),
+      server.events.on('model-deleted', (e) => void (e.repository === repository && done(`deleted ${e.digest}`))),
+      server.events.on('index-failed', (e) => void (e.repository === repository && done(`failed: ${e.error.message}`))),
+    ];
+    const done = (what: string): void => {
+      for (const off of offs) off();
+      resolve(what);
+    };
+  });
+
+  test('forged notifications: no token is 401, the search token 403 (and the notification token cannot search); the model stays searchable', async () => {
+    const doc = (await index.get(`${reg.host}/models/a:v1`))!;
+    assert.ok(doc);
+    const forged = [{ action: 'delete', target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: doc.digest, repository: 'models/a' }, request: { host: reg.host } }];
+    const none = await notify(server.url, forged);
+    assert.equal(none.status, 401);
+    const client = await notify(server.url, forged, { authorization: `Bearer ${TOKEN}` });
+    assert.deepEqual([client.status, (client.body as { error: { code: string } }).error.code], [403, 'DENIED']);
+    assert.equal((await notify(server.url, forged, { authorization: 'Bearer wrong' })).status, 401);
+    assert.equal((await get(`${server.url}/api/v1/search`, NOTIFY_TOKEN)).status, 403);
+    await server.idle();
+    const page = await get(`${server.url}/api/v1/search?q=${encodeURIComponent("$[?@.repository == 'models/a']")}`, TOKEN);
+    assert.deepEqual((page.body as { items: ArtifactDocument[] }).items.map((d) => d.reference), [`${reg.host}/models/a:v1`]);
+  });
+
+  test('a delete the registry does not bear out removes nothing, even with the notification token', async () => {
+    const doc = (await index.get(`${reg.host}/models/a:v1`))!;
+    const deletedBefore = seen.deleted.length;
+    const what = outcome('models/a');
+    const r = await notify(server.url, [{ action: 'delete', target: { digest: doc.digest, repository: 'models/a' }, request: { host: reg.host } }], { authorization: `Bearer ${NOTIFY_TOKEN}` });
+    assert.equal(r.status, 202);
+    assert.equal(await what, `ignored: the registry still has ${reg.host}/models/a@${doc.digest}`);
+    await server.idle();
+    assert.equal((await index.get(`${reg.host}/models/a:v1`))?.digest, doc.digest);
+    assert.equal(seen.deleted.length, deletedBefore);
+  });
+
+  test('a push of a tag the registry does not have indexes nothing and runs no action, even with the notification token and a real digest', async () => {
+    const doc = (await index.get(`${reg.host}/models/a:v1`))!;
+    const pushedBefore = seen.pushed.length;
+    const what = outcome('models/a');
+    const r = await notify(server.url, [{ action: 'push', target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: doc.digest, repository: 'models/a', tag: 'forged' }, request: { host: reg.host } }], { authorization: `Bearer ${NOTIFY_TOKEN}` });
+    assert.equal(r.status, 202);
+    assert.equal(await what, `ignored: the registry has no ${reg.host}/models/a:forged`);
+    await server.idle();
+    assert.equal(await index.get(`${reg.host}/models/a:forged`), undefined);
+    assert.equal(seen.pushed.length, pushedBefore, 'no action ran');
+  });
+
+  test('a push naming another digest than the tag has: the index keeps what the registry says, no action runs', async () => {
+    const p1 = server.events.once('model-pushed', (e) => e.repository === 'models/e' && e.tag === 'v1');
+    const d1 = await push('models/e:v1', 0.11, 'e1');
+    await p1;
+    const p2 = server.events.once('model-pushed', (e) => e.repository === 'models/e' && e.tag === 'v2');
+    const d2 = await push('models/e:v2', 0.12, 'e2');
+    await p2;
+    await server.idle();
+    const pushedBefore = seen.pushed.length;
+    const what = outcome('models/e');
+    const r = await notify(server.url, [{ action: 'push', target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: d2, repository: 'models/e', tag: 'v1' }, request: { host: reg.host } }], { authorization: `Bearer ${NOTIFY_TOKEN}` });
+    assert.equal(r.status, 202);
+    assert.equal(await what, `ignored: ${reg.host}/models/e:v1 names ${d1} in the registry, not ${d2}; indexed ${d1}`);
+    await server.idle();
+    assert.equal((await index.get(`${reg.host}/models/e:v1`))?.digest, d1);
+    assert.equal(((await index.get(`${reg.host}/models/e:v1`))?.customProperties as { accuracy?: number } | undefined)?.accuracy, 0.11);
+    assert.equal(seen.pushed.length, pushedBefore, 'no action ran');
+  });
+
+  test('DNS rebinding: a Host that names no name of this server is 421, even with the token; loopback names are answered', async () => {
+    const { port } = new URL(server.url);
+    const at = (host: string, path: string, token?: string): Promise<number> => new Promise((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port: Number(port), path, headers: { host, ...(token ? { authorization: `Bearer ${token}` } : {}) } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(await at('attacker.example', '/healthz'), 421);
+    assert.equal(await at(`attacker.example:${port}`, '/api/v1/search', TOKEN), 421);
+    assert.equal(await at('127.0.0.1.nip.io', '/api/v1/search', TOKEN), 421);
+    assert.equal(await at(`localhost:${port}`, '/api/v1/search', TOKEN), 200);
+    assert.equal(await at(`127.0.0.1:${port}`, '/healthz'), 200);
+    assert.equal(await at(`[::1]:${port}`, '/healthz'), 200);
+  });
+
   test('notifications: a wrong content type is refused; an event naming another host is fetched from the configured registry, never from that host', async () => {
-    const wrong = await request(`${server.url}/notifications`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'text/plain' }, body: 'x' });
+    const wrong = await request(`${server.url}/notifications`, { method: 'POST', headers: { authorization: `Bearer ${NOTIFY_TOKEN}`, 'content-type': 'text/plain' }, body: 'x' });
     assert.equal(wrong.statusCode, 415);
     await wrong.body.dump();
+    const ignored = server.events.once('event-ignored', (e) => e.event.target.repository === 'x/y');
     const other = await request(`${server.url}/notifications`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/vnd.docker.distribution.events.v1+json' },
+      headers: { authorization: `Bearer ${NOTIFY_TOKEN}`, 'content-type': 'application/vnd.docker.distribution.events.v1+json' },
       body: JSON.stringify({ events: [{ action: 'push', target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', repository: 'x/y', tag: 'v1', digest: `sha256:${'a'.repeat(64)}`, url: 'http://evil.example:5000/v2/x/y/manifests/v1' }, request: { host: 'evil.example:5000' } }] }),
     });
     // One registry configured: an event naming another host is still that registry's (as distribution may name itself by its configured http.host).
     assert.equal(other.statusCode, 202);
     await other.body.dump();
-    const failed = server.events.once('index-failed', (e) => e.repository === 'x/y');
-    assert.match((await failed).error.message, /not found|MANIFEST_UNKNOWN|unknown/i);
+    const e = await ignored;
+    assert.equal(e.registry, reg.host);
+    assert.equal(e.reason, `the registry has no ${reg.host}/x/y:v1`);
   });
 
   test('a re-crawl repairs drift: a document the notifications missed comes back, a stale one goes', async () => {
@@ -207,28 +318,81 @@ describe('omlmd serve', { timeout: 300_000 }, () => {
     assert.equal(denied.code, 3);
   });
 
-  test('omlmd serve runs from the CLI, answers, and stops on SIGTERM', async () => {
-    const tokenFile = join(work, 'token');
-    writeFileSync(tokenFile, 'cli-token\n');
-    const child = spawn(process.execPath, [CLI, 'serve', '--registry', reg.host, '--index', join(work, 'serve.sqlite'), '--listen', '127.0.0.1:0', '--token-file', tokenFile, '--no-crawl'], { env: { ...process.env, OMLMD_HOME: join(work, 'h') }, stdio: ['ignore', 'pipe', 'pipe'] });
+  /** Starts `omlmd serve` with these arguments; resolves with its URL and what it wrote, once it listens. */
+  const startServe = async (args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ url: string; stderr: () => string; stop: () => Promise<number | null> }> => {
+    const child = spawn(process.execPath, [CLI, 'serve', '--registry', reg.host, '--listen', '127.0.0.1:0', '--no-crawl', ...args], { env: { ...process.env, OMLMD_HOME: join(work, 'h'), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
+    let err = '';
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
     const url = await new Promise<string>((resolve, reject) => {
       child.stdout.on('data', (b: Buffer) => {
         out += b.toString();
         const m = /listening on (http:\/\/\S+)/.exec(out);
         if (m) resolve(m[1]!);
       });
-      child.on('exit', (code) => reject(new Error(`serve exited ${code}: ${out}`)));
+      child.on('exit', (code) => reject(new Error(`serve exited ${code}: ${out}${err}`)));
     });
-    const health = await get(`${url}/healthz`);
+    return {
+      url,
+      stderr: () => err,
+      stop: () => new Promise<number | null>((resolve) => {
+        child.removeAllListeners('exit');
+        child.on('exit', (c) => resolve(c));
+        child.kill('SIGTERM');
+      }),
+    };
+  };
+
+  test('omlmd serve runs from the CLI, answers, and stops on SIGTERM; the search token cannot notify, the notification token (OMLMD_NOTIFY_TOKEN) can', async () => {
+    const tokenFile = join(work, 'token');
+    writeFileSync(tokenFile, 'cli-token\n');
+    const serve = await startServe(['--index', join(work, 'serve.sqlite'), '--token-file', tokenFile], { OMLMD_NOTIFY_TOKEN: 'cli-notify-token' });
+    const health = await get(`${serve.url}/healthz`);
     assert.equal((health.body as { documents: number }).documents, 0);
-    assert.equal((await get(`${url}/api/v1/search`, 'cli-token')).status, 200);
-    const code = await new Promise<number | null>((resolve) => {
-      child.removeAllListeners('exit');
-      child.on('exit', (c) => resolve(c));
-      child.kill('SIGTERM');
-    });
-    assert.equal(code, 0);
+    assert.equal((await get(`${serve.url}/api/v1/search`, 'cli-token')).status, 200);
+    assert.equal((await notify(serve.url, [], { authorization: 'Bearer cli-token' })).status, 403);
+    assert.equal((await notify(serve.url, [], { authorization: 'Bearer cli-notify-token' })).status, 202);
+    assert.equal(await serve.stop(), 0);
+    assert.doesNotMatch(serve.stderr(), /allow-anonymous|no notification token/, 'both tokens: no warning at start');
+    assert.match(serve.stderr(), /warn refused a notification from 127\.0\.0\.1: the search token cannot send notifications\n/);
+  });
+
+  test('omlmd serve refuses to start open (exit 2, one line saying how), and the old OMLMD_SERVE_TOKEN name is refused, not silently ignored', async () => {
+    const indexFile = join(work, 'refused.sqlite');
+    const bare = { OMLMD_HOME: join(work, 'h'), OMLMD_SERVER_TOKEN: '', OMLMD_SERVE_TOKEN: '', OMLMD_NOTIFY_TOKEN: '' };
+    const args = ['serve', '--registry', reg.host, '--index', indexFile, '--listen', '127.0.0.1:0', '--no-crawl'];
+    const open = await runCli(args, { env: bare });
+    assert.equal(open.code, 2, open.stderr);
+    assert.equal(open.stderr, 'omlmd: error: refusing to serve searches to anyone: give the search API a token with --token-file FILE (or OMLMD_SERVER_TOKEN), or pass --allow-anonymous\n');
+    const notifyOnly = await runCli(args, { env: { ...bare, OMLMD_NOTIFY_TOKEN: 'n' } });
+    assert.equal(notifyOnly.code, 2, notifyOnly.stderr);
+    const oldName = await runCli(args, { env: { ...bare, OMLMD_SERVE_TOKEN: 'old' } });
+    assert.equal(oldName.code, 2, oldName.stderr);
+    assert.match(oldName.stderr, /^omlmd: error: OMLMD_SERVE_TOKEN is not read: name the search token OMLMD_SERVER_TOKEN/);
+    const same = await runCli(args, { env: { ...bare, OMLMD_SERVER_TOKEN: 'same', OMLMD_NOTIFY_TOKEN: 'same' } });
+    assert.equal(same.code, 2, same.stderr);
+    assert.match(same.stderr, /the notification token must differ from the search token/);
+    assert.equal(existsSync(indexFile), false, 'nothing created');
+  });
+
+  test('omlmd serve --allow-anonymous starts and says so; OMLMD_SERVER_TOKEN (the name query --server reads) protects searches', async () => {
+    const anon = await startServe(['--index', join(work, 'anon.sqlite'), '--allow-anonymous'], { OMLMD_SERVER_TOKEN: '', OMLMD_NOTIFY_TOKEN: '' });
+    try {
+      assert.equal((await get(`${anon.url}/api/v1/search`)).status, 200);
+      assert.equal((await notify(anon.url, [])).status, 202);
+      assert.match(anon.stderr(), new RegExp(`warn --allow-anonymous: anyone who reaches ${anon.url} can search and send notifications \\(each checked against the registry\\)\\n`));
+    } finally {
+      assert.equal(await anon.stop(), 0);
+    }
+    const env = await startServe(['--index', join(work, 'env.sqlite')], { OMLMD_SERVER_TOKEN: 'env-token', OMLMD_NOTIFY_TOKEN: '' });
+    try {
+      assert.equal((await get(`${env.url}/api/v1/search`)).status, 401);
+      assert.equal((await get(`${env.url}/api/v1/search`, 'env-token')).status, 200);
+      assert.equal((await notify(env.url, [], { authorization: 'Bearer env-token' })).status, 403, 'no notification token: every event refused');
+      assert.match(env.stderr(), /warn no notification token \(--notify-token-file or OMLMD_NOTIFY_TOKEN\): \/notifications refuses every event/);
+    } finally {
+      assert.equal(await env.stop(), 0);
+    }
   });
 });
 
@@ -240,10 +404,10 @@ describe('omlmd serve: the OpenAPI description, limits and timeouts (in-memory i
   let work: string;
   const docs = corpus();
   before(async () => {
-    work = mkdtempSync(join(tmpdir(), 'omlmd-serve-api-'));
+    work = tempDir('omlmd-serve-api-');
     const index = new MemoryIndex();
     await index.upsert(docs);
-    server = createSearchServer({ index, client: new OmlmdClient({ home: join(work, 'home') }), registries: ['reg.example:5000'], token: TOKEN, headersTimeoutMs: 500, version: '9.9.9' });
+    server = createSearchServer({ index, client: new OmlmdClient({ home: join(work, 'home') }), registries: ['reg.example:5000'], token: TOKEN, notifyToken: NOTIFY_TOKEN, headersTimeoutMs: 500, version: '9.9.9' });
     await server.listen();
   });
   after(async () => {
@@ -300,9 +464,35 @@ describe('omlmd serve: the OpenAPI description, limits and timeouts (in-memory i
     await check('GET', `/api/v1/artifacts/${docs[3]!.reference}`, '/api/v1/artifacts/{reference}');
     await check('GET', '/api/v1/artifacts/reg.example:5000/none:v1', '/api/v1/artifacts/{reference}');
     await check('GET', '/api/v1/crawl', '/api/v1/crawl');
+    await check('GET', '/api/v1/search', '/api/v1/search', { token: NOTIFY_TOKEN });
+    await check('POST', '/notifications', '/notifications', { type: 'application/vnd.docker.distribution.events.v1+json', body: '{"events":[]}', token: NOTIFY_TOKEN });
     await check('POST', '/notifications', '/notifications', { type: 'application/vnd.docker.distribution.events.v1+json', body: '{"events":[]}' });
-    await check('POST', '/notifications', '/notifications', { type: 'text/plain', body: '{"events":[]}' });
-    await check('POST', '/notifications', '/notifications', { type: 'application/json', body: '{"no":"events"}' });
+    await check('POST', '/notifications', '/notifications', { type: 'text/plain', body: '{"events":[]}', token: NOTIFY_TOKEN });
+    await check('POST', '/notifications', '/notifications', { type: 'application/json', body: '{"no":"events"}', token: NOTIFY_TOKEN });
+  });
+
+  test('the library refuses a server open by mistake: no search token without allowAnonymous, the same token for both faces; allowedHosts are answered', async () => {
+    const base = { index: new MemoryIndex(), client: new OmlmdClient({ home: join(work, 'home') }), registries: ['reg.example:5000'] };
+    assert.throws(() => createSearchServer(base), (e: unknown) => OmlmdError.is(e, 'USAGE') && /allowAnonymous/.test(e.message));
+    assert.throws(() => createSearchServer({ ...base, token: 't', notifyToken: 't' }), (e: unknown) => OmlmdError.is(e, 'USAGE') && /differ/.test(e.message));
+    const named = createSearchServer({ ...base, allowAnonymous: true, allowedHosts: ['Search.Example:8080'] });
+    await named.listen();
+    try {
+      const { port } = new URL(named.url);
+      const status = (host: string): Promise<number> => new Promise((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port: Number(port), path: '/api/v1/search', headers: { host } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      assert.deepEqual([await status('search.example'), await status('search.example.:80'), await status('other.example')], [200, 200, 421]);
+      // Anonymous: no notification token, so /notifications is open too (each event still checked against the registry).
+      assert.equal((await notify(named.url, [])).status, 202);
+    } finally {
+      await named.close();
+    }
   });
 
   test('a body over 1 MiB is refused with 413, as is a search body that is not a JSON object with 400', async () => {

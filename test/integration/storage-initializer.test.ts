@@ -6,13 +6,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { envHostKey } from '../../src/core/credentials';
 import { CLI, runCli, type CliResult } from '../helpers/cli';
 import { makeHtpasswd, startRegistry, type RunningRegistry } from '../helpers/registry';
+import { tempDir } from '../helpers/tmp';
 
 const ENTRYPOINT = join(__dirname, '..', '..', 'bin', 'omlmd-storage-initializer');
 const PASSWORD = 'kserve-secret';
@@ -44,7 +44,7 @@ describe('KServe storage initializer entrypoint', () => {
   const model = new Map<string, Buffer>();
 
   before(async () => {
-    work = mkdtempSync(join(tmpdir(), 'omlmd-si-'));
+    work = tempDir('omlmd-si-');
     home = join(work, 'home');
     mkdirSync(home);
     reg = await startRegistry({ htpasswd: await makeHtpasswd(join(work, 'htpasswd'), { kserve: PASSWORD }) });

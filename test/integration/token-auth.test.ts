@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -13,6 +12,7 @@ import { RegistryClient, type Credentials } from '../../src/core/oci/registry';
 import { runCli } from '../helpers/cli';
 import { makePki, startRegistry, startTokenServer, type Pki, type RunningRegistry, type TokenServer } from '../helpers/registry';
 import { rejectsWith } from '../helpers/assertions';
+import { tempDir } from '../helpers/tmp';
 
 const PASSWORD = 'tok3n-Pa55';
 
@@ -124,7 +124,7 @@ describe('the real registry with `auth: token`, tokens from a token server the t
   });
 
   it('end to end with the CLI: login through the token service, push, pull, logout', async () => {
-    const work = mkdtempSync(join(tmpdir(), 'omlmd-token-'));
+    const work = tempDir('omlmd-token-');
     try {
       const home = join(work, 'home');
       mkdirSync(home);
@@ -148,5 +148,35 @@ describe('the real registry with `auth: token`, tokens from a token server the t
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
+  });
+});
+
+describe('a registry on HTTPS whose token service is on plain HTTP (the real registry, TLS, auth: token)', () => {
+  let pki: Pki;
+  let tokens: TokenServer;
+  let reg: RunningRegistry;
+  before(async () => {
+    pki = await makePki();
+    tokens = await startTokenServer({ users: { alice: PASSWORD }, certPath: pki.tokenCert, keyPath: pki.tokenKey, anonymousPull: true });
+    reg = await startRegistry({ tls: { cert: pki.serverCert, key: pki.serverKey }, token: { realm: tokens.realm, service: tokens.service, issuer: tokens.issuer, rootCertBundle: pki.tokenCert } });
+  });
+  after(async () => {
+    await reg?.stop();
+    await tokens?.close();
+    if (pki) rmSync(pki.dir, { recursive: true, force: true });
+  });
+
+  it('is refused before the password leaves: TLS, exit 6, the realm named; the token service hears nothing', async () => {
+    const { createDispatcher } = await import('../../src/core/oci/http');
+    const repo = new RegistryClient(reg.host, { credentials: () => Promise.resolve({ username: 'alice', password: PASSWORD }), dispatcher: await createDispatcher({ tls: { caFile: pki.caCert } }) }).repository('team/model');
+    const e = await rejectsWith(repo.listTags(), 'TLS');
+    assert.match(e.message, /reached over HTTPS but names a token service on plain HTTP \(http:\/\/127\.0\.0\.1:\d+\/token\)/);
+    assert.deepEqual(tokens.log, [], 'no request reached the token service');
+    const work = tempDir('omlmd-downgrade-');
+    const r = await runCli(['tags', `${reg.host}/team/model`, '--ca-file', pki.caCert, '--username', 'alice', '--password-stdin'], { env: { OMLMD_HOME: join(work, 'home') }, input: PASSWORD });
+    assert.equal(r.code, 6, r.stderr);
+    assert.match(r.stderr, /token service on plain HTTP/);
+    assert.doesNotMatch(r.stderr, new RegExp(PASSWORD));
+    assert.deepEqual(tokens.log, []);
   });
 });

@@ -18,6 +18,7 @@ const VALUES = [
   // the artifact and its metadata
   'metadataSchema', 'METADATA_FIELDS', 'validateMetadata', 'parseMetadata', 'readMetadataFile', 'mergeMetadata', 'metadataToJson', 'metadataToYaml',
   'viewArtifact', 'MODEL_ARTIFACT_TYPE', 'ModelMediaType', 'METADATA_JSON_TITLE', 'METADATA_YAML_TITLE',
+  'inspectModelFile', 'inspectBlobHeader', 'suggestMetadata', 'prefillMetadata', 'modelPackFields',
   // references, OCI
   'parseReference', 'formatReference', 'refOf', 'isValidRepository', 'isValidTag', 'DEFAULT_TAG', 'MediaType', 'Annotation', 'sha256', 'isDigest',
   // the Repository contract and its implementations
@@ -47,6 +48,7 @@ const TYPES = [
   'ClientOptions', 'Target', 'ArtifactInfo', 'LocalEntry',
   'PushInput', 'PushResult', 'PullOptions', 'PullResult', 'PulledFile', 'CopyResult', 'TransferOptions', 'ProgressEvent', 'ProgressCallback',
   'ModelMetadata', 'MetadataField', 'ArtifactView', 'ArtifactFile', 'ArtifactFlavor', 'LayerRole', 'ModelFile',
+  'HeaderSummary', 'HeaderFormat', 'TensorPort', 'PickleScan', 'InspectFileOptions', 'ModelPackHeaderFields',
   'Reference', 'Descriptor', 'ImageManifest', 'ImageIndex', 'FetchedManifest', 'Annotations', 'Platform',
   'Repository', 'RepositoryLister', 'RepositoryPage', 'CallOptions', 'BlobInput', 'BlobRef', 'PutBlobOptions', 'OpenBlobOptions', 'UploadSessionStore',
   'ReferrersLister', 'ReferrersQuery', 'ReferrersListing', 'ConditionalManifestWriter',

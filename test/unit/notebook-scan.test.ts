@@ -47,3 +47,16 @@ test('a notebook scan: candidates, name, framework, format, metrics', () => {
   assert.deepEqual(ran.candidates.map((c) => c.path), ['/w/nb/new.pt', '/w/nb/model.joblib']);
   assert.equal(ran.candidates[1]!.exists, false);
 });
+
+test('a symbolic link next to the notebook is offered as one, never pre-selected, and does not set the format', () => {
+  const cells: ScanCell[] = [{ kind: 'code', source: "torch.save(model, 'model.pt')", outputs: [] }];
+  const r = scanNotebook(cells, '/w/nb/train.ipynb', [
+    { path: '/w/nb/model.pt', mtimeMs: 10, isSymbolicLink: true },
+    { path: '/w/nb/other.onnx', mtimeMs: 10 },
+  ]);
+  const link = r.candidates.find((c) => c.path === '/w/nb/model.pt')!;
+  assert.equal(link.link, true);
+  assert.match(link.reason, /torch\.save.*a symbolic link/);
+  assert.equal(r.candidates.find((c) => c.path === '/w/nb/other.onnx')!.link, undefined);
+  assert.equal(r.modelFormatName, 'onnx', 'the format comes from the first file that is no link');
+});

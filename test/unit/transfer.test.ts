@@ -132,9 +132,9 @@ describe('cache housekeeping', () => {
     writeFileSync(stray, '{"v":1,"pa');
     utimesSync(stray, new Date(Date.now() - 2 * 60 * 60 * 1000), new Date(Date.now() - 2 * 60 * 60 * 1000));
 
-    assert.deepEqual((await cache.usage()).entries, { digests: 4, blobs: 2, uploads: 1 });
+    assert.deepEqual((await cache.usage()).entries, { digests: 4, blobs: 2, uploads: 1, encrypted: 0 });
     const r = await cache.prune();
-    assert.deepEqual(r.removed, { digests: 2, blobs: 1, uploads: 1 });
+    assert.deepEqual(r.removed, { digests: 2, blobs: 1, uploads: 1, encrypted: 0 });
     assert.equal(r.strays, 1);
     assert.equal(r.kept, 2);
     assert.equal(await cache.digestOf(files.kept!, await stat(files.kept!, { bigint: true })), sha256('kept'), 'the digest of the unchanged file stays');

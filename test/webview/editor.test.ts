@@ -138,6 +138,24 @@ test('the form is generated from the schema: each property with its title, descr
   await done(page);
 });
 
+test('what the model files\' headers say is shown under the title, and their warnings as an alert; none, nothing shown', async () => {
+  const page = await editor();
+  await sendInit(page, {
+    title: 'Push model', metadata: { name: 'm', model_format_name: 'safetensors' },
+    headers: ['m/model.safetensors: safetensors, 1.5M parameters (1501000), BF16×2', 'm/scaler.pkl: pickle, pickle protocol 2, 1 import'],
+    warnings: ['m/scaler.pkl: loading this file runs code (it is a pickle): it imports os.system; os.system can run commands or code'],
+  });
+  assert.deepEqual(await page.locator('.file-headers li').allInnerTexts(), ['m/model.safetensors: safetensors, 1.5M parameters (1501000), BF16×2', 'm/scaler.pkl: pickle, pickle protocol 2, 1 import']);
+  assert.equal(await page.locator('.file-warnings[role="alert"]').isVisible(), true);
+  assert.match(await page.locator('.file-warnings li').innerText(), /runs code .*os\.system/);
+  await done(page);
+  const plain = await editor();
+  await sendInit(plain, { title: 'Push model', metadata: { name: 'm' } });
+  assert.equal(await plain.locator('.file-warnings').isVisible(), false);
+  assert.equal(await plain.locator('.file-headers').isVisible(), false);
+  await done(plain);
+});
+
 test('validation as you type: field messages are the core\'s explanations, and Push waits for a valid form', async () => {
   const page = await editor();
   await sendInit(page, { metadata: { name: 'mnist' } });
@@ -352,6 +370,9 @@ test('the protocol: ready, push and save requests with ids, the host\'s answers,
   const save = await nextPosted(page, 'saveAs', before);
   assert.deepEqual(save.params, { metadata: { name: 'mnist' }, format: 'json' });
   await hostSends(page, { method: 'busy', params: { busy: true, message: 'Saving…' } });
+  // The JSON tab's own check of the text may report after the busy message: the busy message must win.
+  await page.waitForFunction("document.querySelector('.status')?.textContent?.trim() === 'Saving…'", undefined, { timeout: 5000 });
+  await new Promise((r) => setTimeout(r, 300));
   assert.equal(await page.locator('.status').innerText(), 'Saving…');
   assert.equal(await saveDisabled(page), true);
   assert.equal(await page.locator('vscode-progress-bar').isVisible(), true);

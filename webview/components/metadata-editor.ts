@@ -336,7 +336,7 @@ export class OmlmdMetadataEditor extends LightElement {
     const status = busy ? (this.busy.message ?? 'Working…') : a.count === 0 ? (a.dirty ? 'Unsaved changes' : 'No problems') : `${a.count} problem${a.count === 1 ? '' : 's'} to fix`;
 
     return html`<vscode-progress-bar indeterminate aria-label="Working" ?hidden=${!busy}></vscode-progress-bar>
-      <omlmd-header .heading=${s.init.title} .intro=${readOnly ? 'Read-only: this metadata cannot be changed here.' : INTRO[s.init.mode]} .target=${s.init.targetHint}></omlmd-header>
+      <omlmd-header .heading=${s.init.title} .intro=${readOnly ? 'Read-only: this metadata cannot be changed here.' : INTRO[s.init.mode]} .target=${s.init.targetHint} .headers=${s.init.headers} .warnings=${s.init.warnings}></omlmd-header>
       <div class="banner" role="alert" ?hidden=${banner.length === 0}>
         <vscode-icon name="error" class="banner-icon"></vscode-icon>
         <ul ?hidden=${banner.length === 0}>

@@ -25,7 +25,15 @@ export function registerCache(program: Command): void {
     .action(async (o: CacheOpts) => {
       const u = await transferCache().usage();
       if (o.json) return print(JSON.stringify(u));
-      print(`${u.dir}\n  file digests:        ${u.entries.digests}\n  where blobs are:     ${u.entries.blobs}\n  open upload sessions: ${u.entries.uploads}\n  size: ${humanSize(u.bytes)}`);
+      const rows: [string, string][] = [
+        ['file digests', String(u.entries.digests)],
+        ['where blobs are', String(u.entries.blobs)],
+        ['open upload sessions', String(u.entries.uploads)],
+        ['encrypted layers', String(u.entries.encrypted)],
+        ['size', humanSize(u.bytes)],
+      ];
+      const width = Math.max(...rows.map(([k]) => k.length)) + 1;
+      print([u.dir, ...rows.map(([k, v]) => `  ${`${k}:`.padEnd(width)} ${v}`)].join('\n'));
     }), 'omlmd cache info');
 
   example(cache.command('prune')

@@ -14,6 +14,7 @@ import type { Platform } from '../../core/oci/types';
 import { fetchImageManifest } from '../../core/transfer/resolve';
 import { BUNDLE_MEDIA_TYPE, describeSignature, modelCarWithProvenance, type SignatureListing } from '../../core/trust';
 import { client, collect, concurrency, controller, example, parseAnnotation, print, version, warn, withCommon, withProgress, type Common } from '../context';
+import { decryptionKeysFrom } from '../keys';
 import { policyFrom, signerFrom, trustFrom, withPolicy } from './trust';
 import { enforcePolicy } from '../../core/trust/policy';
 import { parseStorageUri, STORAGE_URI_PREFIXES } from '../../core/lineage/storage';
@@ -187,7 +188,8 @@ export function registerLineage(program: Command): void {
     .argument('<src-uri>', 'oci-artifact://HOST/REPO:TAG or oci://HOST/REPO[:TAG|@DIGEST]')
     .argument('<dest-path>', 'where the model files go (KServe passes /mnt/models)')
     .option('--with-metadata', 'also write the metadata files (also OMLMD_WITH_METADATA=1)')
-    .action(async (uri: string, dest: string, o: Common & { withMetadata?: boolean; policy?: string }) => {
+    .option('--decryption-key <key.pem>', 'private key for an encrypted model (repeatable; also OMLMD_DECRYPTION_KEYS, comma-separated files, e.g. a mounted secret)', collect)
+    .action(async (uri: string, dest: string, o: Common & { withMetadata?: boolean; policy?: string; decryptionKey?: string[] }) => {
       const withMetadata = o.withMetadata ?? ['1', 'true', 'yes'].includes((process.env.OMLMD_WITH_METADATA ?? '').toLowerCase());
       const plain = ['1', 'true', 'yes'].includes((process.env.OMLMD_PLAIN_HTTP ?? '').toLowerCase());
       const c = client({ ...o, plainHttp: o.plainHttp ?? (plain || undefined) });
@@ -199,7 +201,7 @@ export function registerLineage(program: Command): void {
         const decision = await enforcePolicy(c, parseStorageUri(uri), policy, { signal: controller.signal });
         uri = `${prefix}${formatReference(decision.reference)}`;
       }
-      const res = await storageInitializer(c, uri, out, { withMetadata, signal: controller.signal, concurrency: concurrency(o) });
+      const res = await storageInitializer(c, uri, out, { withMetadata, decryptionKeys: decryptionKeysFrom(o.decryptionKey), signal: controller.signal, concurrency: concurrency(o) });
       if (o.json) print(JSON.stringify({ reference: res.reference, files: res.files }, null, 2));
       else print(`Pulled ${res.reference} into ${out}: ${res.files.map((f) => f.title).join(', ') || 'no files'}`);
     }), 'omlmd storage-initializer oci-artifact://quay.io/org/mnist:v1 /mnt/models');

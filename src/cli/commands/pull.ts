@@ -3,6 +3,7 @@ import { formatReference } from '../../core/oci/reference';
 import type { Command } from 'commander';
 import { pullWithSignature } from '../../core/trust';
 import { client, collect, concurrency, controller, example, print, withCommon, withProgress, type Common } from '../context';
+import { decryptionKeysFrom } from '../keys';
 import { humanSize } from '../output';
 import { policyFrom, trustFrom, withPolicy } from './trust';
 import { enforcePolicy } from '../../core/trust/policy';
@@ -20,7 +21,8 @@ export function registerPull(program: Command): void {
     .option('--verify-key <pem>', 'pull only if the model\'s signature verifies with this public key (then by the verified digest)')
     .option('--verify-ca <pem>', 'pull only if the model\'s signature verifies with a certificate from this CA')
     .option('--cert-identity <id>', 'with --verify-ca: whom the signing certificate must name')
-    .action(async (target: string, o: Common & { output: string; mediaTypes?: string[]; include?: string[]; exclude?: string[]; unpack?: boolean; verifyKey?: string; verifyCa?: string; certIdentity?: string; policy?: string }) => {
+    .option('--decryption-key <key.pem>', 'private key for encrypted files (repeatable; also OMLMD_DECRYPTION_KEYS, comma-separated files; passphrase in OMLMD_DECRYPTION_PASSPHRASE)', collect)
+    .action(async (target: string, o: Common & { output: string; mediaTypes?: string[]; include?: string[]; exclude?: string[]; unpack?: boolean; verifyKey?: string; verifyCa?: string; certIdentity?: string; policy?: string; decryptionKey?: string[] }) => {
       const c = client(o);
       const out = resolve(o.output);
       // Under a policy: verified first, then pulled by the digest that verified; a refusal writes nothing.
@@ -30,6 +32,7 @@ export function registerPull(program: Command): void {
       // The signature, when the model has one, goes beside the files as model.sig (verify --path checks the folder against it).
       const res = await withProgress('pull', o, (onProgress) => pullWithSignature(c, target, out, {
         signal: controller.signal, onProgress, concurrency: concurrency(o), mediaTypes: o.mediaTypes, include: o.include, exclude: o.exclude, unpack: o.unpack, trust,
+        decryptionKeys: decryptionKeysFrom(o.decryptionKey),
       }));
       if (o.json) {
         print(JSON.stringify({ reference: res.reference, digest: res.descriptor.digest, files: res.files, signature: res.signature ?? null, verified: res.verified ? { signer: res.verified.signer, signature: res.verified.signature.digest } : null }, null, 2));

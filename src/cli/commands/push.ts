@@ -1,5 +1,12 @@
+import { extname } from 'node:path';
 import { Option, type Command } from 'commander';
+import { OmlmdError } from '../../core/errors';
+import type { ModelMetadata } from '../../core/model/fields';
+import { collectModelFiles } from '../../core/model/files';
+import { MODEL_FILE_EXTENSIONS, inspectModelFile, prefillMetadata, suggestMetadata, type HeaderSummary } from '../../core/model/headers';
+import { validateMetadata } from '../../core/model/metadata';
 import { client, collect, concurrency, controller, example, metadataFromOptions, parseAnnotation, print, withCommon, withProgress, type PushOpts } from '../context';
+import { recipientsFrom } from '../keys';
 import { humanSize } from '../output';
 
 /** `omlmd push`: model files and folders with their metadata as one OCI artifact. */
@@ -19,15 +26,21 @@ export function registerPush(program: Command): void {
     .option('-p, --property <key=value>', 'a customProperties entry (repeatable); numbers and booleans keep their type', collect)
     .option('-a, --annotation <key=value>', 'an extra manifest annotation (repeatable)', collect)
     .option('--no-artifact-type', 'write no artifactType, exactly as omlmd 0.1.x')
+    .option('--encrypt-recipient <jwe:pubkey.pem>', 'encrypt the model files for this RSA or EC public key, in the ocicrypt format skopeo and podman read (repeatable: each recipient alone can decrypt); the metadata stays readable', collect)
+    .option('--follow-symlinks', 'push the files that symbolic links in a pushed folder lead to outside it (refused by default)')
+    .option('--no-prefill', 'do not fill the model format and customProperties (parameters, dtype, quantization) from the model files\' headers')
     .addOption(new Option('--as-artifact', 'accepted for omlmd 0.1.x compatibility (always an artifact)').hideHelp())
-    .action(async (target: string, paths: string[], o: PushOpts) => {
-      const metadata = await metadataFromOptions(o);
+    .action(async (target: string, paths: string[], o: PushOpts & { prefill?: boolean; followSymlinks?: boolean }) => {
+      let metadata = await metadataFromOptions(o);
+      if (o.prefill !== false && !o.emptyMetadata && paths.length) metadata = await prefill(metadata, paths, o.followSymlinks === true);
       const c = client(o);
       const res = await withProgress('push', o, (onProgress) => c.push(target, {
         paths,
         metadata,
         annotations: o.annotation?.length ? Object.fromEntries(o.annotation.map(parseAnnotation)) : undefined,
         artifactType: o.artifactType === false ? false : undefined,
+        encryptFor: recipientsFrom(o.encryptRecipient),
+        followSymlinks: o.followSymlinks,
       }, { signal: controller.signal, onProgress, concurrency: concurrency(o) }));
       if (o.json) {
         print(JSON.stringify({ reference: res.reference, digest: res.descriptor.digest, mediaType: res.descriptor.mediaType, size: res.descriptor.size, files: res.files.map((f) => ({ title: f.title, size: f.size })) }, null, 2));
@@ -36,4 +49,30 @@ export function registerPush(program: Command): void {
         print(`Pushed ${res.reference}\n  ${res.files.length} model file${res.files.length === 1 ? '' : 's'} (${humanSize(bytes)})${res.files.length === 0 ? ', metadata only' : ''}`);
       }
     }), 'omlmd push localhost:5000/models/mnist:v1 mnist.onnx -m metadata.yaml');
+}
+
+const MAX_PREFILL_FILES = 256;
+
+/**
+ * What the user left out of the metadata, filled from the model files' headers (bounded
+ * reads; never the weights). A header that cannot be read is a warning, never a failed push.
+ * Loading a pickle runs code: each one is named on stderr.
+ */
+async function prefill(metadata: ModelMetadata, paths: string[], followSymlinks: boolean): Promise<ModelMetadata> {
+  const files = (await collectModelFiles(paths, undefined, { followSymlinks })).filter((f) => MODEL_FILE_EXTENSIONS.has(extname(f.path).toLowerCase())).slice(0, MAX_PREFILL_FILES);
+  const summaries: HeaderSummary[] = [];
+  for (const f of files) {
+    try {
+      const s = await inspectModelFile(f.path);
+      for (const w of s.warnings) process.stderr.write(`omlmd: warning: ${f.title}: ${w}\n`);
+      if (s.complete) summaries.push(s);
+    } catch (e) {
+      if (!OmlmdError.is(e, 'INVALID_MODEL_FILE')) throw e;
+      process.stderr.write(`omlmd: warning: ${e.message}; nothing filled from it\n`);
+    }
+  }
+  const { metadata: filled, filled: fields } = prefillMetadata(metadata, suggestMetadata(summaries));
+  if (!fields.length) return metadata;
+  process.stderr.write(`omlmd: filled from the model files' headers: ${fields.join(', ')} (give them yourself, or --no-prefill, to set them otherwise)\n`);
+  return validateMetadata(filled, 'the metadata filled from the model files\' headers');
 }

@@ -16,14 +16,14 @@ export function registerRepos(program: Command): void {
       const n = o.pageSize ? Number(o.pageSize) : undefined;
       if (n !== undefined && (!Number.isInteger(n) || n < 1)) throw new OmlmdError('USAGE', `--page-size takes a positive whole number, got ${o.pageSize}`);
       const repos: string[] = [];
-      let last = o.last;
       let next: string | undefined;
-      do {
-        const page = await c.repositories(registry, { signal: controller.signal, last, n });
+      if (o.all) {
+        for await (const page of c.repositoryPages(registry, { signal: controller.signal, last: o.last, n })) repos.push(...page.repositories);
+      } else {
+        const page = await c.repositories(registry, { signal: controller.signal, last: o.last, n });
         repos.push(...page.repositories);
         next = page.next;
-        last = next;
-      } while (o.all && next);
+      }
       if (o.json) print(JSON.stringify({ repositories: repos, next: o.all ? undefined : next }));
       else {
         if (repos.length) print(repos.join('\n'));

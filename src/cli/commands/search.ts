@@ -31,6 +31,35 @@ function serverToken(): string | undefined {
   return process.env.OMLMD_SERVER_TOKEN || undefined;
 }
 
+/** A secret from `--FLAG FILE`, else `ENV_FILE` (a file), else `ENV`; a named file that is empty is an error. */
+function secret(flag: string, file: string | undefined, env: string): string | undefined {
+  const [path, from] = file ? [file, flag] : process.env[`${env}_FILE`] ? [process.env[`${env}_FILE`]!, `${env}_FILE`] : [undefined, env];
+  if (path === undefined) return process.env[env] || undefined;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8').trim();
+  } catch (e) {
+    throw new OmlmdError('USAGE', `${from}: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  if (!text) throw new OmlmdError('USAGE', `${from}: ${path} is empty`);
+  return text;
+}
+
+/**
+ * The search token has one name, OMLMD_SERVER_TOKEN, for `serve` and `query --server`
+ * alike. The old `serve` name is refused, not read: set alone it used to be what started
+ * a server open by mistake (the other name set instead).
+ */
+function serveTokens(o: ServeOpts): { token?: string; notifyToken?: string } {
+  const token = secret('--token-file', o.tokenFile, 'OMLMD_SERVER_TOKEN');
+  const old = process.env.OMLMD_SERVE_TOKEN;
+  if (old && old !== token) throw new OmlmdError('USAGE', 'OMLMD_SERVE_TOKEN is not read: name the search token OMLMD_SERVER_TOKEN (as omlmd query --server does), or pass --token-file FILE');
+  const notifyToken = secret('--notify-token-file', o.notifyTokenFile, 'OMLMD_NOTIFY_TOKEN');
+  if (token && notifyToken === token) throw new OmlmdError('USAGE', 'the notification token must differ from the search token, or any search client could send the server events');
+  if (!token && !o.allowAnonymous) throw new OmlmdError('USAGE', 'refusing to serve searches to anyone: give the search API a token with --token-file FILE (or OMLMD_SERVER_TOKEN), or pass --allow-anonymous');
+  return { token, notifyToken };
+}
+
 function wholeNumber(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
@@ -156,6 +185,9 @@ interface ServeOpts extends IndexOpts {
   repo?: string[];
   listen: string;
   tokenFile?: string;
+  notifyTokenFile?: string;
+  allowAnonymous?: boolean;
+  allowedHost?: string[];
   recrawl?: string;
   crawl?: boolean;
 }
@@ -187,14 +219,16 @@ kitops), created, annotations, size, files. Fill the index with: omlmd crawl --i
     .option('--repo <repository>', 'a repository to crawl when a registry refuses its catalog (repeatable)', collect)
     .option('--index <location>', 'the index: a SQLite file or postgres://... (default: OMLMD_INDEX, else $OMLMD_HOME/index.sqlite)')
     .option('--listen <[host:]port>', 'where to listen', '127.0.0.1:8080')
-    .option('--token-file <file>', 'require this bearer token (file content; also OMLMD_SERVE_TOKEN) on everything but /healthz and /openapi.json')
+    .option('--token-file <file>', "the search clients' bearer token (file content; also OMLMD_SERVER_TOKEN or OMLMD_SERVER_TOKEN_FILE), required on everything but /healthz, /openapi.json and /notifications")
+    .option('--notify-token-file <file>', "the registry's own bearer token for /notifications (file content; also OMLMD_NOTIFY_TOKEN or OMLMD_NOTIFY_TOKEN_FILE); without it, notifications are refused and re-crawls keep the index")
+    .option('--allow-anonymous', 'serve without a token whatever has none: searches, and notifications without --notify-token-file')
+    .option('--allowed-host <name>', 'a Host name clients use to reach the server, besides loopback names and the listen address (repeatable; * for any); others get 421', collect)
     .option('--recrawl <duration>', 'full re-crawl period to repair drift, e.g. 30m or 1h (default 1h; 0: never)', '1h')
     .option('--no-crawl', 'no full crawl at start')
     .action(async (o: ServeOpts & PipelineOpts) => {
       const registries = o.registry ?? [];
       if (registries.length === 0) throw new OmlmdError('USAGE', 'name the registry to index with --registry HOST', { remedies: [{ kind: 'say', text: 'omlmd serve --registry localhost:5000' }] });
-      const token = o.tokenFile ? readFileSync(o.tokenFile, 'utf8').trim() : process.env.OMLMD_SERVE_TOKEN || undefined;
-      if (o.tokenFile && !token) throw new OmlmdError('USAGE', `${o.tokenFile} is empty`);
+      const { token, notifyToken } = serveTokens(o);
       const { host, port } = parseListen(o.listen);
       const recrawlMs = parseDuration('--recrawl', o.recrawl ?? '1h');
       const index = await openWritableIndex(indexLocation(o));
@@ -204,6 +238,9 @@ kitops), created, annotations, size, files. Fill the index with: omlmd crawl --i
         registries,
         repositories: o.repo,
         token,
+        notifyToken,
+        allowAnonymous: o.allowAnonymous,
+        allowedHosts: o.allowedHost,
         recrawlIntervalMs: recrawlMs,
         crawlOnStart: o.crawl !== false,
         version,
@@ -211,10 +248,11 @@ kitops), created, annotations, size, files. Fill the index with: omlmd crawl --i
         actions: await pipelineActions(o, { info: (m) => logLine('info', m), warn: (m) => logLine('warn', m), error: (m) => logLine('error', m) }),
       });
       const url = await server.listen(port, host);
-      print(`omlmd serve: listening on ${url} (${index.description}; registries ${registries.join(', ')}${token ? '; token required' : ''})`);
-      if (!token && host !== '127.0.0.1' && host !== 'localhost' && host !== '::1') {
-        logLine('warn', 'no token: anyone who reaches this address can search and send notifications');
+      print(`omlmd serve: listening on ${url} (${index.description}; registries ${registries.join(', ')}; searches ${token ? 'need the search token' : 'open'}; notifications ${notifyToken ? 'need the notification token' : o.allowAnonymous ? 'open' : 'refused'})`);
+      if (o.allowAnonymous && (!token || !notifyToken)) {
+        logLine('warn', `--allow-anonymous: anyone who reaches ${url} can ${[!token && 'search', !notifyToken && 'send notifications (each checked against the registry)'].filter(Boolean).join(' and ')}`);
       }
+      if (!notifyToken && !o.allowAnonymous) logLine('warn', 'no notification token (--notify-token-file or OMLMD_NOTIFY_TOKEN): /notifications refuses every event; only re-crawls keep the index');
       await new Promise<void>((resolve) => {
         if (controller.signal.aborted) resolve();
         controller.signal.addEventListener('abort', () => resolve(), { once: true });
@@ -222,6 +260,6 @@ kitops), created, annotations, size, files. Fill the index with: omlmd crawl --i
       });
       await server.close();
       await index.close();
-    }), 'omlmd serve --registry localhost:5000 --index postgres://omlmd@db/omlmd --listen 0.0.0.0:8080 --token-file token.txt');
+    }), 'omlmd serve --registry localhost:5000 --index postgres://omlmd@db/omlmd --listen 0.0.0.0:8080 --allowed-host search.example.com --token-file token.txt --notify-token-file notify-token.txt');
 }
 

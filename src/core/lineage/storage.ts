@@ -9,7 +9,7 @@ import { OmlmdError } from '../errors';
 import { ModelMediaType, viewArtifact } from '../model/artifact';
 import { formatReference, parseReference, refOf, type Reference } from '../oci/reference';
 import type { Repository } from '../oci/store';
-import { pullModel, type PullResult } from '../transfer/pull';
+import { pullModel, type PullOptions, type PullResult } from '../transfer/pull';
 import type { TransferOptions } from '../transfer/progress';
 import { fetchImageManifest } from '../transfer/resolve';
 
@@ -18,6 +18,8 @@ export const STORAGE_URI_PREFIXES = ['oci-artifact://', 'oci://'] as const;
 export interface StorageInitializerOptions extends TransferOptions {
   /** Also write the metadata files (model_metadata.omlmd.json/.yaml). */
   withMetadata?: boolean;
+  /** Private keys for encrypted model files (a key file mounted into the init container). */
+  decryptionKeys?: PullOptions['decryptionKeys'];
 }
 
 /** The registry reference a storage URI names. */

@@ -33,6 +33,8 @@ export interface ModelFileLayer {
   digest: string;
   size: number;
   mediaType?: string;
+  /** More layer annotations (an encrypted layer's wrapped keys and options). */
+  annotations?: Annotations;
 }
 
 export interface BuildManifestInput {
@@ -56,7 +58,7 @@ export function buildModelManifest(input: BuildManifestInput): { manifest: Image
     mediaType: f.mediaType ?? ModelMediaType.model,
     digest: f.digest,
     size: f.size,
-    annotations: { [Annotation.title]: f.title },
+    annotations: { [Annotation.title]: f.title, ...f.annotations },
   }));
   layers.push({ ...configDesc, annotations: { [Annotation.title]: METADATA_JSON_TITLE } });
   layers.push({ mediaType: ModelMediaType.config, digest: input.yaml.digest, size: input.yaml.size, annotations: { [Annotation.title]: METADATA_YAML_TITLE } });
@@ -80,7 +82,24 @@ export function buildModelManifest(input: BuildManifestInput): { manifest: Image
     ...(input.subject ? { subject: input.subject } : {}),
     annotations,
   };
-  return { manifest, bytes: Buffer.from(JSON.stringify(manifest), 'utf8') };
+  const bytes = Buffer.from(JSON.stringify(manifest), 'utf8');
+  if (bytes.length > MAX_MANIFEST_BYTES) throw manifestTooLarge(bytes.length, annotations);
+  return { manifest, bytes };
+}
+
+/**
+ * The largest manifest omlmd writes or reads, in any store: distribution keeps no larger
+ * one, and many registries stop well before. A 100 MB description became a 209 MB manifest
+ * nothing could read back.
+ */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+function manifestTooLarge(size: number, annotations: Annotations): OmlmdError {
+  const [key, value] = Object.entries(annotations).sort((a, b) => b[1].length - a[1].length)[0] ?? ['', ''];
+  const field = key.replace(/\+json$/, '').replace(/^org\.opencontainers\.image\./, '');
+  return new OmlmdError('INVALID_METADATA', `the manifest would be ${size} bytes, over the ${MAX_MANIFEST_BYTES} a registry keeps: the metadata is also written into its annotations, and the largest, ${JSON.stringify(field)}, is ${value.length} characters`, {
+    remedies: [{ kind: 'say', text: `shorten ${field}, or push a long text as a file of the model (a README) and keep the metadata to a summary` }],
+  });
 }
 
 export type LayerRole = 'model' | 'metadata' | 'other';
@@ -92,6 +111,8 @@ export interface ArtifactFile {
   titled: boolean;
   role: LayerRole;
   descriptor: Descriptor;
+  /** An ocicrypt-encrypted layer (`+encrypted` media type): its bytes are ciphertext. */
+  encrypted: boolean;
 }
 
 export type ArtifactFlavor = 'omlmd' | 'omlmd-0.1' | 'other';
@@ -105,6 +126,8 @@ export interface ArtifactView {
 }
 
 const MODEL_TYPES: readonly string[] = [ModelMediaType.model, ModelMediaType.legacyModel];
+/** ocicrypt's suffix on the media type of an encrypted layer (src/core/crypt). */
+const ENCRYPTED_SUFFIX = '+encrypted';
 
 /** The title other tools give a file: OCI's title, or ModelPack's file path. */
 export function layerTitle(d: Descriptor): string | undefined {
@@ -115,12 +138,14 @@ export function layerTitle(d: Descriptor): string | undefined {
 export function viewArtifact(m: ImageManifest): ArtifactView {
   const files: ArtifactFile[] = m.layers.map((d) => {
     const title = layerTitle(d);
-    const role: LayerRole = MODEL_TYPES.includes(d.mediaType)
+    const encrypted = d.mediaType.endsWith(ENCRYPTED_SUFFIX);
+    const mediaType = encrypted ? d.mediaType.slice(0, -ENCRYPTED_SUFFIX.length) : d.mediaType;
+    const role: LayerRole = MODEL_TYPES.includes(mediaType)
       ? 'model'
-      : d.mediaType === ModelMediaType.config && title !== undefined && METADATA_TITLES.includes(title)
+      : mediaType === ModelMediaType.config && title !== undefined && METADATA_TITLES.includes(title)
         ? 'metadata'
         : 'other';
-    return { path: title ?? d.digest.replace(':', '-'), titled: title !== undefined, role, descriptor: d };
+    return { path: title ?? d.digest.replace(':', '-'), titled: title !== undefined, role, descriptor: d, encrypted };
   });
   const isOmlmdConfig = m.config.mediaType === ModelMediaType.config;
   const flavor: ArtifactFlavor = m.artifactType === MODEL_ARTIFACT_TYPE ? 'omlmd' : isOmlmdConfig ? 'omlmd-0.1' : 'other';

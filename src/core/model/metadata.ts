@@ -1,12 +1,14 @@
 import { readFile } from 'node:fs/promises';
-import { basename, extname } from 'node:path';
+import { extname } from 'node:path';
 import Ajv, { type ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
 import yaml from 'js-yaml';
 import { OmlmdError, toOmlmdError } from '../errors';
+import { decodeUtf8 } from '../util/utf8';
 import { describeValue, explainSchemaError, METADATA_FIELDS, type ModelMetadata } from './fields';
 import schema from './metadata.schema.json';
 import { pyJsonDumps } from './pyjson';
+import { loadYaml, MAX_METADATA_DEPTH, tooDeepAt } from './yamlload';
 
 export { METADATA_FIELDS } from './fields';
 export type { MetadataField, ModelMetadata } from './fields';
@@ -15,6 +17,17 @@ export type { MetadataField, ModelMetadata } from './fields';
 export type FullMetadata = { [K in keyof ModelMetadata]-?: Exclude<ModelMetadata[K], undefined> } & { customProperties: Record<string, unknown> };
 
 export const metadataSchema = schema;
+export { MAX_METADATA_DEPTH } from './yamlload';
+
+/** Metadata nested deeper than every face can show and write back is refused where it enters. */
+function checkDepth(doc: unknown, source: string): void {
+  const at = tooDeepAt(doc);
+  if (at !== undefined) {
+    throw new OmlmdError('INVALID_METADATA', `${source}: the metadata nests more than ${MAX_METADATA_DEPTH} levels deep (at ${at.length > 120 ? `${at.slice(0, 117)}...` : at})`, {
+      remedies: [{ kind: 'say', text: `keep metadata at most ${MAX_METADATA_DEPTH} levels deep; put deeper data in a model file` }],
+    });
+  }
+}
 
 let validator: ReturnType<Ajv['compile']> | undefined;
 function validate(doc: unknown): ErrorObject[] {
@@ -40,6 +53,7 @@ export function validateMetadata(doc: unknown, source: string): ModelMetadata {
   if (typeof doc !== 'object') {
     throw new OmlmdError('INVALID_METADATA', `${source}: the top level is ${describeValue(doc)}; it must be a mapping of fields (name, author, ...)`);
   }
+  checkDepth(doc, source);
   const errors = validate(doc);
   if (errors.length > 0) {
     const lines = [...new Set(errors.map((e) => explainSchemaError(e, doc as Record<string, unknown>)))];
@@ -55,24 +69,37 @@ export function parseMetadata(text: string, source: string, format?: 'json' | 'y
     throw new OmlmdError('INVALID_METADATA', `${source}: the file is empty`, { remedies: [{ kind: 'say', text: 'write at least a name, e.g. "name: my model"' }] });
   }
   let doc: unknown;
-  try {
-    // CORE_SCHEMA: no timestamps, so "2024-01-01" stays a string as JSON would keep it.
-    doc = fmt === 'json' ? JSON.parse(text) : yaml.load(text, { schema: yaml.CORE_SCHEMA, filename: source });
-  } catch (e) {
-    const why = e instanceof yaml.YAMLException ? `${e.reason} at line ${e.mark.line + 1}, column ${e.mark.column + 1}` : (e as Error).message;
-    throw new OmlmdError('INVALID_METADATA', `${source}: not valid ${fmt.toUpperCase()}: ${why}`, { cause: e });
+  if (fmt === 'json') {
+    try {
+      doc = JSON.parse(text);
+    } catch (e) {
+      throw new OmlmdError('INVALID_METADATA', `${source}: not valid JSON: ${(e as Error).message}`, { cause: e });
+    }
+  } else {
+    // The core schema: no timestamps, so "2024-01-01" stays a string as JSON would keep it;
+    // aliases and nesting are limited (yamlload.ts).
+    const r = loadYaml(text);
+    if (!r.ok) throw new OmlmdError('INVALID_METADATA', `${source}: not valid YAML: ${r.reason}${r.line === undefined ? '' : ` at line ${r.line}, column ${r.column}`}`);
+    doc = r.value;
   }
   return validateMetadata(doc, source);
 }
 
+/** Reads a metadata file, which must be UTF-8: a byte that is not is refused with its offset, never replaced. */
 export async function readMetadataFile(path: string): Promise<ModelMetadata> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(path, 'utf8');
+    bytes = await readFile(path);
   } catch (e) {
     throw toOmlmdError(e, `cannot read metadata file ${path}`);
   }
-  return parseMetadata(text, basename(path) === path ? path : path, undefined);
+  const decoded = decodeUtf8(bytes);
+  if (!decoded.ok) {
+    throw new OmlmdError('INVALID_METADATA', `${path}: not valid UTF-8: byte 0x${bytes[decoded.offset]!.toString(16).padStart(2, '0')} at offset ${decoded.offset} is not part of a UTF-8 character`, {
+      remedies: [{ kind: 'say', text: 'save the file as UTF-8' }],
+    });
+  }
+  return parseMetadata(decoded.text, path, undefined);
 }
 
 /** Every field present, in omlmd's order, unset ones null, customProperties an object. */
@@ -137,6 +164,8 @@ export function metadataFromConfig(bytes: Buffer, source: string): { metadata: M
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
     throw new OmlmdError('NOT_A_MODEL', `${source}: the config is not a JSON object, so this is not an omlmd model artifact`);
   }
+  // Not a warning: nothing past this (JSON, YAML, the editor) could show or write it back.
+  checkDepth(doc, source);
   const warnings: string[] = [];
   try {
     validateMetadata(doc, source);

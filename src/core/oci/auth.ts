@@ -6,6 +6,8 @@
  * returns for a message contains a password or a token.
  */
 
+import { OmlmdError } from '../errors';
+
 /**
  * What a registry may be sent: a user name and password (or access token used as one), a
  * registry token sent as is, or an OAuth2 refresh token (Docker's `identitytoken`) that is
@@ -127,6 +129,8 @@ export class AuthState {
     private readonly registry: string,
     private readonly provider: CredentialsProvider | undefined,
     private readonly fetchToken: TokenFetcher,
+    /** Whether the registry is reached over HTTPS now: its token service must be too. */
+    private readonly secure: () => boolean = () => false,
   ) {}
 
   /** Looked up once, and only when the registry asks: anonymous access needs no credential helper. */
@@ -227,6 +231,13 @@ export class AuthState {
         return false;
       }
       if (realm.protocol !== 'https:' && realm.protocol !== 'http:') return false;
+      // A registry on HTTPS that names a plain-HTTP token service would have the password
+      // (or refresh token) sent there in clear: a downgrade, whoever caused it.
+      if (realm.protocol === 'http:' && this.secure()) {
+        throw new OmlmdError('TLS', `${this.registry} is reached over HTTPS but names a token service on plain HTTP (${realm.origin}${realm.pathname}); refusing to send credentials there in clear`, {
+          remedies: [{ kind: 'say', text: `ask the operator of ${this.registry} to serve its token service (auth.token.realm) over HTTPS` }],
+        });
+      }
       this.scheme = 'bearer';
       this.bearer = { realm, service: bearer.params.service };
       // The token we sent was refused (expired, or too narrow a scope): do not reuse it.

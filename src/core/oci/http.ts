@@ -438,7 +438,7 @@ export class RegistryHttp {
     this.userAgent = options.userAgent ?? 'omlmd';
     this.readTimeoutMs = options.readTimeoutMs;
     this.retryPolicy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
-    this.auth = new AuthState(registry, options.credentials, (req) => this.fetchToken(req));
+    this.auth = new AuthState(registry, options.credentials, (req) => this.fetchToken(req), () => this.base.protocol === 'https:');
   }
 
   /** Where requests go: `http://` or `https://` and the endpoint; changes once if a loopback registry turns out to speak HTTPS. */

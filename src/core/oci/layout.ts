@@ -540,6 +540,8 @@ export class LayoutRepository implements Repository {
 
   async putManifest(bytes: Buffer, mediaType: string, tag?: string, opts: CallOptions = {}): Promise<Descriptor> {
     throwIfAborted(opts.signal);
+    // The rule reading has (below, and every registry): nothing is stored that cannot be read back.
+    if (bytes.length > MAX_MANIFEST_BYTES) throw new OmlmdError('INVALID_MANIFEST', `cannot store a manifest of ${bytes.length} bytes in ${this.description}: manifests are at most ${MAX_MANIFEST_BYTES} bytes, here as in registries`);
     const refName = tag === undefined ? undefined : this.refNameFor(tag);
     const digest = sha256(bytes);
     const descriptor: Descriptor = { mediaType, digest, size: bytes.length };

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Descriptor, FetchedManifest } from './types';
+import { OmlmdError } from '../errors';
 
 /**
  * The contract every place that holds artifacts implements: a repository of a registry,
@@ -156,4 +157,34 @@ export interface ConditionalManifestWriter {
 
 export function canPutManifestIfMatch(repo: Repository): repo is Repository & ConditionalManifestWriter {
   return typeof (repo as Partial<ConditionalManifestWriter>).putManifestIfMatch === 'function';
+}
+
+/** At most this many catalog pages are followed in one listing. */
+export const MAX_CATALOG_PAGES = 10_000;
+/** At most this many repositories in one listing (a catalog that grows without end is a hostile one). */
+export const MAX_CATALOG_REPOSITORIES = 1_000_000;
+
+/**
+ * Every page of a catalog from `last` on, guarded as tag lists are: a page whose `next` does
+ * not move past the previous one (catalogs are in lexical order, and `last` is the last
+ * name given), a page seen before, or more than {@link MAX_CATALOG_PAGES} pages or
+ * {@link MAX_CATALOG_REPOSITORIES} names is an error, not a loop: a hostile catalog sent
+ * the same page 2,637 times in 60 s.
+ */
+export async function* repositoryPages(lister: RepositoryLister, opts: CallOptions & { last?: string; n?: number; target?: string } = {}): AsyncGenerator<RepositoryPage> {
+  let last = opts.last;
+  const seen = new Set<string>();
+  let names = 0;
+  const endless = (why: string) => new OmlmdError('HTTP', `the catalog's pages do not end: ${why}`, { operation: { verb: 'list-repositories', target: opts.target ?? 'the registry' } });
+  for (let pages = 0; ; pages++) {
+    if (pages >= MAX_CATALOG_PAGES) throw endless(`more than ${MAX_CATALOG_PAGES} pages`);
+    const page = await lister.listRepositories({ signal: opts.signal, last, n: opts.n });
+    names += page.repositories.length;
+    if (names > MAX_CATALOG_REPOSITORIES) throw endless(`more than ${MAX_CATALOG_REPOSITORIES} repositories`);
+    yield page;
+    if (page.next === undefined) return;
+    if (seen.has(page.next) || (last !== undefined && page.next <= last)) throw endless(`page ${pages + 1} sends back to ${JSON.stringify(page.next.slice(0, 100))}`);
+    seen.add(page.next);
+    last = page.next;
+  }
 }

@@ -274,17 +274,14 @@ export async function crawlToIndex(client: OmlmdClient, index: WritableIndex, ta
     const start = (repository: string): void => {
       if (seen.has(repository)) return;
       seen.add(repository);
-      jobs.push(repoLimiter.run(() => crawlRepository(placeFor(t.registry, repository), repository)));
+      const job = repoLimiter.run(() => crawlRepository(placeFor(t.registry, repository), repository));
+      // Awaited below; when the catalog read is cancelled first, its rejection must not go unhandled.
+      job.catch(() => undefined);
+      jobs.push(job);
     };
     let complete = true;
-    let last: string | undefined;
     try {
-      for (;;) {
-        const page = await client.repositories(t.lister, { ...callOpts, last });
-        for (const r of page.repositories) start(r);
-        if (!page.next) break;
-        last = page.next;
-      }
+      for await (const page of client.repositoryPages(t.lister, callOpts)) for (const r of page.repositories) start(r);
     } catch (e) {
       complete = false;
       problem(t.registry, e);

@@ -7,6 +7,7 @@
  */
 import parseJsonPath from 'jsonpath-rfc9535/parser';
 import { OmlmdError } from '../errors';
+import { iRegexp, iRegexpProblem } from './iregexp';
 import {
   indexOf,
   type Comparable,
@@ -260,6 +261,13 @@ class Checker {
       this.fail(`${f.name}() takes ${sig.params.length} argument${sig.params.length === 1 ? '' : 's'}, not ${f.arguments.length}`, at);
     }
     f.arguments.forEach((a, i) => this.argument(f.name, a, sig.params[i]!, at));
+    const pattern = f.arguments[1];
+    if ((f.name === 'match' || f.name === 'search') && pattern?.type === 'Literal' && typeof pattern.value === 'string') {
+      // RFC 9535 makes a bad pattern match nothing; a pattern written in the query is
+      // refused instead, naming what I-Regexp lacks, rather than silently finding nothing.
+      const problem = iRegexpProblem(pattern.value);
+      if (problem) this.fail(`the ${f.name}() pattern ${quotePattern(pattern.value)} is not an I-Regexp (RFC 9485): ${problem.message}`, at);
+    }
     return sig.result;
   }
 
@@ -289,6 +297,10 @@ class Checker {
   }
 }
 
+function quotePattern(p: string): string {
+  return JSON.stringify(p.length > 60 ? `${p.slice(0, 57)}...` : p);
+}
+
 /** A query whose segments each name one member or one index (RFC 9535 singular query). */
 export function isSingular(segs: Segment[]): boolean {
   return segs.every((s) => {
@@ -300,10 +312,38 @@ export function isSingular(segs: Segment[]): boolean {
   });
 }
 
+/** Parentheses and brackets nest at most this deep in a query (as metadata nests at most 64 levels). */
+export const MAX_QUERY_DEPTH = 64;
+/** At most this many && and || in a query: the checks and the SQL translation recurse over them. */
+export const MAX_QUERY_OPERATORS = 1000;
+
+/** Refuses nesting beyond MAX_QUERY_DEPTH before the (recursive) parser sees it: 100,000 "(" overflowed its stack. */
+function checkDepth(text: string, offset: number, original: string): void {
+  let depth = 0;
+  let operators = 0;
+  let quote: string | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quote) {
+      if (c === '\\') i++;
+      else if (c === quote) quote = undefined;
+    } else if (c === "'" || c === '"') quote = c;
+    else if (c === '(' || c === '[') {
+      if (++depth > MAX_QUERY_DEPTH) throw new QueryError(`parentheses and brackets nest more than ${MAX_QUERY_DEPTH} deep here; write the filter flatter`, original, Math.max(0, Math.min(original.length, i - offset)));
+    } else if (c === ')' || c === ']') depth = Math.max(0, depth - 1);
+    else if ((c === '&' || c === '|') && text[i + 1] === c) {
+      if (++operators > MAX_QUERY_OPERATORS) throw new QueryError(`more than ${MAX_QUERY_OPERATORS} && and || in one query; split it, or match a list with search() or a shorter filter`, original, Math.max(0, Math.min(original.length, i - offset)));
+      i++;
+    }
+  }
+}
+
 function parseText(text: string, offset: number, original: string): JsonPathQuery {
+  checkDepth(text, offset, original);
   try {
     return parseJsonPath(text) as unknown as JsonPathQuery;
   } catch (e) {
+    if (e instanceof RangeError) throw new QueryError('the query is too complex to parse; write it shorter or flatter', original, 0);
     const pe = e as PeggyError;
     if (pe.location === undefined) throw e;
     const at = pe.location.start.offset;
@@ -563,8 +603,8 @@ function callValue(f: FunctionExpr, current: JsonValue, root: JsonValue): Value 
       const v = a ? argValue(a, current, root) : NOTHING;
       const re = b ? argValue(b, current, root) : NOTHING;
       if (typeof v !== 'string' || typeof re !== 'string') return false;
-      const rx = iRegexp(re, f.name === 'match');
-      return rx ? rx.test(v) : false;
+      // A pattern from a document that is not an I-Regexp matches nothing (RFC 9535 §2.4.6).
+      return iRegexp(re, f.name === 'match')?.test(v) ?? false;
     }
     default:
       return NOTHING;
@@ -582,43 +622,6 @@ function codePointLength(s: string): number {
     n++;
   }
   return n;
-}
-
-const regexCache = new Map<string, RegExp | null>();
-
-/**
- * An I-Regexp (RFC 9485) as a JavaScript RegExp: `.` matches anything but \n and \r, and
- * `match` anchors the whole string. An invalid pattern matches nothing (RFC 9535 §2.4.6).
- */
-export function iRegexp(pattern: string, whole: boolean): RegExp | null {
-  const key = `${whole ? 'm' : 's'}:${pattern}`;
-  if (regexCache.has(key)) return regexCache.get(key)!;
-  let out = '';
-  let inClass = false;
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === '\\') {
-      out += c + (pattern[i + 1] ?? '');
-      i++;
-    } else if (c === '[' && !inClass) {
-      inClass = true;
-      out += c;
-    } else if (c === ']' && inClass) {
-      inClass = false;
-      out += c;
-    } else if (c === '.' && !inClass) {
-      out += '[^\\n\\r]';
-    } else out += c;
-  }
-  let rx: RegExp | null;
-  try {
-    rx = new RegExp(whole ? `^(?:${out})$` : out, 'u');
-  } catch {
-    rx = null;
-  }
-  if (regexCache.size > 1000) regexCache.clear();
-  regexCache.set(key, rx);
-  return rx;
 }
 
 /** Orders strings by Unicode code point, as RFC 9535, SQLite (BINARY) and PostgreSQL (C) do; JS `<` compares UTF-16 units. */

@@ -13,6 +13,10 @@ import { join, resolve } from 'node:path';
  *   back), a replaced file has another inode: then the entry no longer matches.
  * - `blobs/`: the repositories of a registry known to hold a blob, for cross-repository mounts.
  * - `uploads/`: open upload sessions of files being pushed, to go on after an interruption.
+ * - `encrypted/`: the encrypted layer a file became for a set of recipients (ciphertext
+ *   digest and size, and the annotations: the key wrapped for those recipients, never the
+ *   key in clear), so that pushing an unchanged encrypted model again sends nothing: a fresh
+ *   key would make a new ciphertext every time.
  *
  * One small JSON file per key, replaced atomically: concurrent processes at worst lose an
  * entry, never read half of one. Everything here is a hint that is checked before it is
@@ -33,7 +37,7 @@ const TMP_MS = 60 * 60 * 1000;
 /** How often a transfer prunes on its own. */
 const AUTO_PRUNE_MS = DAY_MS;
 
-const KINDS = ['digests', 'blobs', 'uploads'] as const;
+const KINDS = ['digests', 'blobs', 'uploads', 'encrypted'] as const;
 export type CacheKind = (typeof KINDS)[number];
 
 export interface CacheUsage {
@@ -73,6 +77,14 @@ export function sameStamp(a: FileStamp, b: FileStamp): boolean {
  */
 function racyWindowNs(stamp: FileStamp): bigint {
   return BigInt(stamp.mtimeNs) % 1_000_000_000n === 0n ? 2_000_000_000n : 50_000_000n;
+}
+
+/** An encrypted layer as the manifest names it. */
+export interface EncryptedLayer {
+  digest: string;
+  size: number;
+  mediaType: string;
+  annotations: Record<string, string>;
 }
 
 export interface UploadSession {
@@ -132,7 +144,7 @@ export class TransferCache {
 
   /** How many entries of each kind there are, and the bytes they take. */
   async usage(): Promise<CacheUsage> {
-    const entries = { digests: 0, blobs: 0, uploads: 0 };
+    const entries = { digests: 0, blobs: 0, uploads: 0, encrypted: 0 };
     let bytes = 0;
     for (const kind of KINDS) {
       for await (const e of this.entries(kind)) {
@@ -153,7 +165,7 @@ export class TransferCache {
   async prune(opts: { olderThanDays?: number; now?: number } = {}): Promise<PruneResult> {
     const now = opts.now ?? Date.now();
     const days = opts.olderThanDays ?? DEFAULT_PRUNE_DAYS;
-    const removed = { digests: 0, blobs: 0, uploads: 0 };
+    const removed = { digests: 0, blobs: 0, uploads: 0, encrypted: 0 };
     let strays = 0;
     let kept = 0;
     for (const kind of KINDS) {
@@ -270,6 +282,20 @@ export class TransferCache {
       return;
     }
     await this.write('blobs', keyOf(registry, digest), { in: [repository, ...known.filter((r) => r !== repository)].slice(0, MAX_LOCATIONS) });
+  }
+
+  // ---- encrypted layers ----
+
+  /** The encrypted layer that the plaintext `digest` became for these recipients, if remembered. */
+  async encryptedLayer(digest: string, recipients: string): Promise<EncryptedLayer | undefined> {
+    const doc = await this.read<EncryptedLayer>('encrypted', keyOf(digest, recipients));
+    return doc && typeof doc.digest === 'string' && Number.isSafeInteger(doc.size) && typeof doc.mediaType === 'string' && doc.annotations && typeof doc.annotations === 'object'
+      ? { digest: doc.digest, size: doc.size, mediaType: doc.mediaType, annotations: doc.annotations }
+      : undefined;
+  }
+
+  async recordEncryptedLayer(digest: string, recipients: string, layer: EncryptedLayer): Promise<void> {
+    await this.write('encrypted', keyOf(digest, recipients), layer);
   }
 
   // ---- upload sessions ----

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { OmlmdError, throwIfAborted, toOmlmdError } from '../errors';
@@ -48,11 +49,13 @@ export interface DownloadContext {
   direct?: number;
   /** Aligned staging buffers for direct writes, shared by the parts of a transfer. */
   segments: SegmentPool;
+  /** How long to wait for another transfer writing the same file (default {@link LOCK_WAIT_MS}). */
+  lockWaitMs: number;
 }
 
 /** The context for the downloads of one transfer; direct I/O as the environment allows (OMLMD_DIRECT_IO). */
-export function createDownloadContext(o: { pool: HashPool; concurrency: number; partSize?: number; mode?: DownloadMode }): DownloadContext {
-  return { pool: o.pool, connections: new Semaphore(o.concurrency), partSize: o.partSize ?? DEFAULT_PART_SIZE, mode: o.mode ?? 'auto', direct: directFlag(), segments: sharedSegments };
+export function createDownloadContext(o: { pool: HashPool; concurrency: number; partSize?: number; mode?: DownloadMode; lockWaitMs?: number }): DownloadContext {
+  return { pool: o.pool, connections: new Semaphore(o.concurrency), partSize: o.partSize ?? DEFAULT_PART_SIZE, mode: o.mode ?? 'auto', direct: directFlag(), segments: sharedSegments, lockWaitMs: o.lockWaitMs ?? LOCK_WAIT_MS };
 }
 
 /** One blob being downloaded, as a strategy sees it. */
@@ -98,11 +101,30 @@ export interface DownloadOptions {
   onResumed?: (n: number) => void;
   /** Names the blob in messages: `model.bin (sha256:…) from host/repo`. */
   what: string;
+  /**
+   * Runs on the verified blob before it takes its final name (an encrypted layer is
+   * decrypted there, in place); when it throws, the partial file is dropped.
+   */
+  beforeRename?: (dataPath: string) => Promise<void>;
+}
+
+/** File names are at most this many bytes (ext4, XFS, APFS, NTFS: 255). */
+const NAME_MAX = 255;
+/** What the partial's name adds to the file's: `.`, `.<16 hex>.omlmd-partial.state`. */
+const PARTIAL_EXTRA = 1 + 1 + 16 + '.omlmd-partial.state'.length;
+
+/**
+ * The part of a side file's name (partial, state, lock, a folder tar) that stands for the
+ * file: its name, or when that would push the side file past NAME_MAX, a digest of it (a
+ * 219-255 byte name pushed but could not be pulled: ENAMETOOLONG on the partial).
+ */
+export function sideStem(name: string): string {
+  return Buffer.byteLength(name) + PARTIAL_EXTRA <= NAME_MAX ? name : `~${createHash('sha256').update(name).digest('hex').slice(0, 40)}`;
 }
 
 /** Where a download into `finalPath` keeps its data, its state and its lock until it is verified. */
 export function partialPaths(finalPath: string, digest: string): { data: string; state: string; lock: string } {
-  const data = join(dirname(finalPath), `.${basename(finalPath)}.${digestHex(digest).slice(0, 16)}.omlmd-partial`);
+  const data = join(dirname(finalPath), `.${sideStem(basename(finalPath))}.${digestHex(digest).slice(0, 16)}.omlmd-partial`);
   return { data, state: `${data}.state`, lock: `${data}.lock` };
 }
 
@@ -111,16 +133,25 @@ export function partialPaths(finalPath: string, digest: string): { data: string;
  * unverified bytes into the file the first has just verified and renamed. The lock is
  * util/lockfile's: a lock left by a process that is gone is broken at once.
  */
-async function lockPartial(lock: string, what: string): Promise<() => Promise<void>> {
+async function lockPartial(lock: string, what: string, waitMs: number, signal?: AbortSignal): Promise<{ unlock: () => Promise<void>; waited: boolean }> {
+  const busy = (e: LockBusy): OmlmdError => {
+    const pid = e.holder.pid && e.holder.pid !== process.pid ? ` (process ${e.holder.pid})` : '';
+    return new OmlmdError('CONFLICT', `cannot download ${what}: another omlmd transfer${pid} has been writing it into the same place for all the ${Math.round(waitMs / 1000)} s this one waited`, {
+      remedies: [{ kind: 'say', text: 'wait for it to finish' }, { kind: 'remove-stale-lock', path: lock }],
+    });
+  };
   try {
-    return await acquireLock(lock);
+    return { unlock: await acquireLock(lock), waited: false };
   } catch (e) {
-    if (e instanceof LockBusy) {
-      const pid = e.holder.pid && e.holder.pid !== process.pid ? ` (process ${e.holder.pid})` : '';
-      throw new OmlmdError('CONFLICT', `cannot download ${what}: another omlmd transfer${pid} is writing it into the same place`, {
-        remedies: [{ kind: 'say', text: 'wait for it to finish' }, { kind: 'remove-stale-lock', path: lock }],
-      });
-    }
+    if (!(e instanceof LockBusy)) throw toOmlmdError(e, `cannot download ${what}`);
+  }
+  // Another pull is writing this file: wait for it (two pulls of one model into one folder
+  // each held one file and refused the other's, so neither finished), then use its result.
+  try {
+    return { unlock: await acquireLock(lock, { waitMs, signal }), waited: true };
+  } catch (e) {
+    if (e instanceof LockBusy) throw busy(e);
+    throwIfAborted(signal);
     throw toOmlmdError(e, `cannot download ${what}`);
   }
 }
@@ -172,7 +203,7 @@ async function discard(paths: { data: string; state: string }): Promise<void> {
 /** The partials of other versions of the same file, abandoned: they would only fill the disk. */
 async function removeStaleSiblings(finalPath: string, keep: string): Promise<void> {
   const dir = dirname(finalPath);
-  const prefix = `.${basename(finalPath)}.`;
+  const prefix = `.${sideStem(basename(finalPath))}.`;
   for (const name of await readdir(dir).catch(() => [] as string[])) {
     if (!name.startsWith(prefix) || !/\.omlmd-partial(\.state)?$/.test(name)) continue;
     const data = join(dir, name.replace(/\.state$/, ''));
@@ -184,14 +215,44 @@ async function removeStaleSiblings(finalPath: string, keep: string): Promise<voi
 
 class StalePartial extends Error {}
 
+/** ENOSPC (or EDQUOT), however deep in the causes. */
+function noSpace(e: unknown): boolean {
+  for (let c: unknown = e, i = 0; c && i < 5; c = (c as { cause?: unknown }).cause, i++) {
+    const code = (c as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') return true;
+  }
+  return false;
+}
+
+/** A full disk, said with where the partial is, how big, and how to drop it (a hidden 50 MB partial kept a 50 MB disk full). */
+function diskFull(what: string, data: string, bytes: number, kept: boolean, cause: unknown): OmlmdError {
+  const where = dirname(data);
+  if (!kept || bytes === 0) return new OmlmdError('IO', `cannot download ${what}: the disk holding ${where} is full; nothing was kept`, { cause, remedies: [{ kind: 'say', text: `free space on the disk holding ${where}, then pull again` }] });
+  return new OmlmdError('IO', `cannot download ${what}: the disk holding ${where} is full; the partial download ${data} keeps the ${bytes} bytes received, to go on from`, {
+    cause,
+    remedies: [{ kind: 'say', text: `free space and pull again to go on from it, or delete ${data} (and its .state file) to free its ${bytes} bytes` }],
+  });
+}
+
+/** How long a download waits for another transfer writing the same file (then CONFLICT). */
+export const LOCK_WAIT_MS = 10 * 60_000;
+
+async function holds(path: string, desc: Descriptor, ctx: DownloadContext, signal?: AbortSignal): Promise<boolean> {
+  const st = await stat(path).catch(() => undefined);
+  if (!st?.isFile() || st.size !== desc.size) return false;
+  return (await ctx.pool.hashFile(path, desc.size, signal).catch(() => undefined)) === desc.digest;
+}
+
 /**
  * Downloads `desc` from `repo` to `finalPath`, resuming what an earlier run left. Resolves
  * once the file is in place, verified.
  */
 export async function downloadBlob(repo: Repository, desc: Descriptor, finalPath: string, ctx: DownloadContext, opts: DownloadOptions): Promise<void> {
   const paths = partialPaths(finalPath, desc.digest);
-  const unlock = await lockPartial(paths.lock, opts.what);
+  const { unlock, waited } = await lockPartial(paths.lock, opts.what, ctx.lockWaitMs, opts.signal);
   try {
+    // The transfer we waited for may have put these very bytes in place.
+    if (waited && (await holds(finalPath, desc, ctx, opts.signal))) return;
     for (let attempt = 0; ; attempt++) {
       try {
         await downloadOnce(repo, desc, finalPath, paths, ctx, opts, attempt === 0);
@@ -260,6 +321,14 @@ async function downloadOnce(
       if (resumed > 0) throw new StalePartial();
       throw new OmlmdError('DIGEST_MISMATCH', `${what}: content does not match its digest (expected ${desc.digest}, got ${got}); nothing was written to ${finalPath}`);
     }
+    if (opts.beforeRename) {
+      try {
+        await opts.beforeRename(paths.data);
+      } catch (e) {
+        keepPartial = false;
+        throw e;
+      }
+    }
     try {
       await rename(paths.data, finalPath);
     } catch (e) {
@@ -267,6 +336,7 @@ async function downloadOnce(
     }
     ok = true;
   } catch (e) {
+    if (noSpace(e)) throw diskFull(what, paths.data, held.total(), resumable && keepPartial, e);
     const err = e instanceof StalePartial ? e : toOmlmdError(e, `cannot download ${what}`);
     // Bytes that are wrong, or a blob that is not what the manifest says, are not worth keeping.
     if (OmlmdError.is(err, 'DIGEST_MISMATCH', 'SIZE_MISMATCH')) keepPartial = false;

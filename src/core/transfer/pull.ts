@@ -1,13 +1,18 @@
-import { mkdir, mkdtemp, open, readdir, rename, rm, stat } from 'node:fs/promises';
-import { extname, join, relative, sep } from 'node:path';
+import type { KeyObject } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, open, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { basename, dirname, extname, join, relative, sep } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
 import picomatch from 'picomatch';
 import * as tar from 'tar';
+import { openLayer, recipientCount, type OpenedLayer } from '../crypt';
 import { OmlmdError, toOmlmdError } from '../errors';
 import { viewArtifact, type ArtifactFile } from '../model/artifact';
 import type { Repository } from '../oci/store';
 import type { Descriptor, ImageManifest, Platform } from '../oci/types';
 import type { TransferCache } from './cache';
-import { createDownloadContext, downloadBlob, type DownloadMode } from './download';
+import { createDownloadContext, downloadBlob, sideStem, type DownloadMode } from './download';
 import { HashPool } from './hashpool';
 import { checkTitle, safeOutputPath } from './paths';
 import { mapLimit } from '../util/limit';
@@ -27,11 +32,18 @@ export interface PullOptions extends TransferOptions {
    */
   unpack?: boolean;
   platform?: Platform;
+  /** How long to wait for another pull writing the same file into the same place, ms (default 10 minutes; then CONFLICT). */
+  lockWaitMs?: number;
   /**
    * `stream` downloads every blob in one stream hashed as it arrives (the reference path),
    * never in parallel parts or around the page cache. Default `auto`.
    */
   download?: DownloadMode;
+  /**
+   * Private keys for encrypted layers (ocicrypt, JWE). An artifact with encrypted files and
+   * no key that opens them is refused before anything is written.
+   */
+  decryptionKeys?: KeyObject[];
 }
 
 export interface PulledFile {
@@ -56,21 +68,51 @@ export function selectFiles(manifest: ImageManifest, opts: Pick<PullOptions, 'me
   const view = viewArtifact(manifest);
   const inc = opts.include?.length ? picomatch(opts.include, { dot: true }) : undefined;
   const exc = opts.exclude?.length ? picomatch(opts.exclude, { dot: true }) : undefined;
-  const seen = new Set<string>();
+  const seen = new Map<string, string>();
   const out: ArtifactFile[] = [];
   for (const f of view.files) {
-    if (opts.mediaTypes?.length && !opts.mediaTypes.includes(f.descriptor.mediaType)) continue;
+    // An encrypted layer is selected by what it was (`application/x-mlmodel+encrypted` is a model file).
+    if (opts.mediaTypes?.length && !opts.mediaTypes.includes(f.descriptor.mediaType) && !(f.encrypted && opts.mediaTypes.includes(f.descriptor.mediaType.replace(/\+encrypted$/, '')))) continue;
     if (inc && !inc(f.path) && !inc(f.path.split('/').pop()!)) continue;
     if (exc && (exc(f.path) || exc(f.path.split('/').pop()!))) continue;
-    if (f.titled) checkTitle(f.path);
-    if (seen.has(f.path)) {
+    // Titles are compared as they land on disk: `./x.bin` is `x.bin`.
+    const key = f.titled ? checkTitle(f.path) : f.path;
+    const other = seen.get(key);
+    if (other !== undefined) {
       // omlmd 0.1.x pushes the config blob twice (config and JSON layer) but under one title only once.
-      throw new OmlmdError('CONFLICT', `two layers of the artifact are both titled ${JSON.stringify(f.path)}; pull one with --include or by media type`);
+      throw duplicateTitles(other, f.path);
     }
-    seen.add(f.path);
+    seen.set(key, f.path);
     out.push(f);
   }
+  // A title that is another's folder (`x` and `x/y`) cannot both be written.
+  for (const key of seen.keys()) {
+    const parts = key.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const up = seen.get(parts.slice(0, i).join('/'));
+      if (up !== undefined) throw new OmlmdError('INVALID_MANIFEST', `the artifact has a file titled ${JSON.stringify(up)} and another under it, ${JSON.stringify(seen.get(key))}: both cannot be written`, { remedies: [{ kind: 'say', text: 'pull one of them with --include' }] });
+    }
+  }
   return out;
+}
+
+function duplicateTitles(a: string, b: string): OmlmdError {
+  const same = a === b ? `both titled ${JSON.stringify(a)}` : `titled ${JSON.stringify(a)} and ${JSON.stringify(b)}, which name one file`;
+  return new OmlmdError('INVALID_MANIFEST', `two layers of the artifact are ${same}; which one would win is chance`, { remedies: [{ kind: 'say', text: 'pull one with --include or by media type' }] });
+}
+
+/** Whether names in `dir` differ by case only in name (macOS, Windows): probed with a file of its own. */
+async function caseInsensitive(dir: string): Promise<boolean> {
+  const name = `.omlmd-case-${process.pid}-${Date.now().toString(36)}`;
+  const probe = join(dir, name);
+  try {
+    await writeFile(probe, '', { flag: 'wx' });
+    return (await stat(join(dir, name.toUpperCase())).catch(() => undefined)) !== undefined;
+  } catch {
+    return false;
+  } finally {
+    await rm(probe, { force: true }).catch(() => undefined);
+  }
 }
 
 /**
@@ -122,20 +164,41 @@ export async function pullModel(repo: Repository, reference: string, outDir: str
   const { fetched } = await fetchImageManifest(repo, reference, { signal, platform: opts.platform });
   const { manifest } = fetched;
   const files = selectFiles(manifest, opts);
+  // Every encrypted file's key is unwrapped first (annotations only): without a key that
+  // opens it, nothing is written at all.
+  const opened = new Map<ArtifactFile, OpenedLayer>();
+  const encrypted = files.filter((f) => f.encrypted);
+  if (encrypted.length && !opts.decryptionKeys?.length) {
+    const names = encrypted.slice(0, 3).map((f) => f.path).join(', ') + (encrypted.length > 3 ? `, and ${encrypted.length - 3} more` : '');
+    const n = Math.max(...encrypted.map((f) => recipientCount(f.descriptor)));
+    throw new OmlmdError('DECRYPTION_KEY_NEEDED', `${encrypted.length === 1 ? `${names} is` : `${encrypted.length} files (${names}) are`} encrypted${n > 0 ? ` (for ${n} recipient${n === 1 ? '' : 's'})` : ''} and no decryption key was given; nothing was written`, { remedies: [{ kind: 'give-decryption-key' }] });
+  }
+  for (const f of encrypted) opened.set(f, await openLayer(f.descriptor, opts.decryptionKeys ?? [], `${f.path} (${f.descriptor.digest}) from ${repo.description}`));
   try {
     await mkdir(outDir, { recursive: true });
   } catch (e) {
     throw toOmlmdError(e, `cannot create output directory ${outDir}`);
   }
+  if (files.length > 1 && (await caseInsensitive(outDir))) {
+    const folded = new Map<string, string>();
+    for (const f of files) {
+      const key = (f.titled ? checkTitle(f.path) : f.path).normalize('NFC').toLowerCase();
+      const other = folded.get(key);
+      if (other !== undefined) throw duplicateTitles(other, f.path);
+      folded.set(key, f.path);
+    }
+  }
   onProgress?.({ type: 'plan', items: files.map((f) => ({ title: f.path, size: f.descriptor.size })), totalBytes: files.reduce((n, f) => n + f.descriptor.size, 0) });
 
   const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
   const pool = new HashPool(concurrency);
-  const ctx = createDownloadContext({ pool, concurrency, partSize: opts.partSize, mode: opts.download });
+  const ctx = createDownloadContext({ pool, concurrency, partSize: opts.partSize, mode: opts.download, lockWaitMs: opts.lockWaitMs });
   const written: { path: string; digest: string }[] = [];
   try {
     const pulled = await mapLimit(files, concurrency, async (f, sig): Promise<PulledFile> => {
-      const desc = f.descriptor;
+      const layer = opened.get(f);
+      // What lands on disk: the plaintext, when the layer is encrypted.
+      const desc = layer ? layer.plain : f.descriptor;
       const target = await safeOutputPath(outDir, f.path);
       const legacyDir = opts.unpack !== false && f.role === 'model' && f.titled && !f.path.includes('/') && extname(f.path) === '';
       if (!legacyDir && (await hasContent(target, desc, pool, opts.cache, sig))) {
@@ -143,14 +206,16 @@ export async function pullModel(repo: Repository, reference: string, outDir: str
         return { path: target, title: f.path, digest: desc.digest, size: desc.size, existed: true };
       }
       const what = `${f.path} (${desc.digest}) from ${repo.description}`;
-      await downloadBlob(repo, desc, legacyDir ? `${target}.omlmd-tar` : target, ctx, {
+      const tarPath = join(dirname(target), `.${sideStem(basename(target))}.omlmd-tar`);
+      await downloadBlob(repo, f.descriptor, legacyDir ? tarPath : target, ctx, {
         signal: sig,
         what,
+        ...(layer ? { beforeRename: (data: string) => layer.decryptFile(data, sig) } : {}),
         onBytes: (n) => onProgress?.({ type: 'bytes', title: f.path, bytes: n }),
         onResumed: (n) => onProgress?.({ type: 'resumed', title: f.path, bytes: n }),
       });
       let unpacked = false;
-      if (legacyDir) unpacked = await unpackLegacyDirectory(`${target}.omlmd-tar`, target, outDir, f.path);
+      if (legacyDir) unpacked = await unpackLegacyDirectory(tarPath, target, outDir, f.path);
       else written.push({ path: target, digest: desc.digest });
       onProgress?.({ type: 'done', title: f.path, digest: desc.digest, size: desc.size });
       return { path: target, title: f.path, digest: desc.digest, size: desc.size, existed: false, unpacked };
@@ -169,41 +234,134 @@ export async function pullModel(repo: Repository, reference: string, outDir: str
  * it there (entries: regular files and directories only, no links, nothing outside);
  * otherwise it is an ordinary file and keeps its name.
  */
-async function unpackLegacyDirectory(tarPath: string, target: string, outDir: string, title: string): Promise<boolean> {
-  const entries: string[] = [];
-  let ok = await isGzipTar(tarPath);
-  if (ok) {
+/**
+ * A 0.1.x directory tar inflates to at most this many times its size (and at least
+ * {@link MIN_UNPACK_LIMIT}): model weights barely compress, a gzip bomb inflates 1000-fold.
+ */
+export const MAX_UNPACK_RATIO = 100;
+export const MIN_UNPACK_LIMIT = 64 * 1024 * 1024;
+
+/** What a 0.1.x directory tar holds, read as a stream (bounded memory whatever it inflates to). */
+interface TarListing {
+  /** Whether every entry is a regular file or directory under the folder (else it is an ordinary file). */
+  ok: boolean;
+  /** Bytes its files hold. */
+  bytes: number;
+}
+
+/** Inflates `tarPath` chunk by chunk into `sink`, refusing past `limit` inflated bytes. */
+async function inflateInto(tarPath: string, limit: number, title: string, sink: { write(b: Buffer): boolean; end(): void; once(ev: 'drain', f: () => void): unknown }, done: Promise<void>): Promise<void> {
+  // `done` may reject (a strict parser's error) while the inflation still runs: handled here, awaited below.
+  done.catch(() => undefined);
+  let total = 0;
+  let bomb: OmlmdError | undefined;
+  // Node 20's pipeline can reject with the AbortError of the source it tears down instead of the refusal: keep the refusal.
+  await pipeline(createReadStream(tarPath), createGunzip(), async (source: AsyncIterable<Buffer>) => {
+    for await (const chunk of source) {
+      total += chunk.length;
+      if (total > limit) {
+        throw bomb = new OmlmdError('UNSAFE_PATH', `refusing the folder layer ${JSON.stringify(title)}: it inflates to more than ${limit} bytes (${MAX_UNPACK_RATIO} times its size), as a gzip bomb does; nothing was unpacked`);
+      }
+      if (!sink.write(chunk)) await new Promise<void>((r) => sink.once('drain', r));
+    }
+    sink.end();
+  }).catch((e: unknown) => {
+    throw bomb ?? e;
+  });
+  await done;
+}
+
+async function listLegacyTar(tarPath: string, title: string, limit: number): Promise<TarListing> {
+  const files = new Set<string>();
+  const dirs = new Set<string>();
+  let ok = true;
+  let bytes = 0;
+  let refused: OmlmdError | undefined;
+  const parser = new tar.Parser({ strict: true });
+  const done = new Promise<void>((resolve, reject) => {
+    parser.on('end', () => resolve());
+    parser.on('error', reject);
+  });
+  parser.on('entry', (e: tar.ReadEntry) => {
+    e.resume();
+    if (refused || !ok) return;
     try {
-      await tar.t({
-        file: tarPath,
-        onReadEntry: (e) => {
-          const p = e.path.replace(/\/+$/, '');
-          const clean = p === '' ? '' : checkTitle(p);
-          if (!(e.type === 'File' || e.type === 'Directory') || !(clean === title || clean.startsWith(`${title}/`))) ok = false;
-          else if (e.type === 'File') entries.push(clean);
-        },
-      });
-    } catch {
-      ok = false;
+      const p = e.path.replace(/\/+$/, '');
+      const clean = p === '' ? '' : checkTitle(p);
+      if (!(e.type === 'File' || e.type === 'Directory') || !(clean === title || clean.startsWith(`${title}/`))) {
+        ok = false;
+        return;
+      }
+      const parts = clean.split('/');
+      for (let i = 1; i < parts.length; i++) {
+        const up = parts.slice(0, i).join('/');
+        if (files.has(up)) throw new OmlmdError('UNSAFE_PATH', `refusing the folder layer ${JSON.stringify(title)}: it holds ${up} as a file and as a folder (${clean})`);
+      }
+      if (e.type === 'Directory') {
+        if (files.has(clean)) throw new OmlmdError('UNSAFE_PATH', `refusing the folder layer ${JSON.stringify(title)}: it holds ${clean} as a file and as a folder`);
+        dirs.add(clean);
+      } else {
+        if (dirs.has(clean)) throw new OmlmdError('UNSAFE_PATH', `refusing the folder layer ${JSON.stringify(title)}: it holds ${clean} as a folder and as a file`);
+        if (files.has(clean)) throw new OmlmdError('UNSAFE_PATH', `refusing the folder layer ${JSON.stringify(title)}: it holds ${clean} twice`);
+        files.add(clean);
+        bytes += e.size ?? 0;
+      }
+    } catch (err) {
+      // Thrown here it would escape the parser's event and the pull's promise.
+      refused = OmlmdError.is(err) ? new OmlmdError(err.code, err.message.replace(/^refusing layer title/, `refusing the folder layer ${JSON.stringify(title)}: its entry`)) : toOmlmdError(err, `cannot read ${title}`);
     }
-  }
-  if (!ok) {
-    await rename(tarPath, target);
-    return false;
-  }
-  const staging = await mkdtemp(join(outDir, '.omlmd-unpack-'));
+  });
   try {
-    await tar.x({ file: tarPath, cwd: staging, strict: true, filter: (_p, e) => 'type' in e && (e.type === 'File' || e.type === 'Directory') });
-    // Move file by file so that files already in the output directory are replaced atomically.
-    for (const rel of await listFiles(staging)) {
-      const dest = await safeOutputPath(outDir, rel);
-      await rename(join(staging, ...rel.split('/')), dest);
-    }
-  } finally {
-    await rm(staging, { recursive: true, force: true });
-    await rm(tarPath, { force: true });
+    await inflateInto(tarPath, limit, title, parser, done);
+  } catch (e) {
+    if (OmlmdError.is(e, 'UNSAFE_PATH')) throw e;
+    // Not a gzip tar after all (bad data, truncated): an ordinary file.
+    return { ok: false, bytes };
   }
-  return true;
+  if (refused) throw refused;
+  return { ok: ok && files.size + dirs.size > 0, bytes };
+}
+
+async function unpackLegacyDirectory(tarPath: string, target: string, outDir: string, title: string): Promise<boolean> {
+  try {
+    const size = (await stat(tarPath)).size;
+    const limit = Math.max(MIN_UNPACK_LIMIT, size * MAX_UNPACK_RATIO);
+    const listing = (await isGzipTar(tarPath)) ? await listLegacyTar(tarPath, title, limit) : { ok: false, bytes: 0 };
+    if (!listing.ok) {
+      await rename(tarPath, target);
+      return false;
+    }
+    const fs = await statfs(outDir).catch(() => undefined);
+    const free = fs ? fs.bavail * fs.bsize : Infinity;
+    if (listing.bytes > free) {
+      throw new OmlmdError('IO', `cannot unpack the folder layer ${JSON.stringify(title)}: its files hold ${listing.bytes} bytes and ${outDir} has ${free} free; nothing was unpacked`);
+    }
+    const staging = await mkdtemp(join(outDir, '.omlmd-unpack-'));
+    try {
+      const unpack = new tar.Unpack({ cwd: staging, strict: true, filter: (_p: string, e: unknown) => typeof e === 'object' && e !== null && 'type' in e && ((e as tar.ReadEntry).type === 'File' || (e as tar.ReadEntry).type === 'Directory') });
+      const done = new Promise<void>((resolve, reject) => {
+        unpack.on('close', () => resolve());
+        unpack.on('error', reject);
+      });
+      await inflateInto(tarPath, limit, title, unpack, done);
+      // Move file by file so that files already in the output directory are replaced atomically.
+      for (const rel of await listFiles(staging)) {
+        const dest = await safeOutputPath(outDir, rel);
+        await rename(join(staging, ...rel.split('/')), dest);
+      }
+    } finally {
+      await rm(staging, { recursive: true, force: true });
+    }
+    await rm(tarPath, { force: true });
+    return true;
+  } catch (e) {
+    await rm(tarPath, { force: true });
+    if (e instanceof OmlmdError) throw e;
+    // node-tar's strict refusals (TAR_ENTRY_INVALID: a link path on a file entry, a bad header): the archive's fault.
+    const code = (e as { code?: string }).code;
+    if (typeof code === 'string' && code.startsWith('TAR_')) throw new OmlmdError('UNSAFE_PATH', `refusing the folder layer ${JSON.stringify(title)}: ${(e as Error).message}; nothing was unpacked`, { cause: e });
+    throw toOmlmdError(e, `cannot unpack ${title}`);
+  }
 }
 
 async function listFiles(root: string): Promise<string[]> {

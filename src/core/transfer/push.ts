@@ -1,7 +1,9 @@
+import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import { encryptLayer, recipientsFingerprint, type Recipient } from '../crypt';
 import { OmlmdError, toOmlmdError } from '../errors';
-import { buildModelManifest } from '../model/artifact';
+import { buildModelManifest, ModelMediaType, type ModelFileLayer } from '../model/artifact';
 import { collectModelFiles, type ModelFile } from '../model/files';
 import { metadataToJson, metadataToYaml, validateMetadata, type ModelMetadata } from '../model/metadata';
 import { sha256 } from '../oci/digest';
@@ -26,6 +28,10 @@ export interface PushInput {
   subject?: Descriptor;
   /** Relative paths are resolved against it; default the process's working directory. */
   cwd?: string;
+  /** Encrypt the model files (ocicrypt, JWE) for these recipients; the metadata stays in clear. */
+  encryptFor?: Recipient[];
+  /** Push what symbolic links under a pushed folder lead to outside it (default: refuse such links). */
+  followSymlinks?: boolean;
 }
 
 export interface PushResult {
@@ -118,6 +124,77 @@ async function pushFile(repo: Repository, f: ModelFile, pool: HashPool, opts: { 
   return ref;
 }
 
+/** A model file pushed as an encrypted layer: its ciphertext, and the annotations that open it. */
+interface EncryptedRef extends BlobRef {
+  mediaType: string;
+  annotations: Record<string, string>;
+}
+
+/**
+ * One model file encrypted for `recipients` on its way to the repository (ocicrypt's
+ * AES-256-CTR + HMAC, the key wrapped by JWE for each recipient). The ciphertext is made as
+ * the bytes go out, never stored; an upload that reads its source again gets the same
+ * ciphertext (one key and nonce per file and push). A fresh key makes a new ciphertext each
+ * time, so the cache remembers what an unchanged file became for the same recipients (the
+ * ciphertext's digest and the wrapped keys, never a key in clear): pushing it again costs a
+ * HEAD. An interrupted encrypted upload starts that file again (its ciphertext is not the
+ * one a new key would make); files already sent are not sent again.
+ */
+async function pushEncryptedFile(repo: Repository, f: ModelFile, recipients: Recipient[], opts: { cache?: TransferCache; signal: AbortSignal; onProgress?: ProgressCallback; uploads: Semaphore }): Promise<EncryptedRef> {
+  const { cache, signal, onProgress } = opts;
+  let before;
+  try {
+    before = await stat(f.path, { bigint: true });
+  } catch (e) {
+    throw toOmlmdError(e, `cannot push ${f.path}`);
+  }
+  if (Number(before.size) !== f.size) throw new OmlmdError('CONFLICT', `${f.path} changed while the push was being prepared; push again`);
+  const who = recipientsFingerprint(recipients);
+  const known = await cache?.digestOf(f.path, before);
+  const remembered = known === undefined ? undefined : await cache?.encryptedLayer(known, who);
+  if (remembered) {
+    const how = await presentWithoutSending(repo, { mediaType: remembered.mediaType, digest: remembered.digest, size: remembered.size }, cache, signal);
+    if (how) {
+      onProgress?.({ type: 'skipped', title: f.title, size: f.size, reason: how });
+      await rememberLocation(repo, remembered.digest, cache);
+      return remembered;
+    }
+  }
+  const enc = encryptLayer(recipients);
+  const input: BlobInput = {
+    // AES-CTR keeps the size.
+    size: f.size,
+    open: () => {
+      const source = createReadStream(f.path, { highWaterMark: 1024 * 1024 });
+      const cipher = enc.stream();
+      source.on('error', (e) => cipher.destroy(toOmlmdError(e, `cannot read ${f.path}`)));
+      return source.pipe(cipher);
+    },
+  };
+  const release = await opts.uploads.acquire(signal);
+  let ref: BlobRef;
+  try {
+    ref = await repo.putBlob(input, {
+      signal,
+      onBytes: (n) => (bytesMoved('upload', n), onProgress?.({ type: 'bytes', title: f.title, bytes: n })),
+    });
+  } finally {
+    release();
+  }
+  const after = await stat(f.path, { bigint: true }).catch(() => undefined);
+  if (!after || !sameStamp(stampOf(after), stampOf(before))) {
+    await cache?.forgetDigest(f.path);
+    throw new OmlmdError('CONFLICT', `${f.path} changed while it was being pushed; push again once it is written`);
+  }
+  const desc = await enc.descriptor({ mediaType: ModelMediaType.model }, ref);
+  const layer = { digest: ref.digest, size: ref.size, mediaType: desc.mediaType, annotations: desc.annotations ?? {} };
+  const plain = enc.plainDigest();
+  if (known === undefined) await cache?.recordDigest(f.path, before, plain);
+  await cache?.recordEncryptedLayer(plain, who, layer);
+  await rememberLocation(repo, ref.digest, cache);
+  return layer;
+}
+
 /**
  * Pushes model files with their metadata as one artifact. Each file is read at most once (a
  * worker thread hashes while the bytes go out) and not at all when the digest cache knows it
@@ -125,7 +202,7 @@ async function pushFile(repo: Repository, f: ModelFile, pool: HashPool, opts: { 
  */
 export async function pushModel(repo: Repository, tag: string | undefined, input: PushInput, opts: TransferOptions = {}): Promise<PushResult> {
   const metadata = validateMetadata(input.metadata, 'metadata');
-  const files = await collectModelFiles(input.paths, input.cwd);
+  const files = await collectModelFiles(input.paths, input.cwd, { followSymlinks: input.followSymlinks });
   if (files.length === 0 && !metadata.uri) {
     throw new OmlmdError('USAGE', 'nothing to push: no model file was given and the metadata has no uri', {
       remedies: [{ kind: 'give-files-or-uri' }],
@@ -149,12 +226,14 @@ export async function pushModel(repo: Repository, tag: string | undefined, input
   const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
   const pool = new HashPool(concurrency);
   const uploads = new Semaphore(pool.size);
-  let layers: { title: string; digest: string; size: number }[];
+  const recipients = input.encryptFor?.length ? input.encryptFor : undefined;
+  let layers: ModelFileLayer[];
   try {
-    layers = await mapLimit(files, concurrency, async (f, sig) => {
-      const ref = await pushFile(repo, f, pool, { cache: opts.cache, signal: sig, onProgress, uploads });
+    layers = await mapLimit(files, concurrency, async (f, sig): Promise<ModelFileLayer> => {
+      const o = { cache: opts.cache, signal: sig, onProgress, uploads };
+      const ref: BlobRef & Partial<EncryptedRef> = recipients ? await pushEncryptedFile(repo, f, recipients, o) : await pushFile(repo, f, pool, o);
       onProgress?.({ type: 'done', title: f.title, digest: ref.digest, size: ref.size });
-      return { title: f.title, digest: ref.digest, size: ref.size };
+      return { title: f.title, digest: ref.digest, size: ref.size, ...(ref.mediaType ? { mediaType: ref.mediaType, annotations: ref.annotations } : {}) };
     }, signal);
   } finally {
     await pool.close();

@@ -1,3 +1,4 @@
+import { mdText } from './plainText';
 import type { OmlmdClient } from '../../core/client';
 import { OmlmdError } from '../../core/errors';
 import type { ModelMetadata } from '../../core/model/metadata';
@@ -199,9 +200,10 @@ export class RegistryBrowser {
     const fmt = formatLabel(md);
     const size = info.manifest.layers.reduce((n, l) => n + l.size, 0);
     const description = [fmt, humanSize(size), info.descriptor.digest.slice(7, 19)].filter(Boolean).join(' · ');
-    const lines = [`**${label}**`, '', `\`${formatReference(referenceFor(node.store, node.repository, node.tag))}\``, '', `Digest: \`${info.descriptor.digest}\``];
+    // Everything but our own words is registry text: escaped, so no link, image or emphasis shows (plainText.ts).
+    const lines = [`**${mdText(label)}**`, '', mdText(formatReference(referenceFor(node.store, node.repository, node.tag))), '', `Digest: ${mdText(info.descriptor.digest)}`];
     if (md) {
-      for (const [k, v] of Object.entries(md)) if (v !== null && v !== undefined && !(typeof v === 'object' && Object.keys(v).length === 0)) lines.push(`- ${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);
+      for (const [k, v] of Object.entries(md)) if (v !== null && v !== undefined && !(typeof v === 'object' && Object.keys(v).length === 0)) lines.push(`- ${mdText(k)}: ${mdText(typeof v === 'string' ? v : JSON.stringify(v))}`);
     }
     if (info.view.metadataOnly) lines.push('', 'Metadata only: the model lives at its `uri`.');
     return { kind: 'artifact', id: `${node.id}/artifact`, store: node.store, repository: node.repository, tag: node.tag, digest: info.descriptor.digest, label, description, tooltip: lines.join('\n'), isModel, metadata: md };
@@ -266,7 +268,7 @@ export function referrerNode(parent: { id: string; store: StoreRef; repository: 
   const label = KNOWN_TYPES[type] ?? type;
   const created = ann['org.opencontainers.image.created'];
   const description = [created?.slice(0, 10), r.digest.slice(7, 19)].filter(Boolean).join(' · ');
-  const lines = [`**${label}**`, '', `Artifact type: \`${type}\``, `Digest: \`${r.digest}\``];
-  for (const [k, v] of Object.entries(ann)) if (k !== 'dev.omlmd.model.metadata') lines.push(`- ${k}: ${v}`);
+  const lines = [`**${mdText(label)}**`, '', `Artifact type: ${mdText(type)}`, `Digest: ${mdText(r.digest)}`];
+  for (const [k, v] of Object.entries(ann)) if (k !== 'dev.omlmd.model.metadata') lines.push(`- ${mdText(k)}: ${mdText(v)}`);
   return { kind: 'referrer', id: `${parent.id}/ref:${r.digest}`, store: parent.store, repository: parent.repository, digest: r.digest, artifactType: r.artifactType, label, description, tooltip: lines.join('\n') };
 }

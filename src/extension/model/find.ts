@@ -18,7 +18,7 @@ import type { StoreRef } from './browser';
 export const QUERY_EXAMPLES: { query: string; description: string }[] = [
   { query: '$[?@.customProperties.accuracy > 0.95]', description: 'accuracy above 0.95' },
   { query: "$[?@.model_format_name == 'onnx']", description: 'ONNX models' },
-  { query: "$[?match(@.name, '(?i).*iris.*')]", description: 'name contains "iris" (any case)' },
+  { query: "$[?search(@.name, '[Ii][Rr][Ii][Ss]')]", description: 'name contains "iris" (any case; patterns are I-Regexp, which has no flags)' },
   { query: "$[?@.author == 'Jane Doe' && @.customProperties.license == 'Apache-2.0']", description: 'by author and license' },
   { query: '$[*]', description: 'every model' },
 ];

@@ -20,6 +20,8 @@ export interface FolderFile {
   path: string;
   mtimeMs: number;
   isDirectory?: boolean;
+  /** A symbolic link: offered, never pre-selected (it may lead anywhere, a private key included). */
+  isSymbolicLink?: boolean;
 }
 
 export interface ModelCandidate {
@@ -27,6 +29,8 @@ export interface ModelCandidate {
   /** Why it is offered: the call that wrote it, or that it changed after the notebook ran. */
   reason: string;
   exists: boolean;
+  /** It is a symbolic link: shown as one, and not pre-selected. */
+  link?: boolean;
 }
 
 export interface ScanResult {
@@ -166,8 +170,14 @@ export function scanNotebook(cells: ScanCell[], notebookPath: string, folderFile
     if (lastRun === undefined) byPath.set(abs, { path: abs, reason: 'model file in the notebook\'s folder', exists: true });
     else if (f.mtimeMs >= lastRun) byPath.set(abs, { path: abs, reason: 'changed since the notebook last ran', exists: true });
   }
+  for (const c of byPath.values()) {
+    if (existing.get(c.path)?.isSymbolicLink) {
+      c.link = true;
+      c.reason = `${c.reason}; a symbolic link: check where it leads before pushing`;
+    }
+  }
   const candidates = [...byPath.values()].sort((a, b) => Number(b.exists) - Number(a.exists));
-  const first = candidates.find((c) => c.exists) ?? candidates[0];
+  const first = candidates.find((c) => c.exists && !c.link) ?? candidates[0];
   return {
     candidates,
     name: notebookTitle(cells, notebookPath),

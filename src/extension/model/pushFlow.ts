@@ -5,6 +5,8 @@ import type { ModelMetadata } from '../../core/model/metadata';
 import { formatReference, isValidRepository, isValidTag } from '../../core/oci/reference';
 import type { Annotations } from '../../core/oci/types';
 import type { ProgressCallback } from '../../core/transfer/progress';
+import { collectModelFiles } from '../../core/model/files';
+import { describeHeader, inspectModelFile, MODEL_FILE_EXTENSIONS, prefillMetadata as prefillFromHeaders, suggestMetadata, type HeaderSummary } from '../../core/model/headers';
 import { referenceFor, type StoreRef } from './browser';
 import { formatForFile } from './notebookScan';
 
@@ -21,7 +23,7 @@ export interface PushTarget {
 
 export interface PushUi {
   /** The metadata editor; undefined when the user cancels. */
-  editMetadata(initial: ModelMetadata, title: string, targetHint?: string): Promise<ModelMetadata | undefined>;
+  editMetadata(initial: ModelMetadata, title: string, targetHint?: string, found?: HeaderFindings): Promise<ModelMetadata | undefined>;
   /** Registry, repository and tag pickers; undefined when the user cancels. */
   pickTarget(proposed: PushTarget): Promise<PushTarget | undefined>;
   /** Runs the transfer with a cancellable progress display. */
@@ -79,6 +81,45 @@ export function prefillMetadata(paths: string[], opts: { author?: string; framew
   return md;
 }
 
+/** What the model files' headers say (one line per file) and what to beware of, for the editor. */
+export interface HeaderFindings {
+  headers: string[];
+  warnings: string[];
+}
+
+const MAX_HEADER_FILES = 256;
+
+/**
+ * Reads the headers of the files to push (bounded reads, never the weights): the metadata
+ * they suggest, filled in where the user has nothing yet, and what the editor shows. A
+ * header that cannot be read is a warning there, never a failed push.
+ */
+export async function headerFindings(paths: string[], metadata: ModelMetadata): Promise<{ metadata: ModelMetadata; found: HeaderFindings }> {
+  const found: HeaderFindings = { headers: [], warnings: [] };
+  const summaries: HeaderSummary[] = [];
+  let files: { path: string; title: string }[] = [];
+  try {
+    const all = await collectModelFiles(paths, undefined, { followSymlinks: true });
+    // Links are shown, so a link to a key or a file elsewhere is seen before the push refuses it.
+    for (const f of all) if (f.link) found.warnings.push(`${f.title}: a symbolic link to ${f.link}`);
+    files = all.filter((f) => MODEL_FILE_EXTENSIONS.has(extname(f.path).toLowerCase())).slice(0, MAX_HEADER_FILES);
+  } catch {
+    return { metadata, found };
+  }
+  for (const f of files) {
+    try {
+      const s = await inspectModelFile(f.path);
+      found.headers.push(`${f.title}: ${describeHeader(s)}`);
+      for (const w of s.warnings) found.warnings.push(`${f.title}: ${w}`);
+      if (s.complete) summaries.push(s);
+    } catch (e) {
+      if (!OmlmdError.is(e, 'INVALID_MODEL_FILE', 'NOT_FOUND', 'IO')) throw e;
+      found.warnings.push(`${f.title}: ${e.problem}`);
+    }
+  }
+  return { metadata: prefillFromHeaders(metadata, suggestMetadata(summaries)).metadata, found };
+}
+
 export function targetReference(t: PushTarget): string {
   return formatReference(referenceFor(t.store, t.repository, t.tag));
 }
@@ -89,13 +130,13 @@ export function checkTarget(t: PushTarget): void {
 }
 
 export async function runPush(client: OmlmdClient, ui: PushUi, req: PushRequest): Promise<PushOutcome | undefined> {
-  const initial: ModelMetadata = { ...prefillMetadata(req.paths, { author: req.author }), ...(req.metadata ?? {}) };
+  const { metadata: initial, found } = await headerFindings(req.paths, { ...prefillMetadata(req.paths, { author: req.author }), ...(req.metadata ?? {}) });
   const proposed: PushTarget = {
     store: req.target?.store ?? { kind: 'local' },
     repository: req.target?.repository ?? repositoryFromName(req.paths[0] ?? initial.name ?? 'model'),
     tag: req.target?.tag ?? 'v1',
   };
-  const metadata = await ui.editMetadata(initial, `Push ${req.paths.map((p) => basename(p)).join(', ') || 'metadata'}`, targetReference(proposed));
+  const metadata = await ui.editMetadata(initial, `Push ${req.paths.map((p) => basename(p)).join(', ') || 'metadata'}`, targetReference(proposed), found);
   if (!metadata) return undefined;
   const target = await ui.pickTarget(proposed);
   if (!target) return undefined;

@@ -8,6 +8,7 @@ import { assertDigest, isDigest } from '../digest';
 import { headerValue, networkError, readCapped, redactUrl, type HttpResponse, type RegistryHttp, type RequestContext } from '../http';
 import { INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES } from '../mediatypes';
 import { isValidTag } from '../reference';
+import { MAX_LIST_TOTAL } from './pagination';
 
 export const DEFAULT_CHUNK_SIZE = 256 * 1024 * 1024;
 
@@ -72,14 +73,16 @@ export function manifestMediaType(res: HttpResponse): string {
 }
 
 /** A JSON object body (a list, a page of referrers), at most 32 MiB. */
-export async function readJson(res: HttpResponse, operation: Operation, signal?: AbortSignal): Promise<Record<string, unknown>> {
+export async function readJson(res: HttpResponse, operation: Operation, signal?: AbortSignal, budget?: { left: number }): Promise<Record<string, unknown>> {
   const at = { operation, url: redactUrl(res.url) };
   let bytes: Buffer;
+  const cap = Math.min(MAX_LIST_BODY, budget?.left ?? MAX_LIST_BODY);
   try {
-    bytes = await readCapped(res.body, MAX_LIST_BODY, () => new OmlmdError('HTTP', `the answer is larger than ${MAX_LIST_BODY} bytes`, at));
+    bytes = await readCapped(res.body, cap, () => new OmlmdError('HTTP', cap < MAX_LIST_BODY ? `the list's pages hold more than ${MAX_LIST_TOTAL} bytes in all` : `the answer is larger than ${MAX_LIST_BODY} bytes`, at));
   } catch (e) {
     throw networkError(e, operation, res.url, signal);
   }
+  if (budget) budget.left -= bytes.length;
   let doc: unknown;
   try {
     doc = JSON.parse(bytes.toString('utf8'));

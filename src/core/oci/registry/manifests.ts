@@ -65,22 +65,20 @@ export async function resolve(repo: RepoContext, reference: string, opts: CallOp
   return { mediaType, digest, size };
 }
 
+/** The largest manifest sent: distribution refuses larger ones, and omlmd reads no larger. */
+const MAX_PUT_MANIFEST = 4 * 1024 * 1024;
+
 export async function putManifest(repo: RepoContext, bytes: Buffer, mediaType: string, tag?: string, opts: CallOptions = {}): Promise<Descriptor> {
   const digest = sha256(bytes);
   const ref = tag === undefined ? digest : checkReference(tag, 'tag');
   const operation = repo.op('put-manifest', ref);
-  let res: HttpResponse;
-  try {
-    res = await repo.http.request(
-      { method: 'PUT', url: repo.url(`manifests/${ref}`), headers: { 'content-type': mediaType }, body: bytes, scope: repo.push, signal: opts.signal, idempotent: true },
-      repo.ctx(operation, undefined, true),
-    );
-  } catch (e) {
-    if (OmlmdError.is(e, 'MANIFEST_INVALID') && bytes.length > 4 * 1024 * 1024) {
-      throw e.with({ remedies: [...e.remedies, { kind: 'say', text: 'the manifest is over 4 MiB, more than many registries accept' }] });
-    }
-    throw e;
+  if (bytes.length > MAX_PUT_MANIFEST) {
+    throw new OmlmdError('INVALID_MANIFEST', `the manifest is ${bytes.length} bytes: registries keep manifests of at most ${MAX_PUT_MANIFEST} (distribution's limit), so it is not sent`, { operation });
   }
+  const res: HttpResponse = await repo.http.request(
+    { method: 'PUT', url: repo.url(`manifests/${ref}`), headers: { 'content-type': mediaType }, body: bytes, scope: repo.push, signal: opts.signal, idempotent: true },
+    repo.ctx(operation, undefined, true),
+  );
   await discard(res.body);
   checkCommitted(res, digest, operation);
   return { mediaType, digest, size: bytes.length };

@@ -6,6 +6,13 @@ import { OmlmdError } from '../../errors';
 import type { HttpRequest, HttpResponse, RegistryHttp, RequestContext } from '../http';
 
 const MAX_PAGES = 10_000;
+/** The bodies of one listing's pages hold at most this much in all (each page is capped too): 30 MB tag pages reached 2.1 GB. */
+export const MAX_LIST_TOTAL = 64 * 1024 * 1024;
+
+/** What is left of a listing's byte allowance, shared by its pages. */
+export interface ListBudget {
+  left: number;
+}
 
 /** The target of `Link: <url>; rel="next"`, resolved against the request URL. */
 export function nextLink(header: string | string[] | undefined, base: URL): URL | undefined {
@@ -33,6 +40,8 @@ export interface Page {
   index: number;
   /** The next page's URL, when the registry named one. */
   next?: URL;
+  /** Give to readJson: the listing's pages share it. */
+  budget: ListBudget;
 }
 
 /**
@@ -43,12 +52,13 @@ export interface Page {
 export async function* linkPages(http: RegistryHttp, first: URL, request: (url: URL) => HttpRequest, ctx: RequestContext): AsyncGenerator<Page> {
   let url: URL | undefined = first;
   const seen = new Set<string>();
+  const budget: ListBudget = { left: MAX_LIST_TOTAL };
   for (let index = 0; url !== undefined; index++) {
     if (index >= MAX_PAGES || seen.has(url.href)) throw new OmlmdError('HTTP', "the registry's pages do not end", { operation: ctx.operation });
     seen.add(url.href);
     const res = await http.request(request(url), ctx);
     const next = nextLink(res.headers.link, res.url);
-    yield { res, index, next };
+    yield { res, index, next, budget };
     url = next;
   }
 }

@@ -31,14 +31,14 @@ export async function listReferrers(repo: RepoContext, digest: string, opts: Ref
     (url) => ({ method: 'GET', url, headers: { accept: INDEX_MEDIA_TYPES[0] }, scope: repo.pull, signal: opts.signal, allow: [404, 405, 501] }),
     repo.ctx(operation),
   );
-  for await (const { res, index } of pages) {
+  for await (const { res, index, budget } of pages) {
     if (res.status === 404 || res.status === 405 || res.status === 501) {
       await discard(res.body);
       if (index === 0) return undefined;
       throw new OmlmdError('HTTP', `page ${index + 1} answered ${res.status}`, { status: res.status, url: redactUrl(res.url), operation });
     }
     if (opts.artifactType !== undefined && !(headerValue(res.headers, 'oci-filters-applied') ?? '').split(',').map((s) => s.trim()).includes('artifactType')) filtered = false;
-    const doc = await readJson(res, operation, opts.signal);
+    const doc = await readJson(res, operation, opts.signal, budget);
     if (!Array.isArray(doc.manifests)) throw new OmlmdError('HTTP', 'the answer is not an image index', { url: redactUrl(res.url), operation });
     manifests.push(...doc.manifests.map((d, i) => parseDescriptor(d, `referrers of ${repo.description} manifests[${i}]`)));
   }

@@ -18,8 +18,8 @@ export async function listTags(repo: RepoContext, opts: CallOptions = {}): Promi
 export async function* tagPages(repo: RepoContext, opts: CallOptions = {}): AsyncGenerator<string[]> {
   const operation = repo.op('list-tags');
   const ctx = repo.ctx(operation, { code: 'NAME_UNKNOWN', problem: `repository ${repo.description} not found` });
-  for await (const { res } of linkPages(repo.http, repo.url('tags/list'), (url) => ({ method: 'GET', url, scope: repo.pull, signal: opts.signal }), ctx)) {
-    const doc = await readJson(res, operation, opts.signal);
+  for await (const { res, budget } of linkPages(repo.http, repo.url('tags/list'), (url) => ({ method: 'GET', url, scope: repo.pull, signal: opts.signal }), ctx)) {
+    const doc = await readJson(res, operation, opts.signal, budget);
     yield stringArray(doc.tags, operation);
   }
 }

@@ -1,0 +1,172 @@
+import assert from 'node:assert/strict';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { OmlmdClient } from '../../src/core/client';
+import { JWE_KEYS_ANNOTATION, PUBOPTS_ANNOTATION } from '../../src/core/crypt';
+import { MediaType } from '../../src/core/oci/mediatypes';
+import type { ImageManifest } from '../../src/core/oci/types';
+import { runCli } from '../helpers/cli';
+import { startFaultProxy, type FaultProxy } from '../helpers/faultproxy';
+import { startRegistry, type RunningRegistry } from '../helpers/registry';
+import { tempDir } from '../helpers/tmp';
+
+/**
+ * Encrypted model artifacts end to end through the CLI, against the real registry: push for
+ * an RSA and an EC recipient, pull with either key alone, refusals without a key, with a wrong
+ * key and with a tampered HMAC (nothing written), a re-push that sends nothing, a copy
+ * without a key that keeps the ciphertext, and the KServe storage initializer with a key file.
+ */
+describe('encrypted models (ocicrypt) through the CLI and the real registry', () => {
+  let reg: RunningRegistry;
+  let proxy: FaultProxy;
+  let work: string;
+  let env: NodeJS.ProcessEnv;
+  const weights = randomBytes(3 * 1024 * 1024 + 17);
+  const small = Buffer.from('{"labels": ["setosa", "versicolor", "virginica"]}\n');
+  const keys: Record<'rsa' | 'ec' | 'stranger', { pub: string; priv: string }> = {} as never;
+
+  before(async () => {
+    reg = await startRegistry();
+    proxy = await startFaultProxy(reg.host);
+    work = tempDir('omlmd-encryption-');
+    env = { OMLMD_HOME: join(work, 'home') };
+    for (const kind of ['rsa', 'ec', 'stranger'] as const) {
+      const pair = kind === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-384' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
+      keys[kind] = { pub: join(work, `${kind}.pub.pem`), priv: join(work, `${kind}.pem`) };
+      writeFileSync(keys[kind].pub, pair.publicKey.export({ type: 'spki', format: 'pem' }));
+      writeFileSync(keys[kind].priv, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    }
+    mkdirSync(join(work, 'model'));
+    writeFileSync(join(work, 'model', 'weights.bin'), weights);
+    writeFileSync(join(work, 'model', 'labels.json'), small);
+    const r = await runCli(['push', `${proxy.host}/enc/iris:v1`, join(work, 'model', 'weights.bin'), join(work, 'model', 'labels.json'), '--name', 'iris', '--description', 'secret iris',
+      '--encrypt-recipient', `jwe:${keys.rsa.pub}`, '--encrypt-recipient', keys.ec.pub], { env });
+    assert.equal(r.code, 0, r.stderr);
+  });
+  after(async () => {
+    await proxy?.close();
+    await reg?.stop();
+  });
+
+  const manifestOf = async (ref: string): Promise<ImageManifest> => (await new OmlmdClient({ home: join(work, 'inspect-home') }).inspect(ref)).manifest;
+
+  test('the model files are encrypted layers; config, metadata layers and annotations stay readable', async () => {
+    const m = await manifestOf(`${reg.host}/enc/iris:v1`);
+    const models = m.layers.filter((l) => l.mediaType.startsWith('application/x-mlmodel'));
+    assert.equal(models.length, 2);
+    for (const l of models) {
+      assert.equal(l.mediaType, 'application/x-mlmodel+encrypted');
+      assert.ok(l.annotations?.[JWE_KEYS_ANNOTATION] && l.annotations[PUBOPTS_ANNOTATION]);
+      assert.ok(l.annotations['org.opencontainers.image.title']);
+    }
+    assert.equal(m.config.mediaType, 'application/x-config');
+    assert.equal(m.layers.filter((l) => l.mediaType === 'application/x-config').length, 2);
+    assert.equal(m.annotations?.description, 'secret iris');
+    const r = await runCli(['inspect', `${reg.host}/enc/iris:v1`], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Name:\s+iris/);
+  });
+
+  for (const who of ['rsa', 'ec'] as const) {
+    test(`the ${who} key alone decrypts the model, byte for byte`, async () => {
+      const out = join(work, `out-${who}`);
+      const r = await runCli(['pull', `${reg.host}/enc/iris:v1`, '-o', out, '--decryption-key', keys[who].priv], { env });
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(readFileSync(join(out, 'weights.bin')).equals(weights));
+      assert.ok(readFileSync(join(out, 'labels.json')).equals(small));
+      assert.deepEqual(readdirSync(out).filter((f) => f.startsWith('.')), [], 'no partial file is left');
+      // Pulled again into the same place: the files are recognised by their plaintext digest.
+      const again = await runCli(['pull', `${reg.host}/enc/iris:v1`, '-o', out, '--decryption-key', keys[who].priv], { env });
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stdout, /weights\.bin.*already there/);
+    });
+  }
+
+  test('without a key the pull is refused in one line and writes nothing', async () => {
+    const out = join(work, 'out-nokey');
+    const r = await runCli(['pull', `${reg.host}/enc/iris:v1`, '-o', out], { env });
+    assert.equal(r.code, 5, r.stderr);
+    assert.match(r.stderr, /^omlmd: error: 2 files \(.*weights\.bin.*\) are encrypted \(for 2 recipients\) and no decryption key was given; nothing was written\n {2}hint: pass --decryption-key/);
+    assert.ok(!existsSync(out));
+  });
+
+  test('a key that is not a recipient is refused before any byte is fetched', async () => {
+    const out = join(work, 'out-stranger');
+    proxy.seen.length = 0;
+    const r = await runCli(['pull', `${proxy.host}/enc/iris:v1`, '-o', out, '--decryption-key', keys.stranger.priv], { env });
+    assert.equal(r.code, 5, r.stderr);
+    assert.match(r.stderr, /none of the 1 decryption key\(s\) given is a recipient of/);
+    assert.ok(!existsSync(out));
+    assert.equal(proxy.seen.filter((s) => s.method === 'GET' && /\/blobs\//.test(s.path)).length, 0);
+  });
+
+  test('a tampered HMAC is refused after the download, and nothing stays at the final path', async () => {
+    const client = new OmlmdClient({ home: join(work, 'tamper-home') });
+    const repo = await client.repository(`${reg.host}/enc/iris`);
+    const m = await manifestOf(`${reg.host}/enc/iris:v1`);
+    const layers = m.layers.map((l) => {
+      if (l.annotations?.['org.opencontainers.image.title'] !== 'weights.bin') return l;
+      const pub = JSON.parse(Buffer.from(l.annotations[PUBOPTS_ANNOTATION]!, 'base64').toString()) as { hmac: string };
+      const mac = Buffer.from(pub.hmac, 'base64');
+      mac[0] = mac[0]! ^ 1;
+      return { ...l, annotations: { ...l.annotations, [PUBOPTS_ANNOTATION]: Buffer.from(JSON.stringify({ ...pub, hmac: mac.toString('base64') })).toString('base64') } };
+    });
+    await repo.putManifest(Buffer.from(JSON.stringify({ ...m, layers })), MediaType.ociManifest, 'tampered');
+    const out = join(work, 'out-tampered');
+    const r = await runCli(['pull', `${reg.host}/enc/iris:tampered`, '-o', out, '--decryption-key', keys.ec.priv], { env });
+    assert.equal(r.code, 5, r.stderr);
+    assert.match(r.stderr, /weights\.bin .* failed authentication/);
+    assert.ok(!existsSync(join(out, 'weights.bin')));
+    assert.deepEqual(readdirSync(out).filter((f) => f.includes('weights')), [], 'no partial or plaintext is left');
+  });
+
+  test('pushing the unchanged model again sends no byte of it', async () => {
+    proxy.seen.length = 0;
+    const r = await runCli(['push', `${proxy.host}/enc/iris:v2`, join(work, 'model', 'weights.bin'), join(work, 'model', 'labels.json'), '--name', 'iris', '--description', 'secret iris',
+      '--encrypt-recipient', `jwe:${keys.rsa.pub}`, '--encrypt-recipient', keys.ec.pub], { env });
+    assert.equal(r.code, 0, r.stderr);
+    const sent = proxy.seen.filter((s) => (s.method === 'PATCH' || s.method === 'PUT') && /\/blobs\/uploads\//.test(s.path)).reduce((n, s) => n + s.bodyBytes, 0);
+    assert.equal(sent, 0, 'no blob bytes went out');
+    const [v1, v2] = [await manifestOf(`${reg.host}/enc/iris:v1`), await manifestOf(`${reg.host}/enc/iris:v2`)];
+    assert.deepEqual(v2.layers, v1.layers, 'the same ciphertext and wrapped keys');
+    // For another set of recipients the file is encrypted again.
+    const other = await runCli(['push', `${reg.host}/enc/iris:ec-only`, join(work, 'model', 'weights.bin'), '--name', 'iris', '--encrypt-recipient', keys.ec.pub], { env });
+    assert.equal(other.code, 0, other.stderr);
+    const m = await manifestOf(`${reg.host}/enc/iris:ec-only`);
+    assert.notEqual(m.layers[0]!.digest, v1.layers.find((l) => l.annotations?.['org.opencontainers.image.title'] === 'weights.bin')!.digest);
+  });
+
+  test('a copy without any key moves the ciphertext untouched, and the copy decrypts', async () => {
+    const r = await runCli(['copy', `${reg.host}/enc/iris:v1`, `${reg.host}/copied/iris:v1`], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual((await manifestOf(`${reg.host}/copied/iris:v1`)).layers, (await manifestOf(`${reg.host}/enc/iris:v1`)).layers);
+    const out = join(work, 'out-copied');
+    const p = await runCli(['pull', `${reg.host}/copied/iris:v1`, '-o', out, '--decryption-key', keys.rsa.priv], { env });
+    assert.equal(p.code, 0, p.stderr);
+    assert.ok(readFileSync(join(out, 'weights.bin')).equals(weights));
+  });
+
+  test('the KServe storage initializer decrypts with a mounted key file (OMLMD_DECRYPTION_KEYS)', async () => {
+    const out = join(work, 'mnt-models');
+    const r = await runCli(['storage-initializer', `oci-artifact://${reg.host}/enc/iris:v1`, out], { env: { ...env, OMLMD_DECRYPTION_KEYS: keys.ec.priv } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(readdirSync(out).sort(), ['labels.json', 'weights.bin']);
+    assert.ok(readFileSync(join(out, 'weights.bin')).equals(weights));
+    const none = await runCli(['storage-initializer', `oci-artifact://${reg.host}/enc/iris:v1`, join(work, 'mnt-empty')], { env });
+    assert.equal(none.code, 5);
+    assert.equal(none.stderr.split('\n')[0]!.startsWith('omlmd: error: 2 files'), true, none.stderr);
+    assert.ok(!existsSync(join(work, 'mnt-empty')));
+  });
+
+  test('a recipient that is not a usable public key is refused with the file named', async () => {
+    writeFileSync(join(work, 'not-a-key.pem'), 'hello');
+    const r = await runCli(['push', `${reg.host}/enc/bad:v1`, join(work, 'model', 'labels.json'), '--name', 'bad', '--encrypt-recipient', `jwe:${join(work, 'not-a-key.pem')}`], { env });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /not-a-key\.pem is not a public key/);
+    const pgp = await runCli(['push', `${reg.host}/enc/bad:v1`, join(work, 'model', 'labels.json'), '--name', 'bad', '--encrypt-recipient', 'pgp:someone@example.com'], { env });
+    assert.equal(pgp.code, 2);
+    assert.match(pgp.stderr, /only JWE recipients/);
+  });
+});
