@@ -33,6 +33,7 @@ export function cliRemedy(r: Remedy): string {
     case 'check-file': return checkFile(r);
     case 'give-cert-and-key': return 'pass both --cert-file and --key-file';
     case 'delete-by-digest': return `to remove the manifest with all its tags, delete ${r.reference}`;
+    case 'pull-one-of': return `pull one of them: --include ${JSON.stringify(r.paths[0] ?? '')} (or -m MEDIA_TYPE)`;
     case 'give-files-or-uri': return 'give model files or folders, or set uri (--uri s3://bucket/model) for a metadata-only artifact';
     case 'follow-symlinks': return `remove the link or give ${r.target} as a path of its own; pass --follow-symlinks to push what links point to`;
     case 'enable-deletes': return `enable storage.delete on ${r.registry} (deletes are off in its configuration)`;

@@ -145,6 +145,8 @@ export type Remedy =
   | { kind: 'enable-deletes'; registry: string }
   /** Nothing to push: give model files, or a `uri` in the metadata for a metadata-only artifact. */
   | { kind: 'give-files-or-uri' }
+  /** Two layers land on one path: pull one of them (by its path or media type). */
+  | { kind: 'pull-one-of'; paths: string[] }
   /** A link in a pushed folder leads out of it: remove it, push its target itself, or ask to follow links. */
   | { kind: 'follow-symlinks'; link: string; target: string }
   /** Plain advice, already in words every face can show. */

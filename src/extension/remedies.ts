@@ -69,6 +69,7 @@ export function vscodeRemedy(r: Remedy): { text: string; buttons: ErrorButton[] 
     case 'check-file': return checkFile(r);
     case 'give-cert-and-key': return { text: `Set both certFile and keyFile in the ${REGISTRIES} setting.`, buttons: [openRegistries] };
     case 'delete-by-digest': return { text: `To remove the manifest with all its tags, delete ${r.reference}.`, buttons: [] };
+    case 'pull-one-of': return { text: `Only one of ${r.paths.map((p) => JSON.stringify(p)).join(' and ')} can be written: ask whoever pushed the artifact to push it again with distinct file names.`, buttons: [] };
     case 'give-files-or-uri': return { text: 'Choose model files or a folder, or set uri in the metadata for a metadata-only artifact.', buttons: [] };
     case 'follow-symlinks': return { text: `Remove the link ${r.link} from the folder, or choose ${r.target} itself as a file to push.`, buttons: [] };
     case 'enable-deletes': return { text: `Deletes are turned off on ${r.registry}: its operator can enable them (storage.delete).`, buttons: [] };

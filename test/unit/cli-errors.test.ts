@@ -49,6 +49,7 @@ const TABLE: Row = {
   ],
   'give-cert-and-key': [[{ kind: 'give-cert-and-key' }, 'pass both --cert-file and --key-file']],
   'delete-by-digest': [[{ kind: 'delete-by-digest', reference: `${H}/m@sha256:abc` }, `to remove the manifest with all its tags, delete ${H}/m@sha256:abc`]],
+  'pull-one-of': [[{ kind: 'pull-one-of', paths: ['x.bin', './x.bin'] }, 'pull one of them: --include "x.bin" (or -m MEDIA_TYPE)']],
   'give-files-or-uri': [[{ kind: 'give-files-or-uri' }, 'give model files or folders, or set uri (--uri s3://bucket/model) for a metadata-only artifact']],
   'follow-symlinks': [[{ kind: 'follow-symlinks', link: '/m/key.pem', target: '/home/u/.ssh/id_rsa' }, 'remove the link or give /home/u/.ssh/id_rsa as a path of its own; pass --follow-symlinks to push what links point to']],
   'enable-deletes': [[{ kind: 'enable-deletes', registry: H }, `enable storage.delete on ${H} (deletes are off in its configuration)`]],

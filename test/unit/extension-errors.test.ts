@@ -52,6 +52,7 @@ const TABLE: Row = {
   ],
   'give-cert-and-key': [[{ kind: 'give-cert-and-key' }, 'Set both certFile and keyFile in the omlmd.registries setting.', [S]]],
   'delete-by-digest': [[{ kind: 'delete-by-digest', reference: `${H}/m@sha256:abc` }, `To remove the manifest with all its tags, delete ${H}/m@sha256:abc.`, []]],
+  'pull-one-of': [[{ kind: 'pull-one-of', paths: ['x.bin', './x.bin'] }, 'Only one of "x.bin" and "./x.bin" can be written: ask whoever pushed the artifact to push it again with distinct file names.', []]],
   'give-files-or-uri': [[{ kind: 'give-files-or-uri' }, 'Choose model files or a folder, or set uri in the metadata for a metadata-only artifact.', []]],
   'follow-symlinks': [[{ kind: 'follow-symlinks', link: '/m/key.pem', target: '/home/u/.ssh/id_rsa' }, 'Remove the link /m/key.pem from the folder, or choose /home/u/.ssh/id_rsa itself as a file to push.', []]],
   'enable-deletes': [[{ kind: 'enable-deletes', registry: H }, `Deletes are turned off on ${H}: its operator can enable them (storage.delete).`, []]],

@@ -90,7 +90,7 @@ export function selectFiles(manifest: ImageManifest, opts: Pick<PullOptions, 'me
     const parts = key.split('/');
     for (let i = 1; i < parts.length; i++) {
       const up = seen.get(parts.slice(0, i).join('/'));
-      if (up !== undefined) throw new OmlmdError('INVALID_MANIFEST', `the artifact has a file titled ${JSON.stringify(up)} and another under it, ${JSON.stringify(seen.get(key))}: both cannot be written`, { remedies: [{ kind: 'say', text: 'pull one of them with --include' }] });
+      if (up !== undefined) throw new OmlmdError('INVALID_MANIFEST', `the artifact has a file titled ${JSON.stringify(up)} and another under it, ${JSON.stringify(seen.get(key))}: both cannot be written`, { remedies: [{ kind: 'pull-one-of', paths: [up, seen.get(key)!] }] });
     }
   }
   return out;
@@ -98,7 +98,7 @@ export function selectFiles(manifest: ImageManifest, opts: Pick<PullOptions, 'me
 
 function duplicateTitles(a: string, b: string): OmlmdError {
   const same = a === b ? `both titled ${JSON.stringify(a)}` : `titled ${JSON.stringify(a)} and ${JSON.stringify(b)}, which name one file`;
-  return new OmlmdError('INVALID_MANIFEST', `two layers of the artifact are ${same}; which one would win is chance`, { remedies: [{ kind: 'say', text: 'pull one with --include or by media type' }] });
+  return new OmlmdError('INVALID_MANIFEST', `two layers of the artifact are ${same}; which one would win is chance`, { remedies: [{ kind: 'pull-one-of', paths: [a, b] }] });
 }
 
 /** Whether names in `dir` differ by case only in name (macOS, Windows): probed with a file of its own. */
