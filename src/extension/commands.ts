@@ -15,6 +15,8 @@ import { progressReporter } from './progress';
 import { referenceFor, referenceString, type BrowserNode, type StoreRef } from './model/browser';
 import { scanNotebook } from './model/notebookScan';
 import { runAttach, runBuildModelCar, type LineageUi } from './model/lineageFlow';
+import { pullTarget, runSign, runVerify, type TrustUi } from './model/trustFlow';
+import { describeSigner } from '../core/trust';
 import { detach } from '../core/lineage/api';
 import { runPush, suggestNextTag, targetReference, type PushRequest, type PushTarget, type PushUi } from './model/pushFlow';
 import { cellsOf, folderFiles, provenance } from './notebook';
@@ -262,7 +264,12 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
     const res = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Pulling ${reference}`, cancellable: true }, (progress, token) => {
       const ac = new AbortController();
       token.onCancellationRequested(() => ac.abort());
-      return services.client().pull(reference, out, { signal: ac.signal, onProgress: progressReporter(progress), concurrency: services.config.concurrency });
+      return (async () => {
+        // Under the trust policy (omlmd.trust.policyFile): verified first, pulled by the verified digest; a refusal writes nothing.
+        const target = await pullTarget(services.client(), reference, services.config.trust, ac.signal);
+        if (target.decision) log.info(`policy: ${reference} allowed by rule ${target.decision.rule}${target.decision.verified ? `, signature verified (${describeSigner(target.decision.verified.signer)})` : ''}`);
+        return services.client().pull(target.reference, out, { signal: ac.signal, onProgress: progressReporter(progress), concurrency: services.config.concurrency });
+      })();
     });
     log.info(`pulled ${res.reference} into ${out}`);
     const choice = await vscode.window.showInformationMessage(`Pulled ${res.files.length} file${res.files.length === 1 ? '' : 's'} into ${vscode.workspace.asRelativePath(out)}`, 'Reveal in Explorer');
@@ -376,6 +383,47 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
     if (ok !== 'Delete') return;
     await detach(services.client(), reference);
     tree.refresh();
+  });
+
+  const passphraseKey = (path: string) => `omlmd.signingKey/${path}`;
+  const trustUi: TrustUi = {
+    pickFile: async (title) => (await vscode.window.showOpenDialog({ canSelectFiles: true, canSelectMany: false, openLabel: 'Use', title, filters: { 'PEM files': ['pem', 'key', 'pub', 'crt'], 'All files': ['*'] } }))?.[0]?.fsPath,
+    passphrase: async (path) => {
+      const kept = await context.secrets.get(passphraseKey(path));
+      if (kept !== undefined) return kept;
+      const typed = await vscode.window.showInputBox({ title: 'Signing key passphrase', prompt: `The passphrase of ${path}`, password: true, ignoreFocusOut: true });
+      if (typed !== undefined && services.config.rememberPassphrase) await context.secrets.store(passphraseKey(path), typed);
+      return typed;
+    },
+    forgetPassphrase: async (path) => {
+      await context.secrets.delete(passphraseKey(path));
+    },
+  };
+
+  register('omlmd.signModel', async (arg?: unknown) => {
+    const { reference } = await tagRef(arg, 'Sign Model');
+    const out = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Signing ${reference}`, cancellable: true }, (_p, token) => {
+      const ac = new AbortController();
+      token.onCancellationRequested(() => ac.abort());
+      return runSign(services.client(), reference, services.config.trust, trustUi, ac.signal);
+    });
+    if (!out) return;
+    const n = out.files?.length ?? 0;
+    log.info(`signed ${reference}: signature ${out.signature.digest} by ${out.signer} (${out.source})`);
+    tree.refresh();
+    void vscode.window.showInformationMessage(`Signed ${reference}: ${n} file${n === 1 ? '' : 's'}, by ${out.signer}`);
+  });
+
+  register('omlmd.verifyModel', async (arg?: unknown) => {
+    const { reference } = await tagRef(arg, 'Verify Signature');
+    const v = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Verifying ${reference}`, cancellable: true }, (_p, token) => {
+      const ac = new AbortController();
+      token.onCancellationRequested(() => ac.abort());
+      return runVerify(services.client(), reference, services.config.trust, trustUi, ac.signal);
+    });
+    if (!v) return;
+    log.info(`verified ${v.reference}: ${v.files.length} files, signed by ${describeSigner(v.signer)}`);
+    void vscode.window.showInformationMessage(`Verified ${reference}: ${v.files.length} file${v.files.length === 1 ? '' : 's'} as signed by ${describeSigner(v.signer)}; no weights were read`);
   });
 
   register('omlmd.showOutput', () => log.show());

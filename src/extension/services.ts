@@ -5,6 +5,7 @@ import type { DispatcherOptions } from '../core/oci/http';
 import type { Credentials, ProxySettings } from '../core/oci/registry';
 import { normalizeHost, sameHost } from '../core/util/host';
 import type { RegistryEntry } from './model/browser';
+import type { TrustSettings } from './model/trustFlow';
 
 /** A typed view of the `omlmd.*` settings declared in package.json. */
 export interface Config {
@@ -14,6 +15,10 @@ export interface Config {
   /** Seconds, for every registry (omlmd.transfer.connectTimeout, readTimeout); unset: the core's defaults. */
   connectTimeout?: number;
   readTimeout?: number;
+  /** omlmd.trust.*: key material and the policy file (paths). */
+  trust: TrustSettings;
+  /** Keep an encrypted signing key's passphrase in SecretStorage once typed. */
+  rememberPassphrase: boolean;
 }
 
 export function readConfig(): Config {
@@ -25,6 +30,16 @@ export function readConfig(): Config {
     concurrency: c.get<number>('transfer.concurrency') ?? 4,
     connectTimeout: c.get<number | null>('transfer.connectTimeout') || undefined,
     readTimeout: c.get<number | null>('transfer.readTimeout') || undefined,
+    trust: {
+      signingKey: c.get<string>('trust.signingKey') || undefined,
+      signingCertificate: c.get<string>('trust.signingCertificate') || undefined,
+      certificateChain: c.get<string>('trust.certificateChain') || undefined,
+      verifyKey: c.get<string>('trust.verifyKey') || undefined,
+      verifyCa: c.get<string>('trust.verifyCa') || undefined,
+      certIdentity: c.get<string>('trust.certIdentity') || undefined,
+      policyFile: c.get<string>('trust.policyFile') || undefined,
+    },
+    rememberPassphrase: c.get<boolean>('trust.rememberPassphrase') ?? false,
   };
 }
 

@@ -1,3 +1,4 @@
+import { SignatureStates, trustRootFor } from './model/trustFlow';
 import * as vscode from 'vscode';
 import { humanSize, nodesForTag, RegistryBrowser, type BrowserNode, type StoreRef } from './model/browser';
 import type { Services } from './services';
@@ -13,11 +14,17 @@ export class RegistryTreeProvider implements vscode.TreeDataProvider<BrowserNode
   /** Pages fetched with "Load more…", by parent id. */
   private readonly extraPages = new Map<string, BrowserNode[]>();
 
+  /** Signature states of tag nodes, by digest; cleared with a refresh (a new signature, other keys). */
+  readonly signatures: SignatureStates;
+
   constructor(private readonly services: Services) {
-    this.browser = new RegistryBrowser(() => services.client(), () => services.config.registries);
+    this.signatures = new SignatureStates(() => services.client(), () => trustRootFor(services.config.trust));
+    this.browser = new RegistryBrowser(() => services.client(), () => services.config.registries, undefined, this.signatures);
+    services.onDidChange.event(() => this.signatures.clear());
   }
 
   refresh(node?: BrowserNode): void {
+    this.signatures.clear();
     if (node) this.extraPages.delete(node.id);
     else this.extraPages.clear();
     this.emitter.fire(node);

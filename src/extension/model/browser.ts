@@ -1,4 +1,6 @@
 import { mdText } from './plainText';
+import { describeState, type SignatureStates } from './trustFlow';
+import { BUNDLE_MEDIA_TYPE, MODEL_SIGNATURE_PREDICATE } from '../../core/trust';
 import type { OmlmdClient } from '../../core/client';
 import { OmlmdError } from '../../core/errors';
 import type { ModelMetadata } from '../../core/model/metadata';
@@ -108,6 +110,8 @@ export class RegistryBrowser {
     private readonly client: () => OmlmdClient,
     private readonly registries: () => RegistryEntry[],
     private readonly pageSize = PAGE_SIZE,
+    /** Signature states, when the tree shows them (computed lazily, cached by digest). */
+    private readonly signatures?: SignatureStates,
   ) {}
 
   roots(): BrowserNode[] {
@@ -206,7 +210,17 @@ export class RegistryBrowser {
       for (const [k, v] of Object.entries(md)) if (v !== null && v !== undefined && !(typeof v === 'object' && Object.keys(v).length === 0)) lines.push(`- ${mdText(k)}: ${mdText(typeof v === 'string' ? v : JSON.stringify(v))}`);
     }
     if (info.view.metadataOnly) lines.push('', 'Metadata only: the model lives at its `uri`.');
-    return { kind: 'artifact', id: `${node.id}/artifact`, store: node.store, repository: node.repository, tag: node.tag, digest: info.descriptor.digest, label, description, tooltip: lines.join('\n'), isModel, metadata: md };
+    let shown = description;
+    if (this.signatures && isModel) {
+      // From the manifest and the bundle only; a failure to look is left out, never shown as "unsigned".
+      const state = await this.signatures.state(formatReference(referenceFor(node.store, node.repository, undefined, info.descriptor.digest)), info.descriptor.digest, signal).catch(() => undefined);
+      if (state) {
+        const d = describeState(state);
+        shown = [description, d.label].filter(Boolean).join(' · ');
+        lines.push('', mdText(d.detail));
+      }
+    }
+    return { kind: 'artifact', id: `${node.id}/artifact`, store: node.store, repository: node.repository, tag: node.tag, digest: info.descriptor.digest, label, description: shown, tooltip: lines.join('\n'), isModel, metadata: md };
   }
 
   private async artifactChildren(node: Extract<BrowserNode, { kind: 'artifact' }>, signal?: AbortSignal): Promise<BrowserNode[]> {
@@ -265,7 +279,9 @@ const KNOWN_TYPES: Record<string, string> = {
 export function referrerNode(parent: { id: string; store: StoreRef; repository: string }, r: ReferrerNode): Extract<BrowserNode, { kind: 'referrer' }> {
   const type = r.artifactType ?? r.mediaType;
   const ann = r.annotations ?? {};
-  const label = KNOWN_TYPES[type] ?? type;
+  const predicate = ann['dev.sigstore.bundle.predicateType'];
+  // A bundle is a model signature or an attestation: which one, by its predicate type.
+  const label = type === BUNDLE_MEDIA_TYPE && predicate && predicate !== MODEL_SIGNATURE_PREDICATE ? `Attestation (${predicate})` : (KNOWN_TYPES[type] ?? type);
   const created = ann['org.opencontainers.image.created'];
   const description = [created?.slice(0, 10), r.digest.slice(7, 19)].filter(Boolean).join(' · ');
   const lines = [`**${mdText(label)}**`, '', `Artifact type: ${mdText(type)}`, `Digest: ${mdText(r.digest)}`];
