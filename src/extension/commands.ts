@@ -15,7 +15,8 @@ import { progressReporter } from './progress';
 import { referenceFor, referenceString, type BrowserNode, type StoreRef } from './model/browser';
 import { scanNotebook } from './model/notebookScan';
 import { runAttach, runBuildModelCar, type LineageUi } from './model/lineageFlow';
-import { pullTarget, runSign, runVerify, type TrustUi } from './model/trustFlow';
+import { attestNotebookPush, pullTarget, runSign, runVerify, signerFor, type TrustUi } from './model/trustFlow';
+import { noLinks } from './model/plainText';
 import { describeSigner } from '../core/trust';
 import { detach } from '../core/lineage/api';
 import { runPush, suggestNextTag, targetReference, type PushRequest, type PushTarget, type PushUi } from './model/pushFlow';
@@ -96,10 +97,25 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
     return target;
   }
 
-  async function push(req: PushRequest): Promise<void> {
+  async function push(req: PushRequest, notebook?: { path: string; digest: string }): Promise<void> {
     const outcome = await runPush(services.client(), ui, { ...req, author: req.author ?? (await gitAuthor(vscode.workspace.workspaceFolders?.[0]?.uri.fsPath)) });
     if (!outcome) return;
     log.info(`pushed ${outcome.reference}@${outcome.digest}`);
+    // With a signing key set, a push from a notebook is recorded in a signed provenance statement.
+    if (notebook && services.config.trust.signingKey) {
+      try {
+        const signer = await signerFor(services.config.trust, trustUi);
+        const pinned = `${outcome.reference.replace(/:[^/:@]+$/, '')}@${outcome.digest}`;
+        if (signer) {
+          const att = await attestNotebookPush(services.client(), pinned, notebook, req.metadata ?? {}, signer, `omlmd-vscode@${String(context.extension.packageJSON.version)}`);
+          log.info(`provenance of ${pinned}: ${att.signature.digest} (notebook ${notebook.path})`);
+        }
+      } catch (e) {
+        // The model is pushed either way: say what did not happen.
+        log.warn(`no provenance for ${outcome.reference}: ${(e as Error).message}`);
+        void vscode.window.showWarningMessage(`Pushed ${outcome.reference}, but its provenance was not recorded: ${noLinks((e as Error).message)}`);
+      }
+    }
     tree.refresh();
     const choice = await vscode.window.showInformationMessage(`Pushed ${outcome.reference}`, 'Copy Reference', 'Reveal in Tree');
     if (choice === 'Copy Reference') await vscode.env.clipboard.writeText(`${outcome.reference}@${outcome.digest}`);
@@ -156,7 +172,8 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
     if (scan.modelFormatName) metadata.model_format_name = scan.modelFormatName;
     if (Object.keys(scan.metrics).length) metadata.customProperties = { ...scan.metrics };
     if (scan.framework) metadata.customProperties = { framework: scan.framework, ...(metadata.customProperties ?? {}) };
-    await push({ paths: picked.map((p) => p.path), metadata, annotations: await provenance(notebook) });
+    const annotations = await provenance(notebook);
+    await push({ paths: picked.map((p) => p.path), metadata, annotations }, { path: annotations['dev.omlmd.notebook.path']!, digest: annotations['dev.omlmd.notebook.digest']! });
   });
 
   register('omlmd.newMetadata', async () => {

@@ -123,3 +123,37 @@ describe('extension: Sign…, Verify, signature states, Pull under a policy (rea
     assert.equal((await pullTarget(client, unsigned, {})).reference, unsigned);
   });
 });
+
+describe('extension: a push from a notebook leaves signed provenance (real registry)', () => {
+  let reg: RunningRegistry;
+  let kit: SigningKit;
+  let work: string;
+  before(async () => {
+    reg = await startRegistry();
+    kit = await makeSigningKit();
+    work = tempDir('omlmd-ext-prov-');
+  });
+  after(async () => {
+    await reg?.stop();
+  });
+
+  test('the notebook (path, digest) and the metadata in an SLSA v1 statement about the model, which verifies with the key', async () => {
+    const { attestNotebookPush, NOTEBOOK_BUILD_TYPE, signerFor } = await import('../../src/extension/model/trustFlow');
+    const { verifyAttestation, SLSA_PROVENANCE_V1, loadPublicKeys } = await import('../../src/core/trust');
+    const client = new OmlmdClient({ home: join(work, 'home') });
+    writeFileSync(join(work, 'model.onnx'), randomBytes(5000));
+    const pushed = await client.push(`${reg.host}/ext/nb:v1`, { paths: [join(work, 'model.onnx')], metadata: { name: 'nb' } });
+    const pinned = `${reg.host}/ext/nb@${pushed.descriptor.digest}`;
+    const signer = await signerFor({ signingKey: kit.ed25519.key }, { pickFile: () => Promise.resolve(undefined), passphrase: () => Promise.resolve(undefined), forgetPassphrase: () => Promise.resolve() });
+    assert.ok(signer);
+    const digest = `sha256:${'ab'.repeat(32)}`;
+    await attestNotebookPush(client, pinned, { path: 'notebooks/train.ipynb', digest }, { name: 'nb' }, signer, 'omlmd-vscode@test');
+    const v = await verifyAttestation(client, pinned, SLSA_PROVENANCE_V1, { kind: 'keys', keys: await loadPublicKeys(kit.ed25519.pub), source: kit.ed25519.pub });
+    const pred = v.statement.predicate as { buildDefinition: { buildType: string; externalParameters: { notebook: string; metadata: unknown }; resolvedDependencies: { digest: { sha256: string } }[] } };
+    assert.equal(pred.buildDefinition.buildType, NOTEBOOK_BUILD_TYPE);
+    assert.equal(pred.buildDefinition.externalParameters.notebook, 'notebooks/train.ipynb');
+    assert.deepEqual(pred.buildDefinition.externalParameters.metadata, { name: 'nb' });
+    assert.equal(pred.buildDefinition.resolvedDependencies[0]!.digest.sha256, 'ab'.repeat(32));
+    assert.equal(v.statement.subject[0]!.digest.sha256, pushed.descriptor.digest.slice(7));
+  });
+});

@@ -4,7 +4,7 @@ import { OmlmdError } from '../../core/errors';
 import { formatReference } from '../../core/oci/reference';
 import {
   CertificateSigner, describeSigner, enforcePolicy, KeySigner, listSignatures, loadCertificates, loadPolicy, loadPrivateKey, loadPublicKeys,
-  MODEL_SIGNATURE_PREDICATE, signModel, verifyModel,
+  attest, MODEL_SIGNATURE_PREDICATE, signModel, SLSA_PROVENANCE_V1, verifyModel,
   type ModelVerification, type PolicyDecision, type SignResult, type Signer, type TrustPolicy, type TrustRoot,
 } from '../../core/trust';
 
@@ -169,4 +169,33 @@ export async function pullTarget(client: OmlmdClient, reference: string, setting
   if (!policy) return { reference };
   const decision = await enforcePolicy(client, reference, policy, { signal });
   return { reference: formatReference(decision.reference), decision };
+}
+
+/** The build type of a model pushed from a notebook, in its provenance statement. */
+export const NOTEBOOK_BUILD_TYPE = 'https://omlmd.dev/notebook-push/v1';
+
+/**
+ * A push from a notebook, recorded as a signed SLSA v1 provenance attestation of the model
+ * (subject: its manifest digest): the notebook (workspace path, content digest) as the build's
+ * input, the metadata it was pushed with, and the extension's version as the builder.
+ */
+export async function attestNotebookPush(
+  client: OmlmdClient,
+  pinned: string,
+  notebook: { path: string; digest: string },
+  metadata: unknown,
+  signer: Signer,
+  builder: string,
+  signal?: AbortSignal,
+): Promise<SignResult> {
+  const hex = notebook.digest.replace(/^sha256:/, '');
+  const predicate = {
+    buildDefinition: {
+      buildType: NOTEBOOK_BUILD_TYPE,
+      externalParameters: { notebook: notebook.path, metadata },
+      resolvedDependencies: [{ name: notebook.path, uri: `file:${notebook.path}`, digest: { sha256: hex } }],
+    },
+    runDetails: { builder: { id: builder }, metadata: { finishedOn: new Date().toISOString() } },
+  };
+  return attest(client, pinned, SLSA_PROVENANCE_V1, predicate, signer, { signal });
 }
