@@ -4,7 +4,8 @@ import { registryOptions, type RegistrySettings } from './config';
 import { OmlmdError } from './errors';
 import { localStorePath, omlmdHome } from './home';
 import { assertModel, viewArtifact, type ArtifactView } from './model/artifact';
-import { metadataFromConfig, type ModelMetadata } from './model/metadata';
+import type { ModelMetadata } from './model/metadata';
+import { readModelMetadata } from './model/modelpack';
 import { sha256 } from './oci/digest';
 import { OciLayout } from './oci/layout';
 import { formatReference, parseReference, refOf, DEFAULT_TAG, type Reference } from './oci/reference';
@@ -296,6 +297,6 @@ export class OmlmdClient {
     if (bytes.length !== desc.size || sha256(bytes) !== desc.digest) {
       throw new OmlmdError('DIGEST_MISMATCH', `${where}: the config blob does not match its digest ${desc.digest}`);
     }
-    return metadataFromConfig(bytes, where);
+    return readModelMetadata(manifest, bytes, where);
   }
 }

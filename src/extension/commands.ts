@@ -98,7 +98,7 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
   }
 
   async function push(req: PushRequest, notebook?: { path: string; digest: string }): Promise<void> {
-    const outcome = await runPush(services.client(), ui, { ...req, author: req.author ?? (await gitAuthor(vscode.workspace.workspaceFolders?.[0]?.uri.fsPath)) });
+    const outcome = await runPush(services.client(), ui, { format: services.config.pushFormat, ...req, author: req.author ?? (await gitAuthor(vscode.workspace.workspaceFolders?.[0]?.uri.fsPath)) });
     if (!outcome) return;
     log.info(`pushed ${outcome.reference}@${outcome.digest}`);
     // With a signing key set, a push from a notebook is recorded in a signed provenance statement.

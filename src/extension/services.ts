@@ -17,6 +17,8 @@ export interface Config {
   readTimeout?: number;
   /** omlmd.trust.*: key material and the policy file (paths). */
   trust: TrustSettings;
+  /** omlmd.push.format: the layout pushes write. */
+  pushFormat: 'omlmd' | 'modelpack';
   /** Keep an encrypted signing key's passphrase in SecretStorage once typed. */
   rememberPassphrase: boolean;
 }
@@ -40,6 +42,7 @@ export function readConfig(): Config {
       policyFile: c.get<string>('trust.policyFile') || undefined,
     },
     rememberPassphrase: c.get<boolean>('trust.rememberPassphrase') ?? false,
+    pushFormat: c.get<string>('push.format') === 'modelpack' ? 'modelpack' : 'omlmd',
   };
 }
 

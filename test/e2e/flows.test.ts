@@ -78,7 +78,8 @@ describe('VS Code: browse, push, pull, notebook (real registry)', { timeout: 600
       await vsc.waitForTreeRow('Iris classifier');
       const rows = await vsc.treeRows();
       const model = rows.find((r) => r.label === 'Iris classifier');
-      assert.match(model?.description ?? '', /^sklearn · .* · [0-9a-f]{12}$/);
+      // The signature state comes last: no verification key is set here, and iris is unsigned.
+      assert.match(model?.description ?? '', /^sklearn · .* · [0-9a-f]{12} · unsigned$/);
       await vsc.expandTreeRow('Iris classifier');
       await vsc.waitForTreeRow('model.joblib');
       await vsc.waitForTreeRow('metadata');

@@ -27,10 +27,12 @@ export function registerPush(program: Command): void {
     .option('-a, --annotation <key=value>', 'an extra manifest annotation (repeatable)', collect)
     .option('--no-artifact-type', 'write no artifactType, exactly as omlmd 0.1.x')
     .option('--encrypt-recipient <jwe:pubkey.pem>', 'encrypt the model files for this RSA or EC public key, in the ocicrypt format skopeo and podman read (repeatable: each recipient alone can decrypt); the metadata stays readable', collect)
+    .option('--format <layout>', 'the artifact layout: omlmd (omlmd 0.1.x\'s, the default) or modelpack (CNCF ModelPack v1, read by KitOps, modctl, Docker and Harbor)', 'omlmd')
     .option('--follow-symlinks', 'push the files that symbolic links in a pushed folder lead to outside it (refused by default)')
     .option('--no-prefill', 'do not fill the model format and customProperties (parameters, dtype, quantization) from the model files\' headers')
     .addOption(new Option('--as-artifact', 'accepted for omlmd 0.1.x compatibility (always an artifact)').hideHelp())
-    .action(async (target: string, paths: string[], o: PushOpts & { prefill?: boolean; followSymlinks?: boolean }) => {
+    .action(async (target: string, paths: string[], o: PushOpts & { prefill?: boolean; followSymlinks?: boolean; format?: string }) => {
+      if (o.format !== 'omlmd' && o.format !== 'modelpack') throw new OmlmdError('USAGE', `--format takes omlmd or modelpack, not ${JSON.stringify(o.format)}`);
       let metadata = await metadataFromOptions(o);
       if (o.prefill !== false && !o.emptyMetadata && paths.length) metadata = await prefill(metadata, paths, o.followSymlinks === true);
       const c = client(o);
@@ -41,6 +43,7 @@ export function registerPush(program: Command): void {
         artifactType: o.artifactType === false ? false : undefined,
         encryptFor: recipientsFrom(o.encryptRecipient),
         followSymlinks: o.followSymlinks,
+        format: o.format as 'omlmd' | 'modelpack',
       }, { signal: controller.signal, onProgress, concurrency: concurrency(o) }));
       if (o.json) {
         print(JSON.stringify({ reference: res.reference, digest: res.descriptor.digest, mediaType: res.descriptor.mediaType, size: res.descriptor.size, files: res.files.map((f) => ({ title: f.title, size: f.size })) }, null, 2));

@@ -12,7 +12,8 @@
 import { Readable } from 'node:stream';
 import { OmlmdError } from '../errors';
 import { viewArtifact, type ArtifactFile } from '../model/artifact';
-import { metadataFromConfig, type ModelMetadata } from '../model/metadata';
+import type { ModelMetadata } from '../model/metadata';
+import { readModelMetadata } from '../model/modelpack';
 import { sha256 } from '../oci/digest';
 import { Annotation, MediaType } from '../oci/mediatypes';
 import type { CallOptions, Repository } from '../oci/store';
@@ -110,7 +111,8 @@ async function readBlob(repo: Repository, desc: Descriptor, what: string, opts: 
 /** The files of a model artifact that go under /models: its model files, or every titled file of another kind of artifact. */
 export function modelCarFiles(manifest: ImageManifest): ArtifactFile[] {
   const view = viewArtifact(manifest);
-  const files = view.flavor === 'other' ? view.files.filter((f) => f.titled) : view.files.filter((f) => f.role === 'model');
+  // A ModelPack artifact is served whole (weights, their configuration, docs), as its own tools do.
+  const files = view.flavor === 'other' || view.flavor === 'modelpack' ? view.files.filter((f) => f.titled) : view.files.filter((f) => f.role === 'model');
   for (const f of files) checkTitle(f.path);
   return files;
 }
@@ -207,7 +209,7 @@ export async function buildModelCar(modelRepo: Repository, modelRef: string, dst
   }
   let metadata: ModelMetadata | undefined;
   if (viewArtifact(model).flavor !== 'other') {
-    metadata = metadataFromConfig(await readBlob(modelRepo, model.config, `the metadata of ${modelRef}`, { signal }), modelRef).metadata;
+    metadata = readModelMetadata(model, await readBlob(modelRepo, model.config, `the metadata of ${modelRef}`, { signal }), modelRef).metadata;
   }
   const created = opts.created ?? model.annotations?.[Annotation.created] ?? '1970-01-01T00:00:00Z';
   const base = await resolveBase(opts, created);

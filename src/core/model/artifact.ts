@@ -115,7 +115,7 @@ export interface ArtifactFile {
   encrypted: boolean;
 }
 
-export type ArtifactFlavor = 'omlmd' | 'omlmd-0.1' | 'other';
+export type ArtifactFlavor = 'omlmd' | 'omlmd-0.1' | 'modelpack' | 'other';
 
 export interface ArtifactView {
   flavor: ArtifactFlavor;
@@ -126,6 +126,8 @@ export interface ArtifactView {
 }
 
 const MODEL_TYPES: readonly string[] = [ModelMediaType.model, ModelMediaType.legacyModel];
+/** ModelPack's weight layers (modelpack.ts has the other roles). */
+const WEIGHT_TYPES = /^application\/vnd\.cncf\.model\.weight\.v1\.(raw|tar(\+gzip|\+zstd)?)$/;
 /** ocicrypt's suffix on the media type of an encrypted layer (src/core/crypt). */
 const ENCRYPTED_SUFFIX = '+encrypted';
 
@@ -140,7 +142,7 @@ export function viewArtifact(m: ImageManifest): ArtifactView {
     const title = layerTitle(d);
     const encrypted = d.mediaType.endsWith(ENCRYPTED_SUFFIX);
     const mediaType = encrypted ? d.mediaType.slice(0, -ENCRYPTED_SUFFIX.length) : d.mediaType;
-    const role: LayerRole = MODEL_TYPES.includes(mediaType)
+    const role: LayerRole = MODEL_TYPES.includes(mediaType) || WEIGHT_TYPES.test(mediaType)
       ? 'model'
       : mediaType === ModelMediaType.config && title !== undefined && METADATA_TITLES.includes(title)
         ? 'metadata'
@@ -148,13 +150,14 @@ export function viewArtifact(m: ImageManifest): ArtifactView {
     return { path: title ?? d.digest.replace(':', '-'), titled: title !== undefined, role, descriptor: d, encrypted };
   });
   const isOmlmdConfig = m.config.mediaType === ModelMediaType.config;
-  const flavor: ArtifactFlavor = m.artifactType === MODEL_ARTIFACT_TYPE ? 'omlmd' : isOmlmdConfig ? 'omlmd-0.1' : 'other';
+  const modelpack = m.artifactType === 'application/vnd.cncf.model.manifest.v1+json' || m.config.mediaType === 'application/vnd.cncf.model.config.v1+json';
+  const flavor: ArtifactFlavor = m.artifactType === MODEL_ARTIFACT_TYPE ? 'omlmd' : isOmlmdConfig ? 'omlmd-0.1' : modelpack ? 'modelpack' : 'other';
   return { flavor, artifactType: m.artifactType ?? m.config.mediaType, files, metadataOnly: flavor !== 'other' && !files.some((f) => f.role === 'model') };
 }
 
 /** Throws unless the manifest is an omlmd model (ours or 0.1.x), for commands that need its metadata. */
 export function assertModel(m: ImageManifest, ref: string): void {
-  if (m.config.mediaType !== ModelMediaType.config) {
+  if (m.config.mediaType !== ModelMediaType.config && m.config.mediaType !== 'application/vnd.cncf.model.config.v1+json') {
     throw new OmlmdError('NOT_A_MODEL', `${ref} is not an omlmd model artifact (its config is ${m.config.mediaType}, not ${ModelMediaType.config})`, {
       remedies: [{ kind: 'inspect-artifact', reference: ref }],
     });

@@ -5,6 +5,7 @@ import { encryptLayer, recipientsFingerprint, type Recipient } from '../crypt';
 import { OmlmdError, toOmlmdError } from '../errors';
 import { buildModelManifest, ModelMediaType, type ModelFileLayer } from '../model/artifact';
 import { collectModelFiles, type ModelFile } from '../model/files';
+import { buildModelPackManifest, modelPackConfig, modelPackLayer } from '../model/modelpack';
 import { metadataToJson, metadataToYaml, validateMetadata, type ModelMetadata } from '../model/metadata';
 import { sha256 } from '../oci/digest';
 import type { BlobInput, BlobRef, Repository } from '../oci/store';
@@ -32,6 +33,11 @@ export interface PushInput {
   encryptFor?: Recipient[];
   /** Push what symbolic links under a pushed folder lead to outside it (default: refuse such links). */
   followSymlinks?: boolean;
+  /**
+   * The artifact layout: `omlmd` (default; omlmd 0.1.x's, byte-compatible) or `modelpack`
+   * (CNCF ModelPack v1: raw layers typed by role, the spec's config; src/core/model/modelpack.ts).
+   */
+  format?: 'omlmd' | 'modelpack';
 }
 
 export interface PushResult {
@@ -208,6 +214,11 @@ export async function pushModel(repo: Repository, tag: string | undefined, input
       remedies: [{ kind: 'give-files-or-uri' }],
     });
   }
+  const modelpack = input.format === 'modelpack';
+  if (modelpack && files.length === 0) {
+    throw new OmlmdError('USAGE', 'a ModelPack artifact holds model files (its modelfs lists at least one): give files, or push a metadata-only artifact in the omlmd layout', { remedies: [{ kind: 'give-files-or-uri' }] });
+  }
+  if (modelpack && input.encryptFor?.length) throw new OmlmdError('USAGE', 'encrypted layers are not part of ModelPack: push encrypted models in the omlmd layout');
   const configBytes = metadataToJson(metadata);
   const yamlBytes = metadataToYaml(metadata);
   const { signal, onProgress } = opts;
@@ -221,7 +232,7 @@ export async function pushModel(repo: Repository, tag: string | undefined, input
     await rememberLocation(repo, digest, opts.cache);
     return { digest, size: bytes.length };
   };
-  const [config, yaml] = [await small(configBytes), await small(yamlBytes)];
+  const [config, yaml] = modelpack ? [undefined, undefined] : [await small(configBytes), await small(yamlBytes)];
 
   const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
   const pool = new HashPool(concurrency);
@@ -239,12 +250,21 @@ export async function pushModel(repo: Repository, tag: string | undefined, input
     await pool.close();
   }
 
+  const created = input.created === undefined ? defaultCreated() : input.created;
+  if (modelpack) {
+    const stats = await Promise.all(files.map((f) => stat(f.path)));
+    const packed = layers.map((l, i) => ({ title: l.title, digest: l.digest, size: l.size, mode: stats[i]!.mode, mtime: stats[i]!.mtime }));
+    const cfg = await small(Buffer.from(JSON.stringify(modelPackConfig(metadata, packed, created ?? undefined)), 'utf8'));
+    const { manifest, bytes } = buildModelPackManifest({ config: cfg, layers: packed.map(modelPackLayer), metadata, created: created ?? undefined, annotations: input.annotations, subject: input.subject });
+    const descriptor = await repo.putManifest(bytes, manifest.mediaType!, tag, { signal });
+    return { descriptor, manifest, files };
+  }
   const { manifest, bytes } = buildModelManifest({
     metadata,
-    config,
-    yaml,
+    config: config!,
+    yaml: yaml!,
     files: layers,
-    created: input.created === undefined ? defaultCreated() : input.created,
+    created,
     annotations: input.annotations,
     subject: input.subject,
     artifactType: input.artifactType,

@@ -38,6 +38,8 @@ export interface PushRequest {
   /** A starting point for the target (from a tree node, or the last choice). */
   target?: Partial<PushTarget>;
   author?: string;
+  /** The artifact layout (omlmd.push.format): omlmd's (default) or ModelPack. */
+  format?: 'omlmd' | 'modelpack';
 }
 
 export interface PushOutcome {
@@ -143,6 +145,6 @@ export async function runPush(client: OmlmdClient, ui: PushUi, req: PushRequest)
   checkTarget(target);
   const reference = targetReference(target);
   const res = await ui.withProgress(`Pushing ${reference}`, (onProgress, signal) =>
-    client.push(referenceFor(target.store, target.repository, target.tag), { paths: req.paths, metadata, annotations: req.annotations }, { onProgress, signal }));
+    client.push(referenceFor(target.store, target.repository, target.tag), { paths: req.paths, metadata, annotations: req.annotations, format: req.format }, { onProgress, signal }));
   return { target, reference, digest: res.descriptor.digest, metadata };
 }
