@@ -111,6 +111,7 @@ async function readBlob(repo: Repository, desc: Descriptor, what: string, opts: 
 /** The files of a model artifact that go under /models: its model files, or every titled file of another kind of artifact. */
 export function modelCarFiles(manifest: ImageManifest): ArtifactFile[] {
   const view = viewArtifact(manifest);
+  if (view.flavor === 'kitops') throw new OmlmdError('UNSUPPORTED', 'a ModelCar image cannot be built from a KitOps ModelKit yet (its layers are archives): pull it, then push the files, or build from a ModelPack or omlmd artifact');
   // A ModelPack artifact is served whole (weights, their configuration, docs), as its own tools do.
   const files = view.flavor === 'other' || view.flavor === 'modelpack' ? view.files.filter((f) => f.titled) : view.files.filter((f) => f.role === 'model');
   for (const f of files) checkTitle(f.path);

@@ -115,7 +115,7 @@ export interface ArtifactFile {
   encrypted: boolean;
 }
 
-export type ArtifactFlavor = 'omlmd' | 'omlmd-0.1' | 'modelpack' | 'other';
+export type ArtifactFlavor = 'omlmd' | 'omlmd-0.1' | 'modelpack' | 'kitops' | 'other';
 
 export interface ArtifactView {
   flavor: ArtifactFlavor;
@@ -127,7 +127,9 @@ export interface ArtifactView {
 
 const MODEL_TYPES: readonly string[] = [ModelMediaType.model, ModelMediaType.legacyModel];
 /** ModelPack's weight layers (modelpack.ts has the other roles). */
-const WEIGHT_TYPES = /^application\/vnd\.cncf\.model\.weight\.v1\.(raw|tar(\+gzip|\+zstd)?)$/;
+const WEIGHT_TYPES = /^application\/vnd\.(cncf\.model\.weight\.v1\.(raw|tar(\+gzip|\+zstd)?)|kitops\.modelkit\.(model|modelpart)\.v1\.tar(\+gzip|\+zstd)?)$/;
+/** A KitOps ModelKit's config: its Kitfile as JSON. */
+export const KITOPS_CONFIG_TYPE = 'application/vnd.kitops.modelkit.config.v1+json';
 /** ocicrypt's suffix on the media type of an encrypted layer (src/core/crypt). */
 const ENCRYPTED_SUFFIX = '+encrypted';
 
@@ -151,13 +153,14 @@ export function viewArtifact(m: ImageManifest): ArtifactView {
   });
   const isOmlmdConfig = m.config.mediaType === ModelMediaType.config;
   const modelpack = m.artifactType === 'application/vnd.cncf.model.manifest.v1+json' || m.config.mediaType === 'application/vnd.cncf.model.config.v1+json';
-  const flavor: ArtifactFlavor = m.artifactType === MODEL_ARTIFACT_TYPE ? 'omlmd' : isOmlmdConfig ? 'omlmd-0.1' : modelpack ? 'modelpack' : 'other';
+  const kitops = m.config.mediaType === KITOPS_CONFIG_TYPE;
+  const flavor: ArtifactFlavor = m.artifactType === MODEL_ARTIFACT_TYPE ? 'omlmd' : isOmlmdConfig ? 'omlmd-0.1' : modelpack ? 'modelpack' : kitops ? 'kitops' : 'other';
   return { flavor, artifactType: m.artifactType ?? m.config.mediaType, files, metadataOnly: flavor !== 'other' && !files.some((f) => f.role === 'model') };
 }
 
 /** Throws unless the manifest is an omlmd model (ours or 0.1.x), for commands that need its metadata. */
 export function assertModel(m: ImageManifest, ref: string): void {
-  if (m.config.mediaType !== ModelMediaType.config && m.config.mediaType !== 'application/vnd.cncf.model.config.v1+json') {
+  if (m.config.mediaType !== ModelMediaType.config && m.config.mediaType !== 'application/vnd.cncf.model.config.v1+json' && m.config.mediaType !== KITOPS_CONFIG_TYPE) {
     throw new OmlmdError('NOT_A_MODEL', `${ref} is not an omlmd model artifact (its config is ${m.config.mediaType}, not ${ModelMediaType.config})`, {
       remedies: [{ kind: 'inspect-artifact', reference: ref }],
     });

@@ -16,7 +16,7 @@
 import { OmlmdError } from '../errors';
 import { Annotation } from '../oci/mediatypes';
 import type { Annotations, Descriptor, ImageManifest } from '../oci/types';
-import { MAX_MANIFEST_BYTES } from './artifact';
+import { KITOPS_CONFIG_TYPE, MAX_MANIFEST_BYTES } from './artifact';
 import { metadataFromConfig, normalizeMetadata, type ModelMetadata } from './metadata';
 
 export const ModelPackMediaType = {
@@ -176,7 +176,8 @@ function fromDescriptor(config: Record<string, unknown>): ModelMetadata & Record
 
 /** The metadata of a model artifact from its config bytes, in whichever layout it is (omlmd, 0.1.x, ModelPack). */
 export function readModelMetadata(manifest: ImageManifest, bytes: Buffer, where: string): { metadata: ModelMetadata & Record<string, unknown>; warnings: string[] } {
-  if (!isModelPack(manifest)) return metadataFromConfig(bytes, where);
+  const kitops = manifest.config.mediaType === KITOPS_CONFIG_TYPE;
+  if (!isModelPack(manifest) && !kitops) return metadataFromConfig(bytes, where);
   let config: unknown;
   try {
     config = JSON.parse(bytes.toString('utf8'));
@@ -184,5 +185,31 @@ export function readModelMetadata(manifest: ImageManifest, bytes: Buffer, where:
     throw new OmlmdError('NOT_A_MODEL', `${where}: the ModelPack config is not JSON`, { cause: e });
   }
   if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new OmlmdError('NOT_A_MODEL', `${where}: the ModelPack config is not a JSON object`);
+  if (kitops) return { metadata: fromKitfile(config as Record<string, unknown>), warnings: [] };
   return metadataFromModelPack(manifest, config as Record<string, unknown>, where);
+}
+
+/**
+ * A KitOps Kitfile (the ModelKit's config, pkg/artifact/kitfile.go): package.name,
+ * description, authors, license; model.name/framework/version; model.parameters (any
+ * JSON) as customProperties.
+ */
+function fromKitfile(k: Record<string, unknown>): ModelMetadata & Record<string, unknown> {
+  const o = (v: unknown) => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+  const s = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
+  const pkg = o(k.package);
+  const model = o(k.model);
+  const md: ModelMetadata & Record<string, unknown> = {};
+  const name = s(pkg.name) ?? s(model.name);
+  if (name) md.name = name;
+  const description = s(pkg.description) ?? s(model.description);
+  if (description) md.description = description;
+  if (Array.isArray(pkg.authors) && pkg.authors.length) md.author = pkg.authors.filter((a): a is string => typeof a === 'string').join(', ');
+  if (s(model.framework)) md.model_format_name = s(model.framework);
+  if (s(model.version) ?? s(pkg.version)) md.model_format_version = s(model.version) ?? s(pkg.version);
+  const custom: Record<string, unknown> = { ...o(model.parameters) };
+  const license = s(pkg.license) ?? s(model.license);
+  if (license) custom.license = license;
+  if (Object.keys(custom).length) md.customProperties = custom as ModelMetadata['customProperties'];
+  return md;
 }

@@ -173,6 +173,8 @@ export async function pullModel(repo: Repository, reference: string, outDir: str
     const n = Math.max(...encrypted.map((f) => recipientCount(f.descriptor)));
     throw new OmlmdError('DECRYPTION_KEY_NEEDED', `${encrypted.length === 1 ? `${names} is` : `${encrypted.length} files (${names}) are`} encrypted${n > 0 ? ` (for ${n} recipient${n === 1 ? '' : 's'})` : ''} and no decryption key was given; nothing was written`, { remedies: [{ kind: 'give-decryption-key' }] });
   }
+  // An archive layer we cannot unpack is refused before anything is written.
+  if (opts.unpack !== false) for (const f of files) archiveMode(f.descriptor.mediaType, f.path);
   for (const f of encrypted) opened.set(f, await openLayer(f.descriptor, opts.decryptionKeys ?? [], `${f.path} (${f.descriptor.digest}) from ${repo.description}`));
   try {
     await mkdir(outDir, { recursive: true });
@@ -200,7 +202,8 @@ export async function pullModel(repo: Repository, reference: string, outDir: str
       // What lands on disk: the plaintext, when the layer is encrypted.
       const desc = layer ? layer.plain : f.descriptor;
       const target = await safeOutputPath(outDir, f.path);
-      const legacyDir = opts.unpack !== false && f.role === 'model' && f.titled && !f.path.includes('/') && extname(f.path) === '';
+      const archive = opts.unpack !== false ? archiveMode(f.descriptor.mediaType, f.path) : undefined;
+      const legacyDir = archive !== undefined || (opts.unpack !== false && f.role === 'model' && f.titled && !f.path.includes('/') && extname(f.path) === '');
       if (!legacyDir && (await hasContent(target, desc, pool, opts.cache, sig))) {
         onProgress?.({ type: 'skipped', title: f.path, size: desc.size, reason: 'exists' });
         return { path: target, title: f.path, digest: desc.digest, size: desc.size, existed: true };
@@ -215,7 +218,7 @@ export async function pullModel(repo: Repository, reference: string, outDir: str
         onResumed: (n) => onProgress?.({ type: 'resumed', title: f.path, bytes: n }),
       });
       let unpacked = false;
-      if (legacyDir) unpacked = await unpackLegacyDirectory(tarPath, target, outDir, f.path);
+      if (legacyDir) unpacked = await unpackLegacyDirectory(tarPath, target, outDir, f.path, archive);
       else written.push({ path: target, digest: desc.digest });
       onProgress?.({ type: 'done', title: f.path, digest: desc.digest, size: desc.size });
       return { path: target, title: f.path, digest: desc.digest, size: desc.size, existed: false, unpacked };
@@ -249,14 +252,26 @@ interface TarListing {
   bytes: number;
 }
 
+const ARCHIVE_TYPES = /^application\/vnd\.(kitops\.modelkit\.(model|modelpart|dataset|code|docs)|cncf\.model\.(weight|weight\.config|doc|code|dataset))\.v1\.tar(\+gzip|\+zstd)?$/;
+
+/** How a KitOps or ModelPack tar layer unpacks; undefined for any other layer. zstd is refused (Node 20 has no zstd). */
+function archiveMode(mediaType: string, title: string): ArchiveMode | undefined {
+  const m = ARCHIVE_TYPES.exec(mediaType);
+  if (!m) return undefined;
+  if (m[4] === '+zstd') {
+    throw new OmlmdError('UNSUPPORTED', `the layer ${JSON.stringify(title)} is a zstd tar (${mediaType}), which omlmd cannot unpack yet; nothing was written`, { remedies: [{ kind: 'say', text: 'pull without unpacking to keep the archive as it is' }] });
+  }
+  return { kind: 'archive', gzip: m[4] === '+gzip' };
+}
+
 /** Inflates `tarPath` chunk by chunk into `sink`, refusing past `limit` inflated bytes. */
-async function inflateInto(tarPath: string, limit: number, title: string, sink: { write(b: Buffer): boolean; end(): void; once(ev: 'drain', f: () => void): unknown }, done: Promise<void>): Promise<void> {
+async function inflateInto(tarPath: string, limit: number, title: string, sink: { write(b: Buffer): boolean; end(): void; once(ev: 'drain', f: () => void): unknown }, done: Promise<void>, gzip = true): Promise<void> {
   // `done` may reject (a strict parser's error) while the inflation still runs: handled here, awaited below.
   done.catch(() => undefined);
   let total = 0;
   let bomb: OmlmdError | undefined;
   // Node 20's pipeline can reject with the AbortError of the source it tears down instead of the refusal: keep the refusal.
-  await pipeline(createReadStream(tarPath), createGunzip(), async (source: AsyncIterable<Buffer>) => {
+  const feed = async (source: AsyncIterable<Buffer>): Promise<void> => {
     for await (const chunk of source) {
       total += chunk.length;
       if (total > limit) {
@@ -265,13 +280,22 @@ async function inflateInto(tarPath: string, limit: number, title: string, sink: 
       if (!sink.write(chunk)) await new Promise<void>((r) => sink.once('drain', r));
     }
     sink.end();
-  }).catch((e: unknown) => {
+  };
+  await (gzip ? pipeline(createReadStream(tarPath), createGunzip(), feed) : pipeline(createReadStream(tarPath), feed)).catch((e: unknown) => {
     throw bomb ?? e;
   });
   await done;
 }
 
-async function listLegacyTar(tarPath: string, title: string, limit: number): Promise<TarListing> {
+/**
+ * How an archive layer is unpacked. `legacy`: omlmd 0.1.x's folder tar (gzip), whose entries
+ * must all sit under the folder it is titled with, else it stays the file it is. `archive`: a
+ * KitOps or ModelPack tar layer (plain or gzip), whose entries are paths relative to the
+ * output folder; anything but files and folders is refused.
+ */
+type ArchiveMode = { kind: 'legacy' } | { kind: 'archive'; gzip: boolean };
+
+async function listLegacyTar(tarPath: string, title: string, limit: number, mode: ArchiveMode = { kind: 'legacy' }): Promise<TarListing> {
   const files = new Set<string>();
   const dirs = new Set<string>();
   let ok = true;
@@ -288,7 +312,10 @@ async function listLegacyTar(tarPath: string, title: string, limit: number): Pro
     try {
       const p = e.path.replace(/\/+$/, '');
       const clean = p === '' ? '' : checkTitle(p);
-      if (!(e.type === 'File' || e.type === 'Directory') || !(clean === title || clean.startsWith(`${title}/`))) {
+      if (mode.kind === 'archive') {
+        if (!(e.type === 'File' || e.type === 'Directory')) throw new OmlmdError('UNSAFE_PATH', `refusing the archive layer ${JSON.stringify(title)}: its entry ${JSON.stringify(p)} is a ${e.type}, not a file or folder`);
+        if (clean === '') return;
+      } else if (!(e.type === 'File' || e.type === 'Directory') || !(clean === title || clean.startsWith(`${title}/`))) {
         ok = false;
         return;
       }
@@ -312,9 +339,10 @@ async function listLegacyTar(tarPath: string, title: string, limit: number): Pro
     }
   });
   try {
-    await inflateInto(tarPath, limit, title, parser, done);
+    await inflateInto(tarPath, limit, title, parser, done, mode.kind === 'legacy' || mode.gzip);
   } catch (e) {
     if (OmlmdError.is(e, 'UNSAFE_PATH')) throw e;
+    if (mode.kind === 'archive') throw new OmlmdError('INVALID_MANIFEST', `the archive layer ${JSON.stringify(title)} is not the tar its media type says: ${(e as Error).message}`, { cause: e });
     // Not a gzip tar after all (bad data, truncated): an ordinary file.
     return { ok: false, bytes };
   }
@@ -322,11 +350,13 @@ async function listLegacyTar(tarPath: string, title: string, limit: number): Pro
   return { ok: ok && files.size + dirs.size > 0, bytes };
 }
 
-async function unpackLegacyDirectory(tarPath: string, target: string, outDir: string, title: string): Promise<boolean> {
+async function unpackLegacyDirectory(tarPath: string, target: string, outDir: string, title: string, mode: ArchiveMode = { kind: 'legacy' }): Promise<boolean> {
   try {
     const size = (await stat(tarPath)).size;
     const limit = Math.max(MIN_UNPACK_LIMIT, size * MAX_UNPACK_RATIO);
-    const listing = (await isGzipTar(tarPath)) ? await listLegacyTar(tarPath, title, limit) : { ok: false, bytes: 0 };
+    const gzip = mode.kind === 'legacy' || mode.gzip;
+    if (mode.kind === 'archive' && gzip && !(await isGzipTar(tarPath))) throw new OmlmdError('INVALID_MANIFEST', `the archive layer ${JSON.stringify(title)} says it is gzip, and is not`);
+    const listing = mode.kind === 'archive' || (await isGzipTar(tarPath)) ? await listLegacyTar(tarPath, title, limit, mode) : { ok: false, bytes: 0 };
     if (!listing.ok) {
       await rename(tarPath, target);
       return false;
@@ -343,7 +373,7 @@ async function unpackLegacyDirectory(tarPath: string, target: string, outDir: st
         unpack.on('close', () => resolve());
         unpack.on('error', reject);
       });
-      await inflateInto(tarPath, limit, title, unpack, done);
+      await inflateInto(tarPath, limit, title, unpack, done, gzip);
       // Move file by file so that files already in the output directory are replaced atomically.
       for (const rel of await listFiles(staging)) {
         const dest = await safeOutputPath(outDir, rel);

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { sha256 } from '../../src/core/oci/digest';
+import { RegistryClient } from '../../src/core/oci/registry';
+import { runCli } from '../helpers/cli';
+import { rawTar, type TarEntry } from '../helpers/hostile';
+import { startRegistry, type RunningRegistry } from '../helpers/registry';
+import { tempDir } from '../helpers/tmp';
+
+/**
+ * KitOps ModelKits, read: written here as KitOps writes them (we cannot run kit): the media
+ * types of pkg/lib/constants/mediaType.go (`application/vnd.kitops.modelkit.<type>.v1.tar`
+ * with `+gzip` or nothing; the config `application/vnd.kitops.modelkit.config.v1+json`, the
+ * Kitfile as JSON: pkg/artifact/kitfile.go), and layer tars as pkg/lib/kitfile/layer.go packs
+ * them (entries relative to the context folder, folders included, uid 1000, no times).
+ * Against the real registry: pull unpacks them, inspect and metadata map the Kitfile.
+ */
+describe('KitOps ModelKits: pull, inspect, metadata (real registry)', () => {
+  let reg: RunningRegistry;
+  let work: string;
+  let env: NodeJS.ProcessEnv;
+  const weights = randomBytes(200_000);
+  const readme = Buffer.from('# sentiment\n');
+
+  async function pushKit(repo: string, layers: { mediaType: string; bytes: Buffer }[]): Promise<void> {
+    const r = new RegistryClient(reg.host).repository(repo);
+    const kitfile = Buffer.from(JSON.stringify({
+      manifestVersion: '1.0.0',
+      package: { name: 'sentiment', version: '1.2.0', description: 'a sentiment model', authors: ['Jane', 'Ali'], license: 'Apache-2.0' },
+      model: { name: 'sentiment-model', path: 'models/model.safetensors', framework: 'pytorch', version: '2.1', parameters: { epochs: 3 } },
+      docs: [{ path: 'README.md' }],
+    }));
+    await r.putBlob({ open: () => Readable.from([kitfile]), size: kitfile.length, digest: sha256(kitfile) });
+    for (const l of layers) await r.putBlob({ open: () => Readable.from([l.bytes]), size: l.bytes.length, digest: sha256(l.bytes) });
+    const manifest = {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.kitops.modelkit.config.v1+json', digest: sha256(kitfile), size: kitfile.length },
+      layers: layers.map((l) => ({ mediaType: l.mediaType, digest: sha256(l.bytes), size: l.bytes.length })),
+      annotations: { 'ml.kitops.modelkit.cli-version': '1.5.0' },
+    };
+    await r.putManifest(Buffer.from(JSON.stringify(manifest)), 'application/vnd.oci.image.manifest.v1+json', 'v1');
+  }
+  const kitTar = (entries: TarEntry[]) => rawTar(entries);
+
+  before(async () => {
+    reg = await startRegistry();
+    work = tempDir('omlmd-kitops-');
+    env = { OMLMD_HOME: join(work, 'home') };
+    await pushKit('kit/sentiment', [
+      { mediaType: 'application/vnd.kitops.modelkit.model.v1.tar+gzip', bytes: gzipSync(kitTar([{ name: 'models/', type: 'dir' }, { name: 'models/model.safetensors', body: weights }])) },
+      { mediaType: 'application/vnd.kitops.modelkit.docs.v1.tar', bytes: kitTar([{ name: 'README.md', body: readme }]) },
+    ]);
+  });
+  after(async () => reg?.stop());
+
+  test('pull unpacks each layer into the folder at the paths the Kitfile gave, byte for byte; no archive or side file left', async () => {
+    const out = join(work, 'out');
+    const r = await runCli(['pull', `${reg.host}/kit/sentiment:v1`, '-o', out], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(readFileSync(join(out, 'models', 'model.safetensors')).equals(weights));
+    assert.ok(readFileSync(join(out, 'README.md')).equals(readme));
+    assert.deepEqual(readdirSync(out).sort(), ['README.md', 'models']);
+    const raw = join(work, 'raw');
+    const k = await runCli(['pull', `${reg.host}/kit/sentiment:v1`, '-o', raw, '--no-unpack'], { env });
+    assert.equal(k.code, 0, k.stderr);
+    assert.equal(readdirSync(raw).length, 2, 'with --no-unpack, the two archives as they are');
+  });
+
+  test('inspect and metadata map the Kitfile: name, description, authors, framework, license, parameters', async () => {
+    const i = await runCli(['inspect', `${reg.host}/kit/sentiment:v1`, '--json'], { env });
+    assert.equal(i.code, 0, i.stderr);
+    const info = JSON.parse(i.stdout) as { flavor: string; metadata: Record<string, unknown>; files: { role: string; mediaType: string }[] };
+    assert.equal(info.flavor, 'kitops');
+    assert.deepEqual(info.metadata, { name: 'sentiment', description: 'a sentiment model', author: 'Jane, Ali', model_format_name: 'pytorch', model_format_version: '2.1', customProperties: { epochs: 3, license: 'Apache-2.0' } });
+    assert.deepEqual(info.files.filter((f) => f.role === 'model').map((f) => f.mediaType), ['application/vnd.kitops.modelkit.model.v1.tar+gzip']);
+    const text = await runCli(['inspect', `${reg.host}/kit/sentiment:v1`], { env });
+    assert.match(text.stdout, /KitOps ModelKit/);
+  });
+
+  test('hostile ModelKits: a "../" entry, a symlink entry, a zstd layer: refused, nothing written', async () => {
+    await pushKit('kit/dotdot', [{ mediaType: 'application/vnd.kitops.modelkit.model.v1.tar', bytes: kitTar([{ name: '../evil.txt', body: Buffer.from('x') }]) }]);
+    await pushKit('kit/link', [{ mediaType: 'application/vnd.kitops.modelkit.code.v1.tar', bytes: kitTar([{ name: 'l', type: 'symlink', linkname: '/etc/passwd' }]) }]);
+    await pushKit('kit/zstd', [{ mediaType: 'application/vnd.kitops.modelkit.model.v1.tar+zstd', bytes: Buffer.from('(\u00b5/\u00fd not really zstd') }]);
+    for (const [name, why, code] of [['dotdot', /climbs out|\.\./, 5], ['link', /is a SymbolicLink, not a file or folder/, 5], ['zstd', /zstd tar .* cannot unpack yet; nothing was written/, 1]] as const) {
+      const out = join(work, `bad-${name}`);
+      const r = await runCli(['pull', `${reg.host}/kit/${name}:v1`, '-o', out], { env });
+      assert.equal(r.code, code, `${name}: ${r.stderr}`);
+      assert.match(r.stderr, why, name);
+      assert.deepEqual(existsSync(out) ? readdirSync(out) : [], [], `${name}: nothing written`);
+    }
+    assert.equal(existsSync(join(work, 'evil.txt')), false);
+  });
+});
