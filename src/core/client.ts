@@ -1,3 +1,4 @@
+import { convertArtifact, type ArtifactFormat } from './transfer/convert';
 import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { registryOptions, type RegistrySettings } from './config';
@@ -185,13 +186,19 @@ export class OmlmdClient {
   }
 
   /** Copies an artifact between any two stores, keeping its digest; only missing blobs move. */
-  async copy(source: Target, destination: Target, opts: TransferOptions = {}): Promise<CopyResult & { reference: string }> {
+  /**
+   * Copies an artifact as it is (same digest), or with `format`, rewritten in that layout
+   * (omlmd ↔ ModelPack; a new digest, the file blobs kept: see transfer/convert.ts).
+   */
+  async copy(source: Target, destination: Target, opts: TransferOptions & { format?: ArtifactFormat } = {}): Promise<CopyResult & { reference: string }> {
     const src = OmlmdClient.parse(source);
     const dst = OmlmdClient.parse(destination);
     if (dst.digest) throw new OmlmdError('USAGE', `cannot copy to a digest (${formatReference(dst)})`, { remedies: [{ kind: 'say', text: 'name a tag, or no tag to keep the source tag' }] });
     const tag = dst.tag ?? src.tag ?? (src.digest ? undefined : DEFAULT_TAG);
     const cache = this.transferCache();
-    const res = await copyArtifact(await this.repository(src), refOf(src), await this.repository(dst, { create: true }), tag, { cache, ...opts });
+    const res = opts.format
+      ? await convertArtifact(await this.repository(src), refOf(src), await this.repository(dst, { create: true }), tag, opts.format, { cache, ...opts })
+      : await copyArtifact(await this.repository(src), refOf(src), await this.repository(dst, { create: true }), tag, { cache, ...opts });
     await housekeeping(cache);
     return { ...res, reference: formatReference({ ...dst, tag, digest: res.descriptor.digest }) };
   }

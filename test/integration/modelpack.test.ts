@@ -10,6 +10,7 @@ import { ModelPackMediaType } from '../../src/core/model/modelpack';
 import { openWritableIndex, query } from '../../src/core/search';
 import { crawlToIndex } from '../../src/core/search/crawler';
 import { runCli } from '../helpers/cli';
+import { startFaultProxy, type FaultProxy } from '../helpers/faultproxy';
 import { startRegistry, type RunningRegistry } from '../helpers/registry';
 import { tempDir } from '../helpers/tmp';
 
@@ -122,5 +123,69 @@ describe('ModelPack: push --format modelpack, read back (real registry)', () => 
     const bad = await runCli(['push', `${reg.host}/mp/bad:v1`, join(work, 'demo'), '--name', 'x', '--format', 'kitops'], { env });
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--format takes omlmd or modelpack/);
+  });
+});
+
+describe('copy --format: omlmd ↔ ModelPack within one registry sends no file byte (real registry, bytes counted by the fault proxy)', () => {
+  let reg: RunningRegistry;
+  let proxy: FaultProxy;
+  let work: string;
+  let env: NodeJS.ProcessEnv;
+  const weights = randomBytes(3 * 1024 * 1024);
+  const tok = Buffer.from('{"v":1}');
+  before(async () => {
+    reg = await startRegistry();
+    proxy = await startFaultProxy(reg.host);
+    work = tempDir('omlmd-convert-');
+    env = { OMLMD_HOME: join(work, 'home') };
+    writeFileSync(join(work, 'model.safetensors'), weights);
+    writeFileSync(join(work, 'tokenizer.json'), tok);
+    const r = await runCli(['push', `${proxy.host}/conv/src:v1`, join(work, 'model.safetensors'), join(work, 'tokenizer.json'), '--name', 'conv', '--author', 'Jane', '--no-prefill'], { env });
+    assert.equal(r.code, 0, r.stderr);
+  });
+  after(async () => {
+    await proxy?.close();
+    await reg?.stop();
+  });
+  const sent = () => proxy.seen.filter((s) => s.method === 'PATCH' || s.method === 'PUT').filter((s) => s.path.includes('/blobs/')).reduce((n, s) => n + s.bodyBytes, 0);
+
+  test('omlmd → ModelPack → omlmd: the files keep their blobs (mounted), the configs are new and valid, everything reads back', async () => {
+    proxy.clear();
+    const r = await runCli(['copy', `${proxy.host}/conv/src:v1`, `${proxy.host}/conv/mp:v1`, '--format', 'modelpack', '--json'], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(sent() < 4096, `only the config went: ${sent()} blob bytes sent`);
+    const res = JSON.parse(r.stdout) as { mounted: number; copied: number };
+    assert.equal(res.mounted, 2, 'both files mounted from the source repository');
+    const i = JSON.parse((await runCli(['inspect', `${reg.host}/conv/mp:v1`, '--json'], { env })).stdout) as { flavor: string; metadata: { name: string; author: string }; manifest: { config: { digest: string }; layers: { mediaType: string; digest: string }[] } };
+    assert.equal(i.flavor, 'modelpack');
+    assert.equal(i.metadata.author, 'Jane');
+    assert.deepEqual(i.manifest.layers.map((l) => l.mediaType), [ModelPackMediaType.weight, ModelPackMediaType.weightConfig]);
+    assert.equal(i.manifest.layers[0]!.digest, sha(weights));
+    const cfg = await (await fetch(`http://${reg.host}/v2/conv/mp/blobs/${i.manifest.config.digest}`)).json();
+    const ajv = new Ajv2020({ strict: false });
+    addFormats(ajv);
+    assert.ok(ajv.compile(JSON.parse(readFileSync(SCHEMA, 'utf8')) as object)(cfg));
+
+    proxy.clear();
+    const back = await runCli(['copy', `${proxy.host}/conv/mp:v1`, `${proxy.host}/conv/back:v1`, '--format', 'omlmd'], { env });
+    assert.equal(back.code, 0, back.stderr);
+    assert.ok(sent() < 4096, `${sent()} blob bytes sent`);
+    const out = join(work, 'back');
+    assert.equal((await runCli(['pull', `${reg.host}/conv/back:v1`, '-o', out], { env })).code, 0);
+    assert.ok(readFileSync(join(out, 'model.safetensors')).equals(weights));
+    assert.ok(readFileSync(join(out, 'tokenizer.json')).equals(tok));
+    const md = JSON.parse((await runCli(['metadata', `${reg.host}/conv/back:v1`, '--json'], { env })).stdout) as { name: string; author: string };
+    assert.deepEqual([md.name, md.author], ['conv', 'Jane']);
+    // The same conversion twice gives the same manifest: times come from the source.
+    const again = await runCli(['copy', `${proxy.host}/conv/src:v1`, `${proxy.host}/conv/mp:v2`, '--format', 'modelpack', '--json'], { env });
+    assert.equal((JSON.parse(again.stdout) as { descriptor: { digest: string } }).descriptor.digest, (JSON.parse(r.stdout) as { descriptor: { digest: string } }).descriptor.digest);
+  });
+
+  test('refused: --format with --recursive, an unknown layout, a KitOps kit or a non-model', async () => {
+    const rec = await runCli(['copy', `${reg.host}/conv/src:v1`, `${reg.host}/conv/x:v1`, '--format', 'modelpack', '-r'], { env });
+    assert.equal(rec.code, 2);
+    assert.match(rec.stderr, /--format rewrites the artifact/);
+    const bad = await runCli(['copy', `${reg.host}/conv/src:v1`, `${reg.host}/conv/x:v1`, '--format', 'kit'], { env });
+    assert.equal(bad.code, 2);
   });
 });

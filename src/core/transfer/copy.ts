@@ -30,41 +30,49 @@ export async function copyArtifact(src: Repository, reference: string, dst: Repo
 }
 
 async function copyNode(src: Repository, dst: Repository, node: FetchedManifest, tag: string | undefined, opts: TransferOptions, stats: Omit<CopyResult, 'descriptor'>): Promise<Descriptor> {
-  const { signal, onProgress } = opts;
+  const { signal } = opts;
   if (node.kind === 'index') {
     for (const child of node.index.manifests) {
       const fetched = await src.fetchManifest(child.digest, { signal });
       await copyNode(src, dst, fetched, undefined, opts, stats);
     }
   } else {
-    const blobs = dedupe(manifestBlobs(node.manifest));
-    onProgress?.({ type: 'plan', items: blobs.map((b) => ({ title: b.digest, size: b.size })), totalBytes: blobs.reduce((n, b) => n + b.size, 0) });
-    await mapLimit(blobs, opts.concurrency ?? DEFAULT_CONCURRENCY, async (b, sig) => {
-      if ((await dst.statBlob(b.digest, { signal: sig })) === b.size) {
-        stats.skipped++;
-        onProgress?.({ type: 'skipped', title: b.digest, size: b.size, reason: 'exists' });
-        return;
-      }
-      if (await dst.mountBlob?.(b, src, { signal: sig })) {
-        stats.mounted++;
-        onProgress?.({ type: 'skipped', title: b.digest, size: b.size, reason: 'mounted' });
-        await rememberLocation(dst, b.digest, opts.cache);
-        return;
-      }
-      await dst.putBlob(
-        { open: () => src.openBlob(b, { signal: sig }), size: b.size, digest: b.digest, mediaType: b.mediaType },
-        { signal: sig, onBytes: (n) => (bytesMoved('upload', n), onProgress?.({ type: 'bytes', title: b.digest, bytes: n })) },
-      );
-      stats.copied++;
-      stats.bytes += b.size;
-      await rememberLocation(dst, b.digest, opts.cache);
-      onProgress?.({ type: 'done', title: b.digest, digest: b.digest, size: b.size });
-    }, signal);
+    await copyBlobs(src, dst, dedupe(manifestBlobs(node.manifest)), opts, stats);
   }
   return dst.putManifest(node.bytes, node.descriptor.mediaType, tag, { signal });
 }
 
-function dedupe(ds: Descriptor[]): Descriptor[] {
+/**
+ * Puts `blobs` into `dst` from `src`: skipped when there, mounted within one registry, else
+ * sent (and verified by the target).
+ */
+export async function copyBlobs(src: Repository, dst: Repository, blobs: Descriptor[], opts: TransferOptions, stats: Omit<CopyResult, 'descriptor'>): Promise<void> {
+  const { signal, onProgress } = opts;
+  onProgress?.({ type: 'plan', items: blobs.map((b) => ({ title: b.digest, size: b.size })), totalBytes: blobs.reduce((n, b) => n + b.size, 0) });
+  await mapLimit(blobs, opts.concurrency ?? DEFAULT_CONCURRENCY, async (b, sig) => {
+    if ((await dst.statBlob(b.digest, { signal: sig })) === b.size) {
+      stats.skipped++;
+      onProgress?.({ type: 'skipped', title: b.digest, size: b.size, reason: 'exists' });
+      return;
+    }
+    if (await dst.mountBlob?.(b, src, { signal: sig })) {
+      stats.mounted++;
+      onProgress?.({ type: 'skipped', title: b.digest, size: b.size, reason: 'mounted' });
+      await rememberLocation(dst, b.digest, opts.cache);
+      return;
+    }
+    await dst.putBlob(
+      { open: () => src.openBlob(b, { signal: sig }), size: b.size, digest: b.digest, mediaType: b.mediaType },
+      { signal: sig, onBytes: (n) => (bytesMoved('upload', n), onProgress?.({ type: 'bytes', title: b.digest, bytes: n })) },
+    );
+    stats.copied++;
+    stats.bytes += b.size;
+    await rememberLocation(dst, b.digest, opts.cache);
+    onProgress?.({ type: 'done', title: b.digest, digest: b.digest, size: b.size });
+  }, signal);
+}
+
+export function dedupe(ds: Descriptor[]): Descriptor[] {
   const seen = new Set<string>();
   return ds.filter((d) => !seen.has(d.digest) && (seen.add(d.digest), true));
 }
