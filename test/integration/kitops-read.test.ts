@@ -97,3 +97,57 @@ describe('KitOps ModelKits: pull, inspect, metadata (real registry)', () => {
     assert.equal(existsSync(join(work, 'evil.txt')), false);
   });
 });
+
+/**
+ * Docker Model Runner artifacts, read: written as docker/model-runner's
+ * pkg/distribution/types/config.go defines them (we cannot run docker): v0.1 (one GGUF layer
+ * and a license, untitled) and v0.2 (a layer per file, titled with org.cncf.model.filepath).
+ */
+describe('Docker Model Runner models: pull, inspect (real registry)', () => {
+  let reg: RunningRegistry;
+  let work: string;
+  let env: NodeJS.ProcessEnv;
+  const gguf = Buffer.concat([Buffer.from('GGUF'), randomBytes(50_000)]);
+  const license = Buffer.from('MIT License\n');
+
+  async function put(repo: string, configType: string, layers: { mediaType: string; bytes: Buffer; annotations?: Record<string, string> }[]): Promise<void> {
+    const r = new RegistryClient(reg.host).repository(repo);
+    const config = Buffer.from(JSON.stringify({ config: { format: 'gguf', quantization: 'Q4_K_M', parameters: '8.03 B', architecture: 'llama', size: '4.58 GiB', context_size: 8192 }, descriptor: { created: '2025-05-01T00:00:00Z' }, rootfs: { type: 'rootfs', diff_ids: layers.map((l) => sha256(l.bytes)) } }));
+    await r.putBlob({ open: () => Readable.from([config]), size: config.length, digest: sha256(config) });
+    for (const l of layers) await r.putBlob({ open: () => Readable.from([l.bytes]), size: l.bytes.length, digest: sha256(l.bytes) });
+    const manifest = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: configType, digest: sha256(config), size: config.length }, layers: layers.map((l) => ({ mediaType: l.mediaType, digest: sha256(l.bytes), size: l.bytes.length, ...(l.annotations ? { annotations: l.annotations } : {}) })) };
+    await r.putManifest(Buffer.from(JSON.stringify(manifest)), 'application/vnd.oci.image.manifest.v1+json', 'v1');
+  }
+
+  before(async () => {
+    reg = await startRegistry();
+    work = tempDir('omlmd-dmr-');
+    env = { OMLMD_HOME: join(work, 'home') };
+    await put('ai/llama-v01', 'application/vnd.docker.ai.model.config.v0.1+json', [{ mediaType: 'application/vnd.docker.ai.gguf.v3', bytes: gguf }, { mediaType: 'application/vnd.docker.ai.license', bytes: license }]);
+    await put('ai/llama-v02', 'application/vnd.docker.ai.model.config.v0.2+json', [
+      { mediaType: 'application/vnd.docker.ai.gguf.v3', bytes: gguf, annotations: { 'org.cncf.model.filepath': 'llama-q4.gguf' } },
+      { mediaType: 'application/vnd.docker.ai.license', bytes: license, annotations: { 'org.cncf.model.filepath': 'LICENSE' } },
+    ]);
+  });
+  after(async () => reg?.stop());
+
+  test('v0.1: untitled layers are written named by digest with the extension their type implies; the config maps to metadata', async () => {
+    const out = join(work, 'v01');
+    const r = await runCli(['pull', `${reg.host}/ai/llama-v01:v1`, '-o', out], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(readFileSync(join(out, `${sha256(gguf).replace(':', '-')}.gguf`)).equals(gguf));
+    assert.ok(readFileSync(join(out, `${sha256(license).replace(':', '-')}.license`)).equals(license));
+    const info = JSON.parse((await runCli(['inspect', `${reg.host}/ai/llama-v01:v1`, '--json'], { env })).stdout) as { flavor: string; metadata: Record<string, unknown>; files: { role: string }[] };
+    assert.equal(info.flavor, 'docker');
+    assert.deepEqual(info.metadata, { model_format_name: 'gguf', customProperties: { architecture: 'llama', parameters: '8.03 B', quantization: 'Q4_K_M', size: '4.58 GiB', context_size: 8192 } });
+    assert.deepEqual(info.files.map((f) => f.role), ['model', 'other']);
+  });
+
+  test('v0.2: layers land at their file paths; --include picks by path', async () => {
+    const out = join(work, 'v02');
+    const r = await runCli(['pull', `${reg.host}/ai/llama-v02:v1`, '-o', out, '--include', '*.gguf'], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(readdirSync(out), ['llama-q4.gguf']);
+    assert.ok(readFileSync(join(out, 'llama-q4.gguf')).equals(gguf));
+  });
+});

@@ -69,7 +69,7 @@ export function registerInspect(program: Command): void {
         print(JSON.stringify({ reference: info.reference, digest: info.descriptor.digest, mediaType: info.descriptor.mediaType, size: info.descriptor.size, artifactType: info.view.artifactType, flavor: info.view.flavor, metadataOnly: info.view.metadataOnly, files: info.view.files.map((f) => ({ path: f.path, role: f.role, mediaType: f.descriptor.mediaType, digest: f.descriptor.digest, size: f.descriptor.size })), metadata: info.metadata, annotations: info.manifest.annotations ?? {}, manifest: info.manifest, warnings: info.warnings, ...(headers ? { headers } : {}) }, null, 2));
         return;
       }
-      const lines = [`Reference:     ${info.reference}`, `Digest:        ${info.descriptor.digest}`, `Artifact type: ${info.view.artifactType ?? '-'}${info.view.flavor === 'omlmd-0.1' ? ' (omlmd 0.1.x model)' : info.view.flavor === 'omlmd' ? ' (omlmd model)' : info.view.flavor === 'modelpack' ? ' (ModelPack model)' : info.view.flavor === 'kitops' ? ' (KitOps ModelKit)' : ''}`];
+      const lines = [`Reference:     ${info.reference}`, `Digest:        ${info.descriptor.digest}`, `Artifact type: ${info.view.artifactType ?? '-'}${info.view.flavor === 'omlmd-0.1' ? ' (omlmd 0.1.x model)' : info.view.flavor === 'omlmd' ? ' (omlmd model)' : info.view.flavor === 'modelpack' ? ' (ModelPack model)' : info.view.flavor === 'kitops' ? ' (KitOps ModelKit)' : info.view.flavor === 'docker' ? ' (Docker Model Runner model)' : ''}`];
       if (info.metadata) {
         const md = info.metadata;
         lines.push(`Name:          ${md.name ?? '-'}`, `Format:        ${[md.model_format_name, md.model_format_version].filter(Boolean).join(' ') || '-'}`, `Author:        ${md.author ?? '-'}`);

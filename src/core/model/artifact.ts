@@ -115,7 +115,7 @@ export interface ArtifactFile {
   encrypted: boolean;
 }
 
-export type ArtifactFlavor = 'omlmd' | 'omlmd-0.1' | 'modelpack' | 'kitops' | 'other';
+export type ArtifactFlavor = 'omlmd' | 'omlmd-0.1' | 'modelpack' | 'kitops' | 'docker' | 'other';
 
 export interface ArtifactView {
   flavor: ArtifactFlavor;
@@ -128,6 +128,17 @@ export interface ArtifactView {
 const MODEL_TYPES: readonly string[] = [ModelMediaType.model, ModelMediaType.legacyModel];
 /** ModelPack's weight layers (modelpack.ts has the other roles). */
 const WEIGHT_TYPES = /^application\/vnd\.(cncf\.model\.weight\.v1\.(raw|tar(\+gzip|\+zstd)?)|kitops\.modelkit\.(model|modelpart)\.v1\.tar(\+gzip|\+zstd)?)$/;
+/** Docker Model Runner's configs (docker/model-runner pkg/distribution/types/config.go). */
+export const DOCKER_MODEL_CONFIG_TYPES: readonly string[] = ['application/vnd.docker.ai.model.config.v0.1+json', 'application/vnd.docker.ai.model.config.v0.2+json'];
+/** Docker Model Runner's weight layers, and the file extension an untitled one is given. */
+const DOCKER_FILE_TYPES: Record<string, { ext: string; model: boolean }> = {
+  'application/vnd.docker.ai.gguf.v3': { ext: '.gguf', model: true },
+  'application/vnd.docker.ai.safetensors': { ext: '.safetensors', model: true },
+  'application/vnd.docker.ai.dduf': { ext: '.dduf', model: true },
+  'application/vnd.docker.ai.license': { ext: '.license', model: false },
+  'application/vnd.docker.ai.mmproj': { ext: '.mmproj', model: false },
+  'application/vnd.docker.ai.chat.template.jinja': { ext: '.jinja', model: false },
+};
 /** A KitOps ModelKit's config: its Kitfile as JSON. */
 export const KITOPS_CONFIG_TYPE = 'application/vnd.kitops.modelkit.config.v1+json';
 /** ocicrypt's suffix on the media type of an encrypted layer (src/core/crypt). */
@@ -144,23 +155,25 @@ export function viewArtifact(m: ImageManifest): ArtifactView {
     const title = layerTitle(d);
     const encrypted = d.mediaType.endsWith(ENCRYPTED_SUFFIX);
     const mediaType = encrypted ? d.mediaType.slice(0, -ENCRYPTED_SUFFIX.length) : d.mediaType;
-    const role: LayerRole = MODEL_TYPES.includes(mediaType) || WEIGHT_TYPES.test(mediaType)
+    const docker = DOCKER_FILE_TYPES[mediaType];
+    const role: LayerRole = MODEL_TYPES.includes(mediaType) || WEIGHT_TYPES.test(mediaType) || docker?.model === true
       ? 'model'
       : mediaType === ModelMediaType.config && title !== undefined && METADATA_TITLES.includes(title)
         ? 'metadata'
         : 'other';
-    return { path: title ?? d.digest.replace(':', '-'), titled: title !== undefined, role, descriptor: d, encrypted };
+    return { path: title ?? `${d.digest.replace(':', '-')}${docker?.ext ?? ''}`, titled: title !== undefined, role, descriptor: d, encrypted };
   });
   const isOmlmdConfig = m.config.mediaType === ModelMediaType.config;
   const modelpack = m.artifactType === 'application/vnd.cncf.model.manifest.v1+json' || m.config.mediaType === 'application/vnd.cncf.model.config.v1+json';
   const kitops = m.config.mediaType === KITOPS_CONFIG_TYPE;
-  const flavor: ArtifactFlavor = m.artifactType === MODEL_ARTIFACT_TYPE ? 'omlmd' : isOmlmdConfig ? 'omlmd-0.1' : modelpack ? 'modelpack' : kitops ? 'kitops' : 'other';
+  const docker = DOCKER_MODEL_CONFIG_TYPES.includes(m.config.mediaType);
+  const flavor: ArtifactFlavor = m.artifactType === MODEL_ARTIFACT_TYPE ? 'omlmd' : isOmlmdConfig ? 'omlmd-0.1' : modelpack ? 'modelpack' : kitops ? 'kitops' : docker ? 'docker' : 'other';
   return { flavor, artifactType: m.artifactType ?? m.config.mediaType, files, metadataOnly: flavor !== 'other' && !files.some((f) => f.role === 'model') };
 }
 
 /** Throws unless the manifest is an omlmd model (ours or 0.1.x), for commands that need its metadata. */
 export function assertModel(m: ImageManifest, ref: string): void {
-  if (m.config.mediaType !== ModelMediaType.config && m.config.mediaType !== 'application/vnd.cncf.model.config.v1+json' && m.config.mediaType !== KITOPS_CONFIG_TYPE) {
+  if (m.config.mediaType !== ModelMediaType.config && m.config.mediaType !== 'application/vnd.cncf.model.config.v1+json' && m.config.mediaType !== KITOPS_CONFIG_TYPE && !DOCKER_MODEL_CONFIG_TYPES.includes(m.config.mediaType)) {
     throw new OmlmdError('NOT_A_MODEL', `${ref} is not an omlmd model artifact (its config is ${m.config.mediaType}, not ${ModelMediaType.config})`, {
       remedies: [{ kind: 'inspect-artifact', reference: ref }],
     });

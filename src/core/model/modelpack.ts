@@ -16,7 +16,7 @@
 import { OmlmdError } from '../errors';
 import { Annotation } from '../oci/mediatypes';
 import type { Annotations, Descriptor, ImageManifest } from '../oci/types';
-import { KITOPS_CONFIG_TYPE, MAX_MANIFEST_BYTES } from './artifact';
+import { DOCKER_MODEL_CONFIG_TYPES, KITOPS_CONFIG_TYPE, MAX_MANIFEST_BYTES } from './artifact';
 import { metadataFromConfig, normalizeMetadata, type ModelMetadata } from './metadata';
 
 export const ModelPackMediaType = {
@@ -177,7 +177,8 @@ function fromDescriptor(config: Record<string, unknown>): ModelMetadata & Record
 /** The metadata of a model artifact from its config bytes, in whichever layout it is (omlmd, 0.1.x, ModelPack). */
 export function readModelMetadata(manifest: ImageManifest, bytes: Buffer, where: string): { metadata: ModelMetadata & Record<string, unknown>; warnings: string[] } {
   const kitops = manifest.config.mediaType === KITOPS_CONFIG_TYPE;
-  if (!isModelPack(manifest) && !kitops) return metadataFromConfig(bytes, where);
+  const docker = DOCKER_MODEL_CONFIG_TYPES.includes(manifest.config.mediaType);
+  if (!isModelPack(manifest) && !kitops && !docker) return metadataFromConfig(bytes, where);
   let config: unknown;
   try {
     config = JSON.parse(bytes.toString('utf8'));
@@ -186,6 +187,7 @@ export function readModelMetadata(manifest: ImageManifest, bytes: Buffer, where:
   }
   if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new OmlmdError('NOT_A_MODEL', `${where}: the ModelPack config is not a JSON object`);
   if (kitops) return { metadata: fromKitfile(config as Record<string, unknown>), warnings: [] };
+  if (docker) return { metadata: fromDockerConfig(manifest, config as Record<string, unknown>), warnings: [] };
   return metadataFromModelPack(manifest, config as Record<string, unknown>, where);
 }
 
@@ -210,6 +212,25 @@ function fromKitfile(k: Record<string, unknown>): ModelMetadata & Record<string,
   const custom: Record<string, unknown> = { ...o(model.parameters) };
   const license = s(pkg.license) ?? s(model.license);
   if (license) custom.license = license;
+  if (Object.keys(custom).length) md.customProperties = custom as ModelMetadata['customProperties'];
+  return md;
+}
+
+/**
+ * A Docker Model Runner config (pkg/distribution/types/config.go: `config` with format,
+ * quantization, parameters, architecture, size, context_size, gguf; `descriptor.created`).
+ * It has no name: the manifest's title annotation when there is one.
+ */
+function fromDockerConfig(manifest: ImageManifest, c: Record<string, unknown>): ModelMetadata & Record<string, unknown> {
+  const cfg = (typeof c.config === 'object' && c.config !== null ? c.config : {}) as Record<string, unknown>;
+  const s = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
+  const md: ModelMetadata & Record<string, unknown> = {};
+  const title = s(manifest.annotations?.['org.opencontainers.image.title']);
+  if (title) md.name = title;
+  if (s(cfg.format)) md.model_format_name = s(cfg.format);
+  const custom: Record<string, unknown> = {};
+  for (const k of ['architecture', 'parameters', 'quantization', 'size'] as const) if (s(cfg[k])) custom[k] = s(cfg[k]);
+  if (typeof cfg.context_size === 'number') custom.context_size = cfg.context_size;
   if (Object.keys(custom).length) md.customProperties = custom as ModelMetadata['customProperties'];
   return md;
 }

@@ -252,16 +252,16 @@ interface TarListing {
   bytes: number;
 }
 
-const ARCHIVE_TYPES = /^application\/vnd\.(kitops\.modelkit\.(model|modelpart|dataset|code|docs)|cncf\.model\.(weight|weight\.config|doc|code|dataset))\.v1\.tar(\+gzip|\+zstd)?$/;
+const ARCHIVE_TYPES = /^application\/vnd\.(kitops\.modelkit\.(model|modelpart|dataset|code|docs)\.v1|cncf\.model\.(weight|weight\.config|doc|code|dataset)\.v1|docker\.ai\.(dir|vllm\.config))\.tar(\+gzip|\+zstd)?$/;
 
 /** How a KitOps or ModelPack tar layer unpacks; undefined for any other layer. zstd is refused (Node 20 has no zstd). */
 function archiveMode(mediaType: string, title: string): ArchiveMode | undefined {
   const m = ARCHIVE_TYPES.exec(mediaType);
   if (!m) return undefined;
-  if (m[4] === '+zstd') {
+  if (m[5] === '+zstd') {
     throw new OmlmdError('UNSUPPORTED', `the layer ${JSON.stringify(title)} is a zstd tar (${mediaType}), which omlmd cannot unpack yet; nothing was written`, { remedies: [{ kind: 'say', text: 'pull without unpacking to keep the archive as it is' }] });
   }
-  return { kind: 'archive', gzip: m[4] === '+gzip' };
+  return { kind: 'archive', gzip: m[5] === '+gzip' };
 }
 
 /** Inflates `tarPath` chunk by chunk into `sink`, refusing past `limit` inflated bytes. */
