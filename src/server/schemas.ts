@@ -38,7 +38,7 @@ export const SHARED_SCHEMAS = [
       tag: { type: 'string' },
       digest: { type: 'string', pattern: '^sha256:[a-f0-9]{64}$' },
       manifestDigest: { type: 'string' },
-      kind: { type: 'string', enum: ['omlmd', 'omlmd-0.1', 'modelpack', 'kitops'] },
+      kind: { type: 'string', enum: ['omlmd', 'omlmd-0.1', 'modelpack', 'kitops', 'docker'] },
       mediaType: { type: 'string' },
       artifactType: { type: ['string', 'null'] },
       created: { type: ['string', 'null'] },

@@ -150,4 +150,18 @@ describe('Docker Model Runner models: pull, inspect (real registry)', () => {
     assert.deepEqual(readdirSync(out), ['llama-q4.gguf']);
     assert.ok(readFileSync(join(out, 'llama-q4.gguf')).equals(gguf));
   });
+
+  test('search: both are indexed as kind docker, their config searchable', async () => {
+    const { OmlmdClient } = await import('../../src/core/client');
+    const { openWritableIndex, query } = await import('../../src/core/search');
+    const { crawlToIndex } = await import('../../src/core/search/crawler');
+    const index = await openWritableIndex(join(work, 'index.sqlite'));
+    try {
+      await crawlToIndex(new OmlmdClient({ home: join(work, 'home') }), index, [`${reg.host}/ai/llama-v01`, `${reg.host}/ai/llama-v02`]);
+      const page = await query(index, "$[?@.kind == 'docker' && @.config.quantization == 'Q4_K_M']");
+      assert.deepEqual(page.items.map((d) => d.repository).sort(), ['ai/llama-v01', 'ai/llama-v02']);
+    } finally {
+      await index.close();
+    }
+  });
 });

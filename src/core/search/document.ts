@@ -3,13 +3,14 @@
  * config's fields, at the top level, so `@.customProperties.accuracy` reads as in omlmd)
  * plus where the artifact is and what it is.
  */
+import { DOCKER_MODEL_CONFIG_TYPES } from '../model/artifact';
 import { OmlmdError } from '../errors';
 import { layerTitle, MODEL_ARTIFACT_TYPE, ModelMediaType } from '../model/artifact';
 import { Annotation } from '../oci/mediatypes';
 import type { ImageManifest } from '../oci/types';
 import type { JsonValue } from './ast';
 
-export type ArtifactKind = 'omlmd' | 'omlmd-0.1' | 'modelpack' | 'kitops';
+export type ArtifactKind = 'omlmd' | 'omlmd-0.1' | 'modelpack' | 'kitops' | 'docker';
 
 export const ModelPackMediaType = {
   manifest: 'application/vnd.cncf.model.manifest.v1+json',
@@ -57,6 +58,7 @@ export function artifactKind(m: ImageManifest): ArtifactKind | undefined {
   if (m.artifactType === MODEL_ARTIFACT_TYPE) return 'omlmd';
   if (m.artifactType === ModelPackMediaType.manifest || m.config.mediaType === ModelPackMediaType.config) return 'modelpack';
   if (m.config.mediaType === KITOPS_CONFIG_MEDIA_TYPE) return 'kitops';
+  if (DOCKER_MODEL_CONFIG_TYPES.includes(m.config.mediaType)) return 'docker';
   if (m.config.mediaType === ModelMediaType.config) return 'omlmd-0.1';
   return undefined;
 }
