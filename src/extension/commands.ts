@@ -17,6 +17,7 @@ import { scanNotebook } from './model/notebookScan';
 import { runAttach, runBuildModelCar, type LineageUi } from './model/lineageFlow';
 import { attestNotebookPush, pullTarget, runSign, runVerify, signerFor, type TrustUi } from './model/trustFlow';
 import { noLinks } from './model/plainText';
+import { decryptionKeysFor } from './model/keysFlow';
 import { describeSigner } from '../core/trust';
 import { detach } from '../core/lineage/api';
 import { runPush, suggestNextTag, targetReference, type PushRequest, type PushTarget, type PushUi } from './model/pushFlow';
@@ -285,7 +286,8 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
         // Under the trust policy (omlmd.trust.policyFile): verified first, pulled by the verified digest; a refusal writes nothing.
         const target = await pullTarget(services.client(), reference, services.config.trust, ac.signal);
         if (target.decision) log.info(`policy: ${reference} allowed by rule ${target.decision.rule}${target.decision.verified ? `, signature verified (${describeSigner(target.decision.verified.signer)})` : ''}`);
-        return services.client().pull(target.reference, out, { signal: ac.signal, onProgress: progressReporter(progress), concurrency: services.config.concurrency });
+        const decryptionKeys = await decryptionKeysFor(services.config.decryptionKeys, (path) => Promise.resolve(vscode.window.showInputBox({ title: 'Decryption key passphrase', prompt: `The passphrase of ${path}`, password: true, ignoreFocusOut: true })));
+        return services.client().pull(target.reference, out, { signal: ac.signal, onProgress: progressReporter(progress), concurrency: services.config.concurrency, decryptionKeys });
       })();
     });
     log.info(`pulled ${res.reference} into ${out}`);

@@ -17,6 +17,8 @@ export interface Config {
   readTimeout?: number;
   /** omlmd.trust.*: key material and the policy file (paths). */
   trust: TrustSettings;
+  /** omlmd.decryptionKeys: PEM private keys for encrypted models (paths). */
+  decryptionKeys: string[];
   /** omlmd.push.format: the layout pushes write. */
   pushFormat: 'omlmd' | 'modelpack';
   /** Keep an encrypted signing key's passphrase in SecretStorage once typed. */
@@ -43,6 +45,7 @@ export function readConfig(): Config {
     },
     rememberPassphrase: c.get<boolean>('trust.rememberPassphrase') ?? false,
     pushFormat: c.get<string>('push.format') === 'modelpack' ? 'modelpack' : 'omlmd',
+    decryptionKeys: (c.get<string[]>('decryptionKeys') ?? []).filter((p) => typeof p === 'string' && p.trim() !== ''),
   };
 }
 

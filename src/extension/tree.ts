@@ -81,9 +81,9 @@ export class RegistryTreeProvider implements vscode.TreeDataProvider<BrowserNode
         return t;
       }
       case 'file': {
-        const t = item(n.path, C.None, n.role === 'model' ? 'file-binary' : 'file', 'file');
-        t.description = humanSize(n.size);
-        t.tooltip = `${n.path}\n${n.mediaType}\n${n.digest}`;
+        const t = item(n.path, C.None, n.encrypted ? 'lock' : n.role === 'model' ? 'file-binary' : 'file', 'file');
+        t.description = n.encrypted ? `${humanSize(n.size)} · encrypted` : humanSize(n.size);
+        t.tooltip = `${n.path}\n${n.mediaType}\n${n.digest}${n.encrypted ? '\nEncrypted (ocicrypt): Pull to Workspace decrypts it with a key in omlmd.decryptionKeys' : ''}`;
         return t;
       }
       case 'metadata':

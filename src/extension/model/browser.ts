@@ -51,7 +51,7 @@ export type BrowserNode =
   | { kind: 'tag'; id: string; store: StoreRef; repository: string; tag: string }
   | { kind: 'artifact'; id: string; store: StoreRef; repository: string; tag: string; digest: string; label: string; description: string; tooltip: string; isModel: boolean; metadata?: ModelMetadata & Record<string, unknown> }
   | { kind: 'referrer'; id: string; store: StoreRef; repository: string; digest: string; artifactType?: string; label: string; description: string; tooltip: string }
-  | { kind: 'file'; id: string; path: string; size: number; mediaType: string; role: string; digest: string }
+  | { kind: 'file'; id: string; path: string; size: number; mediaType: string; role: string; digest: string; encrypted?: boolean }
   | { kind: 'metadata'; id: string; store: StoreRef; repository: string; tag: string; metadata: ModelMetadata & Record<string, unknown> }
   | { kind: 'field'; id: string; key: string; value: string }
   | { kind: 'loadMore'; id: string; parent: BrowserNode; last: string }
@@ -227,7 +227,7 @@ export class RegistryBrowser {
     const info = await this.client().inspect(referenceFor(node.store, node.repository, undefined, node.digest), { signal });
     const files: BrowserNode[] = info.view.files
       .filter((f) => f.role !== 'metadata')
-      .map((f) => ({ kind: 'file', id: `${node.id}/file:${f.path}`, path: f.path, size: f.descriptor.size, mediaType: f.descriptor.mediaType, role: f.role, digest: f.descriptor.digest }));
+      .map((f) => ({ kind: 'file', id: `${node.id}/file:${f.path}`, path: f.path, size: f.descriptor.size, mediaType: f.descriptor.mediaType, role: f.role, digest: f.descriptor.digest, ...(f.encrypted ? { encrypted: true } : {}) }));
     if (info.metadata) files.push({ kind: 'metadata', id: `${node.id}/metadata`, store: node.store, repository: node.repository, tag: node.tag, metadata: info.metadata });
     if (files.length === 0) files.push({ kind: 'message', id: `${node.id}/nofiles`, severity: 'info', text: 'No files' });
     return [...files, ...(await this.referrers(node, info.descriptor.digest, signal))];
@@ -249,7 +249,7 @@ export class RegistryBrowser {
     const info = await this.client().inspect(referenceFor(node.store, node.repository, undefined, node.digest), { signal });
     const files: BrowserNode[] = info.view.files
       .filter((f) => f.titled)
-      .map((f) => ({ kind: 'file', id: `${node.id}/file:${f.path}`, path: f.path, size: f.descriptor.size, mediaType: f.descriptor.mediaType, role: f.role, digest: f.descriptor.digest }));
+      .map((f) => ({ kind: 'file', id: `${node.id}/file:${f.path}`, path: f.path, size: f.descriptor.size, mediaType: f.descriptor.mediaType, role: f.role, digest: f.descriptor.digest, ...(f.encrypted ? { encrypted: true } : {}) }));
     if (files.length === 0 && info.view.files.length > 0) {
       const size = info.manifest.layers.reduce((n, l) => n + l.size, 0);
       files.push({ kind: 'message', id: `${node.id}/layers`, severity: 'info', text: `${info.manifest.layers.length} layer${info.manifest.layers.length === 1 ? '' : 's'}, ${humanSize(size)}` });
