@@ -78,6 +78,34 @@ describe('extension logic against the real registry and the local store', () => 
     assert.equal((local[0] as { fix?: { command: string } }).fix?.command, 'omlmd.pushModel');
   });
 
+  test('Push Model… on a model file with a metadata.yaml beside it: the editor opens with that metadata, the repository from its name; a broken one is a warning', async () => {
+    const { mkdirSync } = await import('node:fs');
+    const dir = join(work, 'beside');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'model.onnx'), randomBytes(1000));
+    writeFileSync(join(dir, 'metadata.yaml'), 'name: Iris classifier\ndescription: from the file\ncustomProperties:\n  accuracy: 0.97\n');
+    const seen: Record<string, unknown> = {};
+    const out = await runPush(client, scriptedUi({ target: { store: { kind: 'local' } } }, seen), { paths: [join(dir, 'model.onnx')], author: 'Jane' });
+    assert.ok(out);
+    const initial = seen.initial as Record<string, unknown>;
+    assert.equal(initial.name, 'Iris classifier');
+    assert.equal(initial.description, 'from the file');
+    assert.deepEqual(initial.customProperties, { accuracy: 0.97 });
+    assert.equal(initial.model_format_name, 'onnx', 'the file type still fills what the metadata leaves out');
+    assert.equal((seen.proposed as { repository: string }).repository, 'iris-classifier');
+    // The caller's metadata (a notebook's) wins over the file.
+    const seen2: Record<string, unknown> = {};
+    await runPush(client, scriptedUi({ target: { store: { kind: 'local' }, tag: 'v2' } }, seen2), { paths: [join(dir, 'model.onnx')], metadata: { name: 'from the notebook' } });
+    assert.equal((seen2.initial as { name: string }).name, 'from the notebook');
+    // A metadata file that does not validate: the editor opens anyway, with a warning.
+    writeFileSync(join(dir, 'metadata.yaml'), 'name: [not, a, string]\n');
+    const editorArgs: unknown[] = [];
+    const ui = scriptedUi({ target: { store: { kind: 'local' }, tag: 'v3' } }, {});
+    const wrapped: PushUi = { ...ui, editMetadata: (initial, title, target, found) => (editorArgs.push(found), ui.editMetadata(initial, title, target, found)) };
+    await runPush(client, wrapped, { paths: [join(dir, 'model.onnx')] });
+    assert.match(JSON.stringify(editorArgs[0]), /metadata\.yaml beside the model was not used/);
+  });
+
   test('Push Model flow: pre-filled metadata, chosen target, progress; then the tree shows it', async () => {
     const seen: Record<string, unknown> = {};
     const ui = scriptedUi({ metadata: (m) => ({ ...m, customProperties: { accuracy: 0.97 } }), target: { store: { kind: 'registry', host: reg.host }, tag: 'v1' } }, seen);

@@ -1,4 +1,6 @@
-import { basename, extname } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { readMetadataFile } from '../../core/model/metadata';
+import { basename, dirname, extname, join } from 'node:path';
 import type { OmlmdClient } from '../../core/client';
 import { OmlmdError } from '../../core/errors';
 import type { ModelMetadata } from '../../core/model/metadata';
@@ -131,11 +133,39 @@ export function checkTarget(t: PushTarget): void {
   if (!isValidTag(t.tag)) throw new OmlmdError('INVALID_REFERENCE', `"${t.tag}" is not a valid tag (letters, digits, _ . -, at most 128)`);
 }
 
+/** Names of a metadata file beside a model (ours, and what a pull writes), in the order they are looked for. */
+export const METADATA_BESIDE = ['metadata.yaml', 'metadata.yml', 'metadata.json', 'model_metadata.omlmd.yaml', 'model_metadata.omlmd.json'];
+
+/**
+ * The metadata file next to the first path (in it, when it is a folder), read and validated:
+ * it pre-fills the editor. A file that does not read is a warning, never a failed push.
+ */
+export async function metadataBeside(paths: string[]): Promise<{ metadata?: ModelMetadata; file?: string; warning?: string }> {
+  const first = paths[0];
+  if (!first) return {};
+  const st = await stat(first).catch(() => undefined);
+  const dir = st?.isDirectory() ? first : dirname(first);
+  for (const name of METADATA_BESIDE) {
+    const file = join(dir, name);
+    if (!(await stat(file).catch(() => undefined))?.isFile()) continue;
+    try {
+      return { metadata: await readMetadataFile(file), file };
+    } catch (e) {
+      return { file, warning: `${name} beside the model was not used: ${(e as Error).message}` };
+    }
+  }
+  return {};
+}
+
 export async function runPush(client: OmlmdClient, ui: PushUi, req: PushRequest): Promise<PushOutcome | undefined> {
-  const { metadata: initial, found } = await headerFindings(req.paths, { ...prefillMetadata(req.paths, { author: req.author }), ...(req.metadata ?? {}) });
+  // Guessed from the file name < the metadata file beside it < what the caller gives (a notebook's).
+  const beside = await metadataBeside(req.paths);
+  const { metadata: initial, found } = await headerFindings(req.paths, { ...prefillMetadata(req.paths, { author: req.author }), ...(beside.metadata ?? {}), ...(req.metadata ?? {}) });
+  if (beside.warning) found.warnings.unshift(beside.warning);
+  else if (beside.file) found.headers.unshift(`Metadata from ${basename(beside.file)} beside the model`);
   const proposed: PushTarget = {
     store: req.target?.store ?? { kind: 'local' },
-    repository: req.target?.repository ?? repositoryFromName(req.paths[0] ?? initial.name ?? 'model'),
+    repository: req.target?.repository ?? repositoryFromName(beside.metadata?.name ?? req.paths[0] ?? initial.name ?? 'model'),
     tag: req.target?.tag ?? 'v1',
   };
   const metadata = await ui.editMetadata(initial, `Push ${req.paths.map((p) => basename(p)).join(', ') || 'metadata'}`, targetReference(proposed), found);
