@@ -92,7 +92,8 @@ describe('VS Code: browse, push, pull, notebook (real registry)', { timeout: 600
       await vsc.rightClickExplorerFile('model.onnx');
       await vsc.clickContextMenu('Push Model…');
       const frame = await vsc.webviewFrame('#push');
-      assert.equal(await frame.locator('[data-field="name"] input').inputValue(), 'model');
+      // sample/metadata.yaml beside the model pre-fills the editor.
+      assert.equal(await frame.locator('[data-field="name"] input').inputValue(), 'Iris classifier');
       await vsc.screenshot(shot('push-editor.png'));
       await pushFromEditor('ONNX demo');
       await pickTarget('demo/onnx', 'v1');
