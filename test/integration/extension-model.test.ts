@@ -137,7 +137,9 @@ describe('extension logic against the real registry and the local store', () => 
     assert.deepEqual(files.map((f) => f.kind), ['file', 'metadata']);
     assert.equal((files[0] as { path: string; size: number }).path, 'Iris Model.joblib');
     const fields = await kids(files[1]);
-    assert.ok(fields.some((f) => f.kind === 'field' && f.key === 'customProperties' && f.value === '{"accuracy":0.97}'));
+    // One row per custom property, unset fields left out.
+    assert.ok(fields.some((f) => f.kind === 'field' && f.key === 'customProperties.accuracy' && f.value === '0.97'), JSON.stringify(fields));
+    assert.ok(!fields.some((f) => f.kind === 'field' && (f.value === '—' || f.key === 'uri')), 'no row for an unset field');
   });
 
   test('a registry that refuses its catalog shows the added repositories and "Add repository…"', async () => {

@@ -60,3 +60,9 @@ test('a symbolic link next to the notebook is offered as one, never pre-selected
   assert.equal(r.candidates.find((c) => c.path === '/w/nb/other.onnx')!.link, undefined);
   assert.equal(r.modelFormatName, 'onnx', 'the format comes from the first file that is no link');
 });
+
+test('metadata rows: unset fields left out, one row per custom property', async () => {
+  const { metadataFields } = await import('../../src/extension/model/browser');
+  const rows = metadataFields('m', { name: 'x', uri: null, description: undefined, customProperties: { accuracy: 0.97, tags: ['a'] }, model_format_version: '1' });
+  assert.deepEqual(rows.map((r) => [(r as { key: string }).key, (r as { value: string }).value]), [['name', 'x'], ['customProperties.accuracy', '0.97'], ['customProperties.tags', '["a"]'], ['model_format_version', '1']]);
+});

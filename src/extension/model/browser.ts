@@ -82,8 +82,26 @@ export function referenceString(node: BrowserNode): string | undefined {
   }
 }
 
+/** `onnx v1`: a bare version after the format read as a count ("onnx 1 · 975 B"). */
 function formatLabel(md: ModelMetadata | undefined): string {
-  return [md?.model_format_name, md?.model_format_version].filter(Boolean).join(' ');
+  const v = md?.model_format_version;
+  return [md?.model_format_name, v ? (/^\d/.test(v) ? `v${v}` : v) : undefined].filter(Boolean).join(' ');
+}
+
+/**
+ * The metadata as rows people read: unset fields left out (no `uri —`), customProperties one
+ * row each (`customProperties.accuracy 0.97`) instead of a truncated JSON object.
+ */
+export function metadataFields(parentId: string, metadata: Record<string, unknown>): BrowserNode[] {
+  const out: BrowserNode[] = [];
+  const text = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
+  for (const [key, v] of Object.entries(metadata)) {
+    if (v === null || v === undefined || (typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0)) continue;
+    if (key === 'customProperties' && typeof v === 'object' && !Array.isArray(v)) {
+      for (const [k, cv] of Object.entries(v as Record<string, unknown>)) out.push({ kind: 'field', id: `${parentId}/${key}/${k}`, key: `${key}.${k}`, value: text(cv) });
+    } else out.push({ kind: 'field', id: `${parentId}/${key}`, key, value: text(v) });
+  }
+  return out;
 }
 
 
@@ -143,9 +161,7 @@ export class RegistryBrowser {
         case 'referrer':
           return await this.referrerChildren(node, signal);
         case 'metadata':
-          return Object.entries(node.metadata).map(([key, v]): BrowserNode => ({
-            kind: 'field', id: `${node.id}/${key}`, key, value: v === null || v === undefined ? '—' : typeof v === 'string' ? v : JSON.stringify(v),
-          }));
+          return metadataFields(node.id, node.metadata);
         default:
           return [];
       }
