@@ -111,7 +111,8 @@ export function registerLineage(program: Command): void {
     .argument('<model>', 'the model artifact')
     .argument('<image>', 'where to store the image: HOST/REPO:TAG (same repository as the model to discover it there), oci:PATH:TAG, or REPO:TAG')
     .option('--base <image>', 'the base image (needs sh, ln, sleep); default a minimal base from Debian\'s busybox-static (/bin/busybox, or OMLMD_BUSYBOX)')
-    .option('--platform <os/arch>', 'the platform to pick from a multi-platform base (default this machine\'s)')
+    .option('--data-only', 'no base: only the model files under /models and no entrypoint, an image Kubernetes mounts as an image volume (KEP-4639) and KServe\'s oci+native:// reads; it is mounted, not run')
+    .option('--platform <os/arch>', 'the platform to pick from a multi-platform base, or a data-only image\'s (default this machine\'s)')
     .option('--busybox <path>', 'a statically linked busybox for the minimal base')
     .option('-a, --annotation <key=value>', 'an extra manifest annotation (repeatable)', collect)
     .option('--verify-key <pem>', 'build only from a model whose signature verifies with this public key (then by the verified digest)')
@@ -121,7 +122,7 @@ export function registerLineage(program: Command): void {
     .option('--sign-cert <pem>', 'with --sign-key: sign with this X.509 signing certificate')
     .option('--sign-chain <pem>', 'with --sign-cert: the certificates it chains up to')
     .option('--passphrase-stdin', 'read the signing key\'s passphrase from standard input (else OMLMD_SIGNING_PASSPHRASE)')
-    .action(async (model: string, image: string, o: Common & { base?: string; platform?: string; busybox?: string; annotation?: string[]; verifyKey?: string; verifyCa?: string; certIdentity?: string; signKey?: string; signCert?: string; signChain?: string; passphraseStdin?: boolean }) => {
+    .action(async (model: string, image: string, o: Common & { base?: string; dataOnly?: boolean; platform?: string; busybox?: string; annotation?: string[]; verifyKey?: string; verifyCa?: string; certIdentity?: string; signKey?: string; signCert?: string; signChain?: string; passphraseStdin?: boolean }) => {
       let platform: Platform | undefined;
       if (o.platform) {
         const [os, architecture, variant] = o.platform.split('/');
@@ -133,7 +134,7 @@ export function registerLineage(program: Command): void {
       const signer = o.signKey ? await signerFrom(o.signKey, o.signCert, o.signChain, o) : undefined;
       const c = client(o);
       const res = await withProgress('modelcar', o, (onProgress) => modelCarWithProvenance(c, model, image, {
-        base: o.base, platform, busybox: o.busybox, annotations: annotations(o.annotation), signal: controller.signal, onProgress, concurrency: concurrency(o),
+        base: o.base, dataOnly: o.dataOnly, platform, busybox: o.busybox, annotations: annotations(o.annotation), signal: controller.signal, onProgress, concurrency: concurrency(o),
         verify: trust, signer, builderVersion: version,
       }));
       if (!res.sameRepository) warn(`the image is not in the model's repository: discover on the model there will not list it (discover ${formatReference({ ...parseReference(image), tag: undefined, digest: res.subject.digest })} will)`);
@@ -147,7 +148,7 @@ export function registerLineage(program: Command): void {
       const lines = [`Built ${res.reference}`, `  ${res.platform.os}/${res.platform.architecture} on ${res.baseName}; ${res.layers.reduce((n, l) => n + l.files.length, 0)} model file(s) under /models in ${res.layers.length} layer(s) (${humanSize(bytes)})`, `  subject ${res.subject.digest}`];
       if (res.model.verified) lines.push(`  model verified first: signature ${res.model.verified.signature.digest}`);
       lines.push(`  provenance (SLSA v1) ${res.provenance.digest}${res.provenance.signed ? `, signed by ${res.provenance.signer}` : ', unsigned'}`);
-      if (parseReference(image).kind === 'registry') lines.push(`  KServe: storageUri: oci://${res.reference}`);
+      if (parseReference(image).kind === 'registry') lines.push(o.dataOnly ? `  Kubernetes: volumes: [{ name: model, image: { reference: ${res.reference} } }] (KServe: storageUri: oci+native://${res.reference})` : `  KServe: storageUri: oci://${res.reference}`);
       print(lines.join('\n'));
     }), 'omlmd modelcar build localhost:5000/models/mnist:v1 localhost:5000/models/mnist:v1-modelcar');
 

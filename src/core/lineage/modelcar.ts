@@ -9,6 +9,7 @@
  * `created` is the model's, so building twice gives the same digest (which is what makes a
  * redelivered push notification harmless).
  */
+import { hostPlatform } from '../transfer/resolve';
 import { Readable } from 'node:stream';
 import { OmlmdError } from '../errors';
 import { viewArtifact, type ArtifactFile } from '../model/artifact';
@@ -45,6 +46,8 @@ export const ModelCarAnnotation = {
 } as const;
 
 const DOCKER_CONFIG = 'application/vnd.docker.container.image.v1+json';
+/** How a data-only image names its (absent) base. */
+export const DATA_ONLY_BASE_NAME = 'scratch (data only)';
 const DOCKER_LAYERS: Record<string, string> = {
   'application/vnd.docker.image.rootfs.diff.tar.gzip': MediaType.ociLayerTarGzip,
   'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip': 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
@@ -61,6 +64,12 @@ export interface ModelCarBase {
 export interface ModelCarOptions extends TransferOptions {
   /** The base image; default the busybox-static minimal base. */
   base?: ModelCarBase;
+  /**
+   * No base at all: an image whose only layers are the model's files under /models, with no
+   * entrypoint, for Kubernetes image volumes (KEP-4639) and KServe's `oci+native://`; it is
+   * mounted, never run. For `platform` (default this machine's), since runtimes pick images by it.
+   */
+  dataOnly?: boolean;
   /** A static busybox for the minimal base (default OMLMD_BUSYBOX, else /bin/busybox). */
   busybox?: string;
   /** The platform picked from a multi-platform base (default: this machine's). */
@@ -155,6 +164,15 @@ interface ResolvedBase {
 
 async function resolveBase(opts: ModelCarOptions, created: string): Promise<ResolvedBase> {
   const signal = opts.signal;
+  if (opts.dataOnly) {
+    if (opts.base) throw new OmlmdError('USAGE', 'a data-only image has no base: give a base or ask for data only, not both');
+    const p = opts.platform ?? hostPlatform();
+    return {
+      layers: [],
+      name: DATA_ONLY_BASE_NAME,
+      config: { created, architecture: p.architecture, os: p.os, ...(p.variant ? { variant: p.variant } : {}), config: {}, rootfs: { type: 'layers', diff_ids: [] }, history: [] },
+    };
+  }
   if (!opts.base) {
     const bb = await busyboxBase(opts.busybox);
     return {

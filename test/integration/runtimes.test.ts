@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { runCli, runCommand } from '../helpers/cli';
+import { startRegistry, type RunningRegistry } from '../helpers/registry';
+import { tempDir } from '../helpers/tmp';
+
+/**
+ * A model Kubernetes can mount (KEP-4639 image volumes): `modelcar build --data-only` makes
+ * an image of the model's files alone, and a real containerd (the kubelet's usual runtime,
+ * Debian's 1.6) pulls it and mounts it as an image volume sees it, files byte for byte. The
+ * model artifact itself is what containerd refuses: the premise. Runs as root, containerd in
+ * its own temporary root, state and socket.
+ */
+describe('containerd mounts a data-only model image (real containerd, real registry)', { timeout: 300_000 }, () => {
+  let reg: RunningRegistry;
+  let work: string;
+  let containerd: ChildProcess | undefined;
+  let sock: string;
+  const env = (): NodeJS.ProcessEnv => ({ OMLMD_HOME: join(work, 'home') });
+  const weights = randomBytes(2 * 1024 * 1024 + 17);
+  const config = Buffer.from('{"architectures":["Demo"]}');
+  const ctr = (...args: string[]) => runCommand('ctr', ['--address', sock, ...args]);
+
+  before(async () => {
+    reg = await startRegistry();
+    work = tempDir('omlmd-runtimes-');
+    sock = join(work, 'c.sock');
+    mkdirSync(join(work, 'model', 'tok'), { recursive: true });
+    writeFileSync(join(work, 'model', 'weights.safetensors'), weights);
+    writeFileSync(join(work, 'model', 'tok', 'config.json'), config);
+    containerd = spawn('containerd', ['--root', join(work, 'root'), '--state', join(work, 'state'), '--address', sock], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    containerd.stderr!.on('data', (b: Buffer) => (log += b.toString()));
+    for (let i = 0; i < 300 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(existsSync(sock), `containerd did not start:\n${log.slice(-2000)}`);
+  });
+  after(async () => {
+    if (sock && existsSync(join(work, 'mnt'))) await ctr('image', 'unmount', join(work, 'mnt')).catch(() => undefined);
+    if (containerd && containerd.exitCode === null) {
+      containerd.kill('SIGTERM');
+      await new Promise((r) => containerd!.once('exit', r));
+    }
+    await reg?.stop();
+  });
+
+  test('pull and mount: the files under /models byte for byte; the plain model artifact is refused, as measured', async () => {
+    const pushed = await runCli(['push', `${reg.host}/rt/model:v1`, join(work, 'model'), '--name', 'rt', '--no-prefill'], { env: env() });
+    assert.equal(pushed.code, 0, pushed.stderr);
+    const built = await runCli(['modelcar', 'build', `${reg.host}/rt/model:v1`, `${reg.host}/rt/model:v1-data`, '--data-only', '--json'], { env: env() });
+    assert.equal(built.code, 0, built.stderr);
+    const res = JSON.parse(built.stdout) as { base: string; layers: { files: string[] }[] };
+    assert.match(res.base, /data only/);
+
+    const pull = await ctr('image', 'pull', '--plain-http', `${reg.host}/rt/model:v1-data`);
+    assert.equal(pull.code, 0, pull.stderr + pull.stdout);
+    const mnt = join(work, 'mnt');
+    mkdirSync(mnt);
+    const mount = await ctr('image', 'mount', `${reg.host}/rt/model:v1-data`, mnt);
+    assert.equal(mount.code, 0, mount.stderr + mount.stdout);
+    try {
+      assert.ok(readFileSync(join(mnt, 'models', 'model', 'weights.safetensors')).equals(weights));
+      assert.ok(readFileSync(join(mnt, 'models', 'model', 'tok', 'config.json')).equals(config));
+      assert.equal(existsSync(join(mnt, 'bin')), false, 'no base: nothing but the model');
+    } finally {
+      const u = await ctr('image', 'unmount', mnt);
+      assert.equal(u.code, 0, u.stderr);
+    }
+    const refused = await ctr('image', 'pull', '--plain-http', `${reg.host}/rt/model:v1`);
+    const mountArtifact = refused.code === 0 ? await ctr('image', 'mount', `${reg.host}/rt/model:v1`, mnt) : refused;
+    assert.notEqual(mountArtifact.code, 0, 'containerd does not mount the model artifact itself');
+  });
+});
