@@ -74,3 +74,58 @@ describe('containerd mounts a data-only model image (real containerd, real regis
     assert.notEqual(mountArtifact.code, 0, 'containerd does not mount the model artifact itself');
   });
 });
+
+/**
+ * The same image under podman (Debian's 4.3, runc, cgroupfs), with image-volume semantics
+ * (`--mount type=image`): a container from the minimal busybox base reads the model's files
+ * from the mounted image. Config, storage and run state live in the test's temporary
+ * folder (CONTAINERS_CONF, CONTAINERS_REGISTRIES_CONF, --root, --runroot); the images are
+ * removed after.
+ */
+describe('podman mounts a data-only model image into another container (real podman, real registry)', { timeout: 300_000 }, () => {
+  let reg: RunningRegistry;
+  let work: string;
+  let env: NodeJS.ProcessEnv;
+  let pm: string[];
+  const weights = randomBytes(1024 * 1024 + 3);
+  const podman = (args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn('podman', [...pm, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+
+  before(async () => {
+    reg = await startRegistry();
+    work = tempDir('omlmd-podman-');
+    writeFileSync(join(work, 'containers.conf'), '[containers]\ndefault_ulimits = []\n');
+    writeFileSync(join(work, 'registries.conf'), `[[registry]]\nlocation = "${reg.host}"\ninsecure = true\n`);
+    env = { ...process.env, OMLMD_HOME: join(work, 'home'), CONTAINERS_CONF: join(work, 'containers.conf'), CONTAINERS_REGISTRIES_CONF: join(work, 'registries.conf') };
+    pm = ['--root', join(work, 'storage'), '--runroot', join(work, 'run'), '--cgroup-manager=cgroupfs'];
+    mkdirSync(join(work, 'model'));
+    writeFileSync(join(work, 'model', 'weights.bin'), weights);
+  });
+  after(async () => {
+    if (pm) await podman(['system', 'reset', '--force']).catch(() => undefined);
+    await reg?.stop();
+  });
+
+  test('podman run --mount type=image: the model files, byte for byte, in a container of another image', async () => {
+    for (const args of [['push', `${reg.host}/pm/model:v1`, join(work, 'model'), '--name', 'pm', '--no-prefill'], ['modelcar', 'build', `${reg.host}/pm/model:v1`, `${reg.host}/pm/model:data`, '--data-only'], ['modelcar', 'base', `${reg.host}/pm/busybox:v1`]]) {
+      const r = await runCli(args, { env });
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    }
+    for (const image of ['pm/busybox:v1', 'pm/model:data']) {
+      const p = await podman(['pull', `${reg.host}/${image}`]);
+      assert.equal(p.code, 0, p.stderr);
+    }
+    const r = await podman(['run', '--rm', '--runtime', 'runc', '--mount', `type=image,source=${reg.host}/pm/model:data,destination=/mnt/models`, `${reg.host}/pm/busybox:v1`, 'sh', '-c', 'sha256sum /mnt/models/models/model/weights.bin; ls /mnt/models']);
+    assert.equal(r.code, 0, r.stderr);
+    const { createHash } = await import('node:crypto');
+    assert.match(r.stdout, new RegExp(`^${createHash('sha256').update(weights).digest('hex')}  /mnt/models/models/model/weights.bin$`, 'm'));
+    assert.match(r.stdout, /^models$/m, 'the image holds the model alone');
+  });
+});
