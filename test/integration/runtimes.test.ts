@@ -69,6 +69,28 @@ describe('containerd mounts a data-only model image (real containerd, real regis
       const u = await ctr('image', 'unmount', mnt);
       assert.equal(u.code, 0, u.stderr);
     }
+    // One reference for every consumer: push --mountable tags an index of the image and the model.
+    const idx = await runCli(['push', `${reg.host}/rt/both:v1`, join(work, 'model'), '--name', 'rt', '--no-prefill', '--mountable', '--json'], { env: env() });
+    assert.equal(idx.code, 0, idx.stderr);
+    const both = JSON.parse(idx.stdout) as { mediaType: string; model: { artifactType: string }; image: { platform: { os: string } } };
+    assert.equal(both.mediaType, 'application/vnd.oci.image.index.v1+json');
+    assert.equal(both.model.artifactType, 'application/vnd.omlmd.model.v1+json');
+    assert.equal((await ctr('image', 'pull', '--plain-http', `${reg.host}/rt/both:v1`)).code, 0, 'containerd takes the image from the index');
+    const m2 = await ctr('image', 'mount', `${reg.host}/rt/both:v1`, mnt);
+    assert.equal(m2.code, 0, m2.stderr + m2.stdout);
+    try {
+      assert.ok(readFileSync(join(mnt, 'models', 'model', 'weights.safetensors')).equals(weights));
+    } finally {
+      assert.equal((await ctr('image', 'unmount', mnt)).code, 0);
+    }
+    const out = join(work, 'pulled');
+    const pulled = await runCli(['pull', `${reg.host}/rt/both:v1`, '-o', out], { env: env() });
+    assert.equal(pulled.code, 0, pulled.stderr);
+    assert.ok(readFileSync(join(out, 'model', 'weights.safetensors')).equals(weights), 'omlmd takes the model from the same reference');
+    const sk = await runCommand('skopeo', ['inspect', '--tls-verify=false', '--raw', `docker://${reg.host}/rt/both:v1`]);
+    assert.equal(sk.code, 0, sk.stderr);
+    assert.equal((JSON.parse(sk.stdout) as { manifests: unknown[] }).manifests.length, 2);
+
     const refused = await ctr('image', 'pull', '--plain-http', `${reg.host}/rt/model:v1`);
     const mountArtifact = refused.code === 0 ? await ctr('image', 'mount', `${reg.host}/rt/model:v1`, mnt) : refused;
     assert.notEqual(mountArtifact.code, 0, 'containerd does not mount the model artifact itself');

@@ -1,6 +1,8 @@
 import { extname } from 'node:path';
 import { Option, type Command } from 'commander';
 import { OmlmdError } from '../../core/errors';
+import { mountableIndex } from '../../core/lineage/api';
+import { formatReference, parseReference } from '../../core/oci/reference';
 import type { ModelMetadata } from '../../core/model/fields';
 import { collectModelFiles } from '../../core/model/files';
 import { MODEL_FILE_EXTENSIONS, inspectModelFile, prefillMetadata, suggestMetadata, type HeaderSummary } from '../../core/model/headers';
@@ -28,10 +30,11 @@ export function registerPush(program: Command): void {
     .option('--no-artifact-type', 'write no artifactType, exactly as omlmd 0.1.x')
     .option('--encrypt-recipient <jwe:pubkey.pem>', 'encrypt the model files for this RSA or EC public key, in the ocicrypt format skopeo and podman read (repeatable: each recipient alone can decrypt); the metadata stays readable', collect)
     .option('--format <layout>', 'the artifact layout: omlmd (omlmd 0.1.x\'s, the default) or modelpack (CNCF ModelPack v1, read by KitOps, modctl, Docker and Harbor)', 'omlmd')
+    .option('--mountable', 'also build a data-only image of the files and tag an image index holding both: containerd, CRI-O, podman and KServe (oci+native://) take the image, omlmd, modctl and KitOps the model')
     .option('--follow-symlinks', 'push the files that symbolic links in a pushed folder lead to outside it (refused by default)')
     .option('--no-prefill', 'do not fill the model format and customProperties (parameters, dtype, quantization) from the model files\' headers')
     .addOption(new Option('--as-artifact', 'accepted for omlmd 0.1.x compatibility (always an artifact)').hideHelp())
-    .action(async (target: string, paths: string[], o: PushOpts & { prefill?: boolean; followSymlinks?: boolean; format?: string }) => {
+    .action(async (target: string, paths: string[], o: PushOpts & { prefill?: boolean; followSymlinks?: boolean; format?: string; mountable?: boolean }) => {
       if (o.format !== 'omlmd' && o.format !== 'modelpack') throw new OmlmdError('USAGE', `--format takes omlmd or modelpack, not ${JSON.stringify(o.format)}`);
       let metadata = await metadataFromOptions(o);
       if (o.prefill !== false && !o.emptyMetadata && paths.length) metadata = await prefill(metadata, paths, o.followSymlinks === true);
@@ -45,6 +48,18 @@ export function registerPush(program: Command): void {
         followSymlinks: o.followSymlinks,
         format: o.format as 'omlmd' | 'modelpack',
       }, { signal: controller.signal, onProgress, concurrency: concurrency(o) }));
+      if (o.mountable) {
+        const ref = parseReference(res.reference);
+        if (ref.kind !== 'registry' && ref.kind !== 'layout' && ref.kind !== 'local') throw new OmlmdError('USAGE', '--mountable needs a store');
+        const tag = ref.tag ?? 'latest';
+        const idx = await mountableIndex(c, formatReference({ ...ref, tag: undefined, digest: res.descriptor.digest }), tag, { signal: controller.signal, concurrency: concurrency(o) });
+        if (o.json) {
+          print(JSON.stringify({ reference: idx.reference, digest: idx.descriptor.digest, mediaType: idx.descriptor.mediaType, model: idx.model, image: idx.image, files: res.files.map((f) => ({ title: f.title, size: f.size })) }, null, 2));
+        } else {
+          print(`Pushed ${idx.reference}\n  an image index: the model ${idx.model.digest} and its data-only image ${idx.image.digest} (${idx.image.platform.os}/${idx.image.platform.architecture})`);
+        }
+        return;
+      }
       if (o.json) {
         print(JSON.stringify({ reference: res.reference, digest: res.descriptor.digest, mediaType: res.descriptor.mediaType, size: res.descriptor.size, files: res.files.map((f) => ({ title: f.title, size: f.size })) }, null, 2));
       } else {

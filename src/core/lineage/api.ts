@@ -127,3 +127,38 @@ export async function storageInitializer(client: OmlmdClient, uri: string, dest:
   const ref = parseStorageUri(uri);
   return initializeStorage(await client.repository(ref), ref, dest, opts);
 }
+
+export interface MountableResult {
+  /** The index, by tag and digest. */
+  reference: string;
+  descriptor: Descriptor;
+  /** The model artifact and the data-only image it lists. */
+  model: Descriptor;
+  image: Descriptor & { platform: { os: string; architecture: string; variant?: string } };
+}
+
+/**
+ * One reference for every consumer: an image index at `tag` listing the data-only model
+ * image (with its platform: containerd, CRI-O, podman and KServe's oci+native:// pick it)
+ * and the model artifact itself (by its artifactType: omlmd, modctl and KitOps pick it).
+ * The model must be in the same repository; the image is built there, untagged (the index
+ * keeps it).
+ */
+export async function mountableIndex(client: OmlmdClient, model: Target, tag: string, opts: TransferOptions = {}): Promise<MountableResult> {
+  const ref = OmlmdClient.parse(model);
+  const repo = await client.repository(ref);
+  const { fetched } = await fetchImageManifest(repo, refOf(ref), { signal: opts.signal });
+  const m = fetched.manifest;
+  const built = await buildModelCar(repo, fetched.descriptor.digest, repo, undefined, { ...opts, dataOnly: true, modelReference: formatReference(ref) });
+  const image = { mediaType: built.descriptor.mediaType, digest: built.descriptor.digest, size: built.descriptor.size, platform: built.platform };
+  const modelDesc: Descriptor = { mediaType: fetched.descriptor.mediaType, digest: fetched.descriptor.digest, size: fetched.descriptor.size, ...(m.artifactType ? { artifactType: m.artifactType } : { artifactType: m.config.mediaType }) };
+  const index = {
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.index.v1+json',
+    manifests: [image, modelDesc],
+    annotations: { 'org.opencontainers.image.created': built.manifest.annotations?.['org.opencontainers.image.created'] ?? '1970-01-01T00:00:00Z' },
+  };
+  const bytes = Buffer.from(JSON.stringify(index), 'utf8');
+  const descriptor = await repo.putManifest(bytes, index.mediaType, tag, { signal: opts.signal });
+  return { reference: formatReference({ ...ref, tag, digest: descriptor.digest }), descriptor, model: modelDesc, image };
+}

@@ -24,7 +24,7 @@ export async function fetchImageManifest(repo: Repository, reference: string, op
   const platform = opts.platform ?? hostPlatform();
   const pick =
     manifests.length === 1 ? manifests[0]
-    : (one(manifests.filter((d) => d.artifactType === MODEL_ARTIFACT_TYPE))
+    : (one(manifests.filter((d) => d.artifactType === MODEL_ARTIFACT_TYPE || d.artifactType === 'application/vnd.cncf.model.manifest.v1+json'))
       ?? one(manifests.filter((d) => d.platform?.os === platform.os && d.platform?.architecture === platform.architecture)));
   if (!pick) {
     const choices = top.index.manifests.map((d) => describeChoice(d)).join('; ');
