@@ -135,6 +135,33 @@ describe('podman mounts a data-only model image into another container (real pod
     await reg?.stop();
   });
 
+  test("KServe's ModelCar, run as KServe runs it: the sidecar's exact command links /mnt/models into its root, and a container sharing its PID namespace reads the model through it", async () => {
+    const r1 = await runCli(['push', `${reg.host}/pm/car:v1`, join(work, 'model', 'weights.bin'), '--name', 'car', '--no-prefill'], { env });
+    assert.equal(r1.code, 0, r1.stderr);
+    const r2 = await runCli(['modelcar', 'build', `${reg.host}/pm/car:v1`, `${reg.host}/pm/car:v1-modelcar`], { env });
+    assert.equal(r2.code, 0, r2.stderr);
+    const r3 = await runCli(['modelcar', 'base', `${reg.host}/pm/reader:v1`], { env });
+    assert.equal(r3.code, 0, r3.stderr);
+    const shared = join(work, 'shared');
+    mkdirSync(shared);
+    // KServe's modelcar sidecar (pkg/webhook/admission/pod/modelcar_injector.go): ln -sf /proc/$$/root/models /mnt/models && sleep.
+    const side = await podman(['run', '-d', '--name', 'modelcar', '--runtime', 'runc', '-v', `${shared}:/mnt`, `${reg.host}/pm/car:v1-modelcar`, 'sh', '-c', 'ln -sf /proc/$$/root/models /mnt/models && sleep 600']);
+    assert.equal(side.code, 0, side.stderr);
+    try {
+      let out = { code: -1, stdout: '', stderr: '' };
+      for (let i = 0; i < 50; i++) {
+        out = await podman(['run', '--rm', '--pid', 'container:modelcar', '--runtime', 'runc', '-v', `${shared}:/mnt`, `${reg.host}/pm/reader:v1`, 'sh', '-c', 'busybox sha256sum /mnt/models/weights.bin']);
+        if (out.code === 0) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.equal(out.code, 0, out.stderr);
+      const { createHash } = await import('node:crypto');
+      assert.match(out.stdout, new RegExp(`^${createHash('sha256').update(weights).digest('hex')}  /mnt/models/weights.bin$`, 'm'));
+    } finally {
+      await podman(['rm', '-f', 'modelcar']);
+    }
+  });
+
   test('podman run --mount type=image: the model files, byte for byte, in a container of another image', async () => {
     for (const args of [['push', `${reg.host}/pm/model:v1`, join(work, 'model'), '--name', 'pm', '--no-prefill'], ['modelcar', 'build', `${reg.host}/pm/model:v1`, `${reg.host}/pm/model:data`, '--data-only'], ['modelcar', 'base', `${reg.host}/pm/busybox:v1`]]) {
       const r = await runCli(args, { env });
