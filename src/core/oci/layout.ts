@@ -678,6 +678,10 @@ export class LayoutRepository implements Repository {
     const entry = index.manifests.findLast((e) => entryRefName(e) === refName);
     if (!entry) {
       const tags = index.manifests.map((e) => this.tagOf(e)).filter((t): t is string => t !== undefined);
+      // A store repository with no tag is no repository at all: say that, not "it has no tags".
+      if (tags.length === 0 && this.prefix !== undefined) {
+        throw new OmlmdError('MANIFEST_UNKNOWN', `${this.description} does not exist: nothing was pushed to ${this.prefix}`, { remedies: [{ kind: 'say', text: 'push a model to it first, or list what there is' }] });
+      }
       const text = tags.length === 0 ? 'it has no tags' : `its tags: ${[...new Set(tags)].sort(sortStrings).slice(0, 10).join(', ')}${tags.length > 10 ? ', …' : ''}`;
       throw new OmlmdError('MANIFEST_UNKNOWN', `tag ${reference} not found in ${this.description}`, { remedies: [{ kind: 'say', text }] });
     }
