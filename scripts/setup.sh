@@ -15,12 +15,9 @@ if [ "$node_ok" != "yes" ]; then
   exit 1
 fi
 
-# curl and GNU time: the transfer benchmark's raw limit and its peak-RSS measure;
-# util-linux-extra: fincore (the transfer tests' page-cache check); jq: the README's examples;
-# git: the author the push pre-fills; containerd, podman, runc: the runtime tests (image volumes).
-packages=(docker-registry skopeo umoci busybox-static postgresql chromium openssl apache2-utils
-          curl time g++ make python3 pkg-config libkrb5-dev libx11-dev libxkbfile-dev ripgrep
-          util-linux-extra jq git containerd podman runc)
+# The Debian packages: scripts/debian-packages.txt (one per line, each with why), which
+# .ci/run installs too.
+mapfile -t packages < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' scripts/debian-packages.txt | awk '{print $1}')
 need=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")

@@ -719,13 +719,14 @@ export class VSCodeSession {
 
   /**
    * Runs `fn`; if it throws, keeps a screenshot and the logs in
-   * $TMPDIR/omlmd-e2e-failures/<name>-<time>/ and prints them, then rethrows.
+   * test-results/e2e-failures/<name>-<time>/ of the project (git-ignored; OMLMD_E2E_FAILURES
+   * names another folder), not the system's temporary folder, and prints them, then rethrows.
    */
   async withDiagnostics<T>(name: string, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (e) {
-      const dir = join(tmpdir(), 'omlmd-e2e-failures', `${name.replace(/[^\w.-]+/g, '_')}-${Date.now()}`);
+      const dir = join(process.env.OMLMD_E2E_FAILURES ?? join(ROOT, 'test-results', 'e2e-failures'), `${name.replace(/[^\w.-]+/g, '_')}-${Date.now()}`);
       await mkdir(dir, { recursive: true });
       const shot = await this.screenshot(join(dir, 'screen.png')).catch(() => '(no screenshot)');
       const diag = await this.diagnostics();

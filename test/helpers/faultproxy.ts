@@ -36,7 +36,7 @@ export interface Rule {
   /** How many matching requests it breaks (default 1; Infinity for all). */
   times?: number;
   /** Matching requests let through before it starts breaking them. */
-  skip?: number;
+  passFirst?: number;
   fault: Fault;
   hits: number;
   /** Matching requests seen, broken or let through. */
@@ -89,7 +89,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     for (const r of rules) {
       if ((r.method !== undefined && r.method !== req.method) || (r.path !== undefined && !r.path.test(req.url ?? '')) || r.hits >= (r.times ?? 1)) continue;
       r.matched++;
-      if (r.matched <= (r.skip ?? 0)) continue;
+      if (r.matched <= (r.passFirst ?? 0)) continue;
       r.hits++;
       return r;
     }

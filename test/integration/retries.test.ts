@@ -115,7 +115,7 @@ describe('retries, resumes and registry quirks, through a fault-injecting proxy 
 
   it('a PATCH lost before it reached the registry: the upload goes on from the offset the registry reports', async () => {
     const data = randomBytes(3 * MiB + 777);
-    proxy.add({ method: 'PATCH', skip: 1, fault: { kind: 'drop' } });
+    proxy.add({ method: 'PATCH', passFirst: 1, fault: { kind: 'drop' } });
     const input = source(data);
     let progressed = 0;
     const ref = await via({ chunkSize: MiB }).repository('retry/resume').putBlob(input, { onBytes: (n) => (progressed += n) });
@@ -127,7 +127,7 @@ describe('retries, resumes and registry quirks, through a fault-injecting proxy 
 
   it('a PATCH broken halfway: distribution forgets the session, so the upload starts over and succeeds', async () => {
     const data = randomBytes(3 * MiB);
-    proxy.add({ method: 'PATCH', skip: 1, fault: { kind: 'drop-request', after: 300 * 1024 } });
+    proxy.add({ method: 'PATCH', passFirst: 1, fault: { kind: 'drop-request', after: 300 * 1024 } });
     const ref = await via({ chunkSize: MiB }).repository('retry/restart').putBlob(source(data));
     assert.equal(ref.digest, sha256(data));
     const seq = uploads();
@@ -212,7 +212,7 @@ describe('retries, resumes and registry quirks, through a fault-injecting proxy 
     });
 
     it('a PATCH that fails after the first chunk went through: resumed and retried 1 + retries times in all, not per restart', async () => {
-      proxy.add({ method: 'PATCH', skip: 1, times: Infinity, fault: { kind: 'status', status: 503 } });
+      proxy.add({ method: 'PATCH', passFirst: 1, times: Infinity, fault: { kind: 'status', status: 503 } });
       const err = await rejectsWith(budgeted().repository('budget/resume').putBlob(source(randomBytes(3 * MiB))), 'HTTP');
       assert.equal(err.status, 503);
       const patches = proxy.seen.filter((s) => s.method === 'PATCH');

@@ -424,7 +424,7 @@ describe('pushes: digest cache, mounts, resumed uploads', () => {
     await new Promise((r) => setTimeout(r, 120));
     const env = { OMLMD_HOME: home, OMLMD_CONFIG: config };
     // The third PATCH of the large file never reaches the registry: it holds 2 MiB when the push is killed.
-    proxy.add({ method: 'PATCH', skip: 3, fault: { kind: 'hang' } });
+    proxy.add({ method: 'PATCH', passFirst: 3, fault: { kind: 'hang' } });
     const args = ['push', `${proxy.host}/resume/m:v1`, join(work, 'first.bin'), join(work, 'second.bin'), '--name', 'm', '--concurrency', '1'];
     const run = startCli(args, env);
     const uploads = join(home, 'cache', 'uploads');
@@ -459,7 +459,7 @@ describe('pushes: digest cache, mounts, resumed uploads', () => {
     await new Promise((r) => setTimeout(r, 120));
     const env = { OMLMD_HOME: home, OMLMD_CONFIG: config };
     // The small file's PATCH and two of the large file's pass; the third is cut after 300 KB.
-    proxy.add({ method: 'PATCH', skip: 3, times: 1, fault: { kind: 'drop-request', after: 300_000 } });
+    proxy.add({ method: 'PATCH', passFirst: 3, times: 1, fault: { kind: 'drop-request', after: 300_000 } });
     const r = await runCli(['push', `${proxy.host}/broken/m:v1`, join(work, 'b-first.bin'), join(work, 'b-second.bin'), '--name', 'm', '--concurrency', '1'], { env });
     assert.equal(r.code, 0, r.stderr);
     const patches = proxy.seen.filter((s) => s.method === 'PATCH');

@@ -60,7 +60,7 @@ class GgufCursor extends Cursor {
   async str(keep = 1024): Promise<string | undefined> {
     const n = await this.count('a string length', 1);
     if (n > keep) {
-      this.skip(n, 'a string');
+      this.passOver(n, 'a string');
       return undefined;
     }
     return (await this.take(n, 'a string')).toString('utf8');
@@ -93,7 +93,7 @@ class GgufCursor extends Cursor {
     const elem = await this.u32();
     if (!(elem in FIXED) && elem !== 8 && elem !== 9) throw this.r.malformed(`GGUF array element type ${elem} is not one the format defines`);
     const n = await this.count('an array length', elem in FIXED ? FIXED[elem]! : this.wide ? 8 : 4);
-    if (elem in FIXED) this.skip(n * FIXED[elem]!, 'an array');
+    if (elem in FIXED) this.passOver(n * FIXED[elem]!, 'an array');
     else if (elem === 8) {
       for (let i = 0; i < n; i++) {
         // Tokenizer arrays hold 30k-250k strings: read their lengths from the window when it has them.
@@ -102,8 +102,8 @@ class GgufCursor extends Cursor {
           const len = b.readBigUInt64LE(0);
           if (len > BigInt(this.left - 8)) throw this.r.malformed(`the GGUF header says a string length is ${len}, more than the ${ibytes(this.left - 8)} left in the file can hold`);
           this.pos += 8;
-          this.skip(Number(len), 'a string');
-        } else this.skip(await this.count('a string length', 1), 'a string');
+          this.passOver(Number(len), 'a string');
+        } else this.passOver(await this.count('a string length', 1), 'a string');
       }
     }
     else for (let i = 0; i < n; i++) await this.value(9, depth + 1);
@@ -156,7 +156,7 @@ export async function readGguf(r: BoundedReader, out: HeaderSummary): Promise<vo
     const dtypes: Record<string, number> = {};
     const elementsByType = new Map<string, number>();
     for (let i = 0; i < tensorCount; i++) {
-      c.skip(await c.count('a tensor name length', 1), 'a tensor name');
+      c.passOver(await c.count('a tensor name length', 1), 'a tensor name');
       const dims = await c.u32();
       if (dims > MAX_DIMS) throw r.malformed(`GGUF tensor ${i} has ${dims} dimensions (at most ${MAX_DIMS})`);
       let elements = 1;

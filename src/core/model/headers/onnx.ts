@@ -55,7 +55,7 @@ class Pb extends Cursor {
   async str(max = 4096): Promise<string> {
     const n = await this.len();
     if (n > max) {
-      this.skip(n);
+      this.passOver(n);
       return '';
     }
     return (await this.take(n)).toString('utf8');
@@ -70,9 +70,9 @@ class Pb extends Cursor {
   async skipField(wire: number, depth = 0): Promise<void> {
     switch (wire) {
       case 0: await this.varint(); return;
-      case 1: this.skip(8); return;
-      case 5: this.skip(4); return;
-      case 2: this.skip(await this.len()); return;
+      case 1: this.passOver(8); return;
+      case 5: this.passOver(4); return;
+      case 2: this.passOver(await this.len()); return;
       case 3: {
         // A deprecated group: walk to its end tag.
         if (depth > MAX_DEPTH) throw this.r.malformed('protobuf groups nest too deep');
@@ -144,7 +144,7 @@ async function readType(p: Pb, depth = 0): Promise<string> {
     } else if (f === 4) out = `sequence<${await elementOf(sub, depth)}>`;
     else if (f === 5) out = 'map';
     else if (f === 9) out = `optional<${await elementOf(sub, depth)}>`;
-    else sub.skip(sub.left);
+    else sub.passOver(sub.left);
     return true;
   });
   return out;

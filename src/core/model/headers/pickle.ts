@@ -66,7 +66,7 @@ class PickleCursor extends Cursor {
     const n = await this.uint(size, size === 4);
     if (n < 0 || n > this.left) throw this.r.malformed(`a pickle argument at offset ${this.pos} says it is ${n} bytes, more than the ${this.left} left`);
     if (!text || n > 1024) {
-      this.skip(n);
+      this.passOver(n);
       return undefined;
     }
     return (await this.take(n)).toString('utf8');
@@ -172,13 +172,13 @@ export async function scanPickle(c0: Cursor, warnings: string[]): Promise<Pickle
         case 0x67: get(Number(await c.line())); break; // GET
         case 0x70: last = wasLast; put(Number(await c.line())); last = undefined; break; // PUT
         // fixed arguments
-        case 0x4a: c.skip(4); break; // BININT
-        case 0x4b: c.skip(1); break; // BININT1
-        case 0x4d: c.skip(2); break; // BININT2
-        case 0x47: c.skip(8); break; // BINFLOAT
-        case 0x82: c.skip(1); add('copyreg extension (EXT1)'); break;
-        case 0x83: c.skip(2); add('copyreg extension (EXT2)'); break;
-        case 0x84: c.skip(4); add('copyreg extension (EXT4)'); break;
+        case 0x4a: c.passOver(4); break; // BININT
+        case 0x4b: c.passOver(1); break; // BININT1
+        case 0x4d: c.passOver(2); break; // BININT2
+        case 0x47: c.passOver(8); break; // BINFLOAT
+        case 0x82: c.passOver(1); add('copyreg extension (EXT1)'); break;
+        case 0x83: c.passOver(2); add('copyreg extension (EXT2)'); break;
+        case 0x84: c.passOver(4); add('copyreg extension (EXT4)'); break;
         case 0x68: get(await c.uint(1)); break; // BINGET
         case 0x6a: get(await c.uint(4)); break; // LONG_BINGET
         case 0x71: last = wasLast; put(await c.uint(1)); last = undefined; break; // BINPUT
@@ -187,7 +187,7 @@ export async function scanPickle(c0: Cursor, warnings: string[]): Promise<Pickle
           protocol = await c.uint(1);
           if (protocol > 5) throw c.r.malformed(`pickle protocol ${protocol} at offset ${at} is not one Python defines (0 to 5)`);
           break;
-        case 0x95: c.skip(8); break; // FRAME: only a length hint
+        case 0x95: c.passOver(8); break; // FRAME: only a length hint
         // length-prefixed
         case 0x58: str(await c.payload(4, true)); break; // BINUNICODE
         case 0x8c: str(await c.payload(1, true)); break; // SHORT_BINUNICODE

@@ -155,7 +155,7 @@ export class Cursor {
     return b;
   }
 
-  skip(n: number, what = 'a field'): void {
+  passOver(n: number, what = 'a field'): void {
     this.need(n, what);
     this.pos += n;
   }

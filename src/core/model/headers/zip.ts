@@ -65,7 +65,7 @@ export async function zipEntries(r: BoundedReader): Promise<ZipEntry[]> {
     const commentLen = h.readUInt16LE(32);
     const name = (await c.take(nameLen, 'a zip entry name')).toString('utf8');
     const extra = Buffer.from(await c.take(extraLen, 'a zip extra field'));
-    c.skip(commentLen, 'a zip entry comment');
+    c.passOver(commentLen, 'a zip entry comment');
     let size = h.readUInt32LE(24);
     let compressedSize = h.readUInt32LE(20);
     let localOffset = h.readUInt32LE(42);
