@@ -7,12 +7,11 @@ import { localStorePath, omlmdHome } from './home';
 import { assertModel, viewArtifact, type ArtifactView } from './model/artifact';
 import type { ModelMetadata } from './model/metadata';
 import { readModelMetadata } from './model/modelpack';
-import { sha256 } from './oci/digest';
 import { OciLayout } from './oci/layout';
 import { formatReference, parseReference, refOf, DEFAULT_TAG, type Reference } from './oci/reference';
 import { isReferrersTag } from './oci/referrers-tag';
 import { RegistryClient, type Credentials, type ProxySettings, type RetryEvent } from './oci/registry';
-import { repositoryPages, type CallOptions, type Repository, type RepositoryLister, type RepositoryPage } from './oci/store';
+import { readSmallBlob, repositoryPages, type CallOptions, type Repository, type RepositoryLister, type RepositoryPage } from './oci/store';
 import type { Descriptor, FetchedManifest, ImageManifest } from './oci/types';
 import { TransferCache } from './transfer/cache';
 import { copyArtifact, type CopyResult } from './transfer/copy';
@@ -291,19 +290,7 @@ export class OmlmdClient {
 
   private async readConfig(repo: Repository, manifest: ImageManifest, where: string, opts: CallOptions = {}) {
     const desc = manifest.config;
-    if (desc.size > 4 << 20) throw new OmlmdError('NOT_A_MODEL', `${where}: the config blob is ${desc.size} bytes, too large for model metadata`);
-    const body = await repo.openBlob(desc, opts);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const c of body) {
-      size += (c as Buffer).length;
-      if (size > desc.size) break;
-      chunks.push(c as Buffer);
-    }
-    const bytes = Buffer.concat(chunks);
-    if (bytes.length !== desc.size || sha256(bytes) !== desc.digest) {
-      throw new OmlmdError('DIGEST_MISMATCH', `${where}: the config blob does not match its digest ${desc.digest}`);
-    }
+    const bytes = await readSmallBlob(repo, desc, `${where}: the config blob`, opts, 4 << 20, 'NOT_A_MODEL');
     return readModelMetadata(manifest, bytes, where);
   }
 }

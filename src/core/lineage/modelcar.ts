@@ -17,7 +17,7 @@ import type { ModelMetadata } from '../model/metadata';
 import { readModelMetadata } from '../model/modelpack';
 import { sha256 } from '../oci/digest';
 import { Annotation, MediaType } from '../oci/mediatypes';
-import type { CallOptions, Repository } from '../oci/store';
+import { readSmallBlob, type CallOptions, type Repository } from '../oci/store';
 import type { Annotations, Descriptor, ImageManifest, Platform } from '../oci/types';
 import { checkTitle } from '../transfer/paths';
 import { bytesMoved } from '../transfer/memory';
@@ -103,19 +103,7 @@ interface ImageConfig {
   [key: string]: unknown;
 }
 
-async function readBlob(repo: Repository, desc: Descriptor, what: string, opts: CallOptions): Promise<Buffer> {
-  if (desc.size > MAX_CONFIG) throw new OmlmdError('INVALID_MANIFEST', `${what} is ${desc.size} bytes, too large`);
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of await repo.openBlob(desc, opts)) {
-    n += (c as Buffer).length;
-    if (n > desc.size) break;
-    chunks.push(c as Buffer);
-  }
-  const bytes = Buffer.concat(chunks);
-  if (bytes.length !== desc.size || sha256(bytes) !== desc.digest) throw new OmlmdError('DIGEST_MISMATCH', `${what} does not match its digest ${desc.digest}`);
-  return bytes;
-}
+const readBlob = (repo: Repository, desc: Descriptor, what: string, opts: CallOptions): Promise<Buffer> => readSmallBlob(repo, desc, what, opts, MAX_CONFIG);
 
 /** The files of a model artifact that go under /models: its model files, or every titled file of another kind of artifact. */
 export function modelCarFiles(manifest: ImageManifest): ArtifactFile[] {

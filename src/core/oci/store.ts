@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Descriptor, FetchedManifest } from './types';
-import { OmlmdError } from '../errors';
+import { OmlmdError, type ErrorCode } from '../errors';
+import { sha256 } from './digest';
 
 /**
  * The contract every place that holds artifacts implements: a repository of a registry,
@@ -187,4 +188,22 @@ export async function* repositoryPages(lister: RepositoryLister, opts: CallOptio
     seen.add(page.next);
     last = page.next;
   }
+}
+
+/**
+ * A small blob (a config, a bundle) read whole and checked against its digest and size:
+ * refused above `max` bytes before reading, never more than its declared size read.
+ */
+export async function readSmallBlob(repo: Repository, desc: Descriptor, what: string, opts: CallOptions = {}, max = 4 << 20, tooLarge: ErrorCode = 'INVALID_MANIFEST'): Promise<Buffer> {
+  if (desc.size > max) throw new OmlmdError(tooLarge, `${what} is ${desc.size} bytes, too large`);
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of await repo.openBlob(desc, opts)) {
+    n += (c as Buffer).length;
+    if (n > desc.size) break;
+    chunks.push(c as Buffer);
+  }
+  const bytes = Buffer.concat(chunks);
+  if (bytes.length !== desc.size || sha256(bytes) !== desc.digest) throw new OmlmdError('DIGEST_MISMATCH', `${what} does not match its digest ${desc.digest}`);
+  return bytes;
 }

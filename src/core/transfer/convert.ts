@@ -9,8 +9,7 @@ import { buildModelManifest, viewArtifact } from '../model/artifact';
 import { metadataToJson, metadataToYaml } from '../model/metadata';
 import { buildModelPackManifest, modelPackConfig, modelPackLayer, readModelMetadata } from '../model/modelpack';
 import { sha256 } from '../oci/digest';
-import type { Repository } from '../oci/store';
-import type { Descriptor } from '../oci/types';
+import { readSmallBlob, type Repository } from '../oci/store';
 import { Annotation } from '../oci/mediatypes';
 import { Readable } from 'node:stream';
 import { copyBlobs, dedupe, type CopyResult } from './copy';
@@ -29,7 +28,7 @@ export async function convertArtifact(src: Repository, reference: string, dst: R
   const files = view.files.filter((f) => f.role !== 'metadata' && f.titled);
   const archive = files.find((f) => f.encrypted || /\.tar(\+gzip|\+zstd)?$/.test(f.descriptor.mediaType));
   if (archive) throw new OmlmdError('UNSUPPORTED', `${archive.path} is ${archive.encrypted ? 'encrypted' : 'an archive layer'} (${archive.descriptor.mediaType}), which --format does not rewrite: pull the model and push it again`);
-  const configBytes = await readAll(src, m.config, signal);
+  const configBytes = await readSmallBlob(src, m.config, `the config of ${src.description}:${reference}`, { signal }, 4 << 20, 'NOT_A_MODEL');
   const { metadata } = readModelMetadata(m, configBytes, `${src.description}:${reference}`);
   let created = m.annotations?.[Annotation.created];
   if (!created) {
@@ -58,13 +57,4 @@ export async function convertArtifact(src: Repository, reference: string, dst: R
   }
   const descriptor = await dst.putManifest(out.bytes, out.manifest.mediaType!, tag, { signal });
   return { descriptor, ...stats };
-}
-
-async function readAll(repo: Repository, d: Descriptor, signal?: AbortSignal): Promise<Buffer> {
-  if (d.size > 4 << 20) throw new OmlmdError('NOT_A_MODEL', `the config blob is ${d.size} bytes, too large for model metadata`);
-  const chunks: Buffer[] = [];
-  for await (const c of await repo.openBlob(d, { signal })) chunks.push(c as Buffer);
-  const b = Buffer.concat(chunks);
-  if (b.length !== d.size || sha256(b) !== d.digest) throw new OmlmdError('DIGEST_MISMATCH', `the config blob does not match its digest ${d.digest}`);
-  return b;
 }
