@@ -371,7 +371,8 @@ test('the protocol: ready, push and save requests with ids, the host\'s answers,
   assert.deepEqual(save.params, { metadata: { name: 'mnist' }, format: 'json' });
   await hostSends(page, { method: 'busy', params: { busy: true, message: 'Saving…' } });
   // The JSON tab's own check of the text may report after the busy message: the busy message must win.
-  await page.waitForFunction("document.querySelector('.status')?.textContent?.trim() === 'Saving…'", undefined, { timeout: 5000 });
+  // A locator wait, not waitForFunction: a string predicate is eval, which the page's CSP refuses.
+  await page.locator('.status', { hasText: 'Saving…' }).waitFor({ timeout: 5000 });
   await new Promise((r) => setTimeout(r, 300));
   assert.equal(await page.locator('.status').innerText(), 'Saving…');
   assert.equal(await saveDisabled(page), true);
