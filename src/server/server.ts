@@ -303,7 +303,8 @@ export function createSearchServer(opts: SearchServerOptions): SearchServer {
    * handler tags afterwards), so the first look can answer 404 for a real push.
    */
   const settled = async (registry: string, repository: string, tag: string): Promise<Descriptor | undefined> => {
-    for (const wait of [0, 100, 200, 400, 800, 1600]) {
+    // Fast first looks: the tag is usually linked within milliseconds of the event.
+    for (const wait of [0, 10, 20, 40, 80, 160, 320, 640, 1280]) {
       if (wait) await sleep(wait, undefined, { signal: closing.signal }).catch(() => undefined);
       if (closing.signal.aborted) return undefined;
       const now = await current(registry, repository, tag);

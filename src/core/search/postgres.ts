@@ -4,13 +4,14 @@
  * which that index serves (see translate.ts). The text of each document is kept as well,
  * so documents come back with their fields in the order they were written, as from SQLite.
  */
+import { createHash } from 'node:crypto';
 import type * as PgModule from 'pg';
 import type { Pool, PoolClient } from 'pg';
 import { OmlmdError, throwIfAborted } from '../errors';
 import { findWith, type FindOptions, type WritableIndex } from './backend';
 import type { ArtifactDocument } from './document';
 import type { CompiledQuery } from './jsonpath';
-import { postgresJsonPath, postgresOrderBy, type Pred, type SortSpec } from './translate';
+import { postgresOrderBy, postgresOrderTerms, postgresWhere, sortedWindow, type Pred, type SortSpec } from './translate';
 
 const SCHEMA_LOCK = 0x6f6d6c6d; // "omlm": one process creates the tables at a time
 
@@ -34,6 +35,12 @@ CREATE INDEX IF NOT EXISTS ${table}_order ON ${table} (reference COLLATE "C", di
 CREATE INDEX IF NOT EXISTS ${table}_digest ON ${table} (registry, repository, digest);
 `;
 }
+
+/** Every string value of a jsonb document, one per line. */
+const STRINGS_OF = (doc: string): string => `COALESCE((SELECT string_agg(v #>> '{}', E'\\n') FROM jsonb_path_query(${doc}, 'strict $.** ? (@.type() == "string")') AS v), '')`;
+
+/** Rows looked at in the order of a sort index before the whole query is asked instead. */
+const SORTED_WINDOW = 1000;
 
 export interface PostgresIndexOptions {
   /** Table name (default `omlmd_artifacts`), so one database can hold several indexes. */
@@ -85,6 +92,22 @@ export class PostgresIndex implements WritableIndex {
       await index.tx(async (c) => {
         await c.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
         await c.query(schemaSql(table));
+        // Added later, in place: every string value of the document, one per line, for match() and search().
+        const has = await c.query(`SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 AND column_name = 'strings'`, [table]);
+        if (has.rowCount === 0) {
+          await c.query(`ALTER TABLE ${table} ADD COLUMN strings text`);
+          await c.query(`UPDATE ${table} SET strings = ${STRINGS_OF('doc')}`);
+        }
+        // pg_trgm (PostgreSQL's contrib, a trusted extension) indexes the text for LIKE;
+        // without it the same LIKE reads every row and answers the same.
+        await c.query('SAVEPOINT trgm');
+        try {
+          await c.query('CREATE EXTENSION IF NOT EXISTS pg_trgm');
+          await c.query(`CREATE INDEX IF NOT EXISTS ${table}_strings ON ${table} USING gin (strings gin_trgm_ops)`);
+          await c.query('RELEASE SAVEPOINT trgm');
+        } catch {
+          await c.query('ROLLBACK TO SAVEPOINT trgm');
+        }
       });
     } catch (e) {
       await pool.end().catch(() => undefined);
@@ -117,17 +140,55 @@ export class PostgresIndex implements WritableIndex {
   }
 
   private select(where: Pred, sort: SortSpec | undefined, params: unknown[]): string | undefined {
-    const jp = postgresJsonPath(where);
-    if (jp === false) return undefined;
-    let cond = 'TRUE';
-    if (typeof jp === 'string') {
-      params.push(jp);
-      cond = `doc @@ $${params.length}::jsonpath`;
+    const cond = postgresWhere(where, params);
+    if (cond === 'FALSE') return undefined;
+    return `SELECT body FROM ${this.table} WHERE ${cond} ORDER BY ${postgresOrderBy(sort)}`;
+  }
+
+  /** Sort indexes known to exist. */
+  private readonly sortIndexes = new Set<string>();
+
+  /** The name of the index that serves a sort (the same in every process). */
+  private sortIndexName(sort: SortSpec): string {
+    const h = createHash('sha256').update(JSON.stringify([this.table, sort.path])).digest('hex').slice(0, 16);
+    return `${this.table.slice(0, 32)}_sort_${h}_${sort.desc ? 'd' : 'a'}`;
+  }
+
+  /**
+   * The index that serves a sort by a field, made the first time the field is sorted by; it
+   * stays in the database. Undefined when it cannot be made (no privilege): the sort still
+   * works, reading every match.
+   */
+  private async sortIndex(sort: SortSpec): Promise<string | undefined> {
+    const name = this.sortIndexName(sort);
+    if (this.sortIndexes.has(name)) return name;
+    const exists = async (): Promise<boolean> => (await this.q<{ r: string | null }>('SELECT to_regclass($1) AS r', [name]))[0]?.r != null;
+    if (!(await exists())) {
+      try {
+        await this.pool.query(`CREATE INDEX IF NOT EXISTS ${name} ON ${this.table} (${postgresOrderTerms(sort).map(([e, d]) => `(${e}) ${d}`).join(', ')})`);
+        await this.pool.query(`ANALYZE ${this.table}`);
+      } catch {
+        // another process made it meanwhile, or this role may not
+      }
+      if (!(await exists())) return undefined;
     }
-    return `SELECT body FROM ${this.table} WHERE ${cond} ORDER BY ${postgresOrderBy(sort, params)}`;
+    this.sortIndexes.add(name);
+    return name;
   }
 
   private page = async (where: Pred, sort: SortSpec | undefined, offset: number, limit: number): Promise<ArtifactDocument[]> => {
+    if (sort && (await this.sortIndex(sort))) {
+      // The first rows in the sort's order, from its index, hold the whole page whenever
+      // enough of them match; otherwise the whole query, which may start from a filter's index.
+      const params: unknown[] = [Math.max(SORTED_WINDOW, 20 * (offset + limit))];
+      const w = sortedWindow(postgresOrderTerms(sort), this.table, 'body, doc, strings, reference, digest');
+      const cond = postgresWhere(where, params);
+      if (cond === 'FALSE') return [];
+      params.push(limit, offset);
+      const sql = `SELECT body FROM ${w.sql.replace('LIMIT ?', 'LIMIT $1')} AS w WHERE ${cond} ORDER BY ${w.order} LIMIT $${params.length - 1} OFFSET $${params.length}`;
+      const rows = await this.q<{ body: string }>(sql, params);
+      if (rows.length === limit) return rows.map((r) => JSON.parse(r.body) as ArtifactDocument);
+    }
     const params: unknown[] = [];
     const sql = this.select(where, sort, params);
     if (sql === undefined) return [];
@@ -189,9 +250,9 @@ export class PostgresIndex implements WritableIndex {
     }
     try {
       await this.pool.query(
-        `INSERT INTO ${this.table} (registry, repository, tag, digest, reference, kind, doc, body)
-         SELECT r, p, t, d, f, k, b::jsonb, b FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS u(r, p, t, d, f, k, b)
-         ON CONFLICT (reference) DO UPDATE SET registry = excluded.registry, repository = excluded.repository, tag = excluded.tag, digest = excluded.digest, kind = excluded.kind, doc = excluded.doc, body = excluded.body, indexed_at = now()`,
+        `INSERT INTO ${this.table} (registry, repository, tag, digest, reference, kind, doc, body, strings)
+         SELECT r, p, t, d, f, k, b::jsonb, b, ${STRINGS_OF('b::jsonb')} FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS u(r, p, t, d, f, k, b)
+         ON CONFLICT (reference) DO UPDATE SET registry = excluded.registry, repository = excluded.repository, tag = excluded.tag, digest = excluded.digest, kind = excluded.kind, doc = excluded.doc, body = excluded.body, strings = excluded.strings, indexed_at = now()`,
         cols,
       );
     } catch (e) {

@@ -2,6 +2,7 @@
  * The embedded index: one SQLite file (better-sqlite3), nothing to install or run. Documents
  * are stored as JSONB; queries use SQLite's JSON functions (see translate.ts).
  */
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
@@ -10,11 +11,19 @@ import { findWith, type FindOptions, type WritableIndex } from './backend';
 import type { ArtifactDocument } from './document';
 import type { JsonValue } from './ast';
 import { compileQuery, matches, type CompiledQuery } from './jsonpath';
-import { sqliteOrderBy, sqliteWhere, type Pred, type SortSpec } from './translate';
+import { orderBy, sortedWindow, sqliteOrderBy, sqliteOrderTerms, sqliteWhere, type Pred, type SortSpec } from './translate';
 
 type Database = BetterSqlite3.Database;
 
-const SCHEMA_VERSION = 1;
+/**
+ * 1: the documents. 2: `artifacts_text`, every string value of each document in an FTS5
+ * trigram index kept by triggers, which narrows match() and search(). A file at 1 is
+ * migrated in place when it is opened for writing; opened read-only, it is read as it is.
+ */
+const SCHEMA_VERSION = 2;
+
+/** Every string value of a document, one per line: what the trigram index holds. */
+const STRINGS_OF = (doc: string): string => `(SELECT group_concat(value, char(10)) FROM json_tree(${doc}) WHERE type = 'text')`;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS artifacts (
@@ -35,7 +44,21 @@ CREATE INDEX IF NOT EXISTS artifacts_name ON artifacts (json_extract(doc, '$."na
 CREATE INDEX IF NOT EXISTS artifacts_author ON artifacts (json_extract(doc, '$."author"'));
 CREATE INDEX IF NOT EXISTS artifacts_format ON artifacts (json_extract(doc, '$."model_format_name"'));
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE VIRTUAL TABLE IF NOT EXISTS artifacts_text USING fts5(body, tokenize = 'trigram case_sensitive 1', detail = none);
+CREATE TRIGGER IF NOT EXISTS artifacts_text_insert AFTER INSERT ON artifacts BEGIN
+  INSERT INTO artifacts_text (rowid, body) VALUES (new.rowid, ${STRINGS_OF('new.doc')});
+END;
+CREATE TRIGGER IF NOT EXISTS artifacts_text_update AFTER UPDATE OF doc ON artifacts BEGIN
+  DELETE FROM artifacts_text WHERE rowid = old.rowid;
+  INSERT INTO artifacts_text (rowid, body) VALUES (new.rowid, ${STRINGS_OF('new.doc')});
+END;
+CREATE TRIGGER IF NOT EXISTS artifacts_text_delete AFTER DELETE ON artifacts BEGIN
+  DELETE FROM artifacts_text WHERE rowid = old.rowid;
+END;
 `;
+
+/** Rows looked at in the order of a sort index before the whole query is asked instead. */
+const SORTED_WINDOW = 1000;
 
 /** better-sqlite3 is a native module: loaded only when an index is opened. */
 function loadDriver(): typeof BetterSqlite3 {
@@ -54,6 +77,15 @@ interface Row {
   body: string;
 }
 
+function tableExists(db: Database, name: string): boolean {
+  return db.prepare(`SELECT 1 FROM sqlite_master WHERE name = ?`).get(name) !== undefined;
+}
+
+/** The name of the index that serves a sort: the same for the same field and direction in every process. */
+export function sortIndexName(sort: SortSpec): string {
+  return `artifacts_sort_${createHash('sha256').update(JSON.stringify(sort.path)).digest('hex').slice(0, 16)}_${sort.desc ? 'd' : 'a'}`;
+}
+
 export class SqliteIndex implements WritableIndex {
   readonly description: string;
   private readonly db: Database;
@@ -61,6 +93,7 @@ export class SqliteIndex implements WritableIndex {
   private constructor(db: Database, readonly path: string) {
     this.db = db;
     this.description = `SQLite index ${path}`;
+    this.textTable = tableExists(db, 'artifacts_text') ? 'artifacts_text' : undefined;
     // The in-process evaluator inside SQLite's scan: what SQL cannot say (functions, query
     // against query) is checked row by row, and LIMIT/OFFSET still count true matches.
     db.function('omlmd_match', { deterministic: true }, (source: unknown, body: unknown) => {
@@ -71,36 +104,61 @@ export class SqliteIndex implements WritableIndex {
 
   static open(path: string, opts: { readonly?: boolean } = {}): SqliteIndex {
     const Driver = loadDriver();
-    let db: Database;
+    let db: Database | undefined;
     try {
       if (!opts.readonly && path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-      db = new Driver(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+      const d = new Driver(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+      db = d;
       // Several processes (a crawl and a query, a server) share the file.
-      db.pragma('busy_timeout = 10000');
+      d.pragma('busy_timeout = 10000');
       if (!opts.readonly) {
-        db.pragma('journal_mode = WAL');
-        db.pragma('synchronous = NORMAL');
-        db.exec(SCHEMA);
-        const v = db.prepare(`SELECT value FROM meta WHERE key = 'schema'`).get() as { value: string } | undefined;
-        if (v === undefined) db.prepare(`INSERT INTO meta (key, value) VALUES ('schema', ?)`).run(String(SCHEMA_VERSION));
-        else if (Number(v.value) > SCHEMA_VERSION) {
-          db.close();
-          throw new OmlmdError('UNSUPPORTED', `${path} was written by a newer omlmd (index schema ${v.value})`);
-        }
+        d.pragma('journal_mode = WAL');
+        d.pragma('synchronous = NORMAL');
+        // One transaction, so two processes opening an old file migrate it once.
+        d.transaction(() => {
+          const hasMeta = tableExists(d, 'meta');
+          const v = hasMeta ? (d.prepare(`SELECT value FROM meta WHERE key = 'schema'`).get() as { value: string } | undefined) : undefined;
+          if (v && Number(v.value) > SCHEMA_VERSION) throw new OmlmdError('UNSUPPORTED', `${path} was written by a newer omlmd (index schema ${v.value})`);
+          const hadText = tableExists(d, 'artifacts_text');
+          d.exec(SCHEMA);
+          // Schema 1 → 2: the text of the documents already there.
+          if (!hadText) d.exec(`INSERT INTO artifacts_text (rowid, body) SELECT rowid, ${STRINGS_OF('doc')} FROM artifacts`);
+          d.prepare(`INSERT INTO meta (key, value) VALUES ('schema', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(String(SCHEMA_VERSION));
+        }).immediate();
       }
     } catch (e) {
+      if (db?.open) db.close();
       if (e instanceof OmlmdError) throw e;
       throw toOmlmdError(e, `cannot open the index ${path}`);
     }
-    return new SqliteIndex(db, path);
+    return new SqliteIndex(db!, path);
   }
 
   private written = 0;
   /** Queries whose residual the `omlmd_match` function is evaluating, by their text. */
   private readonly residuals = new Map<string, CompiledQuery>();
 
+  /** Sort indexes known to exist (made here or by another process). */
+  private readonly sortIndexes = new Set<string>();
+  private textTable: string | undefined;
+
+  /**
+   * The index that serves a sort by a field, made the first time the field is sorted by
+   * (a writable file; a read-only one uses it when it is there). It stays in the file.
+   */
+  private sortIndex(sort: SortSpec): string | undefined {
+    const name = sortIndexName(sort);
+    if (this.sortIndexes.has(name)) return name;
+    if (!tableExists(this.db, name)) {
+      if (this.db.readonly) return undefined;
+      this.db.exec(`CREATE INDEX IF NOT EXISTS ${name} ON artifacts (${orderBy(sqliteOrderTerms(sort))}); PRAGMA analysis_limit = 1000; ANALYZE ${name};`);
+    }
+    this.sortIndexes.add(name);
+    return name;
+  }
+
   private page = async (where: Pred, sort: SortSpec | undefined, offset: number, limit: number, residual?: CompiledQuery): Promise<ArtifactDocument[]> => {
-    const w = sqliteWhere(where);
+    const w = sqliteWhere(where, 'doc', this.textTable);
     let cond = w.sql;
     const params = [...w.params];
     if (residual) {
@@ -109,7 +167,19 @@ export class SqliteIndex implements WritableIndex {
       cond = `(${cond}) AND omlmd_match(?, json(doc))`;
       params.push(residual.source);
     }
-    const sql = `SELECT json(doc) AS body FROM artifacts WHERE ${cond} ORDER BY ${sqliteOrderBy(sort)} LIMIT ? OFFSET ?`;
+    const order = sqliteOrderBy(sort);
+    const index = sort ? this.sortIndex(sort) : undefined;
+    if (index) {
+      // The first rows in the sort's order, from its index, hold the whole page whenever
+      // enough of them match (a sort by a field and a filter most rows pass: the top
+      // accuracy). Otherwise the whole query, which the planner may start from a filter's index.
+      const window = Math.max(SORTED_WINDOW, 20 * (offset + limit));
+      const w = sortedWindow(sqliteOrderTerms(sort), `artifacts INDEXED BY ${index}`, 'rowid, doc, reference, digest');
+      const sql = `SELECT json(doc) AS body FROM ${w.sql} WHERE ${cond} ORDER BY ${w.order} LIMIT ? OFFSET ?`;
+      const rows = this.db.prepare(sql).all(window, ...params, limit, offset) as Row[];
+      if (rows.length === limit) return rows.map((r) => JSON.parse(r.body) as ArtifactDocument);
+    }
+    const sql = `SELECT json(doc) AS body FROM artifacts WHERE ${cond} ORDER BY ${order} LIMIT ? OFFSET ?`;
     const rows = this.db.prepare(sql).all(...params, limit, offset) as Row[];
     return rows.map((r) => JSON.parse(r.body) as ArtifactDocument);
   };

@@ -10,15 +10,18 @@
  * strings by code point; `!=` is the negation of `==`; a member name never matches an
  * array element and an index never matches an object member.
  */
-import type { Comparable, ComparisonOp, JsonValue, LogicalExpr } from './ast';
+import type { Comparable, ComparisonOp, FunctionExpr, JsonValue, LogicalExpr } from './ast';
 import { compareValues, isSingular, stepsOf, type PathStep } from './jsonpath';
+import { requiredLiterals } from './literals';
 
 type Scalar = string | number | boolean | null;
 
 /** The predicate form both renderers read. */
 export type Pred =
   | { k: 'const'; v: boolean }
-  | { k: 'residual' }
+  | { k: 'residual'; hint?: Pred }
+  /** Some string value of the document contains each of these (a superset of a match()/search()). */
+  | { k: 'text'; lits: string[] }
   | { k: 'exists'; path: PathStep[] }
   | { k: 'cmp'; path: PathStep[]; op: '==' | '<' | '<=' | '>' | '>='; lit: Scalar }
   | { k: 'not'; p: Pred }
@@ -51,6 +54,19 @@ function comparablePath(c: Comparable): PathStep[] | undefined {
   return c.type === 'RelSingularQuery' ? stepsOf(c.segments) : undefined;
 }
 
+/**
+ * match()/search() with a pattern written in the query: the value is a string holding the
+ * pattern's literal pieces, so the document's text does (the narrowing an index of trigrams
+ * serves). The exact check still runs on every row that passes.
+ */
+function textHint(f: FunctionExpr): { hint: Pred } | Record<string, never> {
+  if (f.name !== 'match' && f.name !== 'search') return {};
+  const [value, pattern] = f.arguments;
+  if (value?.type !== 'FilterQuery' || pattern?.type !== 'Literal' || typeof pattern.value !== 'string') return {};
+  const lits = requiredLiterals(pattern.value).filter((l) => storableText(l) && !l.includes('\n'));
+  return lits.length ? { hint: { k: 'text', lits } } : {};
+}
+
 /** Builds the predicate tree from a checked filter. Function calls and query-to-query comparisons stay residual. */
 export function toPred(e: LogicalExpr): Pred {
   switch (e.type) {
@@ -62,6 +78,7 @@ export function toPred(e: LogicalExpr): Pred {
       return { k: 'not', p: toPred(e.expression) };
     case 'TestExpr': {
       const q = e.expression;
+      if (q.type === 'FunctionExpr') return { k: 'residual', ...textHint(q) };
       if (q.type !== 'FilterQuery' || q.value.type !== 'RelQuery' || !isSingular(q.value.segments)) return { k: 'residual' };
       const path = stepsOf(q.value.segments);
       if (path.length === 0) return { k: 'const', v: true };
@@ -125,7 +142,7 @@ function simplify(p: Pred): Pred {
 function approx(p: Pred, want: 'over' | 'under'): Pred {
   switch (p.k) {
     case 'residual':
-      return { k: 'const', v: want === 'over' };
+      return want === 'over' ? (p.hint ?? { k: 'const', v: true }) : { k: 'const', v: false };
     case 'not':
       return { k: 'not', p: approx(p.p, want === 'over' ? 'under' : 'over') };
     case 'and':
@@ -183,10 +200,19 @@ export interface SqlFragment {
  * SQLite SQL for a predicate over the `doc` column (JSONB). Every atom is true or false,
  * never NULL (`IS` is NULL-safe), so NOT keeps its meaning.
  */
-export function sqliteWhere(p: Pred, column = 'doc'): SqlFragment {
+export function sqliteWhere(p: Pred, column = 'doc', textTable?: string): SqlFragment {
   const params: unknown[] = [];
   const render = (q: Pred): string => {
     switch (q.k) {
+      case 'text': {
+        // FTS5's trigram index serves GLOB; its wildcards in a piece become `?` (any one character).
+        if (!textTable) return '1';
+        const globs = q.lits.map((l) => {
+          params.push(`*${l.replace(/[*?[]/g, '?')}*`);
+          return 'body GLOB ?';
+        });
+        return `(rowid IN (SELECT rowid FROM ${textTable} WHERE ${globs.join(' AND ')}))`;
+      }
       case 'const':
         return q.v ? '1' : '0';
       case 'residual':
@@ -253,10 +279,46 @@ function jpGuards(path: readonly PathStep[]): string[] | undefined {
   return out;
 }
 
+function hasText(p: Pred): boolean {
+  if (p.k === 'text') return true;
+  if (p.k === 'not') return hasText(p.p);
+  if (p.k === 'and' || p.k === 'or') return hasText(p.a) || hasText(p.b);
+  return false;
+}
+
+/**
+ * PostgreSQL SQL for a predicate: one SQL/JSON path (`doc @@ $n::jsonpath`, which the GIN
+ * index serves) where it can be, and `strings LIKE` (pg_trgm's index) for the text pieces.
+ */
+export function postgresWhere(p: Pred, params: unknown[], column = 'doc', strings = 'strings'): string {
+  if (!hasText(p)) {
+    const jp = postgresJsonPath(p);
+    if (typeof jp === 'boolean') return jp ? 'TRUE' : 'FALSE';
+    params.push(jp);
+    return `${column} @@ $${params.length}::jsonpath`;
+  }
+  switch (p.k) {
+    case 'text':
+      return `(${p.lits.map((l) => {
+        params.push(`%${l.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+        return `${strings} LIKE $${params.length}`;
+      }).join(' AND ')})`;
+    case 'not':
+      return `NOT (${postgresWhere(p.p, params, column, strings)})`;
+    case 'and':
+    case 'or':
+      return `(${postgresWhere(p.a, params, column, strings)} ${p.k === 'and' ? 'AND' : 'OR'} ${postgresWhere(p.b, params, column, strings)})`;
+    default:
+      throw new Error('unreachable');
+  }
+}
+
 /** PostgreSQL SQL/JSON path predicate (for `doc @@ $n::jsonpath`), or a constant. */
 export function postgresJsonPath(p: Pred): string | boolean {
   const render = (q: Pred): string => {
     switch (q.k) {
+      case 'text':
+        throw new Error('text predicate reached the jsonpath renderer');
       case 'const':
         return q.v ? 'exists($)' : '!exists($)';
       case 'residual':
@@ -301,8 +363,12 @@ export interface SortSpec {
   desc: boolean;
 }
 
-export function sqliteOrderBy(sort: SortSpec | undefined, column = 'doc'): string {
-  if (!sort) return 'reference ASC, digest ASC';
+/** One ORDER BY term: an expression and its direction. */
+export type OrderTerm = [expression: string, direction: 'ASC' | 'DESC'];
+
+/** The ORDER BY terms of a sort on SQLite; also the columns of the index that serves it. */
+export function sqliteOrderTerms(sort: SortSpec | undefined, column = 'doc'): OrderTerm[] {
+  if (!sort) return [['reference', 'ASC'], ['digest', 'ASC']];
   const path = sqlString(sqlitePath(sort.path));
   const type = `json_type(${column}, ${path})`;
   const value = `json_extract(${column}, ${path})`;
@@ -310,36 +376,63 @@ export function sqliteOrderBy(sort: SortSpec | undefined, column = 'doc'): strin
   const rank = sort.desc
     ? `CASE ${type} WHEN 'text' THEN 0 WHEN 'integer' THEN 1 WHEN 'real' THEN 1 ELSE 2 END`
     : `CASE ${type} WHEN 'integer' THEN 0 WHEN 'real' THEN 0 WHEN 'text' THEN 1 ELSE 2 END`;
-  return `${rank} ASC, CASE WHEN ${type} IN ('integer', 'real') THEN ${value} END ${dir}, CASE WHEN ${type} = 'text' THEN ${value} END ${dir}, reference ASC, digest ASC`;
+  return [[rank, 'ASC'], [`CASE WHEN ${type} IN ('integer', 'real') THEN ${value} END`, dir], [`CASE WHEN ${type} = 'text' THEN ${value} END`, dir], ['reference', 'ASC'], ['digest', 'ASC']];
+}
+
+export function orderBy(terms: readonly OrderTerm[]): string {
+  return terms.map(([e, d]) => `${e} ${d}`).join(', ');
+}
+
+export function sqliteOrderBy(sort: SortSpec | undefined, column = 'doc'): string {
+  return orderBy(sqliteOrderTerms(sort, column));
 }
 
 /**
  * `doc -> 'a' -> 0`: `->` with text never reads an array, with an integer never an object;
  * but `-> 0` of a scalar is the scalar itself, so an index step first checks for an array.
+ * Literals, not parameters, so an expression index on the same text serves the query.
  */
-export function postgresAccess(path: readonly PathStep[], params: unknown[], column = 'doc'): string {
+export function postgresAccess(path: readonly PathStep[], column = 'doc'): string {
   let s = column;
   for (const st of path) {
-    if ('name' in st) {
-      params.push(st.name);
-      s = `(${s} -> $${params.length}::text)`;
-    } else {
-      params.push(st.index);
-      s = `(CASE WHEN jsonb_typeof(${s}) = 'array' THEN ${s} -> $${params.length}::int END)`;
-    }
+    if ('name' in st) s = `(${s} -> ${sqlString(st.name)}::text)`;
+    else s = `(CASE WHEN jsonb_typeof(${s}) = 'array' THEN ${s} -> ${Math.trunc(st.index)} END)`;
   }
   return s;
 }
 
-export function postgresOrderBy(sort: SortSpec | undefined, params: unknown[], column = 'doc'): string {
-  if (!sort) return 'reference COLLATE "C" ASC, digest COLLATE "C" ASC';
-  const v = postgresAccess(sort.path, params, column);
+/** The ORDER BY terms of a sort on PostgreSQL (each `expression direction`). */
+export function postgresOrderTerms(sort: SortSpec | undefined, column = 'doc'): OrderTerm[] {
+  if (!sort) return [['reference COLLATE "C"', 'ASC'], ['digest COLLATE "C"', 'ASC']];
+  const v = postgresAccess(sort.path, column);
   const type = `jsonb_typeof(${v})`;
   const dir = sort.desc ? 'DESC' : 'ASC';
   const rank = sort.desc
     ? `CASE ${type} WHEN 'string' THEN 0 WHEN 'number' THEN 1 ELSE 2 END`
     : `CASE ${type} WHEN 'number' THEN 0 WHEN 'string' THEN 1 ELSE 2 END`;
-  return `${rank} ASC, CASE WHEN ${type} = 'number' THEN (${v})::numeric END ${dir}, CASE WHEN ${type} = 'string' THEN (${v} #>> '{}') COLLATE "C" END ${dir}, reference COLLATE "C" ASC, digest COLLATE "C" ASC`;
+  return [
+    [rank, 'ASC'],
+    [`CASE WHEN ${type} = 'number' THEN (${v})::numeric END`, dir],
+    [`CASE WHEN ${type} = 'string' THEN (${v} #>> '{}') COLLATE "C" END`, dir],
+    ['reference COLLATE "C"', 'ASC'],
+    ['digest COLLATE "C"', 'ASC'],
+  ];
+}
+
+export function postgresOrderBy(sort: SortSpec | undefined, column = 'doc'): string {
+  return orderBy(postgresOrderTerms(sort, column));
+}
+
+/**
+ * The first `window` rows in a sort's order (from the index that serves it), with the sort
+ * keys as columns `k0`… so the query around it reads them in order without sorting again,
+ * and the ORDER BY that query takes.
+ */
+export function sortedWindow(terms: readonly OrderTerm[], from: string, columns: string): { sql: string; order: string } {
+  const keys = terms.slice(0, -2);
+  const sql = `(SELECT ${columns}, ${keys.map(([e], i) => `${e} AS k${i}`).join(', ')} FROM ${from} ORDER BY ${orderBy(terms)} LIMIT ?)`;
+  const order = orderBy([...keys.map(([, d], i): OrderTerm => [`k${i}`, d]), ...terms.slice(-2)]);
+  return { sql, order };
 }
 
 /** The same order in JavaScript, for backends without SQL and for tests. */
