@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type BetterSqlite3 from 'better-sqlite3';
+import { compareDocuments } from '../../src/core/search/backend';
+import { compileQuery, matches, parseSortField, type JsonValue } from '../../src/core/search/jsonpath';
+import { requiredLiterals } from '../../src/core/search/literals';
+import { query } from '../../src/core/search/query';
+import { SqliteIndex, sortIndexName } from '../../src/core/search/sqlite';
+import { corpus } from '../helpers/search-corpus';
+import { tempDir } from '../helpers/tmp';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const Driver = require('better-sqlite3') as typeof BetterSqlite3;
+
+/** An index file as omlmd wrote it at schema 1: documents only, no text table. */
+function writeSchema1(path: string, docs: ReturnType<typeof corpus>): void {
+  const db = new Driver(path);
+  db.exec(`CREATE TABLE artifacts (registry TEXT NOT NULL, repository TEXT NOT NULL, tag TEXT NOT NULL, digest TEXT NOT NULL, reference TEXT NOT NULL, kind TEXT NOT NULL, doc BLOB NOT NULL, indexed_at TEXT NOT NULL, PRIMARY KEY (reference));
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL); INSERT INTO meta VALUES ('schema', '1');`);
+  const st = db.prepare('INSERT INTO artifacts VALUES (?, ?, ?, ?, ?, ?, jsonb(?), ?)');
+  for (const d of docs) st.run(d.registry, d.repository, d.tag, d.digest, d.reference, d.kind, JSON.stringify(d), 'then');
+  db.close();
+}
+
+const QUERIES = ["$[?search(@.name, 'model 1')]", "$[?match(@.customProperties.license, 'Apache-2.0')]", "$[?search(@.name, 'zebra') || @.size > 2000]", "$[?!search(@.name, 'model 2')]", '$[*]', '$[?@.customProperties.accuracy > 0.5]'];
+
+test('a schema-1 SQLite index is migrated in place; narrowing and a lazily made sort index keep the answers, and the sort index survives a reopen', async () => {
+  const docs = corpus();
+  const path = join(tempDir('omlmd-migrate-'), 'old.sqlite');
+  writeSchema1(path, docs);
+  const sort = { path: parseSortField('customProperties.accuracy'), desc: true };
+  const want = (q: string): string[] => docs.filter((d) => matches(compileQuery(q), JSON.parse(JSON.stringify(d)) as JsonValue)).sort((a, b) => compareDocuments(a, b, sort)).map((d) => d.reference);
+  let index = SqliteIndex.open(path);
+  for (const q of QUERIES) {
+    const got: string[] = [];
+    // Pages of 3: the window of the sort index serves them.
+    for (let offset: number | undefined = 0; offset !== undefined;) {
+      const page = await query(index, q, { sort: 'customProperties.accuracy', desc: true, limit: 3, offset });
+      got.push(...page.items.map((d) => d.reference));
+      offset = page.next;
+    }
+    assert.deepEqual(got, want(q), q);
+  }
+  await index.close();
+  const db = new Driver(path, { readonly: true });
+  assert.equal((db.prepare(`SELECT value FROM meta WHERE key = 'schema'`).get() as { value: string }).value, '2');
+  assert.ok(db.prepare('SELECT 1 FROM sqlite_master WHERE name = ?').get(sortIndexName(sort)), 'the sort index is in the file');
+  assert.equal((db.prepare('SELECT count(*) AS n FROM artifacts_text').get() as { n: number }).n, docs.length, 'the text of every old document');
+  db.close();
+  index = SqliteIndex.open(path, { readonly: true });
+  for (const q of QUERIES) assert.deepEqual((await query(index, q, { sort: 'customProperties.accuracy', desc: true, limit: 1000 })).items.map((d) => d.reference), want(q), `reopened: ${q}`);
+  await index.close();
+});
+
+test('the literal pieces every match of a pattern contains', () => {
+  assert.deepEqual(requiredLiterals('^model-4242$'), ['model-4242']);
+  assert.deepEqual(requiredLiterals('onnx|ONNX'), []);
+  assert.deepEqual(requiredLiterals('ab?cdef'), ['cdef']);
+  assert.deepEqual(requiredLiterals('abc+def'), ['abc', 'def']);
+  assert.deepEqual(requiredLiterals('a(b|c)def'), ['def']);
+  assert.deepEqual(requiredLiterals('abc{0,2}de'), []);
+  assert.deepEqual(requiredLiterals('x\\.yz\\|q'), ['x.yz|q']);
+});
