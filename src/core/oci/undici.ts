@@ -7,10 +7,13 @@
 /* eslint-disable @typescript-eslint/no-require-imports */
 import type * as Undici from 'undici';
 
+// As undici's index does: dispatchers get request/stream/pipeline/upgrade/connect (its proxy agent connects through them).
+Object.assign((require('undici/lib/dispatcher/dispatcher') as { prototype: object }).prototype, require('undici/lib/api'));
+
 export const Agent = require('undici/lib/dispatcher/agent') as typeof Undici.Agent;
 export const EnvHttpProxyAgent = require('undici/lib/dispatcher/env-http-proxy-agent') as typeof Undici.EnvHttpProxyAgent;
 export const buildConnector = require('undici/lib/core/connect') as typeof Undici.buildConnector;
-const apiRequest = require('undici/lib/api/api-request') as (this: Undici.Dispatcher, opts: Undici.Dispatcher.RequestOptions) => Promise<Undici.Dispatcher.ResponseData>;
+const apiRequest = (require('undici/lib/api') as { request: unknown }).request as (this: Undici.Dispatcher, opts: Undici.Dispatcher.RequestOptions) => Promise<Undici.Dispatcher.ResponseData>;
 
 type RequestOptions = Omit<Undici.Dispatcher.RequestOptions, 'origin' | 'path' | 'method'> & { method: Undici.Dispatcher.HttpMethod; dispatcher: Undici.Dispatcher };
 
