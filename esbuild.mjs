@@ -2,7 +2,7 @@
 // worker the three load from beside them (dist/hashworker.js) and the metadata editor
 // webview (browser, its own bundle). `--production` minifies.
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { rm, writeFile } from 'node:fs/promises';
 import { build } from 'esbuild';
 
 const production = process.argv.includes('--production');
@@ -22,14 +22,33 @@ const node = {
   external: ['better-sqlite3', 'pg-native'],
 };
 
-// The search server's fastify (1.7 MB) is a bundle of its own, required only when `omlmd serve`
-// starts: inside dist/cli.js it would add its parse time to every command's start.
-const serverDeps = {
-  name: 'server-deps',
-  setup(b) {
-    b.onResolve({ filter: /^\.\/http-deps$/ }, (args) => (args.importer.endsWith(join('src', 'server', 'server.ts')) ? { path: './server-deps.js', external: true } : undefined));
-  },
+// The CLI is ESM split at its dynamic imports (one per command group, see
+// src/cli/commands/index.ts; the server's fastify is another): a command compiles and runs
+// only its own code, so `omlmd --version` starts about as fast as Node and a push never parses
+// the search index, PostgreSQL, the server, lineage or Sigstore. dist/cli.js (the `bin`) is a
+// few lines of CommonJS that import dist/cli/main.mjs; dist/cli/meta.json records which
+// sources went into which chunk (test/unit/cli-lazy.test.ts reads it).
+const cli = {
+  ...node,
+  format: 'esm',
+  splitting: true,
+  entryPoints: { main: 'src/cli/bin.ts' },
+  outdir: 'dist/cli',
+  outExtension: { '.js': '.mjs' },
+  chunkNames: '[name]-[hash]',
+  metafile: true,
+  // Bundled CommonJS packages and the core's own require() of native modules, __dirname and __filename, in each ESM chunk.
+  banner: { js: "import { createRequire as __cr } from 'node:module'; import { fileURLToPath as __fu } from 'node:url'; import { dirname as __dn } from 'node:path'; const require = __cr(import.meta.url); const __filename = __fu(import.meta.url); const __dirname = __dn(__filename);" },
 };
+// `omlmd --version` alone is answered here: Node's ESM loader and commander would double its time.
+const cliShim = `#!/usr/bin/env node
+// The omlmd CLI: its code is the ESM bundle beside this file (dist/cli/), loaded a command at a time.
+'use strict';
+const a = process.argv.slice(2);
+if (a.length === 1 && (a[0] === '--version' || a[0] === '-V')) process.stdout.write(${JSON.stringify(`${version}
+`)});
+else import('./cli/main.mjs').catch((e) => { process.stderr.write(\`omlmd: \${e && e.stack ? e.stack : e}\\n\`); process.exitCode = 1; });
+`;
 
 const builds = [
   build({ ...node, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode', ...node.external] }),
@@ -37,8 +56,10 @@ const builds = [
 ];
 if (!extensionOnly) {
   builds.push(
-    build({ ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' }, plugins: [serverDeps] }),
-    build({ ...node, entryPoints: ['src/server/http-deps.ts'], outfile: 'dist/server-deps.js' }),
+    rm('dist/cli', { recursive: true, force: true }).then(() => build(cli)).then(async (r) => {
+      await writeFile('dist/cli/meta.json', JSON.stringify(r.metafile));
+      await writeFile('dist/cli.js', cliShim, { mode: 0o755 });
+    }),
     build({ ...node, entryPoints: ['src/core/index.ts'], outfile: 'dist/core.js' }),
   );
 }

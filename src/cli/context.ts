@@ -9,9 +9,10 @@ import type { Credentials, RetryEvent } from '../core/oci/registry';
 import type { ProgressCallback } from '../core/transfer/progress';
 import { progressEnabled, ProgressBars } from './output';
 
+import { version } from './state';
+
 /** What every command module shares: options, the client, output, cancellation. */
-declare const OMLMD_VERSION: string | undefined;
-export const version = typeof OMLMD_VERSION === 'string' ? OMLMD_VERSION : '0.0.0-dev';
+export { controller, state, version } from './state';
 
 export interface Common {
   plainHttp?: boolean;
@@ -30,8 +31,6 @@ export interface Common {
   retries?: string;
 }
 
-export const controller = new AbortController();
-export const state = { interrupted: false };
 
 function positive(flag: string, v: string | undefined, whole = false): number | undefined {
   if (v === undefined) return undefined;

@@ -1,14 +1,13 @@
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { Command, CommanderError } from 'commander';
-import { OmlmdError } from '../core/errors';
-import { paceCollections } from '../core/transfer/memory';
-import { controller, state, version } from './context';
-import { COMMAND_MODULES } from './commands';
+import { state, version } from './state';
+import { modulesFor } from './commands';
 import { ExitCode, exitCodeFor, formatError } from './output';
 
-/** The omlmd program: its description and help, then every command from src/cli/commands/. */
-export function buildProgram(): Command {
+/**
+ * The omlmd program: its description and help, then the commands from src/cli/commands/ that
+ * `argv` needs (every one when it names none: `modulesFor`).
+ */
+export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command('omlmd')
     .description('Models with metadata as OCI artifacts: push, pull, inspect, copy and list them in registries, OCI layouts, and the local store.')
     .version(version, '-V, --version')
@@ -22,12 +21,13 @@ References:
 Exit codes: 0 ok, 1 failure, 2 usage or invalid input, 3 authentication, 4 not found,
             5 integrity (digest, size, unsafe path, a signature that does not verify), 6 network or TLS, 130 cancelled.`);
 
-  for (const register of COMMAND_MODULES) register(program);
+  const registers = await Promise.all(modulesFor(argv.slice(2)).map((m) => m.load()));
+  for (const register of registers) register(program);
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   program.exitOverride();
   program.configureOutput({ outputError: (s, write) => write(s.startsWith('error:') ? `omlmd: ${s}` : s) });
   const debug = argv.includes('--debug');
@@ -47,24 +47,4 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(formatError(e, debug) + '\n');
     return exitCodeFor(e);
   }
-}
-
-if (require.main === module) {
-  // undici parses HTTP in WebAssembly (llhttp). V8's optimizing tier-up of that module costs
-  // 20-35 MB of RSS at its peak, a quarter of a transfer's memory, for no gain that a
-  // command run can measure (bodies, not headers, make a transfer): the baseline compiler does.
-  setFlagsFromString('--liftoff-only');
-  // A collection the transfer engine paces by the bytes it moves (core/transfer/memory.ts);
-  // the flag only installs `gc` in contexts made after it, such as this one.
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as ((o?: { type: 'minor' | 'major' }) => void) | undefined;
-  if (typeof gc === 'function') paceCollections(() => gc({ type: 'minor' }));
-  process.on('SIGINT', () => {
-    if (state.interrupted) process.exit(ExitCode.cancelled);
-    state.interrupted = true;
-    controller.abort(new OmlmdError('CANCELLED', 'interrupted'));
-  });
-  main(process.argv).then((code) => {
-    process.exitCode = code;
-  });
 }

@@ -1,14 +1,34 @@
 import { resolve } from 'node:path';
-import { formatReference } from '../../core/oci/reference';
+import { formatReference, parseReference } from '../../core/oci/reference';
 import type { Command } from 'commander';
-import { pullWithSignature } from '../../core/trust';
+import { OmlmdError } from '../../core/errors';
+import type { OmlmdClient } from '../../core/client';
+import type { PullOptions, PullResult } from '../../core/transfer/pull';
+import type { ModelVerification, TrustRoot } from '../../core/trust';
 import { client, collect, concurrency, controller, example, print, withCommon, withProgress, type Common } from '../context';
 import { decryptionKeysFrom } from '../keys';
 import { humanSize } from '../output';
-import { policyFrom, trustFrom, withPolicy } from './trust';
-import { enforcePolicy } from '../../core/trust/policy';
+import { policyFrom, withPolicy } from './policy';
 
 /** `omlmd pull`: an artifact's files into a directory, every digest verified. */
+/**
+ * core/trust's pullWithSignature, with the trust code (Sigstore, lineage) loaded only to
+ * verify before the pull or, after it, to write the model.sig that the registry holds.
+ */
+async function pullWithSignature(c: OmlmdClient, target: string, out: string, opts: PullOptions & { trust?: TrustRoot }): Promise<PullResult & { reference: string; signature?: string; verified?: ModelVerification }> {
+  if (opts.trust) return (await import('../../core/trust')).pullWithSignature(c, target, out, opts);
+  const res = await c.pull(target, out, opts);
+  const byDigest = { ...parseReference(target), digest: res.descriptor.digest };
+  let signature: string | undefined;
+  try {
+    signature = await (await import('../../core/trust')).writeModelSignature(c, byDigest, out, opts);
+  } catch (e) {
+    // The files are there and verified against their digests; a registry that will not list referrers only means no model.sig.
+    if (!OmlmdError.is(e)) throw e;
+  }
+  return { ...res, reference: formatReference(byDigest), ...(signature ? { signature } : {}) };
+}
+
 export function registerPull(program: Command): void {
   example(withPolicy(withCommon(program.command('pull'), true))
     .description('pull an artifact\'s files into a directory, verifying every digest')
@@ -27,8 +47,11 @@ export function registerPull(program: Command): void {
       const out = resolve(o.output);
       // Under a policy: verified first, then pulled by the digest that verified; a refusal writes nothing.
       const policy = await policyFrom(o);
-      if (policy) target = formatReference((await enforcePolicy(c, target, policy, { signal: controller.signal })).reference);
-      const trust = o.verifyKey || o.verifyCa || o.certIdentity ? await trustFrom(o.verifyKey, o.verifyCa, o.certIdentity, { key: '--verify-key', ca: '--verify-ca' }) : undefined;
+      if (policy) {
+        const { enforcePolicy } = await import('../../core/trust/policy');
+        target = formatReference((await enforcePolicy(c, target, policy, { signal: controller.signal })).reference);
+      }
+      const trust = o.verifyKey || o.verifyCa || o.certIdentity ? await (await import('./trust')).trustFrom(o.verifyKey, o.verifyCa, o.certIdentity, { key: '--verify-key', ca: '--verify-ca' }) : undefined;
       // The signature, when the model has one, goes beside the files as model.sig (verify --path checks the folder against it).
       const res = await withProgress('pull', o, (onProgress) => pullWithSignature(c, target, out, {
         signal: controller.signal, onProgress, concurrency: concurrency(o), mediaTypes: o.mediaTypes, include: o.include, exclude: o.exclude, unpack: o.unpack, trust,

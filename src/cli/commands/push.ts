@@ -1,7 +1,6 @@
 import { extname } from 'node:path';
 import { Option, type Command } from 'commander';
 import { OmlmdError } from '../../core/errors';
-import { mountableIndex } from '../../core/lineage/api';
 import { formatReference, parseReference } from '../../core/oci/reference';
 import type { ModelMetadata } from '../../core/model/fields';
 import { collectModelFiles } from '../../core/model/files';
@@ -52,6 +51,7 @@ export function registerPush(program: Command): void {
         const ref = parseReference(res.reference);
         if (ref.kind !== 'registry' && ref.kind !== 'layout' && ref.kind !== 'local') throw new OmlmdError('USAGE', '--mountable needs a store');
         const tag = ref.tag ?? 'latest';
+        const { mountableIndex } = await import('../../core/lineage/api');
         const idx = await mountableIndex(c, formatReference({ ...ref, tag: undefined, digest: res.descriptor.digest }), tag, { signal: controller.signal, concurrency: concurrency(o) });
         if (o.json) {
           print(JSON.stringify({ reference: idx.reference, digest: idx.descriptor.digest, mediaType: idx.descriptor.mediaType, model: idx.model, image: idx.image, files: res.files.map((f) => ({ title: f.title, size: f.size })) }, null, 2));

@@ -12,22 +12,10 @@ import {
   attest, CertificateSigner, describeSigner, KeySigner, loadCertificates, loadPrivateKey, loadPublicKeys, MODEL_SIGNATURE_PREDICATE, signModel, verifyAttestation,
   verifyImageChain, verifyModel, verifyModelDirectory, type ChainLink, type Signer, type TrustRoot,
 } from '../../core/trust';
-import { loadPolicy, type TrustPolicy } from '../../core/trust/policy';
 import { client, controller, example, print, readStdinOnce, withCommon, type Common } from '../context';
 
+export { POLICY_ENV, policyFrom, withPolicy } from './policy';
 export const PASSPHRASE_ENV = 'OMLMD_SIGNING_PASSPHRASE';
-export const POLICY_ENV = 'OMLMD_POLICY';
-
-/** The trust policy of `--policy FILE`, else OMLMD_POLICY, else none. */
-export async function policyFrom(o: { policy?: string }): Promise<TrustPolicy | undefined> {
-  const path = o.policy ?? (process.env[POLICY_ENV] || undefined);
-  return path ? loadPolicy(resolve(path)) : undefined;
-}
-
-/** Adds `--policy FILE`. */
-export function withPolicy(cmd: Command): Command {
-  return cmd.option('--policy <file>', `enforce this trust policy (YAML; also ${POLICY_ENV}): allowed registries, who must have signed; checked before anything is written`);
-}
 
 export interface SignerFlags {
   passphraseStdin?: boolean;

@@ -6,7 +6,8 @@
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { connect as tlsConnect, createSecureContext, rootCertificates } from 'node:tls';
-import { Agent, buildConnector, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent, buildConnector, EnvHttpProxyAgent, request, type Connector } from './undici';
 import { cancelled, OmlmdError, throwIfAborted, toOmlmdError, type ErrorCode, type Operation, type RegistryErrorDetail, type Remedy } from '../errors';
 import { AuthState, type CredentialsProvider, type TokenRequest, type TokenResponse } from './auth';
 import { DEFAULT_RETRY_POLICY, errnoCode, parseRetryAfter, rememberRetryAfter, RETRYABLE_ERRNO, RetryBudget, type RetryEvent, type RetryPolicy } from './retry';
@@ -365,8 +366,8 @@ export async function createDispatcher(opts: DispatcherOptions = {}): Promise<Di
     // of CPU) is built at the first HTTPS connection, so a plain-HTTP registry never pays for it.
     const rejectUnauthorized = !tls.insecure;
     const plain = buildConnector({ timeout });
-    let secure: Promise<buildConnector.connector> | undefined;
-    const connect: buildConnector.connector = (options, callback) => {
+    let secure: Promise<Connector> | undefined;
+    const connect: Connector = (options, callback) => {
       if (options.protocol !== 'https:') return plain(options, callback);
       secure ??= trustedAuthorities(undefined, env).then((ca) => buildConnector({ timeout, secureContext: createSecureContext({ ca }), rejectUnauthorized }));
       secure.then(
@@ -426,7 +427,7 @@ export class RegistryHttp {
   private switched = false;
   private httpsProbe?: Promise<boolean>;
   private readonly auth: AuthState;
-  private dispatcher?: Promise<Dispatcher | undefined>;
+  private dispatcher?: Promise<Dispatcher>;
   private readonly userAgent: string;
   private readonly readTimeoutMs?: number;
   private warned = false;
@@ -460,7 +461,7 @@ export class RegistryHttp {
     return new RetryBudget(this.retryPolicy, operation, this.options.onRetry);
   }
 
-  private getDispatcher(): Promise<Dispatcher | undefined> {
+  private getDispatcher(): Promise<Dispatcher> {
     if (!this.dispatcher) {
       const o = this.options;
       if (o.tls?.insecure && this.scheme === 'https' && !o.dispatcher && !this.warned) {

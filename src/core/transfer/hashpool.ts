@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Readable } from 'node:stream';
 import { join } from 'node:path';
@@ -20,11 +21,14 @@ import type { FromWorker, ToWorker } from './hashworker';
 
 /**
  * The worker's code is hashworker.ts. Bundled, it is dist/hashworker.js beside the bundle that
- * runs (cli.js, core.js, extension.js); from source (tests through tsx) the worker loads the
+ * runs (core.js, extension.js) or in the folder above it (the CLI's split chunks in dist/cli/); from source (tests through tsx) the worker loads the
  * TypeScript file through tsx's require hook, as the importing process does.
  */
 function startWorker(): Worker {
-  if (!__filename.endsWith('.ts')) return new Worker(join(__dirname, 'hashworker.js'));
+  if (!__filename.endsWith('.ts')) {
+    const beside = join(__dirname, 'hashworker.js');
+    return new Worker(existsSync(beside) ? beside : join(__dirname, '..', 'hashworker.js'));
+  }
   // A variable, so that no bundler follows it: tsx exists only where the sources run.
   const tsx = 'tsx/cjs/api';
   const boot = `require(${JSON.stringify(require.resolve(tsx))}).register(); require(${JSON.stringify(join(__dirname, 'hashworker.ts'))});`;

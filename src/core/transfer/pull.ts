@@ -5,7 +5,7 @@ import { basename, dirname, extname, join, relative, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import picomatch from 'picomatch';
-import * as tar from 'tar';
+import type * as Tar from 'tar';
 import { openLayer, recipientCount, type OpenedLayer } from '../crypt';
 import { OmlmdError, toOmlmdError } from '../errors';
 import { viewArtifact, type ArtifactFile } from '../model/artifact';
@@ -293,6 +293,9 @@ async function inflateInto(tarPath: string, limit: number, title: string, sink: 
  * KitOps or ModelPack tar layer (plain or gzip), whose entries are paths relative to the
  * output folder; anything but files and folders is refused.
  */
+/** tar (115 kB) loads when a folder layer is unpacked, not with every pull. */
+const loadTar = (): Promise<typeof Tar> => import('tar');
+
 type ArchiveMode = { kind: 'legacy' } | { kind: 'archive'; gzip: boolean };
 
 async function listLegacyTar(tarPath: string, title: string, limit: number, mode: ArchiveMode = { kind: 'legacy' }): Promise<TarListing> {
@@ -301,12 +304,13 @@ async function listLegacyTar(tarPath: string, title: string, limit: number, mode
   let ok = true;
   let bytes = 0;
   let refused: OmlmdError | undefined;
+  const tar = await loadTar();
   const parser = new tar.Parser({ strict: true });
   const done = new Promise<void>((resolve, reject) => {
     parser.on('end', () => resolve());
     parser.on('error', reject);
   });
-  parser.on('entry', (e: tar.ReadEntry) => {
+  parser.on('entry', (e: Tar.ReadEntry) => {
     e.resume();
     if (refused || !ok) return;
     try {
@@ -368,7 +372,8 @@ async function unpackLegacyDirectory(tarPath: string, target: string, outDir: st
     }
     const staging = await mkdtemp(join(outDir, '.omlmd-unpack-'));
     try {
-      const unpack = new tar.Unpack({ cwd: staging, strict: true, filter: (_p: string, e: unknown) => typeof e === 'object' && e !== null && 'type' in e && ((e as tar.ReadEntry).type === 'File' || (e as tar.ReadEntry).type === 'Directory') });
+      const tar = await loadTar();
+      const unpack = new tar.Unpack({ cwd: staging, strict: true, filter: (_p: string, e: unknown) => typeof e === 'object' && e !== null && 'type' in e && ((e as Tar.ReadEntry).type === 'File' || (e as Tar.ReadEntry).type === 'Directory') });
       const done = new Promise<void>((resolve, reject) => {
         unpack.on('close', () => resolve());
         unpack.on('error', reject);
