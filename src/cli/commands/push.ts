@@ -28,7 +28,7 @@ export function registerPush(program: Command): void {
     .option('-p, --property <key=value>', 'a customProperties entry (repeatable); numbers and booleans keep their type', collect)
     .option('-a, --annotation <key=value>', 'an extra manifest annotation (repeatable)', collect)
     .option('--no-artifact-type', 'write no artifactType, exactly as omlmd 0.1.x')
-    .option('--encrypt-recipient <jwe:pubkey.pem>', 'encrypt the model files for this RSA or EC public key, in the ocicrypt format skopeo and podman read (repeatable: each recipient alone can decrypt); the metadata stays readable', collect)
+    .option('--encrypt-recipient <jwe:pubkey.pem>', 'encrypt the model files for this RSA or EC public key, in the ocicrypt format skopeo and podman read (repeatable: each recipient alone can decrypt), or for provider:NAME[:PARAM], an ocicrypt key provider from the file OCICRYPT_KEYPROVIDER_CONFIG names; the metadata stays readable', collect)
     .option('--encrypt-metadata', 'with --encrypt-recipient: encrypt the metadata layers too; the config is then empty and the metadata is not copied into the annotations, so search and inspect without the key see only the --annotation values', false)
     .option('--format <layout>', 'the artifact layout: omlmd (omlmd 0.1.x\'s, the default) or modelpack (CNCF ModelPack v1, read by KitOps, modctl, Docker and Harbor)', 'omlmd')
     .option('--mountable', 'also build a data-only image of the files and tag an image index holding both: containerd, CRI-O, podman and KServe (oci+native://) take the image, omlmd, modctl and KitOps the model')

@@ -10,9 +10,8 @@
  * redelivered push notification harmless).
  */
 import { hostPlatform } from '../transfer/resolve';
-import type { KeyObject } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { openLayer, type OpenedLayer } from '../crypt';
+import { openLayer, type DecryptionKey, type OpenedLayer } from '../crypt';
 import { OmlmdError } from '../errors';
 import { viewArtifact, type ArtifactFile } from '../model/artifact';
 import type { ModelMetadata } from '../model/metadata';
@@ -82,7 +81,7 @@ export interface ModelCarOptions extends TransferOptions {
   modelReference?: string;
   annotations?: Annotations;
   /** Private keys for a model whose files are encrypted (ocicrypt): they are decrypted into the image. */
-  decryptionKeys?: KeyObject[];
+  decryptionKeys?: DecryptionKey[];
 }
 
 export interface ModelCarResult {
