@@ -169,4 +169,52 @@ describe('encrypted models (ocicrypt) through the CLI and the real registry', ()
     assert.equal(pgp.code, 2);
     assert.match(pgp.stderr, /only JWE recipients/);
   });
+  test('push --encrypt-metadata: the metadata layers are ciphertext, the config empty, only --annotation values in clear; pull with the key restores them, without it writes nothing', async () => {
+    const args = ['push', `${proxy.host}/enc/sealed:v1`, join(work, 'model', 'weights.bin'), '--name', 'sealed-iris', '--description', 'a very secret description', '-p', 'owner=team-x',
+      '--encrypt-recipient', keys.rsa.pub, '--encrypt-metadata', '-a', 'org.opencontainers.image.vendor=acme'];
+    const r = await runCli(args, { env });
+    assert.equal(r.code, 0, r.stderr);
+    const m = await manifestOf(`${reg.host}/enc/sealed:v1`);
+    const meta = m.layers.filter((l) => /model_metadata/.test(l.annotations?.['org.opencontainers.image.title'] ?? ''));
+    assert.equal(meta.length, 2);
+    for (const l of meta) {
+      assert.equal(l.mediaType, 'application/x-config+encrypted');
+      assert.ok(l.annotations?.[JWE_KEYS_ANNOTATION] && l.annotations[PUBOPTS_ANNOTATION]);
+    }
+    const manifestText = JSON.stringify(m);
+    assert.doesNotMatch(manifestText, /secret description|sealed-iris|team-x/, 'nothing of the metadata in the manifest');
+    assert.equal(m.annotations?.['org.opencontainers.image.vendor'], 'acme');
+    const config = Buffer.from(await (await fetch(`http://${reg.host}/v2/enc/sealed/blobs/${m.config.digest}`)).arrayBuffer()).toString('utf8');
+    assert.equal(config, '{}');
+    for (const l of meta) {
+      const blob = Buffer.from(await (await fetch(`http://${reg.host}/v2/enc/sealed/blobs/${l.digest}`)).arrayBuffer());
+      assert.ok(!blob.includes('secret description'), 'the metadata layer is ciphertext');
+    }
+
+    const none = join(work, 'out-sealed-none');
+    const n = await runCli(['pull', `${reg.host}/enc/sealed:v1`, '-o', none], { env });
+    assert.equal(n.code, 5, n.stderr);
+    assert.match(n.stderr, /3 files .* encrypted/);
+    assert.ok(!existsSync(none) || readdirSync(none).length === 0, 'nothing written');
+    const out = join(work, 'out-sealed');
+    const p = await runCli(['pull', `${reg.host}/enc/sealed:v1`, '-o', out, '--decryption-key', keys.rsa.priv], { env });
+    assert.equal(p.code, 0, p.stderr);
+    assert.ok(readFileSync(join(out, 'weights.bin')).equals(weights));
+    const restored = JSON.parse(readFileSync(join(out, 'model_metadata.omlmd.json'), 'utf8')) as { name: string; description: string; customProperties: Record<string, unknown> };
+    assert.equal(restored.name, 'sealed-iris');
+    assert.equal(restored.description, 'a very secret description');
+    assert.equal(restored.customProperties.owner, 'team-x');
+    assert.match(readFileSync(join(out, 'model_metadata.omlmd.yaml'), 'utf8'), /description: a very secret description/);
+
+    // An unchanged re-push sends nothing and makes the same manifest (the cache knows what the metadata became).
+    proxy.seen.length = 0;
+    const again = await runCli(args.map((a) => a.replace('sealed:v1', 'sealed:v2')), { env });
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(proxy.seen.filter((s) => (s.method === 'PATCH' || s.method === 'PUT') && /\/blobs\/uploads\//.test(s.path)).reduce((b, s) => b + s.bodyBytes, 0), 0);
+    assert.deepEqual((await manifestOf(`${reg.host}/enc/sealed:v2`)).layers, m.layers);
+
+    const usage = await runCli(['push', `${reg.host}/enc/sealed:v3`, join(work, 'model', 'weights.bin'), '--name', 'x', '--encrypt-metadata'], { env });
+    assert.equal(usage.code, 2, usage.stderr);
+    assert.match(usage.stderr, /--encrypt-metadata goes with --encrypt-recipient/);
+  });
 });

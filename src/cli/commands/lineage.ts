@@ -14,7 +14,7 @@ import type { Platform } from '../../core/oci/types';
 import { fetchImageManifest } from '../../core/transfer/resolve';
 import { BUNDLE_MEDIA_TYPE, describeSignature, modelCarWithProvenance, type SignatureListing } from '../../core/trust';
 import { client, collect, concurrency, controller, example, parseAnnotation, print, version, warn, withCommon, withProgress, type Common } from '../context';
-import { decryptionKeysFrom } from '../keys';
+import { decryptionKeysFrom, recipientsFrom } from '../keys';
 import { policyFrom, signerFrom, trustFrom, withPolicy } from './trust';
 import { enforcePolicy } from '../../core/trust/policy';
 import { parseStorageUri, STORAGE_URI_PREFIXES } from '../../core/lineage/storage';
@@ -122,7 +122,9 @@ export function registerLineage(program: Command): void {
     .option('--sign-cert <pem>', 'with --sign-key: sign with this X.509 signing certificate')
     .option('--sign-chain <pem>', 'with --sign-cert: the certificates it chains up to')
     .option('--passphrase-stdin', 'read the signing key\'s passphrase from standard input (else OMLMD_SIGNING_PASSPHRASE)')
-    .action(async (model: string, image: string, o: Common & { base?: string; dataOnly?: boolean; platform?: string; busybox?: string; annotation?: string[]; verifyKey?: string; verifyCa?: string; certIdentity?: string; signKey?: string; signCert?: string; signChain?: string; passphraseStdin?: boolean }) => {
+    .option('--decryption-key <key.pem>', 'private key for an encrypted model, whose files are decrypted into the image (repeatable; also OMLMD_DECRYPTION_KEYS)', collect)
+    .option('--encrypt-recipient <jwe:pub.pem>', 'encrypt the image\'s layers for this recipient, as skopeo copy --encryption-key does (repeatable); podman pull --decryption-key, CRI-O and Confidential Containers decrypt it', collect)
+    .action(async (model: string, image: string, o: Common & { base?: string; dataOnly?: boolean; platform?: string; busybox?: string; annotation?: string[]; verifyKey?: string; verifyCa?: string; certIdentity?: string; signKey?: string; signCert?: string; signChain?: string; passphraseStdin?: boolean; decryptionKey?: string[]; encryptRecipient?: string[] }) => {
       let platform: Platform | undefined;
       if (o.platform) {
         const [os, architecture, variant] = o.platform.split('/');
@@ -135,7 +137,7 @@ export function registerLineage(program: Command): void {
       const c = client(o);
       const res = await withProgress('modelcar', o, (onProgress) => modelCarWithProvenance(c, model, image, {
         base: o.base, dataOnly: o.dataOnly, platform, busybox: o.busybox, annotations: annotations(o.annotation), signal: controller.signal, onProgress, concurrency: concurrency(o),
-        verify: trust, signer, builderVersion: version,
+        verify: trust, signer, builderVersion: version, decryptionKeys: decryptionKeysFrom(o.decryptionKey), encryptFor: recipientsFrom(o.encryptRecipient),
       }));
       if (!res.sameRepository) warn(`the image is not in the model's repository: discover on the model there will not list it (discover ${formatReference({ ...parseReference(image), tag: undefined, digest: res.subject.digest })} will)`);
       if (o.json) {
@@ -146,6 +148,7 @@ export function registerLineage(program: Command): void {
       }
       const bytes = res.layers.reduce((n, l) => n + l.size, 0);
       const lines = [`Built ${res.reference}`, `  ${res.platform.os}/${res.platform.architecture} on ${res.baseName}; ${res.layers.reduce((n, l) => n + l.files.length, 0)} model file(s) under /models in ${res.layers.length} layer(s) (${humanSize(bytes)})`, `  subject ${res.subject.digest}`];
+      if (o.encryptRecipient?.length) lines.push(`  layers encrypted for ${o.encryptRecipient.length} recipient(s) (ocicrypt, as skopeo writes them)`);
       if (res.model.verified) lines.push(`  model verified first: signature ${res.model.verified.signature.digest}`);
       lines.push(`  provenance (SLSA v1) ${res.provenance.digest}${res.provenance.signed ? `, signed by ${res.provenance.signer}` : ', unsigned'}`);
       if (parseReference(image).kind === 'registry') lines.push(o.dataOnly ? `  Kubernetes: volumes: [{ name: model, image: { reference: ${res.reference} } }] (KServe: storageUri: oci+native://${res.reference})` : `  KServe: storageUri: oci://${res.reference}`);

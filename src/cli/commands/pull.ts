@@ -41,7 +41,7 @@ export function registerPull(program: Command): void {
     .option('--verify-key <pem>', 'pull only if the model\'s signature verifies with this public key (then by the verified digest)')
     .option('--verify-ca <pem>', 'pull only if the model\'s signature verifies with a certificate from this CA')
     .option('--cert-identity <id>', 'with --verify-ca: whom the signing certificate must name')
-    .option('--decryption-key <key.pem>', 'private key for encrypted files (repeatable; also OMLMD_DECRYPTION_KEYS, comma-separated files; passphrase in OMLMD_DECRYPTION_PASSPHRASE)', collect)
+    .option('--decryption-key <key.pem>', 'private key for encrypted files, or provider:NAME[:PARAM] for an ocicrypt key provider (OCICRYPT_KEYPROVIDER_CONFIG) (repeatable; also OMLMD_DECRYPTION_KEYS, comma-separated; passphrase in OMLMD_DECRYPTION_PASSPHRASE)', collect)
     .action(async (target: string, o: Common & { output: string; mediaTypes?: string[]; include?: string[]; exclude?: string[]; unpack?: boolean; verifyKey?: string; verifyCa?: string; certIdentity?: string; policy?: string; decryptionKey?: string[] }) => {
       const c = client(o);
       const out = resolve(o.output);

@@ -27,13 +27,15 @@ export function registerPush(program: Command): void {
     .option('-p, --property <key=value>', 'a customProperties entry (repeatable); numbers and booleans keep their type', collect)
     .option('-a, --annotation <key=value>', 'an extra manifest annotation (repeatable)', collect)
     .option('--no-artifact-type', 'write no artifactType, exactly as omlmd 0.1.x')
-    .option('--encrypt-recipient <jwe:pubkey.pem>', 'encrypt the model files for this RSA or EC public key, in the ocicrypt format skopeo and podman read (repeatable: each recipient alone can decrypt); the metadata stays readable', collect)
+    .option('--encrypt-recipient <jwe:pubkey.pem>', 'encrypt the model files for this RSA or EC public key, in the ocicrypt format skopeo and podman read (repeatable: each recipient alone can decrypt), or for provider:NAME[:PARAM], an ocicrypt key provider from the file OCICRYPT_KEYPROVIDER_CONFIG names; the metadata stays readable', collect)
+    .option('--encrypt-metadata', 'with --encrypt-recipient: encrypt the metadata layers too; the config is then empty and the metadata is not copied into the annotations, so search and inspect without the key see only the --annotation values', false)
     .option('--format <layout>', 'the artifact layout: omlmd (omlmd 0.1.x\'s, the default) or modelpack (CNCF ModelPack v1, read by KitOps, modctl, Docker and Harbor)', 'omlmd')
     .option('--mountable', 'also build a data-only image of the files and tag an image index holding both: containerd, CRI-O, podman and KServe (oci+native://) take the image, omlmd, modctl and KitOps the model')
     .option('--follow-symlinks', 'push the files that symbolic links in a pushed folder lead to outside it (refused by default)')
     .option('--no-prefill', 'do not fill the model format and customProperties (parameters, dtype, quantization) from the model files\' headers')
     .addOption(new Option('--as-artifact', 'accepted for omlmd 0.1.x compatibility (always an artifact)').hideHelp())
-    .action(async (target: string, paths: string[], o: PushOpts & { prefill?: boolean; followSymlinks?: boolean; format?: string; mountable?: boolean }) => {
+    .action(async (target: string, paths: string[], o: PushOpts & { prefill?: boolean; followSymlinks?: boolean; format?: string; mountable?: boolean; encryptMetadata?: boolean }) => {
+      if (o.encryptMetadata && !o.encryptRecipient?.length) throw new OmlmdError('USAGE', '--encrypt-metadata goes with --encrypt-recipient (whom to encrypt for)');
       if (o.format !== 'omlmd' && o.format !== 'modelpack') throw new OmlmdError('USAGE', `--format takes omlmd or modelpack, not ${JSON.stringify(o.format)}`);
       let metadata = await metadataFromOptions(o);
       if (o.prefill !== false && !o.emptyMetadata && paths.length) metadata = await prefill(metadata, paths, o.followSymlinks === true);
@@ -44,6 +46,7 @@ export function registerPush(program: Command): void {
         annotations: o.annotation?.length ? Object.fromEntries(o.annotation.map(parseAnnotation)) : undefined,
         artifactType: o.artifactType === false ? false : undefined,
         encryptFor: recipientsFrom(o.encryptRecipient),
+        ...(o.encryptMetadata ? { encryptMetadata: true } : {}),
         followSymlinks: o.followSymlinks,
         format: o.format as 'omlmd' | 'modelpack',
       }, { signal: controller.signal, onProgress, concurrency: concurrency(o) }));

@@ -2,7 +2,14 @@
  * Lineage for a client: the same operations as the modules beside this one, taking
  * references (`host/repo:tag`, `oci:PATH:TAG`, `repo:tag`) the way OmlmdClient does.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { OmlmdClient, type Target } from '../client';
+import type { Recipient } from '../crypt';
+import { encryptImageLayers } from '../crypt/image';
+import { MediaType } from '../oci/mediatypes';
+import { OciLayout } from '../oci/layout';
 import { OmlmdError } from '../errors';
 import { ModelMediaType } from '../model/artifact';
 import { metadataFromConfig } from '../model/metadata';
@@ -17,7 +24,7 @@ import { copyWithReferrers, type RecursiveCopyResult } from './copy';
 import { discoverReferrers, type DiscoverOptions, type DiscoverResult } from './discover';
 import { buildModelCar, pushBusyboxBase, type ModelCarOptions, type ModelCarResult } from './modelcar';
 import { generateModelCard, MODEL_CARD_ARTIFACT_TYPE, MODEL_CARD_TITLE } from './modelcard';
-import { deleteReferrer, type ReferrersSource } from './referrers';
+import { deleteReferrer, pushReferrer, type ReferrersSource } from './referrers';
 import { initializeStorage, parseStorageUri, type StorageInitializerOptions } from './storage';
 import type { PullResult } from '../transfer/pull';
 
@@ -73,6 +80,11 @@ export async function copyRecursive(client: OmlmdClient, source: Target, destina
 export interface ModelCarRequest extends Omit<ModelCarOptions, 'base' | 'modelReference'> {
   /** The base image reference; default the busybox-static minimal base. */
   base?: Target;
+  /**
+   * Encrypt the image's layers for these recipients, as skopeo does (crypt/image.ts): the
+   * image is built in a private temporary layout, and only its ciphertext reaches `image`.
+   */
+  encryptFor?: Recipient[];
 }
 
 /** `omlmd modelcar build`: the KServe ModelCar image of `model`, stored at `image`. */
@@ -83,11 +95,30 @@ export async function modelCar(client: OmlmdClient, model: Target, image: Target
   if (img.digest) throw new OmlmdError('USAGE', `cannot build to a digest (${formatReference(img)}): the digest comes from the content`, { remedies: [{ kind: 'name-a-tag', example: 'REPO:v1-modelcar' }] });
   const tag = img.tag ?? DEFAULT_TAG;
   const baseRef = opts.base === undefined ? undefined : parse(opts.base);
-  const res = await buildModelCar(await client.repository(m), refOf(m), await client.repository(img, { create: true }), tag, {
-    ...opts,
-    base: baseRef ? { repo: await client.repository(baseRef), reference: refOf(baseRef), name: formatReference(baseRef) } : undefined,
+  const { encryptFor, ...rest } = opts;
+  const build = (dst: Awaited<ReturnType<OmlmdClient['repository']>>, t: string | undefined) => buildModelCar(modelRepo, refOf(m), dst, t, {
+    ...rest,
+    base: baseRef ? { repo: baseRepo!, reference: refOf(baseRef), name: formatReference(baseRef) } : undefined,
     modelReference: formatReference(m),
   });
+  const modelRepo = await client.repository(m);
+  const baseRepo = baseRef ? await client.repository(baseRef) : undefined;
+  const dst = await client.repository(img, { create: true });
+  let res: ModelCarResult;
+  if (!encryptFor?.length) {
+    res = await build(dst, tag);
+  } else {
+    const staging = await mkdtemp(join(tmpdir(), 'omlmd-modelcar-'));
+    try {
+      const built = await build((await OciLayout.open(staging, { create: true })).repository(), undefined);
+      const manifest = await encryptImageLayers((await OciLayout.open(staging)).repository(), built.manifest, dst, encryptFor, { tmpDir: staging, signal: opts.signal, concurrency: opts.concurrency });
+      const { descriptor, source } = await pushReferrer(dst, Buffer.from(JSON.stringify(manifest), 'utf8'), MediaType.ociManifest, tag, { signal: opts.signal });
+      const own = manifest.layers.slice(manifest.layers.length - built.layers.length);
+      res = { ...built, descriptor, manifest, source, layers: built.layers.map((l, i) => ({ ...l, digest: own[i]!.digest, size: own[i]!.size })) };
+    } finally {
+      await rm(staging, { recursive: true, force: true });
+    }
+  }
   return { ...res, reference: formatReference({ ...img, tag, digest: res.descriptor.digest }), sameRepository: sameRepository(m, img) };
 }
 

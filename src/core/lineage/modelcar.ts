@@ -11,6 +11,7 @@
  */
 import { hostPlatform } from '../transfer/resolve';
 import { Readable } from 'node:stream';
+import { openLayer, type DecryptionKey, type OpenedLayer } from '../crypt';
 import { OmlmdError } from '../errors';
 import { viewArtifact, type ArtifactFile } from '../model/artifact';
 import type { ModelMetadata } from '../model/metadata';
@@ -79,6 +80,8 @@ export interface ModelCarOptions extends TransferOptions {
   /** How the model is named in the labels (its reference as the user wrote it). */
   modelReference?: string;
   annotations?: Annotations;
+  /** Private keys for a model whose files are encrypted (ocicrypt): they are decrypted into the image. */
+  decryptionKeys?: DecryptionKey[];
 }
 
 export interface ModelCarResult {
@@ -221,6 +224,19 @@ export async function buildModelCar(modelRepo: Repository, modelRef: string, dst
   const created = opts.created ?? model.annotations?.[Annotation.created] ?? '1970-01-01T00:00:00Z';
   const base = await resolveBase(opts, created);
   const groups = planLayers(files);
+  // Encrypted model files are opened (their keys unwrapped) before any byte moves, and decrypted
+  // on their way into the tar, checked against the plaintext digest their wrapped key names.
+  const opened = new Map<ArtifactFile, OpenedLayer>();
+  for (const f of files) if (f.encrypted) opened.set(f, await openLayer(f.descriptor, opts.decryptionKeys ?? [], f.path));
+  const readFile = (f: ArtifactFile): Promise<Readable> | Readable => {
+    const o = opened.get(f);
+    if (!o) return modelRepo.openBlob(f.descriptor, { signal });
+    return modelRepo.openBlob(f.descriptor, { signal }).then((cipher) => {
+      const plain = o.stream();
+      cipher.on('error', (e) => plain.destroy(e));
+      return cipher.pipe(plain);
+    });
+  };
   const tarLayers = groups.map((group) => {
     const paths = group.map((f) => `${MODELCAR_MODEL_DIR}/${f.path}`);
     const entries: TarEntry[] = [
@@ -229,8 +245,8 @@ export async function buildModelCar(modelRepo: Repository, modelRef: string, dst
         type: 'File',
         path: paths[i]!,
         size: f.descriptor.size,
-        open: () => modelRepo.openBlob(f.descriptor, { signal }),
-        verify: f.descriptor,
+        open: () => readFile(f),
+        verify: opened.get(f)?.plain ?? f.descriptor,
       })),
     ];
     return { layer: new TarLayer(entries), files: group.map((f) => f.path) };

@@ -48,6 +48,12 @@ export interface BuildManifestInput {
   subject?: Descriptor;
   /** false writes no artifactType, exactly as omlmd 0.1.x. */
   artifactType?: string | false;
+  /**
+   * The metadata layers encrypted (push --encrypt-metadata): these descriptors (their title
+   * added) stand for the JSON and YAML layers, the config is `config` (metadata-free), and
+   * the metadata is not projected into the annotations: only `created` and `annotations` stay.
+   */
+  encryptedMetadata?: { json: Descriptor; yaml: Descriptor };
 }
 
 /** Builds the manifest and its exact bytes (the digest is over these bytes). */
@@ -60,17 +66,25 @@ export function buildModelManifest(input: BuildManifestInput): { manifest: Image
     size: f.size,
     annotations: { [Annotation.title]: f.title, ...f.annotations },
   }));
-  layers.push({ ...configDesc, annotations: { [Annotation.title]: METADATA_JSON_TITLE } });
-  layers.push({ mediaType: ModelMediaType.config, digest: input.yaml.digest, size: input.yaml.size, annotations: { [Annotation.title]: METADATA_YAML_TITLE } });
+  const sealed = input.encryptedMetadata;
+  if (sealed) {
+    layers.push({ ...sealed.json, annotations: { [Annotation.title]: METADATA_JSON_TITLE, ...sealed.json.annotations } });
+    layers.push({ ...sealed.yaml, annotations: { [Annotation.title]: METADATA_YAML_TITLE, ...sealed.yaml.annotations } });
+  } else {
+    layers.push({ ...configDesc, annotations: { [Annotation.title]: METADATA_JSON_TITLE } });
+    layers.push({ mediaType: ModelMediaType.config, digest: input.yaml.digest, size: input.yaml.size, annotations: { [Annotation.title]: METADATA_YAML_TITLE } });
+  }
 
-  const annotations: Annotations = { ...metadataAnnotations(metadata) };
+  const annotations: Annotations = sealed ? {} : { ...metadataAnnotations(metadata) };
   const standard: Annotations = {};
   if (input.created) standard[Annotation.created] = input.created;
-  if (metadata.author) standard[Annotation.authors] = metadata.author;
-  if (metadata.description) standard[Annotation.description] = metadata.description;
-  if (metadata.name) standard['org.opencontainers.image.title'] = metadata.name;
-  const license = metadata.customProperties?.license ?? metadata.customProperties?.licenses;
-  if (typeof license === 'string' && license !== '') standard[Annotation.licenses] = license;
+  if (!sealed) {
+    if (metadata.author) standard[Annotation.authors] = metadata.author;
+    if (metadata.description) standard[Annotation.description] = metadata.description;
+    if (metadata.name) standard['org.opencontainers.image.title'] = metadata.name;
+    const license = metadata.customProperties?.license ?? metadata.customProperties?.licenses;
+    if (typeof license === 'string' && license !== '') standard[Annotation.licenses] = license;
+  }
   Object.assign(annotations, standard, input.annotations ?? {});
 
   const manifest: ImageManifest = {

@@ -1,4 +1,3 @@
-import type { KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, open, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, relative, sep } from 'node:path';
@@ -6,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import picomatch from 'picomatch';
 import type * as Tar from 'tar';
-import { openLayer, recipientCount, type OpenedLayer } from '../crypt';
+import { openLayer, recipientCount, type DecryptionKey, type OpenedLayer } from '../crypt';
 import { OmlmdError, toOmlmdError } from '../errors';
 import { viewArtifact, type ArtifactFile } from '../model/artifact';
 import type { Repository } from '../oci/store';
@@ -43,7 +42,7 @@ export interface PullOptions extends TransferOptions {
    * Private keys for encrypted layers (ocicrypt, JWE). An artifact with encrypted files and
    * no key that opens them is refused before anything is written.
    */
-  decryptionKeys?: KeyObject[];
+  decryptionKeys?: DecryptionKey[];
 }
 
 export interface PulledFile {

@@ -31,6 +31,11 @@ export interface PushInput {
   cwd?: string;
   /** Encrypt the model files (ocicrypt, JWE) for these recipients; the metadata stays in clear. */
   encryptFor?: Recipient[];
+  /**
+   * With `encryptFor`: encrypt the metadata layers too; the config is then `{}` and the
+   * metadata is not projected into the annotations (only `created` and `annotations` stay).
+   */
+  encryptMetadata?: boolean;
   /** Push what symbolic links under a pushed folder lead to outside it (default: refuse such links). */
   followSymlinks?: boolean;
   /**
@@ -201,6 +206,41 @@ async function pushEncryptedFile(repo: Repository, f: ModelFile, recipients: Rec
   return layer;
 }
 
+/** The config of an artifact whose metadata is encrypted: an empty metadata document. */
+const SEALED_CONFIG = Buffer.from('{}', 'utf8');
+
+/**
+ * The metadata JSON and YAML as encrypted layers (push --encrypt-metadata), each with its own
+ * key like every encrypted layer. The cache remembers what the same metadata became for the
+ * same recipients, so an unchanged re-push sends nothing and makes the same manifest.
+ */
+async function sealMetadata(repo: Repository, json: Buffer, yaml: Buffer, recipients: Recipient[], cache: TransferCache | undefined, signal: AbortSignal | undefined): Promise<{ json: Descriptor; yaml: Descriptor }> {
+  const who = recipientsFingerprint(recipients);
+  const one = async (bytes: Buffer): Promise<Descriptor> => {
+    const plain = sha256(bytes);
+    const mediaType = `${ModelMediaType.config}+encrypted`;
+    const remembered = await cache?.encryptedLayer(plain, who);
+    if (remembered && remembered.mediaType === mediaType && (await presentWithoutSending(repo, remembered, cache, signal))) return remembered;
+    const enc = encryptLayer(recipients);
+    const chunks: Buffer[] = [];
+    const cipher = enc.stream();
+    cipher.on('data', (c: Buffer) => chunks.push(c));
+    await new Promise<void>((resolve, reject) => {
+      cipher.once('end', resolve).once('error', reject);
+      cipher.end(bytes);
+    });
+    const out = Buffer.concat(chunks);
+    const digest = sha256(out);
+    await repo.putBlob({ open: () => Readable.from([out]), size: out.length, digest }, { signal });
+    const desc = await enc.descriptor({ mediaType: ModelMediaType.config }, { digest, size: out.length });
+    const layer = { digest, size: out.length, mediaType: desc.mediaType, annotations: desc.annotations ?? {} };
+    await cache?.recordEncryptedLayer(plain, who, layer);
+    await rememberLocation(repo, digest, cache);
+    return layer;
+  };
+  return { json: await one(json), yaml: await one(yaml) };
+}
+
 /**
  * Pushes model files with their metadata as one artifact. Each file is read at most once (a
  * worker thread hashes while the bytes go out) and not at all when the digest cache knows it
@@ -232,7 +272,9 @@ export async function pushModel(repo: Repository, tag: string | undefined, input
     await rememberLocation(repo, digest, opts.cache);
     return { digest, size: bytes.length };
   };
-  const [config, yaml] = modelpack ? [undefined, undefined] : [await small(configBytes), await small(yamlBytes)];
+  if (input.encryptMetadata && !input.encryptFor?.length) throw new OmlmdError('USAGE', 'encrypting the metadata needs at least one recipient');
+  const sealed = input.encryptMetadata && !modelpack ? await sealMetadata(repo, configBytes, yamlBytes, input.encryptFor!, opts.cache, signal) : undefined;
+  const [config, yaml] = modelpack ? [undefined, undefined] : sealed ? [await small(SEALED_CONFIG), { digest: '', size: 0 }] : [await small(configBytes), await small(yamlBytes)];
 
   const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
   const pool = new HashPool(concurrency);
@@ -268,6 +310,7 @@ export async function pushModel(repo: Repository, tag: string | undefined, input
     annotations: input.annotations,
     subject: input.subject,
     artifactType: input.artifactType,
+    ...(sealed ? { encryptedMetadata: sealed } : {}),
   });
   const descriptor = await repo.putManifest(bytes, manifest.mediaType!, tag, { signal });
   return { descriptor, manifest, files };

@@ -1,0 +1,178 @@
+/**
+ * ocicrypt's key-provider protocol (its keywrap/keyprovider/keyprovider.go and
+ * config/keyprovider-config/config.go): a program named in a JSON configuration file wraps
+ * and unwraps a layer's private options, so the key can live in a key management service,
+ * or, in Confidential Containers, be released by a key broker (Trustee's KBS) to the guest's
+ * attestation agent after attestation.
+ *
+ * - The configuration (the file `OCICRYPT_KEYPROVIDER_CONFIG` names) is
+ *   `{"key-providers": {"NAME": {"cmd": {"path": "...", "args": [...]}}}}`; a provider may
+ *   instead be a gRPC endpoint (`"grpc": "host:port"`), which this version does not call.
+ * - The program gets one JSON document on its standard input and answers one on its standard
+ *   output. Go's encoding/json writes []byte as standard base64, so `optsdata` and
+ *   `annotation` are base64 strings, and `ec`/`dc` are ocicrypt's EncryptConfig and
+ *   DecryptConfig with their Go field names (`Parameters`: name -> list of base64 values;
+ *   the value is what follows `provider:NAME:` in a recipient or key, or `Enabled`).
+ *   - wrap:   `{"op":"keywrap","keywrapparams":{"ec":{...},"optsdata":B64}}` ->
+ *             `{"keywrapresults":{"annotation":B64}}`
+ *   - unwrap: `{"op":"keyunwrap","keyunwrapparams":{"dc":{...},"annotation":B64}}` ->
+ *             `{"keyunwrapresults":{"optsdata":B64}}`
+ * - The layer annotation `org.opencontainers.image.enc.keys.provider.NAME` holds base64 of
+ *   the bytes the program returned (comma-separated entries, as for every scheme).
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { OmlmdError } from '../errors';
+
+export const PROVIDER_ANNOTATION_PREFIX = 'org.opencontainers.image.enc.keys.provider.';
+
+export interface KeyProviderCommand {
+  path: string;
+  args: string[];
+}
+
+/** A provider from the configuration, with the parameter given after `provider:NAME:`. */
+export interface KeyProviderKey {
+  provider: string;
+  /** What followed `provider:NAME:` (ocicrypt passes `Enabled` when nothing did). */
+  parameter: string;
+  command: KeyProviderCommand;
+  /** How the user named it, for messages. */
+  source: string;
+}
+
+/** The longest answer a provider may give (a wrapped key is a few KB). */
+const MAX_PROVIDER_OUTPUT = 1024 * 1024;
+/** How long a provider may take (a key broker behind it may be remote). */
+const PROVIDER_TIMEOUT_MS = 60_000;
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** Reads ocicrypt's key-provider configuration file: the providers that have a command. */
+export function readKeyProviderConfig(path: string): Map<string, KeyProviderCommand> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new OmlmdError('USAGE', `cannot read the key-provider configuration ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`, { remedies: [{ kind: 'check-file', path, setting: 'file' }] });
+  }
+  return parseKeyProviderConfig(text, path);
+}
+
+export function parseKeyProviderConfig(text: string, source: string): Map<string, KeyProviderCommand> {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw new OmlmdError('USAGE', `the key-provider configuration ${source} is not JSON`);
+  }
+  const providers = (doc as { 'key-providers'?: unknown } | null)?.['key-providers'];
+  if (!providers || typeof providers !== 'object' || Array.isArray(providers)) throw new OmlmdError('USAGE', `the key-provider configuration ${source} has no "key-providers" object`);
+  const out = new Map<string, KeyProviderCommand>();
+  for (const [name, attrs] of Object.entries(providers as Record<string, unknown>)) {
+    const cmd = (attrs as { cmd?: { path?: unknown; args?: unknown } } | null)?.cmd;
+    if (!cmd) continue; // a gRPC provider: not called by this version (see keyProviderKey)
+    if (typeof cmd.path !== 'string' || cmd.path === '' || (cmd.args !== undefined && cmd.args !== null && (!Array.isArray(cmd.args) || cmd.args.some((a) => typeof a !== 'string')))) {
+      throw new OmlmdError('USAGE', `the key provider ${JSON.stringify(name)} in ${source} needs "cmd": {"path": string, "args": [strings]}`);
+    }
+    out.set(name, { path: cmd.path, args: (cmd.args as string[] | undefined) ?? [] });
+  }
+  return out;
+}
+
+/**
+ * `provider:NAME[:PARAMETER]` (skopeo's form, for a recipient or a decryption key) resolved
+ * against the configuration read from `configPath`.
+ */
+export function keyProviderKey(spec: string, configPath: string | undefined): KeyProviderKey {
+  const rest = spec.replace(/^provider:/, '');
+  const at = rest.indexOf(':');
+  const name = at > 0 ? rest.slice(0, at) : rest;
+  const parameter = at > 0 ? rest.slice(at + 1) : 'Enabled';
+  if (!NAME_RE.test(name)) throw new OmlmdError('USAGE', `${spec}: a key provider's name is letters, digits, '.', '_' and '-'`);
+  if (!configPath) throw new OmlmdError('USAGE', `${spec} names a key provider, and no key-provider configuration is set (OCICRYPT_KEYPROVIDER_CONFIG names ocicrypt's JSON file)`);
+  const providers = readKeyProviderConfig(configPath);
+  const command = providers.get(name);
+  if (!command) throw new OmlmdError('USAGE', `the key provider ${JSON.stringify(name)} is not in ${configPath} as a command (gRPC providers are not called by this version)`);
+  return { provider: name, parameter, command, source: spec };
+}
+
+const b64 = (s: string | Buffer): string => Buffer.from(s).toString('base64');
+
+function parametersOf(keys: KeyProviderKey[]): Record<string, string[]> {
+  const p: Record<string, string[]> = {};
+  for (const k of keys) (p[k.provider] ??= []).push(b64(k.parameter));
+  return p;
+}
+
+/** Wraps a layer's private options with one provider (all the recipients that name it): the annotation bytes. */
+export async function providerWrap(keys: KeyProviderKey[], optsData: Uint8Array): Promise<Buffer> {
+  const k = keys[0]!;
+  const input = { op: 'keywrap', keywrapparams: { ec: { Parameters: parametersOf(keys), DecryptConfig: { Parameters: null } }, optsdata: b64(Buffer.from(optsData)) }, keyunwrapparams: { dc: null, annotation: null } };
+  const out = await runProvider(k, input, 'wrap the layer key');
+  const annotation = (out as { keywrapresults?: { annotation?: unknown } }).keywrapresults?.annotation;
+  if (typeof annotation !== 'string' || annotation === '') throw providerFailed(k, 'wrap the layer key', 'its answer has no keywrapresults.annotation');
+  return decodeB64(annotation, k, 'keywrapresults.annotation');
+}
+
+/** Unwraps one annotation entry (its bytes) with a provider: the private options JSON. */
+export async function providerUnwrap(key: KeyProviderKey, annotation: Buffer): Promise<Buffer> {
+  const input = { op: 'keyunwrap', keywrapparams: { ec: null, optsdata: null }, keyunwrapparams: { dc: { Parameters: parametersOf([key]) }, annotation: b64(annotation) } };
+  const out = await runProvider(key, input, 'unwrap the layer key');
+  const opts = (out as { keyunwrapresults?: { optsdata?: unknown } }).keyunwrapresults?.optsdata;
+  if (typeof opts !== 'string' || opts === '') throw providerFailed(key, 'unwrap the layer key', 'its answer has no keyunwrapresults.optsdata');
+  return decodeB64(opts, key, 'keyunwrapresults.optsdata');
+}
+
+function decodeB64(s: string, k: KeyProviderKey, field: string): Buffer {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s)) throw providerFailed(k, 'answer', `its ${field} is not base64`);
+  return Buffer.from(s, 'base64');
+}
+
+function providerFailed(k: KeyProviderKey, what: string, why: string): OmlmdError {
+  return new OmlmdError('INVALID_KEY', `the key provider ${k.provider} (${k.command.path}) did not ${what}: ${why}`);
+}
+
+function runProvider(k: KeyProviderKey, input: unknown, what: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    let child;
+    try {
+      child = spawn(k.command.path, k.command.args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    } catch (e) {
+      reject(providerFailed(k, what, (e as Error).message));
+      return;
+    }
+    const out: Buffer[] = [];
+    let outBytes = 0;
+    let err = '';
+    let failed: OmlmdError | undefined;
+    const timer = setTimeout(() => {
+      failed = providerFailed(k, what, `no answer within ${PROVIDER_TIMEOUT_MS / 1000} s`);
+      child.kill('SIGKILL');
+    }, PROVIDER_TIMEOUT_MS);
+    child.stdout.on('data', (c: Buffer) => {
+      outBytes += c.length;
+      if (outBytes > MAX_PROVIDER_OUTPUT) {
+        failed ??= providerFailed(k, what, `its answer is over ${MAX_PROVIDER_OUTPUT} bytes`);
+        child.kill('SIGKILL');
+      } else out.push(c);
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      if (err.length < 2000) err += c.toString('utf8');
+    });
+    child.stdin.on('error', () => undefined); // a provider that exits without reading: its exit status says why
+    child.on('error', (e) => {
+      failed ??= providerFailed(k, what, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such program' : e.message);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (failed) return reject(failed);
+      if (code !== 0) return reject(providerFailed(k, what, `it exited with ${code ?? signal}${err.trim() ? `: ${err.trim().split('\n')[0]!.slice(0, 300)}` : ''}`));
+      try {
+        resolve(JSON.parse(Buffer.concat(out).toString('utf8')));
+      } catch {
+        reject(providerFailed(k, what, 'its answer is not JSON'));
+      }
+    });
+    child.stdin.end(JSON.stringify(input));
+  });
+}
