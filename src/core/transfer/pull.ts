@@ -9,6 +9,7 @@ import * as tar from 'tar';
 import { openLayer, recipientCount, type OpenedLayer } from '../crypt';
 import { OmlmdError, toOmlmdError } from '../errors';
 import { viewArtifact, type ArtifactFile } from '../model/artifact';
+import { servedPath } from '../model/served';
 import type { Repository } from '../oci/store';
 import type { Descriptor, ImageManifest, Platform } from '../oci/types';
 import type { TransferCache } from './cache';
@@ -44,6 +45,11 @@ export interface PullOptions extends TransferOptions {
    * no key that opens them is refused before anything is written.
    */
   decryptionKeys?: KeyObject[];
+  /**
+   * A folder of the artifact whose files are written at `outDir`'s root (`my-model/config.json`
+   * lands as `config.json`): the served root of model/served.ts. Files outside it keep their paths.
+   */
+  root?: string;
 }
 
 export interface PulledFile {
@@ -63,27 +69,32 @@ export interface PullResult {
   files: PulledFile[];
 }
 
+/** A file a pull writes, and where under the output directory (its path, or under `root` without it). */
+export interface SelectedFile extends ArtifactFile {
+  place: string;
+}
+
 /** Files of an artifact that a pull with these options writes (in manifest order). */
-export function selectFiles(manifest: ImageManifest, opts: Pick<PullOptions, 'mediaTypes' | 'include' | 'exclude'>): ArtifactFile[] {
+export function selectFiles(manifest: ImageManifest, opts: Pick<PullOptions, 'mediaTypes' | 'include' | 'exclude' | 'root'>): SelectedFile[] {
   const view = viewArtifact(manifest);
   const inc = opts.include?.length ? picomatch(opts.include, { dot: true }) : undefined;
   const exc = opts.exclude?.length ? picomatch(opts.exclude, { dot: true }) : undefined;
   const seen = new Map<string, string>();
-  const out: ArtifactFile[] = [];
+  const out: SelectedFile[] = [];
   for (const f of view.files) {
     // An encrypted layer is selected by what it was (`application/x-mlmodel+encrypted` is a model file).
     if (opts.mediaTypes?.length && !opts.mediaTypes.includes(f.descriptor.mediaType) && !(f.encrypted && opts.mediaTypes.includes(f.descriptor.mediaType.replace(/\+encrypted$/, '')))) continue;
     if (inc && !inc(f.path) && !inc(f.path.split('/').pop()!)) continue;
     if (exc && (exc(f.path) || exc(f.path.split('/').pop()!))) continue;
     // Titles are compared as they land on disk: `./x.bin` is `x.bin`.
-    const key = f.titled ? checkTitle(f.path) : f.path;
+    const key = f.titled ? checkTitle(servedPath(checkTitle(f.path), opts.root)) : f.path;
     const other = seen.get(key);
     if (other !== undefined) {
       // omlmd 0.1.x pushes the config blob twice (config and JSON layer) but under one title only once.
       throw duplicateTitles(other, f.path);
     }
     seen.set(key, f.path);
-    out.push(f);
+    out.push({ ...f, place: key });
   }
   // A title that is another's folder (`x` and `x/y`) cannot both be written.
   for (const key of seen.keys()) {
@@ -184,7 +195,7 @@ export async function pullModel(repo: Repository, reference: string, outDir: str
   if (files.length > 1 && (await caseInsensitive(outDir))) {
     const folded = new Map<string, string>();
     for (const f of files) {
-      const key = (f.titled ? checkTitle(f.path) : f.path).normalize('NFC').toLowerCase();
+      const key = f.place.normalize('NFC').toLowerCase();
       const other = folded.get(key);
       if (other !== undefined) throw duplicateTitles(other, f.path);
       folded.set(key, f.path);
@@ -201,7 +212,7 @@ export async function pullModel(repo: Repository, reference: string, outDir: str
       const layer = opened.get(f);
       // What lands on disk: the plaintext, when the layer is encrypted.
       const desc = layer ? layer.plain : f.descriptor;
-      const target = await safeOutputPath(outDir, f.path);
+      const target = await safeOutputPath(outDir, f.place);
       const archive = opts.unpack !== false ? archiveMode(f.descriptor.mediaType, f.path) : undefined;
       const legacyDir = archive !== undefined || (opts.unpack !== false && f.role === 'model' && f.titled && !f.path.includes('/') && extname(f.path) === '');
       if (!legacyDir && (await hasContent(target, desc, pool, opts.cache, sig))) {
