@@ -19,6 +19,7 @@ import { checkTitle, safeOutputPath } from './paths';
 import { mapLimit } from '../util/limit';
 import { DEFAULT_CONCURRENCY, type TransferOptions } from './progress';
 import { fetchImageManifest } from './resolve';
+import { isZstdMagic, zstdDecompress } from './zstd';
 
 export interface PullOptions extends TransferOptions {
   /** Only layers of these media types (omlmd 0.1.x `-m`). */
@@ -153,6 +154,16 @@ async function remember(cache: TransferCache | undefined, path: string, digest: 
   if (st?.isFile()) await cache.recordDigest(path, st, digest, { wait: true });
 }
 
+async function isZstdFile(path: string): Promise<boolean> {
+  const fh = await open(path, 'r');
+  try {
+    const { bytesRead, buffer } = await fh.read(Buffer.alloc(4), 0, 4, 0);
+    return bytesRead === 4 && isZstdMagic(buffer);
+  } finally {
+    await fh.close();
+  }
+}
+
 async function isGzipTar(path: string): Promise<boolean> {
   const fh = await open(path, 'r');
   try {
@@ -184,8 +195,6 @@ export async function pullModel(repo: Repository, reference: string, outDir: str
     const n = Math.max(...encrypted.map((f) => recipientCount(f.descriptor)));
     throw new OmlmdError('DECRYPTION_KEY_NEEDED', `${encrypted.length === 1 ? `${names} is` : `${encrypted.length} files (${names}) are`} encrypted${n > 0 ? ` (for ${n} recipient${n === 1 ? '' : 's'})` : ''} and no decryption key was given; nothing was written`, { remedies: [{ kind: 'give-decryption-key' }] });
   }
-  // An archive layer we cannot unpack is refused before anything is written.
-  if (opts.unpack !== false) for (const f of files) archiveMode(f.descriptor.mediaType, f.path);
   for (const f of encrypted) opened.set(f, await openLayer(f.descriptor, opts.decryptionKeys ?? [], `${f.path} (${f.descriptor.digest}) from ${repo.description}`));
   try {
     await mkdir(outDir, { recursive: true });
@@ -213,7 +222,7 @@ export async function pullModel(repo: Repository, reference: string, outDir: str
       // What lands on disk: the plaintext, when the layer is encrypted.
       const desc = layer ? layer.plain : f.descriptor;
       const target = await safeOutputPath(outDir, f.place);
-      const archive = opts.unpack !== false ? archiveMode(f.descriptor.mediaType, f.path) : undefined;
+      const archive = opts.unpack !== false ? archiveMode(f.descriptor.mediaType) : undefined;
       const legacyDir = archive !== undefined || (opts.unpack !== false && f.role === 'model' && f.titled && !f.path.includes('/') && extname(f.path) === '');
       if (!legacyDir && (await hasContent(target, desc, pool, opts.cache, sig))) {
         onProgress?.({ type: 'skipped', title: f.path, size: desc.size, reason: 'exists' });
@@ -265,18 +274,18 @@ interface TarListing {
 
 const ARCHIVE_TYPES = /^application\/vnd\.(kitops\.modelkit\.(model|modelpart|dataset|code|docs)\.v1|cncf\.model\.(weight|weight\.config|doc|code|dataset)\.v1|docker\.ai\.(dir|vllm\.config))\.tar(\+gzip|\+zstd)?$/;
 
-/** How a KitOps or ModelPack tar layer unpacks; undefined for any other layer. zstd is refused (Node 20 has no zstd). */
-function archiveMode(mediaType: string, title: string): ArchiveMode | undefined {
+/** How a KitOps or ModelPack tar layer unpacks (plain, gzip or zstd); undefined for any other layer. */
+function archiveMode(mediaType: string): ArchiveMode | undefined {
   const m = ARCHIVE_TYPES.exec(mediaType);
   if (!m) return undefined;
-  if (m[5] === '+zstd') {
-    throw new OmlmdError('UNSUPPORTED', `the layer ${JSON.stringify(title)} is a zstd tar (${mediaType}), which omlmd cannot unpack yet; nothing was written`, { remedies: [{ kind: 'say', text: 'pull without unpacking to keep the archive as it is' }] });
-  }
-  return { kind: 'archive', gzip: m[5] === '+gzip' };
+  return { kind: 'archive', compression: m[5] === '+gzip' ? 'gzip' : m[5] === '+zstd' ? 'zstd' : 'none' };
 }
 
+type Compression = 'gzip' | 'zstd' | 'none';
+const compressionOf = (mode: ArchiveMode): Compression => (mode.kind === 'legacy' ? 'gzip' : mode.compression);
+
 /** Inflates `tarPath` chunk by chunk into `sink`, refusing past `limit` inflated bytes. */
-async function inflateInto(tarPath: string, limit: number, title: string, sink: { write(b: Buffer): boolean; end(): void; once(ev: 'drain', f: () => void): unknown }, done: Promise<void>, gzip = true): Promise<void> {
+async function inflateInto(tarPath: string, limit: number, title: string, sink: { write(b: Buffer): boolean; end(): void; once(ev: 'drain', f: () => void): unknown }, done: Promise<void>, compression: Compression = 'gzip'): Promise<void> {
   // `done` may reject (a strict parser's error) while the inflation still runs: handled here, awaited below.
   done.catch(() => undefined);
   let total = 0;
@@ -286,13 +295,16 @@ async function inflateInto(tarPath: string, limit: number, title: string, sink: 
     for await (const chunk of source) {
       total += chunk.length;
       if (total > limit) {
-        throw bomb = new OmlmdError('UNSAFE_PATH', `refusing the folder layer ${JSON.stringify(title)}: it inflates to more than ${limit} bytes (${MAX_UNPACK_RATIO} times its size), as a gzip bomb does; nothing was unpacked`);
+        throw bomb = new OmlmdError('UNSAFE_PATH', `refusing the folder layer ${JSON.stringify(title)}: it inflates to more than ${limit} bytes (${MAX_UNPACK_RATIO} times its size), as a ${compression === 'zstd' ? 'zstd' : 'gzip'} bomb does; nothing was unpacked`);
       }
       if (!sink.write(chunk)) await new Promise<void>((r) => sink.once('drain', r));
     }
     sink.end();
   };
-  await (gzip ? pipeline(createReadStream(tarPath), createGunzip(), feed) : pipeline(createReadStream(tarPath), feed)).catch((e: unknown) => {
+  const inflated = compression === 'gzip' ? pipeline(createReadStream(tarPath), createGunzip(), feed)
+    : compression === 'zstd' ? pipeline(createReadStream(tarPath), zstdDecompress, feed)
+    : pipeline(createReadStream(tarPath), feed);
+  await inflated.catch((e: unknown) => {
     throw bomb ?? e;
   });
   await done;
@@ -301,10 +313,10 @@ async function inflateInto(tarPath: string, limit: number, title: string, sink: 
 /**
  * How an archive layer is unpacked. `legacy`: omlmd 0.1.x's folder tar (gzip), whose entries
  * must all sit under the folder it is titled with, else it stays the file it is. `archive`: a
- * KitOps or ModelPack tar layer (plain or gzip), whose entries are paths relative to the
+ * KitOps or ModelPack tar layer (plain, gzip or zstd), whose entries are paths relative to the
  * output folder; anything but files and folders is refused.
  */
-type ArchiveMode = { kind: 'legacy' } | { kind: 'archive'; gzip: boolean };
+type ArchiveMode = { kind: 'legacy' } | { kind: 'archive'; compression: Compression };
 
 async function listLegacyTar(tarPath: string, title: string, limit: number, mode: ArchiveMode = { kind: 'legacy' }): Promise<TarListing> {
   const files = new Set<string>();
@@ -350,7 +362,7 @@ async function listLegacyTar(tarPath: string, title: string, limit: number, mode
     }
   });
   try {
-    await inflateInto(tarPath, limit, title, parser, done, mode.kind === 'legacy' || mode.gzip);
+    await inflateInto(tarPath, limit, title, parser, done, compressionOf(mode));
   } catch (e) {
     if (OmlmdError.is(e, 'UNSAFE_PATH')) throw e;
     if (mode.kind === 'archive') throw new OmlmdError('INVALID_MANIFEST', `the archive layer ${JSON.stringify(title)} is not the tar its media type says: ${(e as Error).message}`, { cause: e });
@@ -365,8 +377,9 @@ async function unpackLegacyDirectory(tarPath: string, target: string, outDir: st
   try {
     const size = (await stat(tarPath)).size;
     const limit = Math.max(MIN_UNPACK_LIMIT, size * MAX_UNPACK_RATIO);
-    const gzip = mode.kind === 'legacy' || mode.gzip;
-    if (mode.kind === 'archive' && gzip && !(await isGzipTar(tarPath))) throw new OmlmdError('INVALID_MANIFEST', `the archive layer ${JSON.stringify(title)} says it is gzip, and is not`);
+    const compression = compressionOf(mode);
+    if (mode.kind === 'archive' && compression === 'gzip' && !(await isGzipTar(tarPath))) throw new OmlmdError('INVALID_MANIFEST', `the archive layer ${JSON.stringify(title)} says it is gzip, and is not`);
+    if (mode.kind === 'archive' && compression === 'zstd' && !(await isZstdFile(tarPath))) throw new OmlmdError('INVALID_MANIFEST', `the archive layer ${JSON.stringify(title)} says it is zstd, and is not`);
     const listing = mode.kind === 'archive' || (await isGzipTar(tarPath)) ? await listLegacyTar(tarPath, title, limit, mode) : { ok: false, bytes: 0 };
     if (!listing.ok) {
       await rename(tarPath, target);
@@ -384,7 +397,7 @@ async function unpackLegacyDirectory(tarPath: string, target: string, outDir: st
         unpack.on('close', () => resolve());
         unpack.on('error', reject);
       });
-      await inflateInto(tarPath, limit, title, unpack, done, gzip);
+      await inflateInto(tarPath, limit, title, unpack, done, compression);
       // Move file by file so that files already in the output directory are replaced atomically.
       for (const rel of await listFiles(staging)) {
         const dest = await safeOutputPath(outDir, rel);
