@@ -43,7 +43,8 @@ describe('ModelCar images: skopeo, umoci, chroot', () => {
     mkdirSync(join(dir, 'sub', 'tokenizer'), { recursive: true });
     const put = (rel: string, bytes: Buffer) => {
       writeFileSync(join(dir, rel), bytes);
-      files.set(`llm/${rel}`, bytes);
+      // At /models's root: paths relative to the pushed folder llm/.
+      files.set(rel, bytes);
     };
     put('weights.safetensors', randomBytes(3 * 1024 * 1024 + 7));
     put('tokenizer/config.json', Buffer.from('{"vocab": 1}'));
@@ -71,7 +72,8 @@ describe('ModelCar images: skopeo, umoci, chroot', () => {
     const out = JSON.parse(r.stdout) as { digest: string; subject: { digest: string }; platform: { os: string; architecture: string }; layers: { files: string[] }[] };
     assert.equal(out.subject.digest, modelDigest);
     // The 3 MiB file alone, the two small ones together.
-    assert.deepEqual(out.layers.map((l) => l.files.sort()), [['llm/sub/tokenizer/config.json', 'llm/tokenizer/config.json'], ['llm/weights.safetensors']]);
+    assert.deepEqual(out.layers.map((l) => l.files.sort()), [['sub/tokenizer/config.json', 'tokenizer/config.json'], ['weights.safetensors']]);
+    assert.equal((out as { root?: string }).root, 'llm', 'the pushed folder is named');
 
     const inspect = await runCommand('skopeo', ['inspect', '--tls-verify=false', `docker://${reg.host}/mc/llm:v1-modelcar`]);
     assert.equal(inspect.code, 0, inspect.stderr);
@@ -82,6 +84,7 @@ describe('ModelCar images: skopeo, umoci, chroot', () => {
     assert.equal(info.Labels['dev.omlmd.model.name'], 'tiny llm');
     assert.equal(info.Labels['dev.omlmd.model.format'], 'safetensors');
     assert.equal(info.Labels['dev.omlmd.model.digest'], modelDigest);
+    assert.equal(info.Labels['dev.omlmd.model.root'], 'llm');
     assert.equal(info.Labels['org.opencontainers.image.licenses'], 'Apache-2.0');
     assert.equal(info.Layers.length, 3, 'busybox base + two model layers');
 
@@ -133,15 +136,15 @@ describe('ModelCar images: skopeo, umoci, chroot', () => {
     // What KServe runs in the ModelCar container (sleep 0 instead of infinity), and its check.
     const kserve = await runCommand('chroot', [rootfs, 'sh', '-c', 'ln -sf /proc/$$/root/models /mnt/models && sleep 0']);
     assert.equal(kserve.code, 0, kserve.stderr);
-    const ls = await runCommand('chroot', [rootfs, 'ls', '/models', '/models/llm']);
+    const ls = await runCommand('chroot', [rootfs, 'ls', '/models']);
     assert.equal(ls.code, 0, ls.stderr);
-    assert.match(ls.stdout, /llm/);
+    assert.doesNotMatch(ls.stdout, /llm/);
     assert.match(ls.stdout, /weights\.safetensors/);
     // `sleep infinity` parses (it is killed by the timeout, not refused).
     const forever = await runCommand('timeout', ['1', 'chroot', rootfs, 'sh', '-c', 'sleep infinity']);
     assert.equal(forever.code, 124, forever.stderr);
     // With /proc mounted, as in a pod, /mnt/models leads to the files through /proc/$$/root.
-    const proc = await runCommand('unshare', ['--mount', '--pid', '--fork', 'sh', '-c', `mount -t proc proc ${rootfs}/proc && chroot ${rootfs} sh -c 'ln -sf /proc/$$/root/models /mnt/models && cat /mnt/models/llm/sub/tokenizer/config.json'`]);
+    const proc = await runCommand('unshare', ['--mount', '--pid', '--fork', 'sh', '-c', `mount -t proc proc ${rootfs}/proc && chroot ${rootfs} sh -c 'ln -sf /proc/$$/root/models /mnt/models && cat /mnt/models/sub/tokenizer/config.json'`]);
     assert.equal(proc.code, 0, proc.stderr);
     assert.equal(proc.stdout, '{"vocab": 2}');
   });

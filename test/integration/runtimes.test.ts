@@ -62,8 +62,8 @@ describe('containerd mounts a data-only model image (real containerd, real regis
     const mount = await ctr('image', 'mount', `${reg.host}/rt/model:v1-data`, mnt);
     assert.equal(mount.code, 0, mount.stderr + mount.stdout);
     try {
-      assert.ok(readFileSync(join(mnt, 'models', 'model', 'weights.safetensors')).equals(weights));
-      assert.ok(readFileSync(join(mnt, 'models', 'model', 'tok', 'config.json')).equals(config));
+      assert.ok(readFileSync(join(mnt, 'models', 'weights.safetensors')).equals(weights));
+      assert.ok(readFileSync(join(mnt, 'models', 'tok', 'config.json')).equals(config));
       assert.equal(existsSync(join(mnt, 'bin')), false, 'no base: nothing but the model');
     } finally {
       const u = await ctr('image', 'unmount', mnt);
@@ -79,7 +79,7 @@ describe('containerd mounts a data-only model image (real containerd, real regis
     const m2 = await ctr('image', 'mount', `${reg.host}/rt/both:v1`, mnt);
     assert.equal(m2.code, 0, m2.stderr + m2.stdout);
     try {
-      assert.ok(readFileSync(join(mnt, 'models', 'model', 'weights.safetensors')).equals(weights));
+      assert.ok(readFileSync(join(mnt, 'models', 'weights.safetensors')).equals(weights));
     } finally {
       assert.equal((await ctr('image', 'unmount', mnt)).code, 0);
     }
@@ -171,10 +171,10 @@ describe('podman mounts a data-only model image into another container (real pod
       const p = await podman(['pull', `${reg.host}/${image}`]);
       assert.equal(p.code, 0, p.stderr);
     }
-    const r = await podman(['run', '--rm', '--runtime', 'runc', '--mount', `type=image,source=${reg.host}/pm/model:data,destination=/mnt/models`, `${reg.host}/pm/busybox:v1`, 'sh', '-c', 'sha256sum /mnt/models/models/model/weights.bin; ls /mnt/models']);
+    const r = await podman(['run', '--rm', '--runtime', 'runc', '--mount', `type=image,source=${reg.host}/pm/model:data,destination=/mnt/models`, `${reg.host}/pm/busybox:v1`, 'sh', '-c', 'sha256sum /mnt/models/models/weights.bin; ls /mnt/models']);
     assert.equal(r.code, 0, r.stderr);
     const { createHash } = await import('node:crypto');
-    assert.match(r.stdout, new RegExp(`^${createHash('sha256').update(weights).digest('hex')}  /mnt/models/models/model/weights.bin$`, 'm'));
+    assert.match(r.stdout, new RegExp(`^${createHash('sha256').update(weights).digest('hex')}  /mnt/models/models/weights.bin$`, 'm'));
     assert.match(r.stdout, /^models$/m, 'the image holds the model alone');
   });
 });

@@ -52,7 +52,8 @@ describe('KServe storage initializer entrypoint', () => {
     mkdirSync(join(dir, 'onnx'), { recursive: true });
     for (const [rel, bytes] of [['onnx/model.onnx', randomBytes(40_000)], ['labels.txt', Buffer.from('0\n1\n')]] as const) {
       writeFileSync(join(dir, rel), bytes);
-      model.set(`mnist/${rel}`, bytes);
+      // Served at DEST's root (KServe's runtimes look there), not under DEST/mnist/.
+      model.set(rel, bytes);
     }
     const r = await runCli(['push', `${reg.host}/kserve/mnist:v1`, dir, '--name', 'mnist', '-u', 'kserve', '--password-stdin'], { input: PASSWORD, env: { HOME: home, OMLMD_HOME: join(work, 'omlmd') } });
     assert.equal(r.code, 0, r.stderr);
@@ -65,7 +66,7 @@ describe('KServe storage initializer entrypoint', () => {
 
   const envCreds = (): NodeJS.ProcessEnv => ({ HOME: home, [`OMLMD_REGISTRY_${envHostKey(reg.host)}_USERNAME`]: 'kserve', [`OMLMD_REGISTRY_${envHostKey(reg.host)}_PASSWORD`]: PASSWORD });
 
-  test('oci-artifact:// with credentials from environment variables: the model files, relative paths kept, no metadata files', async () => {
+  test('oci-artifact:// with credentials from environment variables: the model files at DEST\'s root (relative to the pushed folder), no metadata files', async () => {
     const dest = join(work, 'mnt-env', 'models');
     const r = await initializer([`oci-artifact://${reg.host}/kserve/mnist:v1`, dest], envCreds());
     assert.equal(r.code, 0, r.stderr);
@@ -73,7 +74,7 @@ describe('KServe storage initializer entrypoint', () => {
     for (const [rel, bytes] of model) assert.equal(sha(readFileSync(join(dest, rel))), sha(bytes), rel);
   });
 
-  test('oci://…@digest with a mounted Docker config (DOCKER_CONFIG), and --with-metadata', async () => {
+  test('oci://…@digest with a mounted Docker config (DOCKER_CONFIG), and --with-metadata: the metadata files beside the model\'s', async () => {
     const secret = join(work, 'docker-secret');
     mkdirSync(secret);
     writeFileSync(join(secret, 'config.json'), JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from(`kserve:${PASSWORD}`).toString('base64') } } }));
@@ -87,7 +88,7 @@ describe('KServe storage initializer entrypoint', () => {
     const dest = join(work, 'mnt-anon');
     const r = await initializer([`oci-artifact://${reg.host}/kserve/mnist:v1`, dest], { HOME: home });
     assert.equal(r.code, 3, r.stderr);
-    assert.ok(!existsSync(join(dest, 'mnist', 'onnx', 'model.onnx')));
+    assert.ok(!existsSync(join(dest, 'onnx', 'model.onnx')));
     const bad = await initializer([`s3://bucket/mnist`, dest], envCreds());
     assert.equal(bad.code, 2, bad.stderr);
     assert.match(bad.stderr, /oci-artifact:\/\//);

@@ -141,13 +141,13 @@ export function registerLineage(program: Command): void {
       }));
       if (!res.sameRepository) warn(`the image is not in the model's repository: discover on the model there will not list it (discover ${formatReference({ ...parseReference(image), tag: undefined, digest: res.subject.digest })} will)`);
       if (o.json) {
-        print(JSON.stringify({ reference: res.reference, digest: res.descriptor.digest, subject: res.subject, platform: res.platform, base: res.baseName, layers: res.layers, source: res.source,
+        print(JSON.stringify({ reference: res.reference, digest: res.descriptor.digest, subject: res.subject, platform: res.platform, base: res.baseName, root: res.root ?? null, layers: res.layers, source: res.source,
           model: { reference: res.model.reference, digest: res.model.digest, verified: res.model.verified ? { signer: res.model.verified.signer, signature: res.model.verified.signature.digest } : null },
           provenance: res.provenance }, null, 2));
         return;
       }
       const bytes = res.layers.reduce((n, l) => n + l.size, 0);
-      const lines = [`Built ${res.reference}`, `  ${res.platform.os}/${res.platform.architecture} on ${res.baseName}; ${res.layers.reduce((n, l) => n + l.files.length, 0)} model file(s) under /models in ${res.layers.length} layer(s) (${humanSize(bytes)})`, `  subject ${res.subject.digest}`];
+      const lines = [`Built ${res.reference}`, `  ${res.platform.os}/${res.platform.architecture} on ${res.baseName}; ${res.layers.reduce((n, l) => n + l.files.length, 0)} model file(s) under /models in ${res.layers.length} layer(s) (${humanSize(bytes)})${res.root !== undefined ? `; the folder ${res.root}/ is /models itself` : ''}`, `  subject ${res.subject.digest}`];
       if (o.encryptRecipient?.length) lines.push(`  layers encrypted for ${o.encryptRecipient.length} recipient(s) (ocicrypt, as skopeo writes them)`);
       if (res.model.verified) lines.push(`  model verified first: signature ${res.model.verified.signature.digest}`);
       lines.push(`  provenance (SLSA v1) ${res.provenance.digest}${res.provenance.signed ? `, signed by ${res.provenance.signer}` : ', unsigned'}`);
@@ -206,7 +206,7 @@ export function registerLineage(program: Command): void {
         uri = `${prefix}${formatReference(decision.reference)}`;
       }
       const res = await storageInitializer(c, uri, out, { withMetadata, decryptionKeys: decryptionKeysFrom(o.decryptionKey), signal: controller.signal, concurrency: concurrency(o) });
-      if (o.json) print(JSON.stringify({ reference: res.reference, files: res.files }, null, 2));
+      if (o.json) print(JSON.stringify({ reference: res.reference, root: res.root ?? null, files: res.files }, null, 2));
       else print(`Pulled ${res.reference} into ${out}: ${res.files.map((f) => f.title).join(', ') || 'no files'}`);
     }), 'omlmd storage-initializer oci-artifact://quay.io/org/mnist:v1 /mnt/models');
 }

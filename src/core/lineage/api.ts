@@ -154,7 +154,7 @@ export async function attachModelCard(client: OmlmdClient, model: Target, opts: 
 }
 
 /** The KServe storage initializer: `SRC_URI` (`oci-artifact://` or `oci://`) into `dest`. */
-export async function storageInitializer(client: OmlmdClient, uri: string, dest: string, opts: StorageInitializerOptions = {}): Promise<PullResult & { reference: string }> {
+export async function storageInitializer(client: OmlmdClient, uri: string, dest: string, opts: StorageInitializerOptions = {}): Promise<PullResult & { reference: string; root?: string }> {
   const ref = parseStorageUri(uri);
   return initializeStorage(await client.repository(ref), ref, dest, opts);
 }

@@ -1,6 +1,7 @@
 /**
  * KServe ModelCar images, built without a container engine: the base image's layers as they
- * are, plus tar layers holding the model's files under /models (relative paths kept), an
+ * are, plus tar layers holding the model's files under /models (at its root: a pushed
+ * folder's files relative to it, the rule of model/served.ts), an
  * OCI image config for the base's platform whose rootfs.diff_ids lists every layer, the
  * model's metadata as labels and annotations, and `subject` = the model manifest, so the
  * image is a referrer of the model and discover on the model finds it.
@@ -16,6 +17,7 @@ import { OmlmdError } from '../errors';
 import { viewArtifact, type ArtifactFile } from '../model/artifact';
 import type { ModelMetadata } from '../model/metadata';
 import { readModelMetadata } from '../model/modelpack';
+import { servedPath, servedRoot } from '../model/served';
 import { sha256 } from '../oci/digest';
 import { Annotation, MediaType } from '../oci/mediatypes';
 import { readSmallBlob, type CallOptions, type Repository } from '../oci/store';
@@ -42,6 +44,8 @@ export const ModelCarAnnotation = {
   modelFormat: 'dev.omlmd.model.format',
   modelFormatVersion: 'dev.omlmd.model.format.version',
   modelMetadata: 'dev.omlmd.model.metadata',
+  /** The pushed folder whose files are at /models's root (model/served.ts), when there was one. */
+  modelRoot: 'dev.omlmd.model.root',
   baseName: 'org.opencontainers.image.base.name',
   baseDigest: 'org.opencontainers.image.base.digest',
 } as const;
@@ -89,9 +93,11 @@ export interface ModelCarResult {
   manifest: ImageManifest;
   subject: Descriptor;
   platform: Platform;
-  /** The model layers: digest, size and the files under /models each holds. */
+  /** The model layers: digest, size and the files under /models each holds (paths under /models). */
   layers: { digest: string; size: number; files: string[] }[];
   baseName: string;
+  /** The pushed folder whose files are at /models's root, when there was one (model/served.ts). */
+  root?: string;
   source: ReferrersSource;
 }
 
@@ -125,7 +131,7 @@ function planLayers(files: ArtifactFile[]): ArtifactFile[][] {
   return [...(small.length > 0 ? [small] : []), ...large.map((f) => [f])];
 }
 
-function labelsFor(model: ImageManifest, modelDigest: string, metadata: ModelMetadata | undefined, modelReference: string | undefined): Record<string, string> {
+function labelsFor(model: ImageManifest, modelDigest: string, metadata: ModelMetadata | undefined, modelReference: string | undefined, root: string | undefined): Record<string, string> {
   const labels: Record<string, string> = {};
   const ann = model.annotations ?? {};
   for (const k of [Annotation.title, Annotation.description, Annotation.authors, Annotation.licenses, Annotation.source, 'org.opencontainers.image.version', 'org.opencontainers.image.url', 'org.opencontainers.image.documentation']) {
@@ -134,6 +140,7 @@ function labelsFor(model: ImageManifest, modelDigest: string, metadata: ModelMet
   }
   labels[ModelCarAnnotation.modelDigest] = modelDigest;
   if (modelReference) labels[ModelCarAnnotation.modelReference] = modelReference;
+  if (root !== undefined) labels[ModelCarAnnotation.modelRoot] = root;
   if (metadata) {
     if (metadata.name) labels[ModelCarAnnotation.modelName] = metadata.name;
     if (metadata.model_format_name) labels[ModelCarAnnotation.modelFormat] = metadata.model_format_name;
@@ -223,6 +230,8 @@ export async function buildModelCar(modelRepo: Repository, modelRef: string, dst
   }
   const created = opts.created ?? model.annotations?.[Annotation.created] ?? '1970-01-01T00:00:00Z';
   const base = await resolveBase(opts, created);
+  // The served root: a pushed folder's files at /models itself, where KServe's runtimes look.
+  const root = servedRoot(model, files);
   const groups = planLayers(files);
   // Encrypted model files are opened (their keys unwrapped) before any byte moves, and decrypted
   // on their way into the tar, checked against the plaintext digest their wrapped key names.
@@ -238,7 +247,8 @@ export async function buildModelCar(modelRepo: Repository, modelRef: string, dst
     });
   };
   const tarLayers = groups.map((group) => {
-    const paths = group.map((f) => `${MODELCAR_MODEL_DIR}/${f.path}`);
+    const served = group.map((f) => checkTitle(servedPath(f.path, root)));
+    const paths = served.map((p) => `${MODELCAR_MODEL_DIR}/${p}`);
     const entries: TarEntry[] = [
       ...parentDirectories(paths).map((p): TarEntry => ({ type: 'Directory', path: p })),
       ...group.map((f, i): TarEntry => ({
@@ -249,7 +259,7 @@ export async function buildModelCar(modelRepo: Repository, modelRef: string, dst
         verify: opened.get(f)?.plain ?? f.descriptor,
       })),
     ];
-    return { layer: new TarLayer(entries), files: group.map((f) => f.path) };
+    return { layer: new TarLayer(entries), files: served };
   });
 
   onProgress?.({
@@ -286,7 +296,7 @@ export async function buildModelCar(modelRepo: Repository, modelRef: string, dst
     return { digest: ref.digest, size: ref.size, files: t.files };
   }, signal);
 
-  const labels = labelsFor(model, subject.digest, metadata, opts.modelReference);
+  const labels = labelsFor(model, subject.digest, metadata, opts.modelReference, root);
   const baseHistory = Array.isArray(base.config.history) ? base.config.history : undefined;
   const config: ImageConfig = {
     ...base.config,
@@ -320,7 +330,7 @@ export async function buildModelCar(modelRepo: Repository, modelRef: string, dst
   const bytes = Buffer.from(JSON.stringify(manifest), 'utf8');
   const { descriptor, source } = await pushReferrer(dst, bytes, MediaType.ociManifest, tag, { signal });
   const platform: Platform = { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) };
-  return { descriptor, manifest, subject, platform, layers: modelLayers, baseName: base.name, source };
+  return { descriptor, manifest, subject, platform, layers: modelLayers, baseName: base.name, ...(root !== undefined ? { root } : {}), source };
 }
 
 /** Pushes the minimal busybox-static base alone, as a runnable image (to use as --base, or to inspect). */

@@ -7,6 +7,7 @@
  */
 import { OmlmdError } from '../errors';
 import { ModelMediaType, viewArtifact } from '../model/artifact';
+import { servedRoot } from '../model/served';
 import { formatReference, parseReference, refOf, type Reference } from '../oci/reference';
 import type { Repository } from '../oci/store';
 import { pullModel, type PullOptions, type PullResult } from '../transfer/pull';
@@ -38,9 +39,11 @@ export function parseStorageUri(uri: string): Extract<Reference, { kind: 'regist
 
 /**
  * Pulls what the model is into `dest`: the model files of an omlmd model (the metadata files
- * too with `withMetadata`), every file of another kind of artifact.
+ * too with `withMetadata`), every file of another kind of artifact. A pushed folder's files
+ * land at `dest`'s root, where KServe's runtimes look (model/served.ts); the metadata files,
+ * when asked for, beside them.
  */
-export async function initializeStorage(repo: Repository, ref: Reference, dest: string, opts: StorageInitializerOptions = {}): Promise<PullResult & { reference: string }> {
+export async function initializeStorage(repo: Repository, ref: Reference, dest: string, opts: StorageInitializerOptions = {}): Promise<PullResult & { reference: string; root?: string }> {
   const reference = refOf(ref);
   const { fetched } = await fetchImageManifest(repo, reference, { signal: opts.signal });
   const view = viewArtifact(fetched.manifest);
@@ -48,8 +51,13 @@ export async function initializeStorage(repo: Repository, ref: Reference, dest: 
   if (!hasModelFiles && view.metadataOnly) {
     throw new OmlmdError('NOT_A_MODEL', `${formatReference(ref)} holds no model file: it is metadata only (the model lives at its uri)`);
   }
-  const mediaTypes = hasModelFiles && !opts.withMetadata ? [ModelMediaType.model, ModelMediaType.legacyModel] : undefined;
+  // An omlmd model: its model files (the metadata layers on request). Any other artifact
+  // (ModelPack, KitOps, Docker) whole: its weights' configuration and docs are part of what serves.
+  const omlmd = view.flavor === 'omlmd' || view.flavor === 'omlmd-0.1';
+  const mediaTypes = omlmd && hasModelFiles && !opts.withMetadata ? [ModelMediaType.model, ModelMediaType.legacyModel] : undefined;
+  // The root is the model files' folder: the metadata layers sit beside it, not in it.
+  const root = servedRoot(fetched.manifest, view.files.filter((f) => (omlmd && hasModelFiles ? f.role === 'model' : f.role !== 'metadata')));
   // By digest: the tag could move between the look and the pull.
-  const res = await pullModel(repo, fetched.descriptor.digest, dest, { ...opts, mediaTypes });
-  return { ...res, reference: formatReference({ ...ref, digest: res.descriptor.digest }) };
+  const res = await pullModel(repo, fetched.descriptor.digest, dest, { ...opts, mediaTypes, ...(root !== undefined ? { root } : {}) });
+  return { ...res, reference: formatReference({ ...ref, digest: res.descriptor.digest }), ...(root !== undefined ? { root } : {}) };
 }

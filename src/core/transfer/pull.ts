@@ -8,6 +8,7 @@ import type * as Tar from 'tar';
 import { openLayer, recipientCount, type DecryptionKey, type OpenedLayer } from '../crypt';
 import { OmlmdError, toOmlmdError } from '../errors';
 import { viewArtifact, type ArtifactFile } from '../model/artifact';
+import { servedPath } from '../model/served';
 import type { Repository } from '../oci/store';
 import type { Descriptor, ImageManifest, Platform } from '../oci/types';
 import type { TransferCache } from './cache';
@@ -17,6 +18,7 @@ import { checkTitle, safeOutputPath } from './paths';
 import { mapLimit } from '../util/limit';
 import { DEFAULT_CONCURRENCY, type TransferOptions } from './progress';
 import { fetchImageManifest } from './resolve';
+import { isZstdMagic, zstdDecompress } from './zstd';
 
 export interface PullOptions extends TransferOptions {
   /** Only layers of these media types (omlmd 0.1.x `-m`). */
@@ -43,6 +45,11 @@ export interface PullOptions extends TransferOptions {
    * no key that opens them is refused before anything is written.
    */
   decryptionKeys?: DecryptionKey[];
+  /**
+   * A folder of the artifact whose files are written at `outDir`'s root (`my-model/config.json`
+   * lands as `config.json`): the served root of model/served.ts. Files outside it keep their paths.
+   */
+  root?: string;
 }
 
 export interface PulledFile {
@@ -62,27 +69,32 @@ export interface PullResult {
   files: PulledFile[];
 }
 
+/** A file a pull writes, and where under the output directory (its path, or under `root` without it). */
+export interface SelectedFile extends ArtifactFile {
+  place: string;
+}
+
 /** Files of an artifact that a pull with these options writes (in manifest order). */
-export function selectFiles(manifest: ImageManifest, opts: Pick<PullOptions, 'mediaTypes' | 'include' | 'exclude'>): ArtifactFile[] {
+export function selectFiles(manifest: ImageManifest, opts: Pick<PullOptions, 'mediaTypes' | 'include' | 'exclude' | 'root'>): SelectedFile[] {
   const view = viewArtifact(manifest);
   const inc = opts.include?.length ? picomatch(opts.include, { dot: true }) : undefined;
   const exc = opts.exclude?.length ? picomatch(opts.exclude, { dot: true }) : undefined;
   const seen = new Map<string, string>();
-  const out: ArtifactFile[] = [];
+  const out: SelectedFile[] = [];
   for (const f of view.files) {
     // An encrypted layer is selected by what it was (`application/x-mlmodel+encrypted` is a model file).
     if (opts.mediaTypes?.length && !opts.mediaTypes.includes(f.descriptor.mediaType) && !(f.encrypted && opts.mediaTypes.includes(f.descriptor.mediaType.replace(/\+encrypted$/, '')))) continue;
     if (inc && !inc(f.path) && !inc(f.path.split('/').pop()!)) continue;
     if (exc && (exc(f.path) || exc(f.path.split('/').pop()!))) continue;
     // Titles are compared as they land on disk: `./x.bin` is `x.bin`.
-    const key = f.titled ? checkTitle(f.path) : f.path;
+    const key = f.titled ? checkTitle(servedPath(checkTitle(f.path), opts.root)) : f.path;
     const other = seen.get(key);
     if (other !== undefined) {
       // omlmd 0.1.x pushes the config blob twice (config and JSON layer) but under one title only once.
       throw duplicateTitles(other, f.path);
     }
     seen.set(key, f.path);
-    out.push(f);
+    out.push({ ...f, place: key });
   }
   // A title that is another's folder (`x` and `x/y`) cannot both be written.
   for (const key of seen.keys()) {
@@ -141,6 +153,16 @@ async function remember(cache: TransferCache | undefined, path: string, digest: 
   if (st?.isFile()) await cache.recordDigest(path, st, digest, { wait: true });
 }
 
+async function isZstdFile(path: string): Promise<boolean> {
+  const fh = await open(path, 'r');
+  try {
+    const { bytesRead, buffer } = await fh.read(Buffer.alloc(4), 0, 4, 0);
+    return bytesRead === 4 && isZstdMagic(buffer);
+  } finally {
+    await fh.close();
+  }
+}
+
 async function isGzipTar(path: string): Promise<boolean> {
   const fh = await open(path, 'r');
   try {
@@ -172,8 +194,6 @@ export async function pullModel(repo: Repository, reference: string, outDir: str
     const n = Math.max(...encrypted.map((f) => recipientCount(f.descriptor)));
     throw new OmlmdError('DECRYPTION_KEY_NEEDED', `${encrypted.length === 1 ? `${names} is` : `${encrypted.length} files (${names}) are`} encrypted${n > 0 ? ` (for ${n} recipient${n === 1 ? '' : 's'})` : ''} and no decryption key was given; nothing was written`, { remedies: [{ kind: 'give-decryption-key' }] });
   }
-  // An archive layer we cannot unpack is refused before anything is written.
-  if (opts.unpack !== false) for (const f of files) archiveMode(f.descriptor.mediaType, f.path);
   for (const f of encrypted) opened.set(f, await openLayer(f.descriptor, opts.decryptionKeys ?? [], `${f.path} (${f.descriptor.digest}) from ${repo.description}`));
   try {
     await mkdir(outDir, { recursive: true });
@@ -183,7 +203,7 @@ export async function pullModel(repo: Repository, reference: string, outDir: str
   if (files.length > 1 && (await caseInsensitive(outDir))) {
     const folded = new Map<string, string>();
     for (const f of files) {
-      const key = (f.titled ? checkTitle(f.path) : f.path).normalize('NFC').toLowerCase();
+      const key = f.place.normalize('NFC').toLowerCase();
       const other = folded.get(key);
       if (other !== undefined) throw duplicateTitles(other, f.path);
       folded.set(key, f.path);
@@ -200,8 +220,8 @@ export async function pullModel(repo: Repository, reference: string, outDir: str
       const layer = opened.get(f);
       // What lands on disk: the plaintext, when the layer is encrypted.
       const desc = layer ? layer.plain : f.descriptor;
-      const target = await safeOutputPath(outDir, f.path);
-      const archive = opts.unpack !== false ? archiveMode(f.descriptor.mediaType, f.path) : undefined;
+      const target = await safeOutputPath(outDir, f.place);
+      const archive = opts.unpack !== false ? archiveMode(f.descriptor.mediaType) : undefined;
       const legacyDir = archive !== undefined || (opts.unpack !== false && f.role === 'model' && f.titled && !f.path.includes('/') && extname(f.path) === '');
       if (!legacyDir && (await hasContent(target, desc, pool, opts.cache, sig))) {
         onProgress?.({ type: 'skipped', title: f.path, size: desc.size, reason: 'exists' });
@@ -253,18 +273,18 @@ interface TarListing {
 
 const ARCHIVE_TYPES = /^application\/vnd\.(kitops\.modelkit\.(model|modelpart|dataset|code|docs)\.v1|cncf\.model\.(weight|weight\.config|doc|code|dataset)\.v1|docker\.ai\.(dir|vllm\.config))\.tar(\+gzip|\+zstd)?$/;
 
-/** How a KitOps or ModelPack tar layer unpacks; undefined for any other layer. zstd is refused (Node 20 has no zstd). */
-function archiveMode(mediaType: string, title: string): ArchiveMode | undefined {
+/** How a KitOps or ModelPack tar layer unpacks (plain, gzip or zstd); undefined for any other layer. */
+function archiveMode(mediaType: string): ArchiveMode | undefined {
   const m = ARCHIVE_TYPES.exec(mediaType);
   if (!m) return undefined;
-  if (m[5] === '+zstd') {
-    throw new OmlmdError('UNSUPPORTED', `the layer ${JSON.stringify(title)} is a zstd tar (${mediaType}), which omlmd cannot unpack yet; nothing was written`, { remedies: [{ kind: 'say', text: 'pull without unpacking to keep the archive as it is' }] });
-  }
-  return { kind: 'archive', gzip: m[5] === '+gzip' };
+  return { kind: 'archive', compression: m[5] === '+gzip' ? 'gzip' : m[5] === '+zstd' ? 'zstd' : 'none' };
 }
 
+type Compression = 'gzip' | 'zstd' | 'none';
+const compressionOf = (mode: ArchiveMode): Compression => (mode.kind === 'legacy' ? 'gzip' : mode.compression);
+
 /** Inflates `tarPath` chunk by chunk into `sink`, refusing past `limit` inflated bytes. */
-async function inflateInto(tarPath: string, limit: number, title: string, sink: { write(b: Buffer): boolean; end(): void; once(ev: 'drain', f: () => void): unknown }, done: Promise<void>, gzip = true): Promise<void> {
+async function inflateInto(tarPath: string, limit: number, title: string, sink: { write(b: Buffer): boolean; end(): void; once(ev: 'drain', f: () => void): unknown }, done: Promise<void>, compression: Compression = 'gzip'): Promise<void> {
   // `done` may reject (a strict parser's error) while the inflation still runs: handled here, awaited below.
   done.catch(() => undefined);
   let total = 0;
@@ -274,13 +294,16 @@ async function inflateInto(tarPath: string, limit: number, title: string, sink: 
     for await (const chunk of source) {
       total += chunk.length;
       if (total > limit) {
-        throw bomb = new OmlmdError('UNSAFE_PATH', `refusing the folder layer ${JSON.stringify(title)}: it inflates to more than ${limit} bytes (${MAX_UNPACK_RATIO} times its size), as a gzip bomb does; nothing was unpacked`);
+        throw bomb = new OmlmdError('UNSAFE_PATH', `refusing the folder layer ${JSON.stringify(title)}: it inflates to more than ${limit} bytes (${MAX_UNPACK_RATIO} times its size), as a ${compression === 'zstd' ? 'zstd' : 'gzip'} bomb does; nothing was unpacked`);
       }
       if (!sink.write(chunk)) await new Promise<void>((r) => sink.once('drain', r));
     }
     sink.end();
   };
-  await (gzip ? pipeline(createReadStream(tarPath), createGunzip(), feed) : pipeline(createReadStream(tarPath), feed)).catch((e: unknown) => {
+  const inflated = compression === 'gzip' ? pipeline(createReadStream(tarPath), createGunzip(), feed)
+    : compression === 'zstd' ? pipeline(createReadStream(tarPath), zstdDecompress, feed)
+    : pipeline(createReadStream(tarPath), feed);
+  await inflated.catch((e: unknown) => {
     throw bomb ?? e;
   });
   await done;
@@ -289,13 +312,13 @@ async function inflateInto(tarPath: string, limit: number, title: string, sink: 
 /**
  * How an archive layer is unpacked. `legacy`: omlmd 0.1.x's folder tar (gzip), whose entries
  * must all sit under the folder it is titled with, else it stays the file it is. `archive`: a
- * KitOps or ModelPack tar layer (plain or gzip), whose entries are paths relative to the
+ * KitOps or ModelPack tar layer (plain, gzip or zstd), whose entries are paths relative to the
  * output folder; anything but files and folders is refused.
  */
 /** tar (115 kB) loads when a folder layer is unpacked, not with every pull. */
 const loadTar = (): Promise<typeof Tar> => import('tar');
 
-type ArchiveMode = { kind: 'legacy' } | { kind: 'archive'; gzip: boolean };
+type ArchiveMode = { kind: 'legacy' } | { kind: 'archive'; compression: Compression };
 
 async function listLegacyTar(tarPath: string, title: string, limit: number, mode: ArchiveMode = { kind: 'legacy' }): Promise<TarListing> {
   const files = new Set<string>();
@@ -342,7 +365,7 @@ async function listLegacyTar(tarPath: string, title: string, limit: number, mode
     }
   });
   try {
-    await inflateInto(tarPath, limit, title, parser, done, mode.kind === 'legacy' || mode.gzip);
+    await inflateInto(tarPath, limit, title, parser, done, compressionOf(mode));
   } catch (e) {
     if (OmlmdError.is(e, 'UNSAFE_PATH')) throw e;
     if (mode.kind === 'archive') throw new OmlmdError('INVALID_MANIFEST', `the archive layer ${JSON.stringify(title)} is not the tar its media type says: ${(e as Error).message}`, { cause: e });
@@ -357,8 +380,9 @@ async function unpackLegacyDirectory(tarPath: string, target: string, outDir: st
   try {
     const size = (await stat(tarPath)).size;
     const limit = Math.max(MIN_UNPACK_LIMIT, size * MAX_UNPACK_RATIO);
-    const gzip = mode.kind === 'legacy' || mode.gzip;
-    if (mode.kind === 'archive' && gzip && !(await isGzipTar(tarPath))) throw new OmlmdError('INVALID_MANIFEST', `the archive layer ${JSON.stringify(title)} says it is gzip, and is not`);
+    const compression = compressionOf(mode);
+    if (mode.kind === 'archive' && compression === 'gzip' && !(await isGzipTar(tarPath))) throw new OmlmdError('INVALID_MANIFEST', `the archive layer ${JSON.stringify(title)} says it is gzip, and is not`);
+    if (mode.kind === 'archive' && compression === 'zstd' && !(await isZstdFile(tarPath))) throw new OmlmdError('INVALID_MANIFEST', `the archive layer ${JSON.stringify(title)} says it is zstd, and is not`);
     const listing = mode.kind === 'archive' || (await isGzipTar(tarPath)) ? await listLegacyTar(tarPath, title, limit, mode) : { ok: false, bytes: 0 };
     if (!listing.ok) {
       await rename(tarPath, target);
@@ -377,7 +401,7 @@ async function unpackLegacyDirectory(tarPath: string, target: string, outDir: st
         unpack.on('close', () => resolve());
         unpack.on('error', reject);
       });
-      await inflateInto(tarPath, limit, title, unpack, done, gzip);
+      await inflateInto(tarPath, limit, title, unpack, done, compression);
       // Move file by file so that files already in the output directory are replaced atomically.
       for (const rel of await listFiles(staging)) {
         const dest = await safeOutputPath(outDir, rel);

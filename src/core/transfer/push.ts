@@ -5,6 +5,7 @@ import { encryptLayer, recipientsFingerprint, type Recipient } from '../crypt';
 import { OmlmdError, toOmlmdError } from '../errors';
 import { buildModelManifest, ModelMediaType, type ModelFileLayer } from '../model/artifact';
 import { collectModelFiles, type ModelFile } from '../model/files';
+import { commonFolder, SERVED_ROOT_ANNOTATION } from '../model/served';
 import { buildModelPackManifest, modelPackConfig, modelPackLayer } from '../model/modelpack';
 import { metadataToJson, metadataToYaml, validateMetadata, type ModelMetadata } from '../model/metadata';
 import { sha256 } from '../oci/digest';
@@ -293,11 +294,15 @@ export async function pushModel(repo: Repository, tag: string | undefined, input
   }
 
   const created = input.created === undefined ? defaultCreated() : input.created;
+  // A pushed folder is named, so serving puts its files at the served root (model/served.ts);
+  // the titles keep it, so a pull (ours or omlmd 0.1.x's) brings the folder back as it was.
+  const folder = input.artifactType === false ? undefined : commonFolder(files.map((f) => f.title));
+  const annotations = folder !== undefined ? { [SERVED_ROOT_ANNOTATION]: folder, ...input.annotations } : input.annotations;
   if (modelpack) {
     const stats = await Promise.all(files.map((f) => stat(f.path)));
     const packed = layers.map((l, i) => ({ title: l.title, digest: l.digest, size: l.size, mode: stats[i]!.mode, mtime: stats[i]!.mtime }));
     const cfg = await small(Buffer.from(JSON.stringify(modelPackConfig(metadata, packed, created ?? undefined)), 'utf8'));
-    const { manifest, bytes } = buildModelPackManifest({ config: cfg, layers: packed.map(modelPackLayer), metadata, created: created ?? undefined, annotations: input.annotations, subject: input.subject });
+    const { manifest, bytes } = buildModelPackManifest({ config: cfg, layers: packed.map(modelPackLayer), metadata, created: created ?? undefined, annotations, subject: input.subject });
     const descriptor = await repo.putManifest(bytes, manifest.mediaType!, tag, { signal });
     return { descriptor, manifest, files };
   }
@@ -307,7 +312,7 @@ export async function pushModel(repo: Repository, tag: string | undefined, input
     yaml: yaml!,
     files: layers,
     created,
-    annotations: input.annotations,
+    annotations,
     subject: input.subject,
     artifactType: input.artifactType,
     ...(sealed ? { encryptedMetadata: sealed } : {}),
