@@ -124,7 +124,7 @@ describe('extension: the model page\'s data from a real registry', () => {
     const c = await compareTags(client, parseReference(repo), 'v2', 'v10');
     assert.equal(c.error, undefined);
     assert.notEqual(c.digestA, c.digestB);
-    const byKey = (xs: { key: string }[]) => [...xs].sort((x, y) => x.key.localeCompare(y.key));
+    const byKey = <T extends { key: string }>(xs: T[]): T[] => [...xs].sort((x, y) => x.key.localeCompare(y.key));
     assert.deepEqual(byKey(c.fields), byKey([
       { key: 'uri', change: 'added', b: 'https://example.com/mnist' },
       { key: 'customProperties.accuracy', change: 'changed', a: '0.81', b: '0.93' },

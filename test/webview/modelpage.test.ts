@@ -191,7 +191,7 @@ test('hostile content stays text: markup and command: links in the name, annotat
   assert.ok((await tableRows(page, '#annotations')).some((r) => r[1] === '[x](command:omlmd.removeRegistry)'));
   assert.match(await page.locator('#model-card').innerText(), /<iframe src="command:omlmd\.pushModel"><\/iframe>/);
   // No attribute anywhere holds a command: or javascript: target.
-  const targets = await root.evaluate((el) => [...(el as unknown as { querySelectorAll(s: string): ArrayLike<{ attributes: ArrayLike<{ name: string; value: string }> }> }).querySelectorAll('*')].flatMap((e) => [...e.attributes as unknown as { name: string; value: string }[]].filter((a) => /^(href|src|action|formaction|xlink:href|on\w+)$/i.test(a.name)).map((a) => `${a.name}=${a.value}`)));
+  const targets = await root.evaluate((el) => [...(el as unknown as { querySelectorAll(s: string): Iterable<{ attributes: ArrayLike<{ name: string; value: string }> }> }).querySelectorAll('*')].flatMap((e) => [...e.attributes as unknown as { name: string; value: string }[]].filter((a) => /^(href|src|action|formaction|xlink:href|on\w+)$/i.test(a.name)).map((a) => `${a.name}=${a.value}`)));
   assert.deepEqual(targets, []);
   assert.ok((await chartPixels(page)) > 0);
   await done(page);
