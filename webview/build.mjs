@@ -1,4 +1,4 @@
-// The metadata editor's bundle: its script, its CSS, and the codicon font, in one folder
+// The webviews' bundles: the metadata editor's and the model page's scripts and CSS, and the codicon font, in one folder
 // that the extension host lists as a webview resource root. Shared by esbuild.mjs and the
 // webview tests (which build into a temporary folder so they never race other builds).
 import { createRequire } from 'node:module';
@@ -47,6 +47,8 @@ export function buildWebview({ production = false, outdir = join(root, 'dist/web
     logLevel: 'warning',
     entryPoints: {
       main: join(root, 'webview/main.ts'),
+      // The model page (webview/page/): its own script and CSS, with the chart.
+      page: join(root, 'webview/page/main.ts'),
       // Its own file: <vscode-icon> clones this stylesheet (found by id) into its shadow root.
       codicon: require.resolve('@vscode/codicons/dist/codicon.css'),
     },

@@ -12,6 +12,8 @@ export interface EditorHtmlOptions {
   /** Has to be a `<link id="vscode-codicon-stylesheet">`: `<vscode-icon>` looks it up by that id. */
   codiconUri: string;
   title: string;
+  /** What the page says until its script has run (default: the metadata editor's). */
+  loading?: string;
 }
 
 const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -43,7 +45,7 @@ export function editorHtml(o: EditorHtmlOptions): string {
 <title>${escapeHtml(o.title)}</title>
 </head>
 <body>
-<div id="app" class="loading" aria-busy="true">Loading the metadata editor…</div>
+<div id="app" class="loading" aria-busy="true">${escapeHtml(o.loading ?? 'Loading the metadata editor…')}</div>
 <script type="module" nonce="${nonce}" src="${escapeHtml(o.scriptUri)}"></script>
 </body>
 </html>

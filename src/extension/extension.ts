@@ -1,6 +1,7 @@
 import { noLinks } from './model/plainText';
 import * as vscode from 'vscode';
 import { registerCommands } from './commands';
+import { registerModelPage } from './modelPage';
 import { registerSearch } from './search';
 import type { BrowserNode } from './model/browser';
 import { Services } from './services';
@@ -21,6 +22,7 @@ export function activate(context: vscode.ExtensionContext): void {
     context.subscriptions.push(services, tree, view, services.onDidChange.event(() => tree.refresh()));
     registerCommands(context, services, tree, view);
     registerSearch(context, services, tree, view);
+    registerModelPage(context, services, tree);
     log.info(`omlmd activated in ${Date.now() - started} ms`);
   } catch (e) {
     // VS Code swallows activation errors; say it where the user looks.

@@ -69,6 +69,8 @@ export function registerSearch(context: vscode.ExtensionContext, services: Servi
     );
     if (!picked) return;
     const store = storeOf(picked.doc);
+    // The model's page in the editor area; the tree shows where it is.
+    if (store) void vscode.commands.executeCommand('omlmd.openModelPage', picked.doc.reference);
     if (!store) {
       await vscode.env.clipboard.writeText(picked.doc.reference);
       return;

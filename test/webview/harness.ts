@@ -66,10 +66,12 @@ export async function startHarness(): Promise<Harness> {
   const server: Server = createServer((req, res) => {
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-      if (url.pathname === '/') {
+      if (url.pathname === '/' || url.pathname === '/model') {
         const origin = `http://${req.headers.host ?? '127.0.0.1'}`;
         const theme = (url.searchParams.get('theme') ?? 'dark') as ThemeName;
-        const page = editorHtml({ cspSource: origin, nonce, scriptUri: `${origin}/dist/main.js`, styleUri: `${origin}/dist/main.css`, codiconUri: `${origin}/dist/codicon.css`, title: 'Metadata editor' });
+        // `/model`: the model page's bundle in the same HTML and CSP (src/extension/modelPage.ts).
+        const entry = url.pathname === '/model' ? 'page' : 'main';
+        const page = editorHtml({ cspSource: origin, nonce, scriptUri: `${origin}/dist/${entry}.js`, styleUri: `${origin}/dist/${entry}.css`, codiconUri: `${origin}/dist/codicon.css`, title: entry === 'page' ? 'Model page' : 'Metadata editor' });
         const body = page.replace('</head>', `<script nonce="${nonce}">${standIn(THEMES[theme] ? theme : 'dark')}</script>\n</head>`);
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(body);
         return;
@@ -143,3 +145,38 @@ export async function openEditor(h: Harness, theme: ThemeName = 'dark'): Promise
 }
 
 export type { IpcMessage };
+
+/** The model page (webview/page/), once it has posted `page/ready`. */
+export async function openModelPage(h: Harness, theme: ThemeName = 'dark'): Promise<Page> {
+  const page = await h.context.newPage();
+  await page.goto(`${h.url}model?theme=${theme}`);
+  await page.waitForFunction(() => (globalThis as unknown as PageGlobals).__posted.some((x) => x.method === ('page/ready' as string)));
+  return page;
+}
+
+/** Any host → webview message (the model page's are not in HostToWebviewMessage). */
+export async function hostPosts(page: Page, msg: { method: string; params: unknown; completionId?: string }): Promise<void> {
+  await page.evaluate((m) => (globalThis as unknown as { postMessage(m: unknown, origin: string): void }).postMessage(m, '*'), { id: `host:${++hostSeq}`, ...msg });
+}
+
+/**
+ * axe-core's accessibility checks in the page. Its source is evaluated through the DevTools
+ * protocol (page.evaluate), which the page's CSP does not govern: a `<script>` with its text
+ * (addScriptTag) carries no nonce, so the CSP refuses it (the tests check both). No preload:
+ * axe would copy the shadow roots' stylesheets into <style> elements of its own, which the
+ * CSP refuses (and which only the css-orientation-lock rule reads). Only serious and
+ * critical violations are returned.
+ */
+export async function axeViolations(page: Page, options: { include?: string } = {}): Promise<{ id: string; impact: string; help: string; nodes: string[] }[]> {
+  const { readFileSync } = await import('node:fs');
+  const source = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+  await page.evaluate(source);
+  return page.evaluate(async (include) => {
+    interface AxeResult { violations: { id: string; impact: string | null; help: string; nodes: { target: unknown[] }[] }[] }
+    const axe = (globalThis as unknown as { axe: { run(ctx: unknown, opts: unknown): Promise<AxeResult> } }).axe;
+    const r = await axe.run(include ?? (globalThis as unknown as { document: unknown }).document, { resultTypes: ['violations'], preload: false });
+    return r.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => ({ id: v.id, impact: v.impact ?? '', help: v.help, nodes: v.nodes.map((n) => JSON.stringify(n.target)) }));
+  }, options.include);
+}
