@@ -120,7 +120,10 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
     tree.refresh();
     const choice = await vscode.window.showInformationMessage(`Pushed ${outcome.reference}`, 'Copy Reference', 'Reveal in Tree');
     if (choice === 'Copy Reference') await vscode.env.clipboard.writeText(`${outcome.reference}@${outcome.digest}`);
-    else if (choice === 'Reveal in Tree') await view.reveal(tree.tagNode(outcome.target.store, outcome.target.repository, outcome.target.tag), { select: true, focus: true, expand: true });
+    else if (choice === 'Reveal in Tree' && !(await tree.revealTag(view, outcome.target.store, outcome.target.repository, outcome.target.tag))) {
+      log.warn(`Reveal in Tree: ${outcome.reference} was not found in the view`);
+      void vscode.window.showWarningMessage(`${outcome.reference} is pushed, but the Models view did not show it: expand ${storeLabel(outcome.target.store)} › ${outcome.target.repository} (it may be past "Load more…")`);
+    }
   }
 
   const register = (id: string, fn: (...args: never[]) => unknown) => {
