@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs code-server (VS Code in the browser) from the npm registry, offline otherwise,
-# for the end-to-end tests and `npm run vscode`; recipe: ../shared/docs/vscode-e2e.md.
+# for the end-to-end tests (test/e2e/harness.ts) and `npm run vscode` (scripts/open-vscode.sh).
 #
 #   bash scripts/install-code-server.sh        # idempotent: skips a complete install
 #

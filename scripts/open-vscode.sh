@@ -8,7 +8,9 @@
 #   bash scripts/open-vscode.sh --check   # start, check it serves, stop (also when CI is set)
 #
 # Everything lives in one temp dir (profile, extensions, workspace copy, OMLMD_HOME),
-# removed on exit; OMLMD_VSCODE_KEEP=1 keeps it. Binds 127.0.0.1 only, no password: on a
+# removed on exit; OMLMD_VSCODE_KEEP=1 keeps it. OMLMD_VSCODE_STOP=seeded stops once the
+# extension is packaged and the Local store seeded, before code-server (a test runs that on a
+# clean clone: test/integration/open-vscode.test.ts). Binds 127.0.0.1 only, no password: on a
 # remote machine, forward the port (ssh -L 8080:127.0.0.1:8080 HOST).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,24 +20,27 @@ check=false
 for arg in "$@"; do
   case "$arg" in
     --check) check=true ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "open-vscode: unknown argument $arg (try --help)" >&2; exit 2 ;;
   esac
 done
 [ -n "${CI:-}" ] && check=true
+stop="${OMLMD_VSCODE_STOP:-}"
+case "$stop" in ''|seeded) ;; *) echo "open-vscode: OMLMD_VSCODE_STOP=$stop: only 'seeded' is known" >&2; exit 2 ;; esac
 
 PORT="${PORT:-8080}"
 VERSION=4.100.3
 CS_DIR="${OMLMD_CODE_SERVER_DIR:-$HOME/.cache/omlmd/code-server-$VERSION}"
 CS="$CS_DIR/node_modules/.bin/code-server"
 
-if (: <"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
-  echo "open-vscode: port $PORT on 127.0.0.1 is in use; pick another: PORT=8081 npm run vscode" >&2
-  exit 1
+if [ -z "$stop" ]; then
+  if (: <"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+    echo "open-vscode: port $PORT on 127.0.0.1 is in use; pick another: PORT=8081 npm run vscode" >&2
+    exit 1
+  fi
+  echo "==> code-server $VERSION"
+  OMLMD_CODE_SERVER_DIR="$CS_DIR" bash scripts/install-code-server.sh
 fi
-
-echo "==> code-server $VERSION"
-OMLMD_CODE_SERVER_DIR="$CS_DIR" bash scripts/install-code-server.sh
 
 echo "==> packaging the extension (npm run package)"
 pkg_log=$(mktemp)
@@ -81,16 +86,28 @@ cat >"$work/user-data/User/settings.json" <<'JSON'
 JSON
 
 echo "==> the Local store (OMLMD_HOME=$OMLMD_HOME): pushing the sample model as sample/iris:v1"
-# The package builds only the extension: the CLI that seeds the store is built here (a clean
-# clone has no dist/cli.js).
-store_note="Local store: sample/iris:v1"
+# The package builds only the extension: the CLI that seeds the store is built here, before it
+# is used (a clean clone has no dist/cli.js).
 if ! node esbuild.mjs >"$work/build.log" 2>&1; then
   cat "$work/build.log" >&2; echo "open-vscode: building the CLI failed" >&2; exit 1
 fi
+# The banner says what the store holds as the CLI reads it back, never what was meant to be.
+store_note="Local store: empty, the sample push failed"
 if ! node dist/cli.js push sample/iris:v1 "$workspace/model.onnx" -m "$workspace/metadata.yaml" --no-progress >"$work/seed.log" 2>&1; then
   echo "    warning: the sample push failed (the store starts empty):" >&2
   sed 's/^/    /' "$work/seed.log" >&2
-  store_note="Local store: empty, the sample push failed"
+elif tags=$(node dist/cli.js tags sample/iris 2>>"$work/seed.log") && printf '%s\n' "$tags" | grep -qx 'v1'; then
+  store_note="Local store: sample/iris:v1"
+  echo "    seeded sample/iris:v1"
+else
+  echo "    warning: sample/iris:v1 was pushed but the store does not list it:" >&2
+  sed 's/^/    /' "$work/seed.log" >&2
+  store_note="Local store: sample/iris:v1 not found after the push"
+fi
+
+if [ "$stop" = seeded ]; then
+  echo "==> stopping before code-server (OMLMD_VSCODE_STOP=seeded): $store_note"
+  exit 0
 fi
 
 cs_args=(--config "$work/code-server.yaml" --user-data-dir "$work/user-data" --extensions-dir "$work/extensions")

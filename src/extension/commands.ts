@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
 import { OmlmdError } from '../core/errors';
 import type { ModelMetadata } from '../core/model/metadata';
-import { isLoopbackHost, isValidRepository, isValidTag, parseReference } from '../core/oci/reference';
+import { formatReference, isLoopbackHost, isValidRepository, isValidTag, parseReference } from '../core/oci/reference';
 import { verifyCredentials } from '../core/credentials';
 import { registryOptions } from '../core/config';
 import { normalizeHost, sameHost } from '../core/util/host';
@@ -12,7 +12,7 @@ import { registryOf, showError } from './errors';
 import { ManifestDocuments } from './manifestView';
 import { openMetadataEditor } from './metadataEditor';
 import { progressReporter } from './progress';
-import { referenceFor, referenceString, type BrowserNode, type StoreRef } from './model/browser';
+import { exactPathGlob, referenceFor, referenceString, type BrowserNode, type StoreRef } from './model/browser';
 import { scanNotebook } from './model/notebookScan';
 import { runAttach, runBuildModelCar, type LineageUi } from './model/lineageFlow';
 import { attestNotebookPush, pullTarget, runSign, runVerify, signerFor, type TrustUi } from './model/trustFlow';
@@ -120,7 +120,10 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
     tree.refresh();
     const choice = await vscode.window.showInformationMessage(`Pushed ${outcome.reference}`, 'Copy Reference', 'Reveal in Tree');
     if (choice === 'Copy Reference') await vscode.env.clipboard.writeText(`${outcome.reference}@${outcome.digest}`);
-    else if (choice === 'Reveal in Tree') await view.reveal(tree.tagNode(outcome.target.store, outcome.target.repository, outcome.target.tag), { select: true, focus: true, expand: true });
+    else if (choice === 'Reveal in Tree' && !(await tree.revealTag(view, outcome.target.store, outcome.target.repository, outcome.target.tag))) {
+      log.warn(`Reveal in Tree: ${outcome.reference} was not found in the view`);
+      void vscode.window.showWarningMessage(`${outcome.reference} is pushed, but the Models view did not show it: expand ${storeLabel(outcome.target.store)} › ${outcome.target.repository} (it may be past "Load more…")`);
+    }
   }
 
   const register = (id: string, fn: (...args: never[]) => unknown) => {
@@ -295,6 +298,29 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
     if (choice) await vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(res.files[0]?.path ?? out));
   });
 
+  register('omlmd.pullFile', async (file: Extract<BrowserNode, { kind: 'file' }>) => {
+    if (file?.kind !== 'file' || !file.owner) throw new OmlmdError('USAGE', 'Pull This File… works on a file row of the Models view.');
+    const reference = formatReference(referenceFor(file.owner.store, file.owner.repository, undefined, file.owner.digest));
+    const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+    const picked = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, defaultUri: folder, openLabel: 'Pull here', title: `Pull ${file.path} into` });
+    if (!picked?.[0]) return;
+    const out = picked[0].fsPath;
+    // One file of the artifact: its exact path as the only include (glob characters escaped).
+    const include = [exactPathGlob(file.path)];
+    const res = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Pulling ${file.path}`, cancellable: true }, (progress, token) => {
+      const ac = new AbortController();
+      token.onCancellationRequested(() => ac.abort());
+      return (async () => {
+        const decryptionKeys = file.encrypted ? await decryptionKeysFor(services.config.decryptionKeys, (path) => Promise.resolve(vscode.window.showInputBox({ title: 'Decryption key passphrase', prompt: `The passphrase of ${path}`, password: true, ignoreFocusOut: true }))) : undefined;
+        return services.client().pull(reference, out, { signal: ac.signal, onProgress: progressReporter(progress), include, decryptionKeys });
+      })();
+    });
+    const written = res.files.find((f) => f.title === file.path) ?? res.files[0];
+    log.info(`pulled ${file.path} of ${reference} into ${out}`);
+    const choice = await vscode.window.showInformationMessage(`Pulled ${file.path} into ${vscode.workspace.asRelativePath(out)}`, 'Reveal in Explorer');
+    if (choice) await vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(written?.path ?? out));
+  });
+
   register('omlmd.editMetadata', async (arg?: unknown) => {
     const { reference } = await tagRef(arg, 'Edit Metadata');
     const client = services.client();
@@ -323,6 +349,12 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
   });
 
   register('omlmd.copyDigest', async (arg?: unknown) => {
+    if ((arg as BrowserNode | undefined)?.kind === 'file') {
+      const digest = (arg as Extract<BrowserNode, { kind: 'file' }>).digest;
+      await vscode.env.clipboard.writeText(digest);
+      vscode.window.setStatusBarMessage(`Copied ${digest}`, 3000);
+      return;
+    }
     const { reference, node } = await tagRef(arg, 'Copy Digest');
     const digest = node?.kind === 'artifact' ? node.digest : (parseReference(reference).digest ?? (await (await services.client().repository(reference)).resolve(parseReference(reference).tag ?? 'latest')).digest);
     await vscode.env.clipboard.writeText(digest);

@@ -23,11 +23,62 @@ export class RegistryTreeProvider implements vscode.TreeDataProvider<BrowserNode
     services.onDidChange.event(() => this.signatures.clear());
   }
 
+  /** Full refreshes fired, and the last of them whose roots VS Code has fetched since (for reveal). */
+  private refreshes = 0;
+  private rootsFetchedFor = 0;
+  private readonly rootsFetched = new vscode.EventEmitter<void>();
+
   refresh(node?: BrowserNode): void {
     this.signatures.clear();
     if (node) this.extraPages.delete(node.id);
-    else this.extraPages.clear();
+    else {
+      this.extraPages.clear();
+      this.refreshes++;
+    }
     this.emitter.fire(node);
+  }
+
+  /** Resolves once VS Code has fetched the roots after the last full refresh (at most `ms`). */
+  private settled(ms: number): Promise<void> {
+    if (this.rootsFetchedFor >= this.refreshes) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        sub.dispose();
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      const sub = this.rootsFetched.event(() => {
+        if (this.rootsFetchedFor >= this.refreshes) done();
+      });
+    });
+  }
+
+  /**
+   * Shows a tag in the view: the root and the repository expanded, the tag selected. A view
+   * that was hidden when the tree refreshed (a push from the explorer) replays that refresh
+   * when it is shown, racing a reveal made at once (the registry stayed collapsed, nothing
+   * selected): so the view is shown first, the refresh awaited, each level revealed in turn,
+   * and the selection checked, with a few retries. Returns whether the tag is selected.
+   */
+  async revealTag(view: vscode.TreeView<BrowserNode>, store: StoreRef, repository: string, tag: string): Promise<boolean> {
+    if (!view.visible) await vscode.commands.executeCommand('omlmd.registries.focus');
+    for (let attempt = 0; attempt < 6; attempt++) {
+      await this.settled(5000);
+      const t = this.tagNode(store, repository, tag);
+      const root = this.parents.get(this.parents.get(t.id)!.id)!;
+      const repo = this.parents.get(t.id)!;
+      try {
+        await view.reveal(root, { expand: true, select: false, focus: false });
+        await view.reveal(repo, { expand: true, select: false, focus: false });
+        await view.reveal(t, { select: true, focus: true });
+      } catch {
+        // not found (yet): the refresh is still landing; try again
+      }
+      if (await selected(view, t.id, 1000)) return true;
+      await new Promise((r) => setTimeout(r, 300 * (attempt + 1)));
+    }
+    return false;
   }
 
   async loadMore(node: Extract<BrowserNode, { kind: 'loadMore' }>): Promise<void> {
@@ -112,10 +163,15 @@ export class RegistryTreeProvider implements vscode.TreeDataProvider<BrowserNode
   }
 
   async getChildren(n?: BrowserNode): Promise<BrowserNode[]> {
+    const generation = this.refreshes;
     let kids = await this.browser.children(n);
     const extra = n ? this.extraPages.get(n.id) : undefined;
     if (extra) kids = [...kids.filter((k) => k.kind !== 'loadMore'), ...extra];
     for (const k of kids) this.parents.set(k.id, n);
+    if (!n) {
+      this.rootsFetchedFor = Math.max(this.rootsFetchedFor, generation);
+      this.rootsFetched.fire();
+    }
     return kids;
   }
 
@@ -134,5 +190,22 @@ export class RegistryTreeProvider implements vscode.TreeDataProvider<BrowserNode
 
   dispose(): void {
     this.emitter.dispose();
+    this.rootsFetched.dispose();
   }
+}
+
+/** Whether the node `id` is (or within `ms` becomes) the view's selection. */
+function selected(view: vscode.TreeView<BrowserNode>, id: string, ms: number): Promise<boolean> {
+  if (view.selection.some((s) => s.id === id)) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (v: boolean) => {
+      clearTimeout(timer);
+      sub.dispose();
+      resolve(v);
+    };
+    const timer = setTimeout(() => done(view.selection.some((s) => s.id === id)), ms);
+    const sub = view.onDidChangeSelection((e) => {
+      if (e.selection.some((s) => s.id === id)) done(true);
+    });
+  });
 }

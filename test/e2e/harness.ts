@@ -62,6 +62,8 @@ export interface TreeRow {
   expanded: boolean | undefined;
   /** The row's accessible label (label, description or tooltip as VS Code composes it). */
   ariaLabel: string;
+  /** The row is (in) the tree's selection. */
+  selected: boolean;
 }
 
 export interface ActivationTime {
@@ -364,6 +366,7 @@ export class VSCodeSession {
         level: Number((await row.getAttribute('aria-level')) ?? '1'),
         expanded: expanded === null ? undefined : expanded === 'true',
         ariaLabel: (await row.getAttribute('aria-label')) ?? '',
+        selected: (await row.getAttribute('aria-selected')) === 'true',
       });
     }
     return out;

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { OmlmdClient } from '../../src/core/client';
 import { OmlmdError } from '../../src/core/errors';
 import { pushMetadataUpdate } from '../../src/core/transfer/remetadata';
-import { RegistryBrowser, type BrowserNode, type RegistryEntry } from '../../src/extension/model/browser';
+import { exactPathGlob, RegistryBrowser, type BrowserNode, type RegistryEntry } from '../../src/extension/model/browser';
 import { runPush, suggestNextTag, type PushUi } from '../../src/extension/model/pushFlow';
 import { startRegistry, type RunningRegistry } from '../helpers/registry';
 
@@ -33,9 +33,10 @@ function noCatalogFront(upstream: string): Promise<{ host: string; server: Serve
 }
 
 const scriptedUi = (answers: { metadata?: (m: Record<string, unknown>) => Record<string, unknown>; target?: Partial<{ repository: string; tag: string; store: { kind: 'local' } | { kind: 'registry'; host: string } }> }, seen: Record<string, unknown>): PushUi => ({
-  editMetadata: async (initial, title) => {
+  editMetadata: async (initial, title, targetHint) => {
     seen.initial = initial;
     seen.title = title;
+    seen.targetHint = targetHint;
     return answers.metadata ? answers.metadata(initial as Record<string, unknown>) : initial;
   },
   pickTarget: async (proposed) => {
@@ -93,6 +94,7 @@ describe('extension logic against the real registry and the local store', () => 
     assert.deepEqual(initial.customProperties, { accuracy: 0.97 });
     assert.equal(initial.model_format_name, 'onnx', 'the file type still fills what the metadata leaves out');
     assert.equal((seen.proposed as { repository: string }).repository, 'iris-classifier');
+    assert.equal(seen.targetHint, undefined, 'no "Target: model:v1" in the editor before a target is chosen');
     // The caller's metadata (a notebook's) wins over the file.
     const seen2: Record<string, unknown> = {};
     await runPush(client, scriptedUi({ target: { store: { kind: 'local' }, tag: 'v2' } }, seen2), { paths: [join(dir, 'model.onnx')], metadata: { name: 'from the notebook' } });
@@ -136,6 +138,12 @@ describe('extension logic against the real registry and the local store', () => 
     const files = await kids(a);
     assert.deepEqual(files.map((f) => f.kind), ['file', 'metadata']);
     assert.equal((files[0] as { path: string; size: number }).path, 'Iris Model.joblib');
+    // A file row knows its artifact: Pull This File… pulls it alone (its path as an exact glob), Copy Digest copies its digest.
+    const file = files[0] as Extract<BrowserNode, { kind: 'file' }>;
+    assert.deepEqual(file.owner, { store: { kind: 'registry', host: reg.host }, repository: 'iris-model', digest: a.digest });
+    const one = await client.pull(`${reg.host}/iris-model@${a.digest}`, join(work, 'one-file'), { include: [exactPathGlob(file.path)] });
+    assert.deepEqual(one.files.map((f) => f.title), ['Iris Model.joblib']);
+    assert.equal(exactPathGlob('a[1]*.bin'), 'a\\[1\\]\\*.bin');
     const fields = await kids(files[1]);
     // One row per custom property, unset fields left out.
     assert.ok(fields.some((f) => f.kind === 'field' && f.key === 'customProperties.accuracy' && f.value === '0.97'), JSON.stringify(fields));

@@ -20,6 +20,11 @@ import { enforcePolicy } from '../../core/trust/policy';
 import { parseStorageUri, STORAGE_URI_PREFIXES } from '../../core/lineage/storage';
 import { humanSize } from '../output';
 
+/** `1 model file`, `2 model files`: "1 model file(s)" read as a form, not a sentence. */
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 function annotations(list: string[] | undefined): Record<string, string> | undefined {
   return list?.length ? Object.fromEntries(list.map(parseAnnotation)) : undefined;
 }
@@ -147,8 +152,8 @@ export function registerLineage(program: Command): void {
         return;
       }
       const bytes = res.layers.reduce((n, l) => n + l.size, 0);
-      const lines = [`Built ${res.reference}`, `  ${res.platform.os}/${res.platform.architecture} on ${res.baseName}; ${res.layers.reduce((n, l) => n + l.files.length, 0)} model file(s) under /models in ${res.layers.length} layer(s) (${humanSize(bytes)})${res.root !== undefined ? `; the folder ${res.root}/ is /models itself` : ''}`, `  subject ${res.subject.digest}`];
-      if (o.encryptRecipient?.length) lines.push(`  layers encrypted for ${o.encryptRecipient.length} recipient(s) (ocicrypt, as skopeo writes them)`);
+      const lines = [`Built ${res.reference}`, `  ${res.platform.os}/${res.platform.architecture} on ${res.baseName}; ${count(res.layers.reduce((n, l) => n + l.files.length, 0), 'model file')} under /models in ${count(res.layers.length, 'layer')} (${humanSize(bytes)})${res.root !== undefined ? `; the folder ${res.root}/ is /models itself` : ''}`, `  subject ${res.subject.digest}`];
+      if (o.encryptRecipient?.length) lines.push(`  layers encrypted for ${count(o.encryptRecipient.length, 'recipient')} (ocicrypt, as skopeo writes them)`);
       if (res.model.verified) lines.push(`  model verified first: signature ${res.model.verified.signature.digest}`);
       lines.push(`  provenance (SLSA v1) ${res.provenance.digest}${res.provenance.signed ? `, signed by ${res.provenance.signer}` : ', unsigned'}`);
       if (parseReference(image).kind === 'registry') lines.push(o.dataOnly ? `  Kubernetes: volumes: [{ name: model, image: { reference: ${res.reference} } }] (KServe: storageUri: oci+native://${res.reference})` : `  KServe: storageUri: oci://${res.reference}`);

@@ -74,7 +74,7 @@ export function registerTrust(program: Command): void {
       const signer = await signerFrom(o.key, o.cert, o.chain, o);
       const res = await signModel(client(o), target, signer, { signal: controller.signal });
       if (o.json) print(JSON.stringify({ reference: res.reference, digest: res.digest, signature: res.signature.digest, predicateType: res.predicateType, signer: res.signer, source: res.source, files: res.files }, null, 2));
-      else print(`Signed ${res.reference}\n  by ${res.signer}; ${res.files?.length ?? 0} file(s)\n  signature ${res.signature.digest} (${res.source === 'api' ? 'referrers API' : 'referrers tag schema'})`);
+      else print(`Signed ${res.reference}\n  by ${res.signer}; ${res.files?.length ?? 0} file${(res.files?.length ?? 0) === 1 ? '' : 's'}\n  signature ${res.signature.digest} (${res.source === 'api' ? 'referrers API' : 'referrers tag schema'})`);
     }), 'omlmd sign localhost:5000/models/mnist:v1 --key signing.key');
 
   example(withSigning(withCommon(program.command('attest')))
@@ -111,7 +111,7 @@ export function registerTrust(program: Command): void {
         if (target || o.chain) throw new OmlmdError('USAGE', '--path verifies a folder: give no reference and no --chain with it');
         const res = await verifyModelDirectory(resolve(o.path), trust);
         if (o.json) print(JSON.stringify({ path: res.dir, verified: true, signer: res.signer, digest: res.digest, files: res.files }, null, 2));
-        else print(`Verified ${res.dir}: ${res.files.length} file(s) match model.sig, signed by ${describeSigner(res.signer)}${res.digest ? ` for ${res.digest}` : ''}`);
+        else print(`Verified ${res.dir}: ${res.files.length} file${res.files.length === 1 ? '' : 's'} match${res.files.length === 1 ? 'es' : ''} model.sig, signed by ${describeSigner(res.signer)}${res.digest ? ` for ${res.digest}` : ''}`);
         return;
       }
       if (!target) throw new OmlmdError('USAGE', 'name what to verify (a reference), or a folder with --path');
@@ -128,6 +128,6 @@ export function registerTrust(program: Command): void {
       }
       const res = await verifyModel(c, target, trust, { signal: controller.signal });
       if (o.json) print(JSON.stringify({ reference: res.reference, verified: true, digest: res.digest, signature: res.signature.digest, signer: res.signer, files: res.files, source: res.source }, null, 2));
-      else print(`Verified ${res.reference}\n  signed by ${describeSigner(res.signer)}; ${res.files.length} file(s), each a layer with the signed digest\n  signature ${res.signature.digest}`);
+      else print(`Verified ${res.reference}\n  signed by ${describeSigner(res.signer)}; ${res.files.length} file${res.files.length === 1 ? '' : 's'}, each a layer with the signed digest\n  signature ${res.signature.digest}`);
     }), 'omlmd verify localhost:5000/models/mnist:v1 --key signing.pub');
 }

@@ -38,6 +38,19 @@ export interface RegistryEntry {
   repositories?: string[];
 }
 
+/** The artifact a file row belongs to (for Pull This File…). */
+export interface FileOwner {
+  store: StoreRef;
+  repository: string;
+  /** The artifact's manifest digest. */
+  digest: string;
+}
+
+/** A glob that matches exactly this path (pull's include), glob characters escaped. */
+export function exactPathGlob(path: string): string {
+  return path.replace(/[\\*?[\]{}()!+@]/g, '\\$&');
+}
+
 export interface FixAction {
   title: string;
   command: string;
@@ -51,7 +64,7 @@ export type BrowserNode =
   | { kind: 'tag'; id: string; store: StoreRef; repository: string; tag: string }
   | { kind: 'artifact'; id: string; store: StoreRef; repository: string; tag: string; digest: string; label: string; description: string; tooltip: string; isModel: boolean; metadata?: ModelMetadata & Record<string, unknown> }
   | { kind: 'referrer'; id: string; store: StoreRef; repository: string; digest: string; artifactType?: string; label: string; description: string; tooltip: string }
-  | { kind: 'file'; id: string; path: string; size: number; mediaType: string; role: string; digest: string; encrypted?: boolean }
+  | { kind: 'file'; id: string; path: string; size: number; mediaType: string; role: string; digest: string; encrypted?: boolean; owner?: FileOwner }
   | { kind: 'metadata'; id: string; store: StoreRef; repository: string; tag: string; metadata: ModelMetadata & Record<string, unknown> }
   | { kind: 'field'; id: string; key: string; value: string }
   | { kind: 'loadMore'; id: string; parent: BrowserNode; last: string }
@@ -243,7 +256,7 @@ export class RegistryBrowser {
     const info = await this.client().inspect(referenceFor(node.store, node.repository, undefined, node.digest), { signal });
     const files: BrowserNode[] = info.view.files
       .filter((f) => f.role !== 'metadata')
-      .map((f) => ({ kind: 'file', id: `${node.id}/file:${f.path}`, path: f.path, size: f.descriptor.size, mediaType: f.descriptor.mediaType, role: f.role, digest: f.descriptor.digest, ...(f.encrypted ? { encrypted: true } : {}) }));
+      .map((f) => ({ kind: 'file', id: `${node.id}/file:${f.path}`, path: f.path, size: f.descriptor.size, mediaType: f.descriptor.mediaType, role: f.role, digest: f.descriptor.digest, ...(f.encrypted ? { encrypted: true } : {}), owner: { store: node.store, repository: node.repository, digest: info.descriptor.digest } }));
     if (info.metadata) files.push({ kind: 'metadata', id: `${node.id}/metadata`, store: node.store, repository: node.repository, tag: node.tag, metadata: info.metadata });
     if (files.length === 0) files.push({ kind: 'message', id: `${node.id}/nofiles`, severity: 'info', text: 'No files' });
     return [...files, ...(await this.referrers(node, info.descriptor.digest, signal))];
@@ -265,7 +278,7 @@ export class RegistryBrowser {
     const info = await this.client().inspect(referenceFor(node.store, node.repository, undefined, node.digest), { signal });
     const files: BrowserNode[] = info.view.files
       .filter((f) => f.titled)
-      .map((f) => ({ kind: 'file', id: `${node.id}/file:${f.path}`, path: f.path, size: f.descriptor.size, mediaType: f.descriptor.mediaType, role: f.role, digest: f.descriptor.digest, ...(f.encrypted ? { encrypted: true } : {}) }));
+      .map((f) => ({ kind: 'file', id: `${node.id}/file:${f.path}`, path: f.path, size: f.descriptor.size, mediaType: f.descriptor.mediaType, role: f.role, digest: f.descriptor.digest, ...(f.encrypted ? { encrypted: true } : {}), owner: { store: node.store, repository: node.repository, digest: info.descriptor.digest } }));
     if (files.length === 0 && info.view.files.length > 0) {
       const size = info.manifest.layers.reduce((n, l) => n + l.size, 0);
       files.push({ kind: 'message', id: `${node.id}/layers`, severity: 'info', text: `${info.manifest.layers.length} layer${info.manifest.layers.length === 1 ? '' : 's'}, ${humanSize(size)}` });

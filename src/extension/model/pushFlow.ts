@@ -168,7 +168,9 @@ export async function runPush(client: OmlmdClient, ui: PushUi, req: PushRequest)
     repository: req.target?.repository ?? repositoryFromName(beside.metadata?.name ?? req.paths[0] ?? initial.name ?? 'model'),
     tag: req.target?.tag ?? 'v1',
   };
-  const metadata = await ui.editMetadata(initial, `Push ${req.paths.map((p) => basename(p)).join(', ') || 'metadata'}`, targetReference(proposed), found);
+  // The target is chosen after the editor: the header names only what the caller chose (a tree node), never a guess.
+  const hint = req.target?.store && req.target.repository ? `${formatReference(referenceFor(req.target.store, req.target.repository))} (the tag is chosen next)` : undefined;
+  const metadata = await ui.editMetadata(initial, `Push ${req.paths.map((p) => basename(p)).join(', ') || 'metadata'}`, hint, found);
   if (!metadata) return undefined;
   const target = await ui.pickTarget(proposed);
   if (!target) return undefined;
