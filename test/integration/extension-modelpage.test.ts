@@ -113,6 +113,23 @@ describe('extension: the model page\'s data from a real registry', () => {
     assert.ok(v.versions.every((x) => !x.tag.startsWith('sha256-')));
   });
 
+  test('versions: omlmd tags are charted from the manifest\'s projected customProperties, a ModelPack tag from its config', async () => {
+    const mixed = `${reg.host}/models/mixed`;
+    const d = join(dir, 'mixed');
+    mkdirSync(d);
+    writeFileSync(join(d, 'mnist.onnx'), onnxModel({ dims: [1, 4], producer: 'pytorch', opset: 17 }));
+    await client.push(`${mixed}:a`, { paths: ['mnist.onnx'], cwd: d, created: '2025-01-01T00:00:00Z', metadata: { name: 'm', customProperties: { accuracy: 0.5, note: 'x' } } });
+    await client.push(`${mixed}:b`, { paths: ['mnist.onnx'], cwd: d, created: '2025-02-01T00:00:00Z', format: 'modelpack', metadata: { name: 'm', customProperties: { accuracy: 0.75 } } });
+    const a = await client.inspect(`${mixed}:a`);
+    assert.equal(a.manifest.annotations?.['customProperties+json'], '{"accuracy": 0.5, "note": "x"}', 'the projection the chart reads');
+    const b = await client.inspect(`${mixed}:b`);
+    assert.equal(b.view.flavor, 'modelpack');
+    assert.equal(b.manifest.annotations?.['customProperties+json'], undefined, 'a ModelPack manifest has no projection: its config is read');
+    const v = await loadVersions(client, parseReference(mixed));
+    assert.deepEqual(v.versions.map((x) => [x.tag, x.metrics]), [['a', { accuracy: 0.5 }], ['b', { accuracy: 0.75 }]]);
+    assert.deepEqual(v.problems, []);
+  });
+
   test('versions: the cap reads the newest tags by name, and says how many there are', async () => {
     const v = await loadVersions(client, parseReference(repo), { max: 2 });
     assert.deepEqual(v.versions.map((x) => x.tag), ['v9', 'v10']);

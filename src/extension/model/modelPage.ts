@@ -13,11 +13,12 @@ import type { ReferrerNode } from '../../core/lineage/discover';
 import { ATTACHMENT_ARTIFACT_TYPE } from '../../core/lineage/attach';
 import { MODELCAR_ARTIFACT_TYPE } from '../../core/lineage/modelcar';
 import { MODEL_CARD_ARTIFACT_TYPE, MODEL_CARD_TITLE } from '../../core/lineage/modelcard';
-import { layerTitle } from '../../core/model/artifact';
+import { layerTitle, viewArtifact } from '../../core/model/artifact';
 import { describeHeader, inspectBlobHeader, MODEL_FILE_EXTENSIONS } from '../../core/model/headers';
 import { formatReference, parseReference, type Reference } from '../../core/oci/reference';
 import { isReferrersTag } from '../../core/oci/referrers-tag';
 import { readSmallBlob } from '../../core/oci/store';
+import { fetchImageManifest } from '../../core/transfer/resolve';
 import { BUNDLE_MEDIA_TYPE, MODEL_SIGNATURE_PREDICATE } from '../../core/trust';
 import { humanSize } from '../../core/units';
 import { mapLimit } from '../../core/util/limit';
@@ -36,6 +37,8 @@ const MAX_HEADER_FILES = 8;
 export const MAX_MODEL_CARD_BYTES = 256 * 1024;
 /** Numeric properties per version sent to the chart. */
 const MAX_METRICS = 64;
+/** A projected customProperties annotation longer than this is not parsed for the chart. */
+const MAX_PROJECTED_BYTES = 1024 * 1024;
 /** A longer string from the registry is cut for the page (it stays whole in the registry). */
 const MAX_TEXT = 4096;
 
@@ -238,6 +241,17 @@ function numericMetrics(props: unknown): Record<string, number> {
   return out;
 }
 
+/** The customProperties an omlmd manifest projects into its annotations (`customProperties+json`), or undefined. */
+function projectedProperties(annotations: Record<string, string> | undefined): unknown {
+  const text = annotations?.['customProperties+json'];
+  if (text === undefined || text.length > MAX_PROJECTED_BYTES) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The repository's tags (at most `max`, the newest by name) with their numeric
  * customProperties, in the order they were created (the manifest's created annotation;
@@ -248,15 +262,23 @@ export async function loadVersions(client: OmlmdClient, ref: Reference, opts: { 
   const all = (await client.tags(repoRef, { signal: opts.signal })).filter((t) => !isReferrersTag(t));
   const picked = newestFirst(all).slice(0, opts.max ?? MAX_VERSION_TAGS);
   const problems: VersionsParams['problems'] = [];
+  const repo = await client.repository(repoRef);
   const read = await mapLimit(picked, VERSION_CONCURRENCY, async (tag): Promise<VersionPoint | undefined> => {
     try {
-      const info = await client.inspect({ ...repoRef, tag }, { signal: opts.signal });
-      if (info.view.flavor === 'other') {
+      const { fetched } = await fetchImageManifest(repo, tag, { signal: opts.signal });
+      const manifest = fetched.manifest;
+      const flavor = viewArtifact(manifest).flavor;
+      if (flavor === 'other') {
         problems.push({ tag: clip(tag), message: 'not a model' });
         return undefined;
       }
-      const created = info.manifest.annotations?.[CREATED];
-      return { tag: clip(tag), digest: info.descriptor.digest, created: created ? clip(created) : undefined, metrics: numericMetrics(info.metadata?.customProperties) };
+      const created = manifest.annotations?.[CREATED];
+      const point = (props: unknown): VersionPoint => ({ tag: clip(tag), digest: fetched.descriptor.digest, created: created ? clip(created) : undefined, metrics: numericMetrics(props) });
+      // omlmd (and 0.1.x) write the metadata's fields into the manifest's annotations too, so one
+      // request per tag draws the chart; other layouts (ModelPack, KitOps, Docker) need the config.
+      if (flavor === 'omlmd' || flavor === 'omlmd-0.1') return point(projectedProperties(manifest.annotations));
+      const info = await client.inspect({ ...repoRef, digest: fetched.descriptor.digest, tag: undefined }, { signal: opts.signal });
+      return point(info.metadata?.customProperties);
     } catch (e) {
       if (OmlmdError.is(e, 'CANCELLED')) throw e;
       problems.push({ tag: clip(tag), message: clip((e as Error).message) });
