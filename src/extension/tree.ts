@@ -71,11 +71,16 @@ export class RegistryTreeProvider implements vscode.TreeDataProvider<BrowserNode
       try {
         await view.reveal(root, { expand: true, select: false, focus: false });
         await view.reveal(repo, { expand: true, select: false, focus: false });
-        await view.reveal(t, { select: true, focus: true });
+        // Selected without taking the focus: a retry seconds later must not pull the focus
+        // away from what the user opened since (a quick pick loses it and closes).
+        await view.reveal(t, { select: true, focus: false });
       } catch {
         // not found (yet): the refresh is still landing; try again
       }
-      if (await selected(view, t.id, 1000)) return true;
+      if (await selected(view, t.id, 1000)) {
+        await view.reveal(t, { select: true, focus: true }).then(undefined, () => undefined);
+        return true;
+      }
       await new Promise((r) => setTimeout(r, 300 * (attempt + 1)));
     }
     return false;

@@ -47,17 +47,9 @@ describe('VS Code: browse, push, pull, notebook (real registry)', { timeout: 600
 
   /** Right-clicks a tree row; the tree may re-render after a push (it refreshes), so retry until the menu shows. */
   async function rightClickRow(label: string): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      await vsc.dismissHovers();
-      await vsc.treeRow(label).click({ button: 'right' });
-      try {
-        await vsc.page.locator('.context-view .monaco-menu').waitFor({ timeout: 5000 });
-        return;
-      } catch (e) {
-        if (attempt >= 4) throw e;
-      }
-    }
+    await vsc.rightClickTreeRow(label);
   }
+
 
   async function pickTarget(repository: string, tag: string): Promise<void> {
     await vsc.page.locator('.quick-input-widget .quick-input-title', { hasText: '(1/3)' }).waitFor();
@@ -104,7 +96,11 @@ describe('VS Code: browse, push, pull, notebook (real registry)', { timeout: 600
       assert.deepEqual(info.view.files.filter((f) => f.role === 'model').map((f) => f.path), ['model.onnx']);
       await vsc.clickNotificationButton(/Pushed/, 'Reveal in Tree');
       await vsc.waitForTreeRow('demo/onnx');
-      await vsc.waitForTreeRow('v1');
+      // Revealed means selected (models/iris has a v1 row too, so a v1 row alone proves nothing);
+      // waiting for it also keeps the next test from starting while the reveal still moves the focus.
+      await vsc.treeRow('v1').and(vsc.page.locator('[aria-selected="true"]')).waitFor();
+      const after = await vsc.treeRows();
+      assert.equal(after[after.findIndex((r) => r.label === 'demo/onnx') + 1]?.selected, true, JSON.stringify(after));
     });
   });
 
@@ -116,7 +112,7 @@ describe('VS Code: browse, push, pull, notebook (real registry)', { timeout: 600
       await vsc.dismissHovers();
       // demo/onnx sorts before models/iris, so its v1 is the first "v1" row.
       const rows = vsc.page.locator('.pane-body .monaco-list-row').filter({ has: vsc.page.locator('.label-name', { hasText: /^v1$/ }) });
-      await rows.first().click({ button: 'right' });
+      await vsc.rightClickRow(rows.first(), 'v1 of demo/onnx');
       await vsc.clickContextMenu('Pull to Workspace…');
       await vsc.pickQuickItem(/onnx-v1/);
       await vsc.waitForNotification(/Pulled \d+ files? into onnx-v1/);

@@ -399,9 +399,26 @@ export class VSCodeSession {
   }
 
   async rightClickTreeRow(label: string | RegExp, view = 'Registries'): Promise<void> {
-    await this.dismissHovers();
-    await this.treeRow(label, view).click({ button: 'right' });
-    await this.page.locator('.context-view .monaco-menu').waitFor();
+    await this.rightClickRow(this.treeRow(label, view), String(label), view);
+  }
+
+  /**
+   * Right-clicks `row` until its own context menu is open: a tree refreshing under the pointer
+   * moves rows, and a click that lands on a neighbour opens the neighbour's menu (file rows
+   * have one), so the row the menu belongs to (the focused one) must be the row aimed at.
+   */
+  async rightClickRow(row: Locator, what: string, view = 'Registries'): Promise<void> {
+    const menu = this.page.locator('.context-view .monaco-menu');
+    for (let attempt = 1; ; attempt++) {
+      await this.dismissHovers();
+      const aimed = await row.getAttribute('data-index');
+      await row.click({ button: 'right' });
+      const opened = await menu.waitFor({ timeout: 5_000 }).then(() => true, () => false);
+      const focused = await this.viewPane(view).locator('.pane-body .monaco-list-row.focused').first().getAttribute('data-index').catch(() => null);
+      if (opened && aimed !== null && focused === aimed && (await row.getAttribute('data-index')) === aimed) return;
+      if (attempt >= 5) throw new Error(`right-clicking the tree row ${what} opened ${opened ? `the menu of row ${focused} instead of row ${aimed}` : 'no menu'}, 5 times`);
+      await this.page.keyboard.press('Escape');
+    }
   }
 
   // -------------------------------------------------------------------------------------
@@ -437,18 +454,23 @@ export class VSCodeSession {
 
   /** Runs a command by its palette title ("omlmd: Push Model…", "View: Show Explorer") via F1. */
   async runCommand(title: string): Promise<void> {
-    await this.openCommandPalette(title);
-    const row = this.quickInput()
-      .locator(`.monaco-list-row[aria-label="${css(title)}"], .monaco-list-row[aria-label^="${css(title)}, "]`)
-      .first();
-    try {
-      await row.waitFor({ timeout: 15_000 });
-    } catch {
-      const shown = await this.quickInput().locator('.monaco-list-row').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
-      await this.page.keyboard.press('Escape');
-      throw new Error(`command "${title}" not in the palette; it shows: ${JSON.stringify(shown)}`);
+    for (let attempt = 1; ; attempt++) {
+      await this.openCommandPalette(title);
+      const row = this.quickInput()
+        .locator(`.monaco-list-row[aria-label="${css(title)}"], .monaco-list-row[aria-label^="${css(title)}, "]`)
+        .first();
+      try {
+        await row.waitFor({ timeout: 15_000 });
+      } catch {
+        const shown = await this.quickInput().locator('.monaco-list-row').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
+        await this.page.keyboard.press('Escape');
+        throw new Error(`command "${title}" not in the palette; it shows: ${JSON.stringify(shown)}`);
+      }
+      // Seen under load: the palette closed between the row showing and the click (the focus
+      // moved, e.g. to a notification), leaving a hidden row to wait on. Open it again.
+      if (await row.click({ timeout: 5_000 }).then(() => true, () => false)) return;
+      if (attempt >= 3) throw new Error(`the command palette closed 3 times before "${title}" could be clicked`);
     }
-    await row.click();
   }
 
   /** The items of the open quick pick (labels). */
