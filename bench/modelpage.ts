@@ -90,7 +90,7 @@ void (async () => {
     console.log('\n| step | first | median | slowest |\n|---|---|---|---|');
     console.log(`| open → interactive (chart of ${TAGS} tags drawn, table filled) | ${col('total')} |`);
     console.log(`| open → header shown data (manifest + config read) | ${col('init')} |`);
-    console.log(`| open → ${TAGS} tags read (manifests + configs, 8 at a time) | ${col('versions')} |`);
+    console.log(`| open → ${TAGS} tags read (a manifest each: omlmd projects the metadata into it; 8 at a time) | ${col('versions')} |`);
     console.log(`| versions posted → chart and table drawn | ${col('draw')} |`);
   } finally {
     await h.close();
