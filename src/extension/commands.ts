@@ -348,6 +348,11 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
     vscode.window.setStatusBarMessage(`Copied ${ref}`, 3000);
   });
 
+  // The setting's change refreshes the tree (Services fires onDidChange for omlmd.*).
+  const sortTags = (by: 'created' | 'name') => vscode.workspace.getConfiguration('omlmd').update('tree.tagSort', by, vscode.ConfigurationTarget.Global);
+  register('omlmd.sortTagsByName', () => sortTags('name'));
+  register('omlmd.sortTagsByCreated', () => sortTags('created'));
+
   register('omlmd.copyDigest', async (arg?: unknown) => {
     if ((arg as BrowserNode | undefined)?.kind === 'file') {
       const digest = (arg as Extract<BrowserNode, { kind: 'file' }>).digest;

@@ -21,6 +21,8 @@ export interface Config {
   decryptionKeys: string[];
   /** omlmd.push.format: the layout pushes write. */
   pushFormat: 'omlmd' | 'modelpack';
+  /** omlmd.tree.tagSort: tags by created time (newest first) or by name. */
+  tagSort: 'created' | 'name';
   /** Keep an encrypted signing key's passphrase in SecretStorage once typed. */
   rememberPassphrase: boolean;
 }
@@ -45,6 +47,7 @@ export function readConfig(): Config {
     },
     rememberPassphrase: c.get<boolean>('trust.rememberPassphrase') ?? false,
     pushFormat: c.get<string>('push.format') === 'modelpack' ? 'modelpack' : 'omlmd',
+    tagSort: c.get<string>('tree.tagSort') === 'name' ? 'name' : 'created',
     decryptionKeys: (c.get<string[]>('decryptionKeys') ?? []).filter((p) => typeof p === 'string' && p.trim() !== ''),
   };
 }

@@ -1,6 +1,6 @@
 import { SignatureStates, trustRootFor } from './model/trustFlow';
 import * as vscode from 'vscode';
-import { humanSize, nodesForTag, RegistryBrowser, type BrowserNode, type StoreRef } from './model/browser';
+import { ageOf, humanSize, nodesForTag, RegistryBrowser, TagDates, type BrowserNode, type StoreRef } from './model/browser';
 import type { Services } from './services';
 import { MODELCAR_ARTIFACT_TYPE } from '../core/lineage/modelcar';
 import { MODEL_CARD_ARTIFACT_TYPE } from '../core/lineage/modelcard';
@@ -20,6 +20,9 @@ export class RegistryTreeProvider implements vscode.TreeDataProvider<BrowserNode
   constructor(private readonly services: Services) {
     this.signatures = new SignatureStates(() => services.client(), () => trustRootFor(services.config.trust));
     this.browser = new RegistryBrowser(() => services.client(), () => services.config.registries, undefined, this.signatures);
+    // Tags show at once in name order; their created times arrive in the background, then the repository is redrawn.
+    this.browser.dates = new TagDates(() => services.client(), (repository) => this.emitter.fire(repository));
+    this.browser.tagSort = () => services.config.tagSort;
     services.onDidChange.event(() => this.signatures.clear());
   }
 
@@ -30,6 +33,7 @@ export class RegistryTreeProvider implements vscode.TreeDataProvider<BrowserNode
 
   refresh(node?: BrowserNode): void {
     this.signatures.clear();
+    if (!node) this.browser.dates?.clear();
     if (node) this.extraPages.delete(node.id);
     else {
       this.extraPages.clear();
@@ -120,8 +124,15 @@ export class RegistryTreeProvider implements vscode.TreeDataProvider<BrowserNode
         if (n.added) t.description = 'added';
         return t;
       }
-      case 'tag':
-        return item(n.tag, C.Collapsed, 'tag', 'tag');
+      case 'tag': {
+        const t = item(n.tag, C.Collapsed, 'tag', 'tag');
+        const age = n.created ? ageOf(n.created) : undefined;
+        if (age) {
+          t.description = age;
+          t.tooltip = `${n.repository}:${n.tag}, created ${n.created}`;
+        }
+        return t;
+      }
       case 'artifact': {
         const t = item(n.label, C.Collapsed, n.isModel ? 'package' : 'file-zip', n.isModel ? 'artifact.model' : 'artifact');
         t.description = n.description;

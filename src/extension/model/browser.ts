@@ -13,6 +13,8 @@ import { MODEL_CARD_ARTIFACT_TYPE } from '../../core/lineage/modelcard';
 import { isReferrersTag } from '../../core/oci/referrers-tag';
 import { humanSize } from '../../core/units';
 import { sameHost } from '../../core/util/host';
+import { mapLimit } from '../../core/util/limit';
+import { fetchImageManifest } from '../../core/transfer/resolve';
 import { adviceForVsCode } from '../remedies';
 
 export { humanSize };
@@ -61,7 +63,7 @@ export type BrowserNode =
   | { kind: 'localStore'; id: string }
   | { kind: 'registry'; id: string; host: string }
   | { kind: 'repository'; id: string; store: StoreRef; repository: string; added?: boolean }
-  | { kind: 'tag'; id: string; store: StoreRef; repository: string; tag: string }
+  | { kind: 'tag'; id: string; store: StoreRef; repository: string; tag: string; created?: string }
   | { kind: 'artifact'; id: string; store: StoreRef; repository: string; tag: string; digest: string; label: string; description: string; tooltip: string; isModel: boolean; metadata?: ModelMetadata & Record<string, unknown> }
   | { kind: 'referrer'; id: string; store: StoreRef; repository: string; digest: string; artifactType?: string; label: string; description: string; tooltip: string }
   | { kind: 'file'; id: string; path: string; size: number; mediaType: string; role: string; digest: string; encrypted?: boolean; owner?: FileOwner }
@@ -136,7 +138,107 @@ export function errorNode(parentId: string, e: unknown, store?: StoreRef): Brows
   return { kind: 'message', id: `${parentId}/error`, severity: 'error', text, detail, fix };
 }
 
+/** How a repository's tags are ordered: by the time they were created (newest first), or by name. */
+export type TagSort = 'created' | 'name';
+
+/** Tags whose created time is read per repository (the newest by name); the rest sort by name after them. */
+export const MAX_DATED_TAGS = 200;
+const DATE_CONCURRENCY = 8;
+const CREATED = 'org.opencontainers.image.created';
+
+/** "just now", "5 minutes ago", "3 days ago", "2 years ago": the age a tag row shows. */
+export function ageOf(created: string, now = Date.now()): string | undefined {
+  const t = Date.parse(created);
+  if (Number.isNaN(t)) return undefined;
+  const s = Math.max(0, Math.round((now - t) / 1000));
+  const units: [number, string][] = [[365 * 86400, 'year'], [30 * 86400, 'month'], [7 * 86400, 'week'], [86400, 'day'], [3600, 'hour'], [60, 'minute']];
+  for (const [size, name] of units) {
+    const n = Math.floor(s / size);
+    if (n >= 1) return `${n} ${name}${n === 1 ? '' : 's'} ago`;
+  }
+  return 'just now';
+}
+
+/**
+ * Created times of tags (the manifest's org.opencontainers.image.created), read in the
+ * background so that expanding a repository never waits for them: the tags show at once in
+ * name order, and `onLoaded` is told when the repository's times have arrived.
+ */
+export class TagDates {
+  /** Repository node id → tag → created (null: the manifest has none, or could not be read). */
+  private readonly known = new Map<string, Map<string, string | null>>();
+  private readonly loading = new Map<string, Promise<void>>();
+  private generation = 0;
+
+  constructor(private readonly client: () => OmlmdClient, private readonly onLoaded: (repository: Extract<BrowserNode, { kind: 'repository' }>) => void) {}
+
+  /** The times known for a repository, or undefined while they are not read. */
+  of(repoId: string): Map<string, string | null> | undefined {
+    return this.known.get(repoId);
+  }
+
+  /** Starts reading the times of `tags` (at most MAX_DATED_TAGS, the first given) unless known or under way. */
+  request(node: Extract<BrowserNode, { kind: 'repository' }>, tags: string[]): void {
+    if (this.known.has(node.id) || this.loading.has(node.id)) return;
+    const generation = this.generation;
+    const job = (async () => {
+      const out = new Map<string, string | null>();
+      try {
+        const repo = await this.client().repository(referenceFor(node.store, node.repository));
+        await mapLimit(tags.slice(0, MAX_DATED_TAGS), DATE_CONCURRENCY, async (tag) => {
+          try {
+            const { fetched } = await fetchImageManifest(repo, tag);
+            const created = fetched.manifest.annotations?.[CREATED];
+            out.set(tag, typeof created === 'string' && !Number.isNaN(Date.parse(created)) ? created : null);
+          } catch {
+            out.set(tag, null);
+          }
+        });
+      } catch {
+        // the repository could not be opened: the tags stay in name order
+      }
+      if (generation !== this.generation) return;
+      this.known.set(node.id, out);
+      this.onLoaded(node);
+    })().finally(() => this.loading.delete(node.id));
+    this.loading.set(node.id, job);
+  }
+
+  /** Waits for the reads under way (tests). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.loading.values()]);
+  }
+
+  /** Forgets every time (a refresh: tags may have moved). */
+  clear(): void {
+    this.generation++;
+    this.known.clear();
+    this.loading.clear();
+  }
+}
+
+/** Orders tags: newest created first (tags without a time after them, by name), or by name, version-like tags descending. */
+export function sortTags(tags: string[], sort: TagSort, dates?: Map<string, string | null>): string[] {
+  const byName = (a: string, b: string) => b.localeCompare(a, undefined, { numeric: true });
+  if (sort === 'name' || !dates) return [...tags].sort(byName);
+  const time = (t: string): number => {
+    const c = dates.get(t);
+    return c ? Date.parse(c) : NaN;
+  };
+  return [...tags].sort((a, b) => {
+    const ta = time(a);
+    const tb = time(b);
+    if (Number.isNaN(ta) !== Number.isNaN(tb)) return Number.isNaN(ta) ? 1 : -1;
+    if (!Number.isNaN(ta) && ta !== tb) return tb - ta;
+    return byName(a, b);
+  });
+}
+
 export class RegistryBrowser {
+  /** Set by the tree: created times read in the background, and the order the user chose. */
+  dates?: TagDates;
+  tagSort: () => TagSort = () => 'name';
+
   constructor(
     private readonly client: () => OmlmdClient,
     private readonly registries: () => RegistryEntry[],
@@ -220,9 +322,15 @@ export class RegistryBrowser {
     // `sha256-<hex>` tags hold referrers lists (the tag schema): their artifacts show under the artifact they refer to.
     const tags = (await this.client().tags(referenceFor(node.store, node.repository), { signal })).filter((t) => !isReferrersTag(t));
     if (tags.length === 0) return [{ kind: 'message', id: `${node.id}/empty`, severity: 'info', text: 'No tags' }];
-    // Newest-looking first: version-like tags sorted descending, as people look for the latest.
-    const sorted = [...tags].sort((a, b) => b.localeCompare(a, undefined, { numeric: true }));
-    return sorted.map((tag): BrowserNode => ({ kind: 'tag', id: `${node.id}:${tag}`, store: node.store, repository: node.repository, tag }));
+    // Newest-looking first by name (version-like tags descending) until the created times arrive.
+    const byName = sortTags(tags, 'name');
+    const dates = this.dates?.of(node.id);
+    if (this.dates && !dates) this.dates.request(node, byName);
+    const sorted = sortTags(tags, this.tagSort(), dates);
+    return sorted.map((tag): BrowserNode => {
+      const created = dates?.get(tag) ?? undefined;
+      return { kind: 'tag', id: `${node.id}:${tag}`, store: node.store, repository: node.repository, tag, ...(created ? { created } : {}) };
+    });
   }
 
   async artifact(node: Extract<BrowserNode, { kind: 'tag' }>, signal?: AbortSignal): Promise<BrowserNode> {
