@@ -155,6 +155,12 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
     await push({ paths: uris.map((u) => u.fsPath), target });
   });
 
+  // Files dropped on the Models view (tree.ts ModelDropController): the push flow, that target proposed.
+  register('omlmd.pushTo', async (paths: string[], target: Partial<PushTarget>) => {
+    if (!Array.isArray(paths) || paths.length === 0) return;
+    await push({ paths, target });
+  });
+
   register('omlmd.pushFromNotebook', async (arg?: { notebookEditor?: { notebookUri: vscode.Uri } } | vscode.Uri) => {
     const uri = arg instanceof vscode.Uri ? arg : arg?.notebookEditor?.notebookUri;
     const notebook = (uri && vscode.workspace.notebookDocuments.find((d) => d.uri.toString() === uri.toString())) ?? vscode.window.activeNotebookEditor?.notebook;

@@ -5,7 +5,7 @@ import { registerModelPage } from './modelPage';
 import { registerSearch } from './search';
 import type { BrowserNode } from './model/browser';
 import { Services } from './services';
-import { RegistryTreeProvider } from './tree';
+import { ModelDropController, RegistryTreeProvider } from './tree';
 
 /**
  * Activation registers the view, the commands and the settings listener, nothing else: no
@@ -18,7 +18,7 @@ export function activate(context: vscode.ExtensionContext): void {
   try {
     const services = new Services(context, log);
     const tree = new RegistryTreeProvider(services);
-    const view = vscode.window.createTreeView<BrowserNode>('omlmd.registries', { treeDataProvider: tree, showCollapseAll: true });
+    const view = vscode.window.createTreeView<BrowserNode>('omlmd.registries', { treeDataProvider: tree, showCollapseAll: true, dragAndDropController: new ModelDropController() });
     context.subscriptions.push(services, tree, view, services.onDidChange.event(() => tree.refresh()));
     registerCommands(context, services, tree, view);
     registerSearch(context, services, tree, view);

@@ -2,8 +2,26 @@ import { SignatureStates, trustRootFor } from './model/trustFlow';
 import * as vscode from 'vscode';
 import { ageOf, humanSize, nodesForTag, RegistryBrowser, TagDates, type BrowserNode, type StoreRef } from './model/browser';
 import type { Services } from './services';
+import { dropTarget, pathsFromUriList, URI_LIST } from './model/drop';
 import { MODELCAR_ARTIFACT_TYPE } from '../core/lineage/modelcar';
 import { MODEL_CARD_ARTIFACT_TYPE } from '../core/lineage/modelcard';
+
+/**
+ * Files dragged from the Explorer onto a repository (or a registry, the Local store, a tag) are
+ * pushed there: the same Push flow as the Explorer's Push Model…, with that target proposed.
+ */
+export class ModelDropController implements vscode.TreeDragAndDropController<BrowserNode> {
+  readonly dropMimeTypes = [URI_LIST];
+  readonly dragMimeTypes: string[] = [];
+
+  async handleDrop(target: BrowserNode | undefined, data: vscode.DataTransfer): Promise<void> {
+    const where = dropTarget(target);
+    const list = await data.get(URI_LIST)?.asString();
+    const paths = list ? pathsFromUriList(list) : [];
+    if (!where || paths.length === 0) return;
+    await vscode.commands.executeCommand('omlmd.pushTo', paths, where);
+  }
+}
 
 /** Renders the browser's nodes as the Registries tree; "Load more…" pages are appended in place. */
 export class RegistryTreeProvider implements vscode.TreeDataProvider<BrowserNode>, vscode.Disposable {
