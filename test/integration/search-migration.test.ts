@@ -44,7 +44,7 @@ test('a schema-1 SQLite index is migrated in place; narrowing and a lazily made 
   }
   await index.close();
   const db = new Driver(path, { readonly: true });
-  assert.equal((db.prepare(`SELECT value FROM meta WHERE key = 'schema'`).get() as { value: string }).value, '2');
+  assert.equal((db.prepare(`SELECT value FROM meta WHERE key = 'schema'`).get() as { value: string }).value, '3');
   assert.ok(db.prepare('SELECT 1 FROM sqlite_master WHERE name = ?').get(sortIndexName(sort)), 'the sort index is in the file');
   assert.equal((db.prepare('SELECT count(*) AS n FROM artifacts_text').get() as { n: number }).n, docs.length, 'the text of every old document');
   db.close();
@@ -61,4 +61,30 @@ test('the literal pieces every match of a pattern contains', () => {
   assert.deepEqual(requiredLiterals('a(b|c)def'), ['def']);
   assert.deepEqual(requiredLiterals('abc{0,2}de'), []);
   assert.deepEqual(requiredLiterals('x\\.yz\\|q'), ['x.yz|q']);
+});
+
+test('a schema-2 SQLite index (text kept by insert and update triggers) is migrated to 3: each document is in the text table once, after inserts and updates alike', async () => {
+  const docs = corpus();
+  const path = join(tempDir('omlmd-migrate-'), 'v2.sqlite');
+  let index = SqliteIndex.open(path);
+  await index.close();
+  // Schema 2's triggers, put back as the previous omlmd wrote them.
+  const strings = (doc: string): string => `(SELECT group_concat(value, char(10)) FROM json_tree(${doc}) WHERE type = 'text')`;
+  let db = new Driver(path);
+  db.exec(`DROP TRIGGER artifacts_text_replace;
+    CREATE TRIGGER artifacts_text_insert AFTER INSERT ON artifacts BEGIN INSERT INTO artifacts_text (rowid, body) VALUES (new.rowid, ${strings('new.doc')}); END;
+    CREATE TRIGGER artifacts_text_update AFTER UPDATE OF doc ON artifacts BEGIN DELETE FROM artifacts_text WHERE rowid = old.rowid; INSERT INTO artifacts_text (rowid, body) VALUES (new.rowid, ${strings('new.doc')}); END;
+    UPDATE meta SET value = '2' WHERE key = 'schema';`);
+  db.close();
+  index = SqliteIndex.open(path);
+  await index.upsert(docs);
+  await index.upsert(docs.slice(0, 5).map((d) => ({ ...d, name: `renamed ${d.name as string}` })));
+  const q = "$[?search(@.name, '^renamed ')]";
+  assert.deepEqual((await query(index, q, { limit: 1000 })).items.map((d) => d.reference).sort(), docs.slice(0, 5).map((d) => d.reference).sort());
+  await index.close();
+  db = new Driver(path, { readonly: true });
+  assert.equal((db.prepare(`SELECT value FROM meta WHERE key = 'schema'`).get() as { value: string }).value, '3');
+  assert.equal((db.prepare('SELECT count(*) AS n FROM artifacts_text').get() as { n: number }).n, docs.length, 'one text row per document');
+  assert.equal(db.prepare(`SELECT 1 FROM sqlite_master WHERE name IN ('artifacts_text_insert', 'artifacts_text_update')`).get(), undefined);
+  db.close();
 });
