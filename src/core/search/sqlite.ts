@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { OmlmdError, toOmlmdError } from '../errors';
 import { findWith, type FindOptions, type WritableIndex } from './backend';
-import type { ArtifactDocument } from './document';
+import { stringsOf, type ArtifactDocument } from './document';
 import type { JsonValue } from './ast';
 import { compileQuery, matches, type CompiledQuery } from './jsonpath';
 import { orderBy, sortedWindow, sqliteOrderBy, sqliteOrderTerms, sqliteWhere, type Pred, type SortSpec } from './translate';
@@ -26,14 +26,6 @@ const SCHEMA_VERSION = 3;
 
 /** Every string value of a document, one per line: what the trigram index holds (SQL, for migrating old files). */
 const STRINGS_OF = (doc: string): string => `(SELECT group_concat(value, char(10)) FROM json_tree(${doc}) WHERE type = 'text')`;
-
-/** The same in JavaScript: the string values, depth first. */
-export function stringsOf(v: unknown, out: string[] = []): string[] {
-  if (typeof v === 'string') out.push(v);
-  else if (Array.isArray(v)) for (const x of v) stringsOf(x, out);
-  else if (v !== null && typeof v === 'object') for (const k of Object.keys(v)) stringsOf((v as Record<string, unknown>)[k], out);
-  return out;
-}
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS artifacts (
