@@ -49,6 +49,8 @@ export interface HostileRegistry {
   model(name: string, tag: string, files: HostileFile[], opts?: { config?: Buffer; annotations?: Record<string, string> }): string;
   /** Requests seen whose path matches. */
   count(method: string, path: RegExp): number;
+  /** TCP connections accepted so far. */
+  readonly connections: number;
   close(): Promise<void>;
 }
 
@@ -147,7 +149,9 @@ export async function startHostileRegistry(): Promise<HostileRegistry> {
       })().catch(() => res.destroy());
     });
   });
+  let connections = 0;
   server.on('connection', (s: Socket) => {
+    connections++;
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
@@ -158,6 +162,9 @@ export async function startHostileRegistry(): Promise<HostileRegistry> {
     host: `127.0.0.1:${port}`,
     url: `http://127.0.0.1:${port}`,
     seen,
+    get connections() {
+      return connections;
+    },
     on(method, path, handler) {
       routes.push({ method, path, handler });
     },

@@ -7,6 +7,9 @@ import { compileQuery, matches, parseSortField, type JsonValue } from '../../src
 import { requiredLiterals } from '../../src/core/search/literals';
 import { query } from '../../src/core/search/query';
 import { SqliteIndex, sortIndexName } from '../../src/core/search/sqlite';
+import { PostgresIndex } from '../../src/core/search/postgres';
+import { startPostgres } from '../helpers/postgres';
+import type * as PgModule from 'pg';
 import { corpus } from '../helpers/search-corpus';
 import { tempDir } from '../helpers/tmp';
 
@@ -44,7 +47,7 @@ test('a schema-1 SQLite index is migrated in place; narrowing and a lazily made 
   }
   await index.close();
   const db = new Driver(path, { readonly: true });
-  assert.equal((db.prepare(`SELECT value FROM meta WHERE key = 'schema'`).get() as { value: string }).value, '2');
+  assert.equal((db.prepare(`SELECT value FROM meta WHERE key = 'schema'`).get() as { value: string }).value, '3');
   assert.ok(db.prepare('SELECT 1 FROM sqlite_master WHERE name = ?').get(sortIndexName(sort)), 'the sort index is in the file');
   assert.equal((db.prepare('SELECT count(*) AS n FROM artifacts_text').get() as { n: number }).n, docs.length, 'the text of every old document');
   db.close();
@@ -61,4 +64,68 @@ test('the literal pieces every match of a pattern contains', () => {
   assert.deepEqual(requiredLiterals('a(b|c)def'), ['def']);
   assert.deepEqual(requiredLiterals('abc{0,2}de'), []);
   assert.deepEqual(requiredLiterals('x\\.yz\\|q'), ['x.yz|q']);
+});
+
+test('a schema-2 SQLite index (text kept by insert and update triggers) is migrated to 3: each document is in the text table once, after inserts and updates alike', async () => {
+  const docs = corpus();
+  const path = join(tempDir('omlmd-migrate-'), 'v2.sqlite');
+  let index = SqliteIndex.open(path);
+  await index.close();
+  // Schema 2's triggers, put back as the previous omlmd wrote them.
+  const strings = (doc: string): string => `(SELECT group_concat(value, char(10)) FROM json_tree(${doc}) WHERE type = 'text')`;
+  let db = new Driver(path);
+  db.exec(`DROP TRIGGER artifacts_text_replace;
+    CREATE TRIGGER artifacts_text_insert AFTER INSERT ON artifacts BEGIN INSERT INTO artifacts_text (rowid, body) VALUES (new.rowid, ${strings('new.doc')}); END;
+    CREATE TRIGGER artifacts_text_update AFTER UPDATE OF doc ON artifacts BEGIN DELETE FROM artifacts_text WHERE rowid = old.rowid; INSERT INTO artifacts_text (rowid, body) VALUES (new.rowid, ${strings('new.doc')}); END;
+    UPDATE meta SET value = '2' WHERE key = 'schema';`);
+  db.close();
+  index = SqliteIndex.open(path);
+  await index.upsert(docs);
+  await index.upsert(docs.slice(0, 5).map((d) => ({ ...d, name: `renamed ${d.name as string}` })));
+  const q = "$[?search(@.name, '^renamed ')]";
+  assert.deepEqual((await query(index, q, { limit: 1000 })).items.map((d) => d.reference).sort(), docs.slice(0, 5).map((d) => d.reference).sort());
+  await index.close();
+  db = new Driver(path, { readonly: true });
+  assert.equal((db.prepare(`SELECT value FROM meta WHERE key = 'schema'`).get() as { value: string }).value, '3');
+  assert.equal((db.prepare('SELECT count(*) AS n FROM artifacts_text').get() as { n: number }).n, docs.length, 'one text row per document');
+  assert.equal(db.prepare(`SELECT 1 FROM sqlite_master WHERE name IN ('artifacts_text_insert', 'artifacts_text_update')`).get(), undefined);
+  db.close();
+});
+
+test('a PostgreSQL index made before the strings column gains it in place: the old documents are narrowed by match()/search() with the same answers', async () => {
+  const docs = corpus();
+  const pg = await startPostgres();
+  try {
+    const url = await pg.createDatabase('old');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { Client } = require('pg') as typeof PgModule;
+    const c = new Client({ connectionString: url });
+    await c.connect();
+    // The table as the previous schema made it: no strings column, no trigram index.
+    await c.query(`CREATE TABLE omlmd_artifacts (registry text NOT NULL, repository text NOT NULL, tag text NOT NULL, digest text NOT NULL, reference text NOT NULL, kind text NOT NULL, doc jsonb NOT NULL, body text NOT NULL, indexed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (reference));
+      CREATE INDEX omlmd_artifacts_doc ON omlmd_artifacts USING gin (doc jsonb_path_ops)`);
+    for (const d of docs) {
+      const body = JSON.stringify(d);
+      await c.query('INSERT INTO omlmd_artifacts (registry, repository, tag, digest, reference, kind, doc, body) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $7)', [d.registry, d.repository, d.tag, d.digest, d.reference, d.kind, body]);
+    }
+    const index = await PostgresIndex.open(url);
+    try {
+      const want = (q: string): string[] => docs.filter((d) => matches(compileQuery(q), JSON.parse(JSON.stringify(d)) as JsonValue)).map((d) => d.reference).sort();
+      for (const q of QUERIES) assert.deepEqual((await query(index, q, { limit: 1000 })).items.map((d) => d.reference).sort(), want(q), q);
+      const cols = await c.query(`SELECT count(*)::int AS n FROM omlmd_artifacts WHERE strings IS NULL OR strings = ''`);
+      assert.equal(cols.rows[0].n, 0, 'every old document has its strings');
+      const idx = await c.query(`SELECT 1 FROM pg_indexes WHERE indexname = 'omlmd_artifacts_strings'`);
+      assert.equal(idx.rowCount, 1, 'the trigram index is made');
+      // New writes keep the same text the migration made.
+      const before = (await c.query(`SELECT strings FROM omlmd_artifacts WHERE reference = $1`, [docs[0]!.reference])).rows[0].strings as string;
+      await index.upsert([docs[0]!]);
+      const after = (await c.query(`SELECT strings FROM omlmd_artifacts WHERE reference = $1`, [docs[0]!.reference])).rows[0].strings as string;
+      assert.deepEqual(after.split('\n').sort(), before.split('\n').sort());
+    } finally {
+      await index.close();
+      await c.end();
+    }
+  } finally {
+    await pg.stop();
+  }
 });

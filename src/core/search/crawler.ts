@@ -143,6 +143,11 @@ export async function readDocument(repo: Repository, at: { registry: string; rep
     if (OmlmdError.is(e, 'AMBIGUOUS', 'UNSUPPORTED')) return { notModel: e.message, warnings: [] };
     throw e;
   }
+  return documentOf(repo, at, digest, fetched, opts);
+}
+
+/** The document of a manifest already fetched (`digest` is the top manifest's: the tag's). */
+async function documentOf(repo: Repository, at: { registry: string; repository: string; tag: string; reference: string }, digest: string, fetched: Awaited<ReturnType<typeof fetchImageManifest>>, opts: CallOptions): Promise<ReadDocumentResult> {
   const m = fetched.fetched.manifest;
   const kind = artifactKind(m);
   if (!kind) return { notModel: `its config is ${m.config.mediaType}${m.artifactType ? ` and its artifactType ${m.artifactType}` : ''}`, warnings: [] };
@@ -160,6 +165,25 @@ export async function readDocument(repo: Repository, at: { registry: string; rep
   return { document, warnings };
 }
 
+/**
+ * A tag the index does not know: its manifest fetched by tag at once (no HEAD first), the
+ * digest taken from the bytes, so what is indexed is what those bytes say. Undefined
+ * document with `digest` when the index already holds that digest (the caller retags it).
+ */
+async function readTag(repo: Repository, at: { registry: string; repository: string; tag: string; reference: string }, opts: CallOptions, holds: (digest: string) => Promise<ArtifactDocument | undefined>): Promise<ReadDocumentResult & { digest?: string; same?: ArtifactDocument }> {
+  let fetched;
+  try {
+    fetched = await fetchImageManifest(repo, at.tag, opts);
+  } catch (e) {
+    if (OmlmdError.is(e, 'AMBIGUOUS', 'UNSUPPORTED')) return { notModel: e.message, warnings: [] };
+    throw e;
+  }
+  const digest = (fetched.index ?? fetched.fetched).descriptor.digest;
+  const same = await holds(digest);
+  if (same) return { digest, same, warnings: [] };
+  return { digest, ...(await documentOf(repo, at, digest, fetched, opts)) };
+}
+
 function problemOf(target: string, e: unknown): CrawlProblem {
   if (e instanceof OmlmdError) return { target, code: e.code, message: e.message };
   return { target, code: 'IO', message: (e as Error)?.message ?? String(e) };
@@ -169,7 +193,7 @@ function problemOf(target: string, e: unknown): CrawlProblem {
 export async function crawlToIndex(client: OmlmdClient, index: WritableIndex, targets: readonly string[], opts: CrawlOptions = {}): Promise<CrawlReport> {
   const report: CrawlReport = { repositories: 0, tags: 0, indexed: 0, unchanged: 0, notModels: 0, removed: 0, problems: [], warnings: [] };
   const limiter = new Semaphore(Math.max(1, opts.concurrency ?? 8));
-  const repoLimiter = new Semaphore(4);
+  const repoLimiter = new Semaphore(8);
   const emit = (e: CrawlEvent): void => opts.onEvent?.(e);
   const problem = (target: string, e: unknown): void => {
     if (OmlmdError.is(e, 'CANCELLED') || opts.signal?.aborted) throw e;
@@ -179,21 +203,34 @@ export async function crawlToIndex(client: OmlmdClient, index: WritableIndex, ta
   };
   const callOpts: CallOptions = { signal: opts.signal };
 
-  /** One tag: resolve (HEAD), compare with the index, fetch only when it changed. */
+  /** One tag: a known one resolved (HEAD) and compared with the index, fetched only when it changed; a new one fetched by tag. */
   const tagJob = async (place: Place, repo: Repository, repository: string, tag: string, known: Map<string, string>, out: { docs: ArtifactDocument[]; gone: string[] }, digestHint?: string): Promise<void> => {
     // An artifact named by digest alone is indexed untagged (tag ''), under `repo@digest`.
     const reference = tag === '' ? referenceFor(place, undefined, digestHint) : referenceFor(place, tag);
     try {
-      const digest = digestHint ?? (await repo.resolve(tag, callOpts)).digest;
-      if (!opts.full && known.get(tag) === digest) {
-        report.unchanged++;
-        emit({ type: 'unchanged', reference });
-        return;
+      const at = { registry: place.registry, repository, tag, reference };
+      const holds = async (digest: string): Promise<ArtifactDocument | undefined> => (opts.full ? undefined : index.byDigest(place.registry, repository, digest));
+      let doc: ArtifactDocument | undefined;
+      let digest: string;
+      let res: ReadDocumentResult;
+      if (digestHint === undefined && (opts.full || !known.has(tag))) {
+        // Nothing to compare with: one GET by tag instead of a HEAD and a GET by digest.
+        const r = await readTag(repo, at, callOpts, holds);
+        if (r.same) doc = retag(r.same, tag, reference);
+        digest = r.digest ?? '';
+        res = r;
+      } else {
+        digest = digestHint ?? (await repo.resolve(tag, callOpts)).digest;
+        if (!opts.full && known.get(tag) === digest) {
+          report.unchanged++;
+          emit({ type: 'unchanged', reference });
+          return;
+        }
+        const same = await holds(digest);
+        if (same) doc = retag(same, tag, reference);
+        res = doc ? { warnings: [] } : await readDocument(repo, at, digest, callOpts);
       }
-      const same = opts.full ? undefined : await index.byDigest(place.registry, repository, digest);
-      let doc = same ? retag(same, tag, reference) : undefined;
       if (!doc) {
-        const res = await readDocument(repo, { registry: place.registry, repository, tag, reference }, digest, callOpts);
         report.warnings.push(...res.warnings);
         if (!res.document) {
           report.notModels++;

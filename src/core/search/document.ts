@@ -183,3 +183,11 @@ export function buildDocument(input: BuildDocumentInput): { document: ArtifactDo
 export function retag(doc: ArtifactDocument, tag: string, reference: string): ArtifactDocument {
   return { ...doc, tag, reference };
 }
+
+/** Every string value of a document, depth first: what the indexes narrow match() and search() by. */
+export function stringsOf(v: unknown, out: string[] = []): string[] {
+  if (typeof v === 'string') out.push(v);
+  else if (Array.isArray(v)) for (const x of v) stringsOf(x, out);
+  else if (v !== null && typeof v === 'object') for (const k of Object.keys(v)) stringsOf((v as Record<string, unknown>)[k], out);
+  return out;
+}

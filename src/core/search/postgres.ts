@@ -9,7 +9,7 @@ import type * as PgModule from 'pg';
 import type { Pool, PoolClient } from 'pg';
 import { OmlmdError, throwIfAborted } from '../errors';
 import { findWith, type FindOptions, type WritableIndex } from './backend';
-import type { ArtifactDocument } from './document';
+import { stringsOf, type ArtifactDocument } from './document';
 import type { CompiledQuery } from './jsonpath';
 import { postgresOrderBy, postgresOrderTerms, postgresWhere, sortedWindow, type Pred, type SortSpec } from './translate';
 
@@ -243,15 +243,16 @@ export class PostgresIndex implements WritableIndex {
 
   async upsert(docs: readonly ArtifactDocument[]): Promise<void> {
     if (docs.length === 0) return;
-    const cols: string[][] = [[], [], [], [], [], [], []];
+    const cols: string[][] = [[], [], [], [], [], [], [], []];
     for (const d of docs) {
       const body = JSON.stringify(d);
-      [d.registry, d.repository, d.tag, d.digest, d.reference, d.kind, body].forEach((v, i) => cols[i]!.push(v));
+      // The strings gathered here, not by jsonb_path_query in the server: loads take a third of the time.
+      [d.registry, d.repository, d.tag, d.digest, d.reference, d.kind, body, stringsOf(d).join('\n')].forEach((v, i) => cols[i]!.push(v));
     }
     try {
       await this.pool.query(
         `INSERT INTO ${this.table} (registry, repository, tag, digest, reference, kind, doc, body, strings)
-         SELECT r, p, t, d, f, k, b::jsonb, b, ${STRINGS_OF('b::jsonb')} FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS u(r, p, t, d, f, k, b)
+         SELECT r, p, t, d, f, k, b::jsonb, b, s FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) AS u(r, p, t, d, f, k, b, s)
          ON CONFLICT (reference) DO UPDATE SET registry = excluded.registry, repository = excluded.repository, tag = excluded.tag, digest = excluded.digest, kind = excluded.kind, doc = excluded.doc, body = excluded.body, strings = excluded.strings, indexed_at = now()`,
         cols,
       );

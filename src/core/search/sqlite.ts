@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { OmlmdError, toOmlmdError } from '../errors';
 import { findWith, type FindOptions, type WritableIndex } from './backend';
-import type { ArtifactDocument } from './document';
+import { stringsOf, type ArtifactDocument } from './document';
 import type { JsonValue } from './ast';
 import { compileQuery, matches, type CompiledQuery } from './jsonpath';
 import { orderBy, sortedWindow, sqliteOrderBy, sqliteOrderTerms, sqliteWhere, type Pred, type SortSpec } from './translate';
@@ -17,12 +17,14 @@ type Database = BetterSqlite3.Database;
 
 /**
  * 1: the documents. 2: `artifacts_text`, every string value of each document in an FTS5
- * trigram index kept by triggers, which narrows match() and search(). A file at 1 is
- * migrated in place when it is opened for writing; opened read-only, it is read as it is.
+ * trigram index kept by triggers, which narrows match() and search(). 3: the same table
+ * written by `upsert` from strings gathered in JavaScript (three times faster than the
+ * trigger's json_tree); only deletes are left to triggers. A file at 1 or 2 is migrated in
+ * place when it is opened for writing; opened read-only, it is read as it is.
  */
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
-/** Every string value of a document, one per line: what the trigram index holds. */
+/** Every string value of a document, one per line: what the trigram index holds (SQL, for migrating old files). */
 const STRINGS_OF = (doc: string): string => `(SELECT group_concat(value, char(10)) FROM json_tree(${doc}) WHERE type = 'text')`;
 
 const SCHEMA = `
@@ -45,12 +47,11 @@ CREATE INDEX IF NOT EXISTS artifacts_author ON artifacts (json_extract(doc, '$."
 CREATE INDEX IF NOT EXISTS artifacts_format ON artifacts (json_extract(doc, '$."model_format_name"'));
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE VIRTUAL TABLE IF NOT EXISTS artifacts_text USING fts5(body, tokenize = 'trigram case_sensitive 1', detail = none);
-CREATE TRIGGER IF NOT EXISTS artifacts_text_insert AFTER INSERT ON artifacts BEGIN
-  INSERT INTO artifacts_text (rowid, body) VALUES (new.rowid, ${STRINGS_OF('new.doc')});
-END;
-CREATE TRIGGER IF NOT EXISTS artifacts_text_update AFTER UPDATE OF doc ON artifacts BEGIN
+DROP TRIGGER IF EXISTS artifacts_text_insert;
+DROP TRIGGER IF EXISTS artifacts_text_update;
+-- upsert writes the new text after the row; the old text goes here.
+CREATE TRIGGER IF NOT EXISTS artifacts_text_replace AFTER UPDATE OF doc ON artifacts BEGIN
   DELETE FROM artifacts_text WHERE rowid = old.rowid;
-  INSERT INTO artifacts_text (rowid, body) VALUES (new.rowid, ${STRINGS_OF('new.doc')});
 END;
 CREATE TRIGGER IF NOT EXISTS artifacts_text_delete AFTER DELETE ON artifacts BEGIN
   DELETE FROM artifacts_text WHERE rowid = old.rowid;
@@ -135,6 +136,18 @@ export class SqliteIndex implements WritableIndex {
   }
 
   private written = 0;
+  private readonly statements = new Map<string, BetterSqlite3.Statement>();
+
+  /** A prepared statement, prepared once per text. */
+  private statement(sql: string): BetterSqlite3.Statement {
+    let st = this.statements.get(sql);
+    if (!st) {
+      if (this.statements.size > 200) this.statements.clear();
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
   /** Queries whose residual the `omlmd_match` function is evaluating, by their text. */
   private readonly residuals = new Map<string, CompiledQuery>();
 
@@ -176,11 +189,11 @@ export class SqliteIndex implements WritableIndex {
       const window = Math.max(SORTED_WINDOW, 20 * (offset + limit));
       const w = sortedWindow(sqliteOrderTerms(sort), `artifacts INDEXED BY ${index}`, 'rowid, doc, reference, digest');
       const sql = `SELECT json(doc) AS body FROM ${w.sql} WHERE ${cond} ORDER BY ${w.order} LIMIT ? OFFSET ?`;
-      const rows = this.db.prepare(sql).all(window, ...params, limit, offset) as Row[];
+      const rows = this.statement(sql).all(window, ...params, limit, offset) as Row[];
       if (rows.length === limit) return rows.map((r) => JSON.parse(r.body) as ArtifactDocument);
     }
     const sql = `SELECT json(doc) AS body FROM artifacts WHERE ${cond} ORDER BY ${order} LIMIT ? OFFSET ?`;
-    const rows = this.db.prepare(sql).all(...params, limit, offset) as Row[];
+    const rows = this.statement(sql).all(...params, limit, offset) as Row[];
     return rows.map((r) => JSON.parse(r.body) as ArtifactDocument);
   };
 
@@ -189,7 +202,7 @@ export class SqliteIndex implements WritableIndex {
   }
 
   async get(reference: string): Promise<ArtifactDocument | undefined> {
-    const r = this.db.prepare('SELECT json(doc) AS body FROM artifacts WHERE reference = ?').get(reference) as Row | undefined;
+    const r = this.statement('SELECT json(doc) AS body FROM artifacts WHERE reference = ?').get(reference) as Row | undefined;
     return r ? (JSON.parse(r.body) as ArtifactDocument) : undefined;
   }
 
@@ -198,13 +211,17 @@ export class SqliteIndex implements WritableIndex {
   }
 
   async upsert(docs: readonly ArtifactDocument[]): Promise<void> {
-    const stmt = this.db.prepare(
+    const stmt = this.statement(
       `INSERT INTO artifacts (registry, repository, tag, digest, reference, kind, doc, indexed_at) VALUES (?, ?, ?, ?, ?, ?, jsonb(?), ?)
-       ON CONFLICT (reference) DO UPDATE SET registry = excluded.registry, repository = excluded.repository, tag = excluded.tag, digest = excluded.digest, kind = excluded.kind, doc = excluded.doc, indexed_at = excluded.indexed_at`,
+       ON CONFLICT (reference) DO UPDATE SET registry = excluded.registry, repository = excluded.repository, tag = excluded.tag, digest = excluded.digest, kind = excluded.kind, doc = excluded.doc, indexed_at = excluded.indexed_at
+       RETURNING rowid AS id`,
     );
+    const text = this.textTable ? this.statement(`INSERT INTO ${this.textTable} (rowid, body) VALUES (?, ?)`) : undefined;
     const now = new Date().toISOString();
     this.db.transaction(() => {
-      for (const d of docs) stmt.run(d.registry, d.repository, d.tag, d.digest, d.reference, d.kind, JSON.stringify(d), now);
+      const ids = docs.map((d) => (stmt.get(d.registry, d.repository, d.tag, d.digest, d.reference, d.kind, JSON.stringify(d), now) as { id: number | bigint }).id);
+      // After the rows, not between them: FTS5 inserts in a run cost a third as much.
+      if (text) docs.forEach((d, i) => text.run(ids[i], stringsOf(d).join('\n')));
     })();
     // Without statistics the planner picks the first expression index, even a useless one
     // (model_format_name has a handful of values); a sampled ANALYZE now and then fixes that.
@@ -238,12 +255,12 @@ export class SqliteIndex implements WritableIndex {
   }
 
   async tagDigests(registry: string, repository: string): Promise<Map<string, string>> {
-    const rows = this.db.prepare('SELECT tag, digest FROM artifacts WHERE registry = ? AND repository = ? AND tag <> \'\'').all(registry, repository) as { tag: string; digest: string }[];
+    const rows = this.statement('SELECT tag, digest FROM artifacts WHERE registry = ? AND repository = ? AND tag <> \'\'').all(registry, repository) as { tag: string; digest: string }[];
     return new Map(rows.map((r) => [r.tag, r.digest]));
   }
 
   async byDigest(registry: string, repository: string, digest: string): Promise<ArtifactDocument | undefined> {
-    const r = this.db.prepare('SELECT json(doc) AS body FROM artifacts WHERE registry = ? AND repository = ? AND digest = ? LIMIT 1').get(registry, repository, digest) as Row | undefined;
+    const r = this.statement('SELECT json(doc) AS body FROM artifacts WHERE registry = ? AND repository = ? AND digest = ? LIMIT 1').get(registry, repository, digest) as Row | undefined;
     return r ? (JSON.parse(r.body) as ArtifactDocument) : undefined;
   }
 
