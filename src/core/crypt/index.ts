@@ -160,7 +160,10 @@ export async function openLayer(desc: Descriptor, keys: DecryptionKey[], what: s
     }
   }
   if (!opened) {
-    throw new OmlmdError('DECRYPTION_FAILED', `none of the ${keys.length} decryption key(s) given is a recipient of ${what}${failures.length ? ` (${failures[0]})` : ''}`, { remedies: [{ kind: 'give-decryption-key' }] });
+    // A JWE that does not open is a key that is not a recipient or a JWE altered on the way
+    // (jose cannot tell them apart: RSA-OAEP answers a wrong key with a random content key).
+    const jweTried = Boolean(wrapped && privateKeys.length);
+    throw new OmlmdError('DECRYPTION_FAILED', `none of the ${keys.length} decryption key(s) given is a recipient of ${what}${jweTried ? ', or its wrapped key was altered' : ''}${failures.length ? ` (${failures[0]})` : ''}`, { remedies: [{ kind: 'give-decryption-key' }] });
   }
   const priv = parsePrivateOptions(opened, what);
   if (priv.digest && !/^sha256:[a-f0-9]{64}$/.test(priv.digest)) throw new OmlmdError('DECRYPTION_FAILED', `${what}'s wrapped key names a plaintext digest that is not a sha256 digest`);
