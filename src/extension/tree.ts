@@ -1,6 +1,6 @@
 import { SignatureStates, trustRootFor } from './model/trustFlow';
 import * as vscode from 'vscode';
-import { humanSize, nodesForTag, RegistryBrowser, type BrowserNode, type StoreRef } from './model/browser';
+import { fileDescription, nodesForTag, RegistryBrowser, type BrowserNode, type StoreRef } from './model/browser';
 import type { Services } from './services';
 import { MODELCAR_ARTIFACT_TYPE } from '../core/lineage/modelcar';
 import { MODEL_CARD_ARTIFACT_TYPE } from '../core/lineage/modelcard';
@@ -133,7 +133,7 @@ export class RegistryTreeProvider implements vscode.TreeDataProvider<BrowserNode
       }
       case 'file': {
         const t = item(n.path, C.None, n.encrypted ? 'lock' : n.role === 'model' ? 'file-binary' : 'file', 'file');
-        t.description = n.encrypted ? `${humanSize(n.size)} · encrypted` : humanSize(n.size);
+        t.description = fileDescription(n);
         t.tooltip = `${n.path}\n${n.mediaType}\n${n.digest}${n.encrypted ? '\nEncrypted (ocicrypt): Pull to Workspace decrypts it with a key in omlmd.decryptionKeys' : ''}`;
         return t;
       }
