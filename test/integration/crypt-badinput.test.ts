@@ -1,14 +1,16 @@
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { OmlmdClient } from '../../src/core/client';
-import { JWE_KEYS_ANNOTATION, PUBOPTS_ANNOTATION } from '../../src/core/crypt';
+import { JWE_KEYS_ANNOTATION, parsePrivateKey, parsePublicKey, PUBOPTS_ANNOTATION } from '../../src/core/crypt';
+import { unwrapKey, wrapKey } from '../../src/core/crypt/jwe';
 import { MediaType } from '../../src/core/oci/mediatypes';
 import type { Descriptor, ImageManifest } from '../../src/core/oci/types';
 import { runCli } from '../helpers/cli';
+import { startFaultProxy } from '../helpers/faultproxy';
 import { startHostileRegistry, type HostileRegistry } from '../helpers/hostile';
 import { startRegistry, type RunningRegistry } from '../helpers/registry';
 import { tempDir } from '../helpers/tmp';
@@ -28,7 +30,8 @@ describe('encrypted models: bad input is refused in one line, nothing written (r
   let base: ImageManifest;
   let other: ImageManifest;
   let key: string;
-  const weights = randomBytes(1024 * 1024 + 5);
+  // Over 16 MiB with an unaligned tail: decrypted with direct I/O, the plaintext hashed by a worker.
+  const weights = randomBytes(17 * 1024 * 1024 + 4097);
 
   before(async () => {
     reg = await startRegistry();
@@ -86,6 +89,55 @@ describe('encrypted models: bad input is refused in one line, nothing written (r
     await repo.putBlob({ open: () => Readable.from([short]), size: short.length, digest });
     await variant('truncated', (l) => ({ ...l, digest, size: short.length }));
     await refused(`${reg.host}/bad/m:truncated`, /weights\.bin .*failed authentication.*truncated/);
+  });
+
+  test('the model decrypts byte for byte (direct I/O, the plaintext hashed by a worker); nothing is left beside it', async () => {
+    const out = join(work, 'out-good');
+    const r = await runCli(['pull', `${reg.host}/bad/m:v1`, '-o', out, '--decryption-key', key], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(readFileSync(join(out, 'weights.bin')).equals(weights));
+    assert.deepEqual(readdirSync(out).filter((f) => f.startsWith('.')), []);
+  });
+
+  test('an encrypted download cut off midway resumes from the plaintext it wrote, byte for byte', async () => {
+    const proxy = await startFaultProxy(reg.host);
+    try {
+      const layer = model(base);
+      proxy.add({ method: 'GET', path: new RegExp(`/blobs/${layer.digest}$`), times: 2, fault: { kind: 'drop-response', after: 9 * 1024 * 1024 + 123 } });
+      const out = join(work, 'out-resume');
+      const first = await runCli(['pull', `${proxy.host}/bad/m:v1`, '-o', out, '--decryption-key', key], { env });
+      if (first.code !== 0) {
+        assert.ok(!existsSync(join(out, 'weights.bin')), 'nothing at the final path after the cut');
+        const again = await runCli(['pull', `${proxy.host}/bad/m:v1`, '-o', out, '--decryption-key', key], { env });
+        assert.equal(again.code, 0, again.stderr);
+      }
+      const gets = proxy.seen.filter((x) => x.method === 'GET' && x.path.endsWith(layer.digest));
+      assert.ok(gets.some((g) => /^bytes=[1-9]\d*-/.test(String(g.headers.range ?? ''))), `a ranged GET resumed the download: ${gets.map((g) => g.headers.range).join(', ')}`);
+      assert.ok(readFileSync(join(out, 'weights.bin')).equals(weights));
+      assert.deepEqual(readdirSync(out).filter((f) => f.startsWith('.')), []);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test('a wrapped key naming another plaintext digest is refused after decryption (the digest the worker hashed)', async () => {
+    const layer = model(base);
+    const opened = await unwrapKey(layer.annotations![JWE_KEYS_ANNOTATION]!, [parsePrivateKey(readFileSync(key), key)], 'layer');
+    const priv = JSON.parse(Buffer.from(opened!).toString()) as { digest: string };
+    const lie = `sha256:${'ab'.repeat(32)}`;
+    const rewrapped = await wrapKey(Buffer.from(JSON.stringify({ ...priv, digest: lie })), [{ key: parsePublicKey(readFileSync(join(work, 'key.pub.pem')), 'pub'), source: 'pub' }]);
+    await variant('digest-lie', (l) => ({ ...l, annotations: { ...l.annotations, [JWE_KEYS_ANNOTATION]: rewrapped } }));
+    await refused(`${reg.host}/bad/m:digest-lie`, new RegExp(`weights\\.bin .*decrypted to sha256:[a-f0-9]{64}, not the ${lie} it was encrypted from`));
+  });
+
+  test('a tampered HMAC of a large file is refused after the download, nothing written', async () => {
+    await variant('hmac', (l) => {
+      const p = pubopts(l);
+      const mac = Buffer.from(p.hmac as string, 'base64');
+      mac[5] = mac[5]! ^ 0x10;
+      return { ...l, annotations: { ...l.annotations, [PUBOPTS_ANNOTATION]: b64({ ...p, hmac: mac.toString('base64') }) } };
+    });
+    await refused(`${reg.host}/bad/m:hmac`, /weights\.bin .*failed authentication/);
   });
 
   test('a garbled JWE is named as such', async () => {

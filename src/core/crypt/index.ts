@@ -8,7 +8,7 @@ import { OmlmdError } from '../errors';
 import { JWE_KEYS_ANNOTATION, unwrapKey, wrapKey } from './jwe';
 import { PROVIDER_ANNOTATION_PREFIX, providerUnwrap, providerWrap, type KeyProviderKey } from './keyprovider';
 import {
-  DecryptStream, EncryptStream, KEYS_ANNOTATION_PREFIX, decryptFileInPlace, PUBOPTS_ANNOTATION, decryptedMediaType, encodePublicOptions, encryptedMediaType,
+  DecryptStream, EncryptStream, KEYS_ANNOTATION_PREFIX, checkPlainDigest, decryptFileInPlace, PUBOPTS_ANNOTATION, decryptedMediaType, encodePublicOptions, encryptedMediaType,
   isEncryptedMediaType, MAX_ENCRYPTION_ANNOTATION, newLayerKey, parsePrivateOptions, readPublicOptions, withoutEncryptionAnnotations,
 } from './layer';
 
@@ -118,10 +118,16 @@ export function recipientCount(desc: Descriptor): number {
 export interface OpenedLayer {
   /** The descriptor the layer had before it was encrypted (plaintext digest, media type, annotations). */
   plain: Descriptor;
-  /** A stream to pipe the ciphertext through; fails at its end unless the HMAC and the digest check out. */
-  stream(): DecryptStream;
-  /** Decrypts a file of verified ciphertext in place. */
-  decryptFile(path: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * A stream to pipe the ciphertext through; fails at its end unless the HMAC and the digest
+   * check out. `hashPlaintext: false`: the HMAC only, the caller checks the digest it hashed
+   * elsewhere with `checkDigest`.
+   */
+  stream(hashPlaintext?: boolean, mac?: boolean): DecryptStream;
+  /** Throws (DECRYPTION_FAILED) unless `digest` is the plaintext's, as the wrapped key names it. */
+  checkDigest(digest: string): void;
+  /** Decrypts a file of verified ciphertext in place; `onBytes` hears of every chunk (for pacing collections: each leaves a buffer behind). */
+  decryptFile(path: string, signal?: AbortSignal, onBytes?: (n: number) => void): Promise<void>;
 }
 
 /**
@@ -173,8 +179,9 @@ export async function openLayer(desc: Descriptor, keys: DecryptionKey[], what: s
   const plain: Descriptor = { mediaType: decryptedMediaType(desc.mediaType), digest: priv.digest || desc.digest, size: desc.size, ...(kept ? { annotations: kept } : {}) };
   return {
     plain,
-    stream: () => new DecryptStream(pub, priv, what),
-    decryptFile: (path, signal) => decryptFileInPlace(path, pub, priv, what, signal),
+    stream: (hashPlaintext = true, mac = true) => new DecryptStream(pub, priv, what, hashPlaintext, mac),
+    checkDigest: (digest) => checkPlainDigest(digest, priv, what),
+    decryptFile: (path, signal, onBytes) => decryptFileInPlace(path, pub, priv, what, signal, onBytes),
   };
 }
 
