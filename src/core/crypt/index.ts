@@ -8,7 +8,7 @@ import { OmlmdError } from '../errors';
 import { JWE_KEYS_ANNOTATION, unwrapKey, wrapKey } from './jwe';
 import { PROVIDER_ANNOTATION_PREFIX, providerUnwrap, providerWrap, type KeyProviderKey } from './keyprovider';
 import {
-  DecryptStream, EncryptStream, KEYS_ANNOTATION_PREFIX, checkPlainDigest, decryptFileInPlace, PUBOPTS_ANNOTATION, decryptedMediaType, encodePublicOptions, encryptedMediaType,
+  CIPHER_AES_256_CTR_HMAC_SHA256, DecryptStream, EncryptStream, KEYS_ANNOTATION_PREFIX, checkPlainDigest, decryptFileInPlace, PUBOPTS_ANNOTATION, decryptedMediaType, encodePublicOptions, encryptedMediaType,
   isEncryptedMediaType, MAX_ENCRYPTION_ANNOTATION, newLayerKey, parsePrivateOptions, readPublicOptions, withoutEncryptionAnnotations,
 } from './layer';
 
@@ -52,6 +52,10 @@ export interface LayerEncryption {
   stream(): EncryptStream;
   /** The plaintext's digest, once a stream has ended. */
   plainDigest(): string;
+  /** The key and nonce (base64), for a worker thread that encrypts the file itself. */
+  keyMaterial(): { key: string; nonce: string };
+  /** The layer was encrypted elsewhere with `keyMaterial()` (a worker thread): its plaintext digest and HMAC. */
+  encryptedElsewhere(done: { plainDigest: string; hmac: string }): void;
   descriptor(plain: Pick<Descriptor, 'mediaType' | 'annotations'>, cipher: { digest: string; size: number }): Promise<Descriptor>;
 }
 
@@ -59,7 +63,9 @@ export function encryptLayer(recipients: Recipient[]): LayerEncryption {
   if (recipients.length === 0) throw new OmlmdError('USAGE', 'encryption needs at least one recipient');
   const { key, nonce } = newLayerKey();
   let finished: EncryptStream | undefined;
+  let elsewhere: ReturnType<EncryptStream['options']> | undefined;
   const options = (): ReturnType<EncryptStream['options']> => {
+    if (elsewhere) return elsewhere;
     if (!finished) throw new OmlmdError('USAGE', 'the layer is not encrypted to its end yet');
     return finished.options();
   };
@@ -70,6 +76,13 @@ export function encryptLayer(recipients: Recipient[]): LayerEncryption {
       return s;
     },
     plainDigest: () => options().priv.digest,
+    keyMaterial: () => ({ key: key.toString('base64'), nonce: nonce.toString('base64') }),
+    encryptedElsewhere(done) {
+      elsewhere = {
+        pub: { cipher: CIPHER_AES_256_CTR_HMAC_SHA256, hmac: done.hmac, cipheroptions: {} },
+        priv: { symkey: key.toString('base64'), digest: done.plainDigest, cipheroptions: { nonce: nonce.toString('base64') } },
+      };
+    },
     async descriptor(plain, cipher) {
       const { pub, priv } = options();
       const wrapped = await wrapFor(Buffer.from(JSON.stringify(priv)), recipients);

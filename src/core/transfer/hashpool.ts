@@ -274,8 +274,10 @@ export class HashPool {
    * of the stream. The digest settles after the last byte, and fails if the file turns out
    * shorter or longer than `size`.
    */
-  read(path: string, size: number, from = 0, what = path): { stream: Readable; digest: Promise<string> } {
+  read(path: string, size: number, from = 0, what = path, encrypt?: { key: string; nonce: string }): { stream: Readable; digest: Promise<string>; encrypted: Promise<{ plainDigest: string; hmac: string } | undefined> } {
     const result = deferred<string>();
+    const extra = deferred<{ plainDigest: string; hmac: string } | undefined>();
+    void result.promise.catch((e: unknown) => extra.reject(e));
     let owed = 0;
     // One chunk per read(): in byte mode a consumer's read() would concatenate what is buffered.
     const stream = new Readable({
@@ -305,6 +307,7 @@ export class HashPool {
           }
           lease.end(false);
           if (m.type === 'done' && m.digest) {
+            extra.resolve(m.plainDigest && m.hmac ? { plainDigest: m.plainDigest, hmac: m.hmac } : undefined);
             result.resolve(m.digest);
             stream.push(null);
           } else {
@@ -320,10 +323,10 @@ export class HashPool {
           stream.destroy(err);
         },
       },
-      (l) => l.post({ op: 'start', mode: 'read', path, end: size, from, chunk: READ_CHUNK, credits: READ_CREDITS }),
+      (l) => l.post({ op: 'start', mode: 'read', path, end: size, from, chunk: READ_CHUNK, credits: READ_CREDITS, ...(encrypt ? { encrypt } : {}) }),
       'read',
     );
-    return { stream, digest: result.promise };
+    return { stream, digest: result.promise, encrypted: extra.promise };
   }
 
   async close(): Promise<void> {

@@ -20,7 +20,8 @@ export type ToWorker =
    * computed on the main thread.
    */
   | { op: 'start'; id: number; mode: 'follow'; path: string; end: number; limit: number; direct?: number; reencrypt?: { key: string; nonce: string } }
-  | { op: 'start'; id: number; mode: 'read'; path: string; end: number; from: number; chunk: number; credits: number }
+  /** `encrypt`: the chunks handed over are the file encrypted (AES-256-CTR, from its start); `digest` is then the ciphertext's, `plainDigest` and `hmac` come too. */
+  | { op: 'start'; id: number; mode: 'read'; path: string; end: number; from: number; chunk: number; credits: number; encrypt?: { key: string; nonce: string } }
   | { op: 'advance'; id: number; limit: number }
   | { op: 'credit'; id: number; n: number }
   | { op: 'cancel'; id: number };
@@ -31,8 +32,10 @@ export interface FromWorker {
   type: 'chunk' | 'done' | 'error';
   buf?: ArrayBuffer;
   digest?: string;
-  /** Follow with `reencrypt`: the ciphertext's digest and its HMAC (base64). */
+  /** Follow with `reencrypt`: the ciphertext's digest; with it or read with `encrypt`, its HMAC (base64). */
   cipherDigest?: string;
+  /** Read with `encrypt`: the plaintext's digest. */
+  plainDigest?: string;
   hmac?: string;
   message?: string;
   code?: string;
@@ -229,7 +232,8 @@ function pump(j: Job): void {
         if (readSync(j.fd, buffer(), 0, 1, j.pos) > 0) {
           throw Object.assign(new Error(`${j.path} is longer than the ${j.end} bytes it had`), { code: 'SIZE_MISMATCH' });
         }
-        finish(j, { type: 'done', digest: `sha256:${j.hash.digest('hex')}` });
+        if (j.re) finish(j, { type: 'done', digest: `sha256:${j.re.hash.digest('hex')}`, plainDigest: `sha256:${j.hash.digest('hex')}`, hmac: j.re.hmac.digest('base64') });
+        else finish(j, { type: 'done', digest: `sha256:${j.hash.digest('hex')}` });
         return;
       }
       if (j.pos < j.from) {
@@ -237,6 +241,7 @@ function pump(j: Job): void {
         const buf = buffer();
         readInto(j, buf, len);
         j.hash.update(buf.subarray(0, len));
+        if (j.re) encryptInPlace(j.re, buf.subarray(0, len));
         j.pos += len;
         budget -= len;
         continue;
@@ -246,6 +251,7 @@ function pump(j: Job): void {
       const buf = Buffer.allocUnsafeSlow(len);
       readInto(j, buf, len);
       j.hash.update(buf);
+      if (j.re) encryptInPlace(j.re, buf);
       j.pos += len;
       budget -= len;
       j.credits--;
@@ -291,7 +297,7 @@ function start(m: Extract<ToWorker, { op: 'start' }>): void {
     dfdRefused: false,
     pos: 0,
     hash: createHash('sha256'),
-    ...(m.mode === 'follow' && m.reencrypt ? { re: reencryption(m.reencrypt) } : {}),
+    ...(m.mode === 'follow' && m.reencrypt ? { re: reencryption(m.reencrypt) } : m.mode === 'read' && m.encrypt ? { re: reencryption(m.encrypt) } : {}),
     busy: false,
     running: false,
     flip: 0,
@@ -332,4 +338,13 @@ function collectNow(n: number): void {
   if (sinceCollect < COLLECT_EVERY) return;
   sinceCollect = 0;
   collect({ type: 'minor' });
+}
+
+/** Plaintext in `buf` becomes its ciphertext, hashed and MACed. */
+function encryptInPlace(re: NonNullable<Job['re']>, buf: Buffer): void {
+  const c = re.cipher.update(buf);
+  re.hash.update(c);
+  re.hmac.update(c);
+  c.copy(buf);
+  collectNow(c.length);
 }
