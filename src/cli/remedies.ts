@@ -39,6 +39,7 @@ export function cliRemedy(r: Remedy): string {
     case 'enable-deletes': return `enable storage.delete on ${r.registry} (deletes are off in its configuration)`;
     case 'log-in-again': return `log in again: omlmd login ${r.registry}`;
     case 'inspect-artifact': return 'use `omlmd inspect` to see what it is, or `omlmd pull` to fetch its files';
+    case 'check-encryption-recipient': return `check --encrypt-recipient ${r.recipient}: jwe:PUBLIC-KEY.pem (an RSA or EC key) or provider:NAME[:PARAM] configured in OCICRYPT_KEYPROVIDER_CONFIG`;
     case 'give-decryption-key': return 'pass --decryption-key PRIVATE.pem with the key of one of its recipients (or name key files in OMLMD_DECRYPTION_KEYS)';
     case 'metadata-as-metadata': return 'pass metadata with -m FILE instead of as a model file';
     case 'name-a-tag': return `name a tag, e.g. ${r.example}`;

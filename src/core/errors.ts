@@ -131,6 +131,8 @@ export type Remedy =
   | { kind: 'inspect-artifact'; reference: string }
   /** Give the private key of one of an encrypted layer's recipients. */
   | { kind: 'give-decryption-key' }
+  /** A recipient to encrypt for (a public key file or a key provider) that cannot be used: fix or drop it. */
+  | { kind: 'check-encryption-recipient'; recipient: string }
   /** Pass the metadata as metadata, not as a model file. */
   | { kind: 'metadata-as-metadata' }
   /** Name a tag (not a digest) as the destination; `example` is one. */

@@ -75,6 +75,7 @@ export function vscodeRemedy(r: Remedy): { text: string; buttons: ErrorButton[] 
     case 'enable-deletes': return { text: `Deletes are turned off on ${r.registry}: its operator can enable them (storage.delete).`, buttons: [] };
     case 'log-in-again': return { text: `Sign in to ${r.registry} again.`, buttons: [signIn(r.registry)] };
     case 'inspect-artifact': return { text: `Open ${r.reference} in the Models view (Inspect Manifest) to see what it is.`, buttons: [] };
+    case 'check-encryption-recipient': return { text: `Check ${JSON.stringify(r.recipient)} in the omlmd.push.encryptRecipients setting: each entry is jwe:/path/to/public.pem (an RSA or EC key) or provider:NAME[:PARAM] configured in OCICRYPT_KEYPROVIDER_CONFIG.`, buttons: [{ title: 'Open Settings', action: { kind: 'open-settings', query: 'omlmd.push.encryptRecipients' } }] };
     case 'give-decryption-key': return { text: 'Set omlmd.decryptionKeys to the private key of one of its recipients.', buttons: [{ title: 'Open Settings', action: { kind: 'open-settings', query: 'omlmd.decryptionKeys' } }] };
     case 'metadata-as-metadata': return { text: 'Give the metadata as metadata, not as a model file.', buttons: [] };
     case 'name-a-tag': return { text: `Name a tag, e.g. ${r.example}.`, buttons: [] };

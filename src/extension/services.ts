@@ -19,6 +19,8 @@ export interface Config {
   trust: TrustSettings;
   /** omlmd.decryptionKeys: PEM private keys for encrypted models (paths). */
   decryptionKeys: string[];
+  /** omlmd.push.encryptRecipients: whom pushes encrypt the model files for (`jwe:PUB.pem`, `provider:NAME`); empty: no encryption. */
+  pushEncryptRecipients: string[];
   /** omlmd.push.format: the layout pushes write. */
   pushFormat: 'omlmd' | 'modelpack';
   /** omlmd.tree.tagSort: tags by created time (newest first) or by name. */
@@ -48,6 +50,7 @@ export function readConfig(): Config {
     rememberPassphrase: c.get<boolean>('trust.rememberPassphrase') ?? false,
     pushFormat: c.get<string>('push.format') === 'modelpack' ? 'modelpack' : 'omlmd',
     tagSort: c.get<string>('tree.tagSort') === 'name' ? 'name' : 'created',
+    pushEncryptRecipients: (c.get<string[]>('push.encryptRecipients') ?? []).filter((p) => typeof p === 'string' && p.trim() !== '').map((p) => p.trim()),
     decryptionKeys: (c.get<string[]>('decryptionKeys') ?? []).filter((p) => typeof p === 'string' && p.trim() !== ''),
   };
 }

@@ -1,6 +1,6 @@
 import { SignatureStates, trustRootFor } from './model/trustFlow';
 import * as vscode from 'vscode';
-import { ageOf, humanSize, nodesForTag, RegistryBrowser, TagDates, type BrowserNode, type StoreRef } from './model/browser';
+import { ageOf, fileDescription, nodesForTag, RegistryBrowser, TagDates, type BrowserNode, type StoreRef } from './model/browser';
 import type { Services } from './services';
 import { dropTarget, pathsFromUriList, URI_LIST } from './model/drop';
 import { MODELCAR_ARTIFACT_TYPE } from '../core/lineage/modelcar';
@@ -167,7 +167,7 @@ export class RegistryTreeProvider implements vscode.TreeDataProvider<BrowserNode
       }
       case 'file': {
         const t = item(n.path, C.None, n.encrypted ? 'lock' : n.role === 'model' ? 'file-binary' : 'file', 'file');
-        t.description = n.encrypted ? `${humanSize(n.size)} · encrypted` : humanSize(n.size);
+        t.description = fileDescription(n);
         t.tooltip = `${n.path}\n${n.mediaType}\n${n.digest}${n.encrypted ? '\nEncrypted (ocicrypt): Pull to Workspace decrypts it with a key in omlmd.decryptionKeys' : ''}`;
         return t;
       }

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { OmlmdClient } from '../../src/core/client';
-import { JWE_KEYS_ANNOTATION, PUBOPTS_ANNOTATION } from '../../src/core/crypt';
+import { JWE_KEYS_ANNOTATION, parsePrivateKey, PUBOPTS_ANNOTATION } from '../../src/core/crypt';
+import { unwrapKey } from '../../src/core/crypt/jwe';
 import { MediaType } from '../../src/core/oci/mediatypes';
 import type { ImageManifest } from '../../src/core/oci/types';
 import { runCli } from '../helpers/cli';
@@ -129,6 +130,7 @@ describe('encrypted models (ocicrypt) through the CLI and the real registry', ()
     assert.equal(r.code, 0, r.stderr);
     const sent = proxy.seen.filter((s) => (s.method === 'PATCH' || s.method === 'PUT') && /\/blobs\/uploads\//.test(s.path)).reduce((n, s) => n + s.bodyBytes, 0);
     assert.equal(sent, 0, 'no blob bytes went out');
+    assert.equal(proxy.seen.filter((s) => s.method === 'POST' && /\/blobs\/uploads\//.test(s.path)).length, 0, 'no upload was started');
     const [v1, v2] = [await manifestOf(`${reg.host}/enc/iris:v1`), await manifestOf(`${reg.host}/enc/iris:v2`)];
     assert.deepEqual(v2.layers, v1.layers, 'the same ciphertext and wrapped keys');
     // For another set of recipients the file is encrypted again.
@@ -136,6 +138,26 @@ describe('encrypted models (ocicrypt) through the CLI and the real registry', ()
     assert.equal(other.code, 0, other.stderr);
     const m = await manifestOf(`${reg.host}/enc/iris:ec-only`);
     assert.notEqual(m.layers[0]!.digest, v1.layers.find((l) => l.annotations?.['org.opencontainers.image.title'] === 'weights.bin')!.digest);
+  });
+
+  test('the per-layer key is on disk only wrapped for the recipients (the cache of encrypted layers), never in clear', async () => {
+    const m = await manifestOf(`${reg.host}/enc/iris:v1`);
+    const home = env.OMLMD_HOME!;
+    const files = (readdirSync(home, { recursive: true }) as string[]).map((f) => join(home, f)).filter((f) => statSync(f).isFile());
+    const entries = files.filter((f) => f.includes(`${join('cache', 'encrypted')}`));
+    assert.ok(entries.length >= 2, `the cache remembers the encrypted layers: ${files.join(', ')}`);
+    const disk = Buffer.concat(files.map((f) => readFileSync(f)));
+    const jwes = entries.map((f) => readFileSync(f, 'utf8')).join('\n');
+    for (const l of m.layers.filter((x) => x.mediaType === 'application/x-mlmodel+encrypted')) {
+      assert.ok(jwes.includes(l.annotations![JWE_KEYS_ANNOTATION]!), 'the cache holds the wrapped key the manifest names');
+      const opened = await unwrapKey(l.annotations![JWE_KEYS_ANNOTATION]!, [parsePrivateKey(readFileSync(keys.rsa.priv), 'rsa')], 'layer');
+      const symkey = (JSON.parse(Buffer.from(opened!).toString()) as { symkey: string }).symkey;
+      const raw = Buffer.from(symkey, 'base64');
+      assert.equal(raw.length, 32);
+      for (const form of [raw, Buffer.from(symkey), Buffer.from(raw.toString('hex')), Buffer.from(raw.toString('base64url'))]) {
+        assert.equal(disk.indexOf(form), -1, 'the key in clear is nowhere under OMLMD_HOME');
+      }
+    }
   });
 
   test('a copy without any key moves the ciphertext untouched, and the copy decrypts', async () => {

@@ -55,6 +55,7 @@ const TABLE: Row = {
   'enable-deletes': [[{ kind: 'enable-deletes', registry: H }, `enable storage.delete on ${H} (deletes are off in its configuration)`]],
   'log-in-again': [[{ kind: 'log-in-again', registry: H }, `log in again: omlmd login ${H}`]],
   'inspect-artifact': [[{ kind: 'inspect-artifact', reference: `${H}/img:v1` }, 'use `omlmd inspect` to see what it is, or `omlmd pull` to fetch its files']],
+  'check-encryption-recipient': [[{ kind: 'check-encryption-recipient', recipient: 'jwe:pub.pem' }, 'check --encrypt-recipient jwe:pub.pem: jwe:PUBLIC-KEY.pem (an RSA or EC key) or provider:NAME[:PARAM] configured in OCICRYPT_KEYPROVIDER_CONFIG']],
   'give-decryption-key': [[{ kind: 'give-decryption-key' }, 'pass --decryption-key PRIVATE.pem with the key of one of its recipients (or name key files in OMLMD_DECRYPTION_KEYS)']],
   'metadata-as-metadata': [[{ kind: 'metadata-as-metadata' }, 'pass metadata with -m FILE instead of as a model file']],
   'name-a-tag': [[{ kind: 'name-a-tag', example: 'REPO:v1' }, 'name a tag, e.g. REPO:v1']],

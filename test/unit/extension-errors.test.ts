@@ -58,6 +58,7 @@ const TABLE: Row = {
   'enable-deletes': [[{ kind: 'enable-deletes', registry: H }, `Deletes are turned off on ${H}: its operator can enable them (storage.delete).`, []]],
   'log-in-again': [[{ kind: 'log-in-again', registry: H }, `Sign in to ${H} again.`, ['Sign in…']]],
   'inspect-artifact': [[{ kind: 'inspect-artifact', reference: `${H}/img:v1` }, `Open ${H}/img:v1 in the Models view (Inspect Manifest) to see what it is.`, []]],
+  'check-encryption-recipient': [[{ kind: 'check-encryption-recipient', recipient: 'jwe:/k/pub.pem' }, 'Check "jwe:/k/pub.pem" in the omlmd.push.encryptRecipients setting: each entry is jwe:/path/to/public.pem (an RSA or EC key) or provider:NAME[:PARAM] configured in OCICRYPT_KEYPROVIDER_CONFIG.', ['Open Settings']]],
   'give-decryption-key': [[{ kind: 'give-decryption-key' }, 'Set omlmd.decryptionKeys to the private key of one of its recipients.', ['Open Settings']]],
   'metadata-as-metadata': [[{ kind: 'metadata-as-metadata' }, 'Give the metadata as metadata, not as a model file.', []]],
   'name-a-tag': [[{ kind: 'name-a-tag', example: 'REPO:v1' }, 'Name a tag, e.g. REPO:v1.', []]],

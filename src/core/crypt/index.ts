@@ -8,7 +8,7 @@ import { OmlmdError } from '../errors';
 import { JWE_KEYS_ANNOTATION, unwrapKey, wrapKey } from './jwe';
 import { PROVIDER_ANNOTATION_PREFIX, providerUnwrap, providerWrap, type KeyProviderKey } from './keyprovider';
 import {
-  DecryptStream, EncryptStream, KEYS_ANNOTATION_PREFIX, decryptFileInPlace, PUBOPTS_ANNOTATION, decryptedMediaType, encodePublicOptions, encryptedMediaType,
+  CIPHER_AES_256_CTR_HMAC_SHA256, DecryptStream, EncryptStream, KEYS_ANNOTATION_PREFIX, checkPlainDigest, decryptFileInPlace, PUBOPTS_ANNOTATION, decryptedMediaType, encodePublicOptions, encryptedMediaType,
   isEncryptedMediaType, MAX_ENCRYPTION_ANNOTATION, newLayerKey, parsePrivateOptions, readPublicOptions, withoutEncryptionAnnotations,
 } from './layer';
 
@@ -52,6 +52,10 @@ export interface LayerEncryption {
   stream(): EncryptStream;
   /** The plaintext's digest, once a stream has ended. */
   plainDigest(): string;
+  /** The key and nonce (base64), for a worker thread that encrypts the file itself. */
+  keyMaterial(): { key: string; nonce: string };
+  /** The layer was encrypted elsewhere with `keyMaterial()` (a worker thread): its plaintext digest and HMAC. */
+  encryptedElsewhere(done: { plainDigest: string; hmac: string }): void;
   descriptor(plain: Pick<Descriptor, 'mediaType' | 'annotations'>, cipher: { digest: string; size: number }): Promise<Descriptor>;
 }
 
@@ -59,7 +63,9 @@ export function encryptLayer(recipients: Recipient[]): LayerEncryption {
   if (recipients.length === 0) throw new OmlmdError('USAGE', 'encryption needs at least one recipient');
   const { key, nonce } = newLayerKey();
   let finished: EncryptStream | undefined;
+  let elsewhere: ReturnType<EncryptStream['options']> | undefined;
   const options = (): ReturnType<EncryptStream['options']> => {
+    if (elsewhere) return elsewhere;
     if (!finished) throw new OmlmdError('USAGE', 'the layer is not encrypted to its end yet');
     return finished.options();
   };
@@ -70,6 +76,13 @@ export function encryptLayer(recipients: Recipient[]): LayerEncryption {
       return s;
     },
     plainDigest: () => options().priv.digest,
+    keyMaterial: () => ({ key: key.toString('base64'), nonce: nonce.toString('base64') }),
+    encryptedElsewhere(done) {
+      elsewhere = {
+        pub: { cipher: CIPHER_AES_256_CTR_HMAC_SHA256, hmac: done.hmac, cipheroptions: {} },
+        priv: { symkey: key.toString('base64'), digest: done.plainDigest, cipheroptions: { nonce: nonce.toString('base64') } },
+      };
+    },
     async descriptor(plain, cipher) {
       const { pub, priv } = options();
       const wrapped = await wrapFor(Buffer.from(JSON.stringify(priv)), recipients);
@@ -118,10 +131,16 @@ export function recipientCount(desc: Descriptor): number {
 export interface OpenedLayer {
   /** The descriptor the layer had before it was encrypted (plaintext digest, media type, annotations). */
   plain: Descriptor;
-  /** A stream to pipe the ciphertext through; fails at its end unless the HMAC and the digest check out. */
-  stream(): DecryptStream;
-  /** Decrypts a file of verified ciphertext in place. */
-  decryptFile(path: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * A stream to pipe the ciphertext through; fails at its end unless the HMAC and the digest
+   * check out. `hashPlaintext: false`: the HMAC only, the caller checks the digest it hashed
+   * elsewhere with `checkDigest`.
+   */
+  stream(hashPlaintext?: boolean, mac?: boolean): DecryptStream;
+  /** Throws (DECRYPTION_FAILED) unless `digest` is the plaintext's, as the wrapped key names it. */
+  checkDigest(digest: string): void;
+  /** Decrypts a file of verified ciphertext in place; `onBytes` hears of every chunk (for pacing collections: each leaves a buffer behind). */
+  decryptFile(path: string, signal?: AbortSignal, onBytes?: (n: number) => void): Promise<void>;
 }
 
 /**
@@ -160,7 +179,10 @@ export async function openLayer(desc: Descriptor, keys: DecryptionKey[], what: s
     }
   }
   if (!opened) {
-    throw new OmlmdError('DECRYPTION_FAILED', `none of the ${keys.length} decryption key(s) given is a recipient of ${what}${failures.length ? ` (${failures[0]})` : ''}`, { remedies: [{ kind: 'give-decryption-key' }] });
+    // A JWE that does not open is a key that is not a recipient or a JWE altered on the way
+    // (jose cannot tell them apart: RSA-OAEP answers a wrong key with a random content key).
+    const jweTried = Boolean(wrapped && privateKeys.length);
+    throw new OmlmdError('DECRYPTION_FAILED', `none of the ${keys.length} decryption key(s) given is a recipient of ${what}${jweTried ? ', or its wrapped key was altered' : ''}${failures.length ? ` (${failures[0]})` : ''}`, { remedies: [{ kind: 'give-decryption-key' }] });
   }
   const priv = parsePrivateOptions(opened, what);
   if (priv.digest && !/^sha256:[a-f0-9]{64}$/.test(priv.digest)) throw new OmlmdError('DECRYPTION_FAILED', `${what}'s wrapped key names a plaintext digest that is not a sha256 digest`);
@@ -170,8 +192,9 @@ export async function openLayer(desc: Descriptor, keys: DecryptionKey[], what: s
   const plain: Descriptor = { mediaType: decryptedMediaType(desc.mediaType), digest: priv.digest || desc.digest, size: desc.size, ...(kept ? { annotations: kept } : {}) };
   return {
     plain,
-    stream: () => new DecryptStream(pub, priv, what),
-    decryptFile: (path, signal) => decryptFileInPlace(path, pub, priv, what, signal),
+    stream: (hashPlaintext = true, mac = true) => new DecryptStream(pub, priv, what, hashPlaintext, mac),
+    checkDigest: (digest) => checkPlainDigest(digest, priv, what),
+    decryptFile: (path, signal, onBytes) => decryptFileInPlace(path, pub, priv, what, signal, onBytes),
   };
 }
 

@@ -108,7 +108,12 @@ export class DecryptStream extends Transform {
   private readonly decipher;
   private readonly expectedHmac: Buffer;
 
-  constructor(private readonly pub: PublicOptions, private readonly priv: PrivateOptions, private readonly what = 'the layer') {
+  /**
+   * `hashPlaintext: false` leaves the plaintext's digest to the caller (one who hashes it on
+   * another thread): `finish()` then checks the HMAC only; `mac: false` leaves the HMAC to
+   * the caller too (checkHmac), and the stream only deciphers.
+   */
+  constructor(private readonly pub: PublicOptions, private readonly priv: PrivateOptions, private readonly what = 'the layer', private readonly hashPlaintext = true, private readonly mac = true) {
     super();
     if (pub.cipher !== CIPHER_AES_256_CTR_HMAC_SHA256) {
       throw new OmlmdError('DECRYPTION_FAILED', `${what} is encrypted with ${JSON.stringify(String(pub.cipher).slice(0, 64))}, a cipher this version does not know (only ${CIPHER_AES_256_CTR_HMAC_SHA256})`);
@@ -125,25 +130,48 @@ export class DecryptStream extends Transform {
 
   /** Ciphertext in, plaintext out (the same length: CTR). */
   update(chunk: Buffer): Buffer {
-    this.hmac.update(chunk);
+    if (this.mac) this.hmac.update(chunk);
     const out = this.decipher.update(chunk);
-    this.plainHash.update(out);
+    if (this.hashPlaintext) this.plainHash.update(out);
     return out;
+  }
+
+  /**
+   * Plaintext in (a prefix an interrupted download already decrypted), its ciphertext out,
+   * checked into the HMAC: AES-CTR's keystream is the same both ways.
+   */
+  updatePlain(chunk: Buffer): Buffer {
+    const cipher = this.decipher.update(chunk);
+    if (this.mac) this.hmac.update(cipher);
+    if (this.hashPlaintext) this.plainHash.update(chunk);
+    return cipher;
   }
 
   /** Throws unless the ciphertext's HMAC and the plaintext's digest are what the options say. */
   finish(): Buffer {
     const last = this.decipher.final();
-    if (last.length) this.plainHash.update(last);
-    const mac = this.hmac.digest();
-    if (!timingSafeEqual(mac, this.expectedHmac)) {
+    if (last.length && this.hashPlaintext) this.plainHash.update(last);
+    if (this.mac) this.checkHmac(this.hmac.digest());
+    if (this.hashPlaintext) checkPlainDigest(`sha256:${this.plainHash.digest('hex')}`, this.priv, this.what);
+    return last;
+  }
+
+  /** Moves the keystream on by `n` bytes (a prefix deciphered by an earlier run, hashed and MACed elsewhere). */
+  skip(n: number): void {
+    const zeros = Buffer.alloc(Math.min(n, 1024 * 1024));
+    for (let left = n; left > 0; left -= zeros.length) this.decipher.update(left >= zeros.length ? zeros : zeros.subarray(0, left));
+  }
+
+  /** Throws unless `mac` (the ciphertext's HMAC, computed elsewhere) is the one the options name. */
+  checkHmac(mac: Buffer): void {
+    if (mac.length !== this.expectedHmac.length || !timingSafeEqual(mac, this.expectedHmac)) {
       throw new OmlmdError('DECRYPTION_FAILED', `${this.what} failed authentication: its ciphertext does not match the HMAC it was encrypted with (tampered or truncated)`);
     }
-    const digest = `sha256:${this.plainHash.digest('hex')}`;
-    if (this.priv.digest && this.priv.digest !== digest) {
-      throw new OmlmdError('DECRYPTION_FAILED', `${this.what} decrypted to ${digest}, not the ${this.priv.digest} it was encrypted from`);
-    }
-    return last;
+  }
+
+  /** The layer's key and nonce (base64), for a hashing worker that encrypts the plaintext again. */
+  keyMaterial(): { key: string; nonce: string } {
+    return { key: this.priv.symkey, nonce: this.priv.cipheroptions.nonce ?? '' };
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -158,6 +186,13 @@ export class DecryptStream extends Transform {
     } catch (e) {
       cb(e as Error);
     }
+  }
+}
+
+/** Throws unless `digest` is the plaintext digest the wrapped key names (when it names one). */
+export function checkPlainDigest(digest: string, priv: PrivateOptions, what: string): void {
+  if (priv.digest && priv.digest !== digest) {
+    throw new OmlmdError('DECRYPTION_FAILED', `${what} decrypted to ${digest}, not the ${priv.digest} it was encrypted from`);
   }
 }
 
@@ -226,7 +261,7 @@ export function parsePrivateOptions(json: Uint8Array, what: string): PrivateOpti
 }
 
 /** Bytes read and written back per turn when a file is decrypted in place. */
-const IN_PLACE_CHUNK = 4 * 1024 * 1024;
+const IN_PLACE_CHUNK = 1024 * 1024;
 
 /**
  * Decrypts a file of ciphertext in place (AES-CTR keeps the size): read a chunk, check it
@@ -234,7 +269,7 @@ const IN_PLACE_CHUNK = 4 * 1024 * 1024;
  * HMAC or the plaintext digest is wrong; the file then holds neither text and must be dropped.
  * For a download that has just verified the ciphertext's digest: no second copy on disk.
  */
-export async function decryptFileInPlace(path: string, pub: PublicOptions, priv: PrivateOptions, what: string, signal?: AbortSignal): Promise<void> {
+export async function decryptFileInPlace(path: string, pub: PublicOptions, priv: PrivateOptions, what: string, signal?: AbortSignal, onBytes?: (n: number) => void): Promise<void> {
   const d = new DecryptStream(pub, priv, what);
   const fh = await open(path, 'r+');
   try {
@@ -247,6 +282,7 @@ export async function decryptFileInPlace(path: string, pub: PublicOptions, priv:
       let off = 0;
       while (off < plain.length) off += (await fh.write(plain, off, plain.length - off, at + off)).bytesWritten;
       at += bytesRead;
+      onBytes?.(bytesRead);
     }
     d.finish();
   } finally {

@@ -106,6 +106,8 @@ export interface DownloadOptions {
    * decrypted there, in place); when it throws, the partial file is dropped.
    */
   beforeRename?: (dataPath: string) => Promise<void>;
+  /** How the bytes get into the partial file, instead of chooseStrategy's (an encrypted layer's decrypting download). */
+  strategy?: DownloadStrategy;
 }
 
 /** File names are at most this many bytes (ext4, XFS, APFS, NTFS: 255). */
@@ -280,7 +282,7 @@ async function downloadOnce(
 ): Promise<void> {
   const { what } = opts;
   const size = desc.size;
-  const strategy = chooseStrategy(desc, ctx);
+  const strategy = opts.strategy ?? chooseStrategy(desc, ctx);
   const resumable = size > SMALL_BLOB;
   const earlier = resumable && mayResume ? await loadState(paths, desc) : undefined;
   const held = !earlier ? new RangeSet() : strategy.fillsGaps ? earlier : new RangeSet([[0, earlier.prefix()]]);
@@ -339,7 +341,7 @@ async function downloadOnce(
     if (noSpace(e)) throw diskFull(what, paths.data, held.total(), resumable && keepPartial, e);
     const err = e instanceof StalePartial ? e : toOmlmdError(e, `cannot download ${what}`);
     // Bytes that are wrong, or a blob that is not what the manifest says, are not worth keeping.
-    if (OmlmdError.is(err, 'DIGEST_MISMATCH', 'SIZE_MISMATCH')) keepPartial = false;
+    if (OmlmdError.is(err, 'DIGEST_MISMATCH', 'SIZE_MISMATCH', 'DECRYPTION_FAILED')) keepPartial = false;
     throw err;
   } finally {
     if (stateTimer) clearTimeout(stateTimer);

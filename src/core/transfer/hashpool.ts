@@ -78,6 +78,8 @@ export interface FollowHash {
   /** The first `limit` bytes are in the file and may be read. */
   advance(limit: number): void;
   readonly digest: Promise<string>;
+  /** With `reencrypt`: the digest and HMAC of the file encrypted again, when `digest` settles. */
+  readonly reencrypted: Promise<{ cipherDigest: string; hmac: string } | undefined>;
   cancel(): void;
 }
 
@@ -212,22 +214,26 @@ export class HashPool {
    * Follows a file being written: the digest settles once `size` bytes are hashed. `direct`
    * (the O_DIRECT flag) reads aligned spans around the page cache, for a file written so.
    */
-  follow(path: string, size: number, what = path, direct?: number): FollowHash {
+  follow(path: string, size: number, what = path, direct?: number, reencrypt?: { key: string; nonce: string }): FollowHash {
     const result = deferred<string>();
+    const again = deferred<{ cipherDigest: string; hmac: string } | undefined>();
+    void result.promise.catch((e: unknown) => again.reject(e));
     let limit = 0;
     const lease = this.lease(
       {
         onMessage: (m) => {
           lease.end(false);
-          if (m.type === 'done' && m.digest) result.resolve(m.digest);
-          else result.reject(workerError(m, what));
+          if (m.type === 'done' && m.digest) {
+            again.resolve(m.cipherDigest && m.hmac ? { cipherDigest: m.cipherDigest, hmac: m.hmac } : undefined);
+            result.resolve(m.digest);
+          } else result.reject(workerError(m, what));
         },
         onCrash: (e) => {
           lease.ended = true;
           result.reject(toOmlmdError(e, what));
         },
       },
-      (l) => l.post({ op: 'start', mode: 'follow', path, end: size, limit, direct }),
+      (l) => l.post({ op: 'start', mode: 'follow', path, end: size, limit, direct, ...(reencrypt ? { reencrypt } : {}) }),
       'follow',
     );
     return {
@@ -237,6 +243,7 @@ export class HashPool {
         lease.post({ op: 'advance', limit });
       },
       digest: result.promise,
+      reencrypted: again.promise,
       cancel: () => {
         if (lease.ended) return;
         lease.end(true);
@@ -267,8 +274,10 @@ export class HashPool {
    * of the stream. The digest settles after the last byte, and fails if the file turns out
    * shorter or longer than `size`.
    */
-  read(path: string, size: number, from = 0, what = path): { stream: Readable; digest: Promise<string> } {
+  read(path: string, size: number, from = 0, what = path, encrypt?: { key: string; nonce: string }): { stream: Readable; digest: Promise<string>; encrypted: Promise<{ plainDigest: string; hmac: string } | undefined> } {
     const result = deferred<string>();
+    const extra = deferred<{ plainDigest: string; hmac: string } | undefined>();
+    void result.promise.catch((e: unknown) => extra.reject(e));
     let owed = 0;
     // One chunk per read(): in byte mode a consumer's read() would concatenate what is buffered.
     const stream = new Readable({
@@ -298,6 +307,7 @@ export class HashPool {
           }
           lease.end(false);
           if (m.type === 'done' && m.digest) {
+            extra.resolve(m.plainDigest && m.hmac ? { plainDigest: m.plainDigest, hmac: m.hmac } : undefined);
             result.resolve(m.digest);
             stream.push(null);
           } else {
@@ -313,10 +323,10 @@ export class HashPool {
           stream.destroy(err);
         },
       },
-      (l) => l.post({ op: 'start', mode: 'read', path, end: size, from, chunk: READ_CHUNK, credits: READ_CREDITS }),
+      (l) => l.post({ op: 'start', mode: 'read', path, end: size, from, chunk: READ_CHUNK, credits: READ_CREDITS, ...(encrypt ? { encrypt } : {}) }),
       'read',
     );
-    return { stream, digest: result.promise };
+    return { stream, digest: result.promise, encrypted: extra.promise };
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,4 @@
-import { createHash, type Hash } from 'node:crypto';
+import { createCipheriv, createHash, createHmac, type Cipher, type Hash, type Hmac } from 'node:crypto';
 import { closeSync, constants, openSync, read, readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 
@@ -13,8 +13,15 @@ import { parentPort } from 'node:worker_threads';
 
 /** What the pool asks of a worker. */
 export type ToWorker =
-  | { op: 'start'; id: number; mode: 'follow'; path: string; end: number; limit: number; direct?: number }
-  | { op: 'start'; id: number; mode: 'read'; path: string; end: number; from: number; chunk: number; credits: number }
+  /**
+   * `reencrypt`: the file is the plaintext of an AES-256-CTR layer being decrypted as it
+   * downloads; the worker encrypts it again (key and nonce base64) and also answers the
+   * ciphertext's sha256 and HMAC-SHA256 (keyed with the layer key), so that neither is
+   * computed on the main thread.
+   */
+  | { op: 'start'; id: number; mode: 'follow'; path: string; end: number; limit: number; direct?: number; reencrypt?: { key: string; nonce: string } }
+  /** `encrypt`: the chunks handed over are the file encrypted (AES-256-CTR, from its start); `digest` is then the ciphertext's, `plainDigest` and `hmac` come too. */
+  | { op: 'start'; id: number; mode: 'read'; path: string; end: number; from: number; chunk: number; credits: number; encrypt?: { key: string; nonce: string } }
   | { op: 'advance'; id: number; limit: number }
   | { op: 'credit'; id: number; n: number }
   | { op: 'cancel'; id: number };
@@ -25,6 +32,11 @@ export interface FromWorker {
   type: 'chunk' | 'done' | 'error';
   buf?: ArrayBuffer;
   digest?: string;
+  /** Follow with `reencrypt`: the ciphertext's digest; with it or read with `encrypt`, its HMAC (base64). */
+  cipherDigest?: string;
+  /** Read with `encrypt`: the plaintext's digest. */
+  plainDigest?: string;
+  hmac?: string;
   message?: string;
   code?: string;
   path?: string;
@@ -47,6 +59,7 @@ interface Job {
   dfdRefused: boolean;
   pos: number;
   hash: Hash;
+  re?: { cipher: Cipher; hash: Hash; hmac: Hmac };
   busy: boolean;
   running: boolean;
   flip: 0 | 1;
@@ -174,7 +187,7 @@ async function follow(j: Job): Promise<void> {
     await quiet;
     for (;;) {
       if (!live(j)) return;
-      if (j.pos >= j.end) return finish(j, { type: 'done', digest: `sha256:${j.hash.digest('hex')}` });
+      if (j.pos >= j.end) return finish(j, { type: 'done', digest: `sha256:${j.hash.digest('hex')}`, ...(j.re ? { cipherDigest: `sha256:${j.re.hash.digest('hex')}`, hmac: j.re.hmac.digest('base64') } : {}) });
       const stop = Math.min(j.limit, j.end);
       // Nothing more written yet: the next advance starts this again.
       if (j.pos >= stop) return;
@@ -184,7 +197,14 @@ async function follow(j: Job): Promise<void> {
       if (after < stop) next = issue(after, Math.min(FOLLOW_READ, stop - after));
       await cur.p;
       if (!live(j)) return;
-      j.hash.update(cur.buf.subarray(0, cur.len));
+      const plain = cur.buf.subarray(0, cur.len);
+      j.hash.update(plain);
+      if (j.re) {
+        const c = j.re.cipher.update(plain);
+        j.re.hash.update(c);
+        j.re.hmac.update(c);
+        collectNow(c.length);
+      }
       j.pos += cur.len;
     }
   } catch (e) {
@@ -212,7 +232,8 @@ function pump(j: Job): void {
         if (readSync(j.fd, buffer(), 0, 1, j.pos) > 0) {
           throw Object.assign(new Error(`${j.path} is longer than the ${j.end} bytes it had`), { code: 'SIZE_MISMATCH' });
         }
-        finish(j, { type: 'done', digest: `sha256:${j.hash.digest('hex')}` });
+        if (j.re) finish(j, { type: 'done', digest: `sha256:${j.re.hash.digest('hex')}`, plainDigest: `sha256:${j.hash.digest('hex')}`, hmac: j.re.hmac.digest('base64') });
+        else finish(j, { type: 'done', digest: `sha256:${j.hash.digest('hex')}` });
         return;
       }
       if (j.pos < j.from) {
@@ -220,6 +241,7 @@ function pump(j: Job): void {
         const buf = buffer();
         readInto(j, buf, len);
         j.hash.update(buf.subarray(0, len));
+        if (j.re) encryptInPlace(j.re, buf.subarray(0, len));
         j.pos += len;
         budget -= len;
         continue;
@@ -229,6 +251,7 @@ function pump(j: Job): void {
       const buf = Buffer.allocUnsafeSlow(len);
       readInto(j, buf, len);
       j.hash.update(buf);
+      if (j.re) encryptInPlace(j.re, buf);
       j.pos += len;
       budget -= len;
       j.credits--;
@@ -274,6 +297,7 @@ function start(m: Extract<ToWorker, { op: 'start' }>): void {
     dfdRefused: false,
     pos: 0,
     hash: createHash('sha256'),
+    ...(m.mode === 'follow' && m.reencrypt ? { re: reencryption(m.reencrypt) } : m.mode === 'read' && m.encrypt ? { re: reencryption(m.encrypt) } : {}),
     busy: false,
     running: false,
     flip: 0,
@@ -296,3 +320,31 @@ port.on('message', (m: ToWorker) => {
   }
   pump(j);
 });
+
+function reencryption(r: { key: string; nonce: string }): NonNullable<Job['re']> {
+  const key = Buffer.from(r.key, 'base64');
+  return { cipher: createCipheriv('aes-256-ctr', key, Buffer.from(r.nonce, 'base64')), hash: createHash('sha256'), hmac: createHmac('sha256', key) };
+}
+
+// Every re-encrypted buffer is new memory outside V8's heap that waits for a collection (as
+// on the main thread, memory.ts): where the process exposed gc (the CLI), a young-generation
+// collection every few MiB frees them at once.
+const COLLECT_EVERY = 8 << 20;
+let sinceCollect = 0;
+function collectNow(n: number): void {
+  const collect = (globalThis as { gc?: (o: { type: 'minor' }) => void }).gc;
+  if (typeof collect !== 'function') return;
+  sinceCollect += n;
+  if (sinceCollect < COLLECT_EVERY) return;
+  sinceCollect = 0;
+  collect({ type: 'minor' });
+}
+
+/** Plaintext in `buf` becomes its ciphertext, hashed and MACed. */
+function encryptInPlace(re: NonNullable<Job['re']>, buf: Buffer): void {
+  const c = re.cipher.update(buf);
+  re.hash.update(c);
+  re.hmac.update(c);
+  c.copy(buf);
+  collectNow(c.length);
+}

@@ -14,6 +14,7 @@ import type { Descriptor, ImageManifest, Platform } from '../oci/types';
 import type { TransferCache } from './cache';
 import { createDownloadContext, downloadBlob, sideStem, type DownloadMode } from './download';
 import { HashPool } from './hashpool';
+import { decryptingDownload } from './decrypt';
 import { checkTitle, safeOutputPath } from './paths';
 import { mapLimit } from '../util/limit';
 import { DEFAULT_CONCURRENCY, type TransferOptions } from './progress';
@@ -229,10 +230,12 @@ export async function pullModel(repo: Repository, reference: string, outDir: str
       }
       const what = `${f.path} (${desc.digest}) from ${repo.description}`;
       const tarPath = join(dirname(target), `.${sideStem(basename(target))}.omlmd-tar`);
+      // An encrypted layer is decrypted as it arrives; its HMAC and plaintext digest are checked before it takes its name.
+      const decrypting = layer ? decryptingDownload(layer) : undefined;
       await downloadBlob(repo, f.descriptor, legacyDir ? tarPath : target, ctx, {
         signal: sig,
         what,
-        ...(layer ? { beforeRename: (data: string) => layer.decryptFile(data, sig) } : {}),
+        ...(decrypting ? { strategy: decrypting.strategy, beforeRename: () => Promise.resolve().then(() => decrypting.verify()) } : {}),
         onBytes: (n) => onProgress?.({ type: 'bytes', title: f.path, bytes: n }),
         onResumed: (n) => onProgress?.({ type: 'resumed', title: f.path, bytes: n }),
       });

@@ -152,7 +152,7 @@ interface EncryptedRef extends BlobRef {
  * HEAD. An interrupted encrypted upload starts that file again (its ciphertext is not the
  * one a new key would make); files already sent are not sent again.
  */
-async function pushEncryptedFile(repo: Repository, f: ModelFile, recipients: Recipient[], opts: { cache?: TransferCache; signal: AbortSignal; onProgress?: ProgressCallback; uploads: Semaphore }): Promise<EncryptedRef> {
+async function pushEncryptedFile(repo: Repository, f: ModelFile, recipients: Recipient[], pool: HashPool, opts: { cache?: TransferCache; signal: AbortSignal; onProgress?: ProgressCallback; uploads: Semaphore }): Promise<EncryptedRef> {
   const { cache, signal, onProgress } = opts;
   let before;
   try {
@@ -181,6 +181,14 @@ async function pushEncryptedFile(repo: Repository, f: ModelFile, recipients: Rec
       const cipher = enc.stream();
       source.on('error', (e) => cipher.destroy(toOmlmdError(e, `cannot read ${f.path}`)));
       return source.pipe(cipher);
+    },
+    // Where the store takes it: a worker reads, hashes, encrypts, hashes and MACs the file, off
+    // this thread, and hands the ciphertext over (the same key each time it is opened again).
+    openHashing: async (offset) => {
+      const r = pool.read(f.path, f.size, offset, `cannot read ${f.path}`, enc.keyMaterial());
+      void r.encrypted.then((done) => done && enc.encryptedElsewhere(done), () => undefined);
+      const digest = r.digest.then(async (d) => (await r.encrypted, d));
+      return { stream: r.stream, digest };
     },
   };
   const release = await opts.uploads.acquire(signal);
@@ -285,7 +293,7 @@ export async function pushModel(repo: Repository, tag: string | undefined, input
   try {
     layers = await mapLimit(files, concurrency, async (f, sig): Promise<ModelFileLayer> => {
       const o = { cache: opts.cache, signal: sig, onProgress, uploads };
-      const ref: BlobRef & Partial<EncryptedRef> = recipients ? await pushEncryptedFile(repo, f, recipients, o) : await pushFile(repo, f, pool, o);
+      const ref: BlobRef & Partial<EncryptedRef> = recipients ? await pushEncryptedFile(repo, f, recipients, pool, o) : await pushFile(repo, f, pool, o);
       onProgress?.({ type: 'done', title: f.title, digest: ref.digest, size: ref.size });
       return { title: f.title, digest: ref.digest, size: ref.size, ...(ref.mediaType ? { mediaType: ref.mediaType, annotations: ref.annotations } : {}) };
     }, signal);

@@ -12,6 +12,7 @@ import { MODELCAR_ARTIFACT_TYPE } from '../../core/lineage/modelcar';
 import { MODEL_CARD_ARTIFACT_TYPE } from '../../core/lineage/modelcard';
 import { isReferrersTag } from '../../core/oci/referrers-tag';
 import { humanSize } from '../../core/units';
+import { recipientCount } from '../../core/crypt';
 import { sameHost } from '../../core/util/host';
 import { mapLimit } from '../../core/util/limit';
 import { fetchImageManifest } from '../../core/transfer/resolve';
@@ -66,7 +67,7 @@ export type BrowserNode =
   | { kind: 'tag'; id: string; store: StoreRef; repository: string; tag: string; created?: string }
   | { kind: 'artifact'; id: string; store: StoreRef; repository: string; tag: string; digest: string; label: string; description: string; tooltip: string; isModel: boolean; metadata?: ModelMetadata & Record<string, unknown> }
   | { kind: 'referrer'; id: string; store: StoreRef; repository: string; digest: string; artifactType?: string; label: string; description: string; tooltip: string }
-  | { kind: 'file'; id: string; path: string; size: number; mediaType: string; role: string; digest: string; encrypted?: boolean; owner?: FileOwner }
+  | { kind: 'file'; id: string; path: string; size: number; mediaType: string; role: string; digest: string; encrypted?: boolean; recipients?: number; owner?: FileOwner }
   | { kind: 'metadata'; id: string; store: StoreRef; repository: string; tag: string; metadata: ModelMetadata & Record<string, unknown> }
   | { kind: 'field'; id: string; key: string; value: string }
   | { kind: 'loadMore'; id: string; parent: BrowserNode; last: string }
@@ -364,7 +365,7 @@ export class RegistryBrowser {
     const info = await this.client().inspect(referenceFor(node.store, node.repository, undefined, node.digest), { signal });
     const files: BrowserNode[] = info.view.files
       .filter((f) => f.role !== 'metadata')
-      .map((f) => ({ kind: 'file', id: `${node.id}/file:${f.path}`, path: f.path, size: f.descriptor.size, mediaType: f.descriptor.mediaType, role: f.role, digest: f.descriptor.digest, ...(f.encrypted ? { encrypted: true } : {}), owner: { store: node.store, repository: node.repository, digest: info.descriptor.digest } }));
+      .map((f) => ({ kind: 'file', id: `${node.id}/file:${f.path}`, path: f.path, size: f.descriptor.size, mediaType: f.descriptor.mediaType, role: f.role, digest: f.descriptor.digest, ...(f.encrypted ? { encrypted: true, recipients: recipientCount(f.descriptor) } : {}), owner: { store: node.store, repository: node.repository, digest: info.descriptor.digest } }));
     if (info.metadata) files.push({ kind: 'metadata', id: `${node.id}/metadata`, store: node.store, repository: node.repository, tag: node.tag, metadata: info.metadata });
     if (files.length === 0) files.push({ kind: 'message', id: `${node.id}/nofiles`, severity: 'info', text: 'No files' });
     return [...files, ...(await this.referrers(node, info.descriptor.digest, signal))];
@@ -386,7 +387,7 @@ export class RegistryBrowser {
     const info = await this.client().inspect(referenceFor(node.store, node.repository, undefined, node.digest), { signal });
     const files: BrowserNode[] = info.view.files
       .filter((f) => f.titled)
-      .map((f) => ({ kind: 'file', id: `${node.id}/file:${f.path}`, path: f.path, size: f.descriptor.size, mediaType: f.descriptor.mediaType, role: f.role, digest: f.descriptor.digest, ...(f.encrypted ? { encrypted: true } : {}), owner: { store: node.store, repository: node.repository, digest: info.descriptor.digest } }));
+      .map((f) => ({ kind: 'file', id: `${node.id}/file:${f.path}`, path: f.path, size: f.descriptor.size, mediaType: f.descriptor.mediaType, role: f.role, digest: f.descriptor.digest, ...(f.encrypted ? { encrypted: true, recipients: recipientCount(f.descriptor) } : {}), owner: { store: node.store, repository: node.repository, digest: info.descriptor.digest } }));
     if (files.length === 0 && info.view.files.length > 0) {
       const size = info.manifest.layers.reduce((n, l) => n + l.size, 0);
       files.push({ kind: 'message', id: `${node.id}/layers`, severity: 'info', text: `${info.manifest.layers.length} layer${info.manifest.layers.length === 1 ? '' : 's'}, ${humanSize(size)}` });
@@ -424,4 +425,11 @@ export function referrerNode(parent: { id: string; store: StoreRef; repository: 
   const lines = [`**${mdText(label)}**`, '', `Artifact type: ${mdText(type)}`, `Digest: ${mdText(r.digest)}`];
   for (const [k, v] of Object.entries(ann)) if (k !== 'dev.omlmd.model.metadata') lines.push(`- ${mdText(k)}: ${mdText(v)}`);
   return { kind: 'referrer', id: `${parent.id}/ref:${r.digest}`, store: parent.store, repository: parent.repository, digest: r.digest, artifactType: r.artifactType, label, description, tooltip: lines.join('\n') };
+}
+
+/** A file row's description: its size, and for an encrypted file how many recipients it is encrypted for. */
+export function fileDescription(n: Extract<BrowserNode, { kind: 'file' }>): string {
+  if (!n.encrypted) return humanSize(n.size);
+  const r = n.recipients ?? 0;
+  return `${humanSize(n.size)} · ${r > 0 ? `encrypted for ${r} recipient${r === 1 ? '' : 's'}` : 'encrypted'}`;
 }

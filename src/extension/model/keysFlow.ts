@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import type { KeyObject } from 'node:crypto';
 import { OmlmdError, toOmlmdError } from '../../core/errors';
-import { parsePrivateKey } from '../../core/crypt/jwe';
+import { parsePrivateKey, parsePublicKey } from '../../core/crypt/jwe';
+import { keyProviderKey } from '../../core/crypt/keyprovider';
+import type { Recipient } from '../../core/crypt';
 
 /**
  * The private keys in `omlmd.decryptionKeys` (PEM files), for pulling encrypted models: read
@@ -27,4 +29,38 @@ export async function decryptionKeysFor(paths: string[], ask: (path: string) => 
   }
   if (!keys.length) throw new OmlmdError('CANCELLED', 'no decryption key was unlocked');
   return keys;
+}
+
+/**
+ * The recipients in `omlmd.push.encryptRecipients` (`jwe:/path/pub.pem`, a bare path, or
+ * `provider:NAME[:PARAM]` from the file OCICRYPT_KEYPROVIDER_CONFIG names), read when a push
+ * starts. An entry that cannot be used fails the push before anything is sent, naming the
+ * entry; an empty setting is no encryption (undefined).
+ */
+export async function encryptionRecipientsFor(entries: string[], env: NodeJS.ProcessEnv = process.env): Promise<Recipient[] | undefined> {
+  if (!entries.length) return undefined;
+  const out: Recipient[] = [];
+  for (const entry of entries) {
+    const remedies = [{ kind: 'check-encryption-recipient' as const, recipient: entry }];
+    try {
+      const m = /^([a-z0-9]+):(.+)$/.exec(entry);
+      if (m && m[1] === 'provider') {
+        out.push(keyProviderKey(entry, env.OCICRYPT_KEYPROVIDER_CONFIG || undefined));
+        continue;
+      }
+      if (m && m[1] !== 'jwe') throw new OmlmdError('USAGE', `${entry}: only JWE recipients (jwe:PUBLIC-KEY.pem) and key providers (provider:NAME) can encrypt, not ${m[1]}`);
+      const path = m ? m[2]! : entry;
+      let pem: Buffer;
+      try {
+        pem = await readFile(path);
+      } catch (e) {
+        throw toOmlmdError(e, `cannot read the recipient's public key ${path}`);
+      }
+      out.push({ key: parsePublicKey(pem, path), source: path });
+    } catch (e) {
+      const err = toOmlmdError(e, `cannot use the recipient ${entry}`);
+      throw err.with({ remedies });
+    }
+  }
+  return out;
 }

@@ -11,6 +11,7 @@ import { collectModelFiles } from '../../core/model/files';
 import { describeHeader, inspectModelFile, MODEL_FILE_EXTENSIONS, prefillMetadata as prefillFromHeaders, suggestMetadata, type HeaderSummary } from '../../core/model/headers';
 import { referenceFor, type StoreRef } from './browser';
 import { formatForFile } from './notebookScan';
+import { encryptionRecipientsFor } from './keysFlow';
 
 /**
  * The Push Model flow without VS Code: pre-fill metadata, ask the editor, ask the target,
@@ -42,6 +43,8 @@ export interface PushRequest {
   author?: string;
   /** The artifact layout (omlmd.push.format): omlmd's (default) or ModelPack. */
   format?: 'omlmd' | 'modelpack';
+  /** omlmd.push.encryptRecipients: encrypt the model files for these (`jwe:PUB.pem`, `provider:NAME`). */
+  encryptRecipients?: string[];
 }
 
 export interface PushOutcome {
@@ -49,6 +52,13 @@ export interface PushOutcome {
   reference: string;
   digest: string;
   metadata: ModelMetadata;
+  /** How many recipients the model files were encrypted for (0: in clear). */
+  recipients: number;
+}
+
+/** "encrypted for 2 recipients" */
+export function encryptedFor(n: number): string {
+  return `encrypted for ${n} recipient${n === 1 ? '' : 's'}`;
 }
 
 /** A repository name a file or folder suggests: lowercase, invalid characters folded to '-'. */
@@ -158,11 +168,17 @@ export async function metadataBeside(paths: string[]): Promise<{ metadata?: Mode
 }
 
 export async function runPush(client: OmlmdClient, ui: PushUi, req: PushRequest): Promise<PushOutcome | undefined> {
+  // Recipients are read first: a key that cannot be used stops the push before the editor opens.
+  const encryptFor = req.encryptRecipients?.length ? await encryptionRecipientsFor(req.encryptRecipients) : undefined;
+  if (encryptFor && req.format === 'modelpack') {
+    throw new OmlmdError('USAGE', 'encrypted model files are not part of the ModelPack layout', { remedies: [{ kind: 'say', text: 'Set omlmd.push.format to omlmd to push encrypted models, or empty omlmd.push.encryptRecipients to push this one in clear' }] });
+  }
   // Guessed from the file name < the metadata file beside it < what the caller gives (a notebook's).
   const beside = await metadataBeside(req.paths);
   const { metadata: initial, found } = await headerFindings(req.paths, { ...prefillMetadata(req.paths, { author: req.author }), ...(beside.metadata ?? {}), ...(req.metadata ?? {}) });
   if (beside.warning) found.warnings.unshift(beside.warning);
   else if (beside.file) found.headers.unshift(`Metadata from ${basename(beside.file)} beside the model`);
+  if (encryptFor) found.headers.unshift(`Model files will be ${encryptedFor(encryptFor.length)} (omlmd.push.encryptRecipients); the metadata stays readable`);
   const proposed: PushTarget = {
     store: req.target?.store ?? { kind: 'local' },
     repository: req.target?.repository ?? repositoryFromName(beside.metadata?.name ?? req.paths[0] ?? initial.name ?? 'model'),
@@ -176,7 +192,7 @@ export async function runPush(client: OmlmdClient, ui: PushUi, req: PushRequest)
   if (!target) return undefined;
   checkTarget(target);
   const reference = targetReference(target);
-  const res = await ui.withProgress(`Pushing ${reference}`, (onProgress, signal) =>
-    client.push(referenceFor(target.store, target.repository, target.tag), { paths: req.paths, metadata, annotations: req.annotations, format: req.format }, { onProgress, signal }));
-  return { target, reference, digest: res.descriptor.digest, metadata };
+  const res = await ui.withProgress(`Pushing ${reference}${encryptFor ? ` (${encryptedFor(encryptFor.length)})` : ''}`, (onProgress, signal) =>
+    client.push(referenceFor(target.store, target.repository, target.tag), { paths: req.paths, metadata, annotations: req.annotations, format: req.format, ...(encryptFor ? { encryptFor } : {}) }, { onProgress, signal }));
+  return { target, reference, digest: res.descriptor.digest, metadata, recipients: encryptFor?.length ?? 0 };
 }
