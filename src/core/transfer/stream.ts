@@ -7,9 +7,9 @@ import { BufferedSink, fetchPart } from './parts';
 const REHASH_READ = 1024 * 1024;
 
 /**
- * The reference download: one GET from where the partial file ends, each chunk hashed on
- * this thread as it arrives and written through the page cache in order. Nothing else to
- * trust: the fast path (parallel.ts) must give the same file, and small blobs take this one.
+ * The default download: one GET from where the partial file ends, each chunk hashed on
+ * this thread as it arrives (while it is still in the processor's cache) and written through
+ * the page cache in order. The parallel path (parallel.ts) must give the same file.
  * A resumed run hashes the bytes an earlier run wrote from the file first.
  */
 export const streamStrategy: DownloadStrategy = {
