@@ -36,7 +36,8 @@ const STATE_VERSION = 1;
 
 
 /**
- * `auto` (the default) and `stream`: one GET per blob, hashed on this thread as it arrives;
+ * `auto` (the default) and `stream`: one GET per blob, hashed on this thread as it arrives
+ * (large blobs written around the page cache, directio.ts);
  * `parallel`: large blobs in ranged parts over parallel connections, written around the page
  * cache and hashed by a worker (for registries that are slow per connection).
  */
@@ -93,9 +94,9 @@ export interface DownloadStrategy {
 
 /**
  * The one place the path is chosen. One stream per blob unless the caller asks for parts:
- * measured side by side on loopback (docs/benchmarks.md, 1 GiB), the stream spends about
- * 0.5 s less CPU per GiB than the parts (no worker reading the file back, no copy into
- * aligned segments, no second V8 isolate: about 35 MB less peak RSS), and takes less time.
+ * measured on loopback (1 GiB, docs/benchmarks.md), one stream hashed on this thread and
+ * written around the page cache spends no more CPU than the parts, takes less time, and
+ * needs no worker reading the file back (a V8 isolate: about 25 MB less peak RSS).
  */
 export function chooseStrategy(desc: Descriptor, ctx: Pick<DownloadContext, 'mode'>): DownloadStrategy {
   if (ctx.mode === 'parallel' && desc.size > SMALL_BLOB) return parallelStrategy;
