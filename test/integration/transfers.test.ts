@@ -84,7 +84,7 @@ describe('transfers at model scale, against the real registry (faults injected b
 
   test('a large blob is pulled in parallel ranged parts and is byte-identical', async () => {
     const out = join(work, 'parallel');
-    const res = await client.pull(`${proxy.host}/xfer/big:v1`, out, { partSize: MiB, concurrency: 4 });
+    const res = await client.pull(`${proxy.host}/xfer/big:v1`, out, { download: 'parallel', partSize: MiB, concurrency: 4 });
     assert.ok(readFileSync(join(out, 'big.bin')).equals(big));
     assert.equal(res.files.find((f) => f.title === 'big.bin')?.digest, bigDigest);
     const gets = blobGets(proxy, bigDigest);
@@ -109,7 +109,7 @@ describe('transfers at model scale, against the real registry (faults injected b
       return Number(out.trim());
     };
     const direct = join(work, 'direct');
-    await client.pull(`${reg.host}/xfer/big:v1`, direct, { partSize: 4 * MiB, concurrency: 3 });
+    await client.pull(`${reg.host}/xfer/big:v1`, direct, { download: 'parallel', partSize: 4 * MiB, concurrency: 3 });
     // Only the tail, which does not fill a 4 KiB block, went through the cache.
     const viaDirect = cached(join(direct, 'big.bin'));
     assert.ok(viaDirect <= 64 * 1024, `written around the page cache, almost nothing of it is cached (${viaDirect} bytes)`);
@@ -119,7 +119,7 @@ describe('transfers at model scale, against the real registry (faults injected b
     const saved = process.env.OMLMD_DIRECT_IO;
     process.env.OMLMD_DIRECT_IO = '0';
     try {
-      await client.pull(`${reg.host}/xfer/big:v1`, buffered, { partSize: 4 * MiB, concurrency: 3 });
+      await client.pull(`${reg.host}/xfer/big:v1`, buffered, { download: 'parallel', partSize: 4 * MiB, concurrency: 3 });
     } finally {
       if (saved === undefined) delete process.env.OMLMD_DIRECT_IO;
       else process.env.OMLMD_DIRECT_IO = saved;
@@ -132,7 +132,7 @@ describe('transfers at model scale, against the real registry (faults injected b
   test('parts at offsets that are not block-aligned go through the page cache, byte-identical', async () => {
     const out = join(work, 'odd-parts');
     // 3 MiB + 1000: every part after the first starts off a 4 KiB boundary.
-    await client.pull(`${reg.host}/xfer/big:v1`, out, { partSize: 3 * MiB + 1000, concurrency: 4 });
+    await client.pull(`${reg.host}/xfer/big:v1`, out, { download: 'parallel', partSize: 3 * MiB + 1000, concurrency: 4 });
     assert.ok(readFileSync(join(out, 'big.bin')).equals(big));
     assert.deepEqual(readdirSync(out).filter((f) => f.startsWith('.')), [], 'no partial or state file is left');
   });
@@ -142,7 +142,7 @@ describe('transfers at model scale, against the real registry (faults injected b
     const out = join(work, 'norange');
     // A client of its own: what a registry does with Range is learned per registry.
     const fresh = new OmlmdClient({ home: join(work, 'home-norange') });
-    await fresh.pull(`${proxy.host}/xfer/big:v1`, out, { partSize: MiB, concurrency: 4 });
+    await fresh.pull(`${proxy.host}/xfer/big:v1`, out, { download: 'parallel', partSize: MiB, concurrency: 4 });
     assert.ok(readFileSync(join(out, 'big.bin')).equals(big));
     const gets = blobGets(proxy, bigDigest);
     assert.equal(gets.count, 2, `the first part showed Range is ignored; the rest came in one request (${gets.ranges.join(', ')})`);
@@ -208,6 +208,7 @@ describe('transfers at model scale, against the real registry (faults injected b
     await assert.rejects(
       client.pull(`${reg.host}/xfer/big:v1`, out, {
         signal: ac.signal,
+        download: 'parallel',
         partSize: 4 * MiB,
         concurrency: 2,
         include: ['big.bin'],
@@ -225,7 +226,7 @@ describe('transfers at model scale, against the real registry (faults injected b
     assert.ok(kept >= 8 * MiB && kept < big.length, `the state lists what was written (${kept} bytes)`);
 
     const events: ProgressEvent[] = [];
-    await client.pull(`${proxy.host}/xfer/big:v1`, out, { partSize: 4 * MiB, concurrency: 2, include: ['big.bin'], onProgress: (e) => events.push(e) });
+    await client.pull(`${proxy.host}/xfer/big:v1`, out, { download: 'parallel', partSize: 4 * MiB, concurrency: 2, include: ['big.bin'], onProgress: (e) => events.push(e) });
     assert.ok(readFileSync(join(out, 'big.bin')).equals(big));
     const t = tally(events);
     assert.equal(t.resumed, kept, 'the next run starts from what the state lists');
@@ -241,13 +242,13 @@ describe('transfers at model scale, against the real registry (faults injected b
     writeFileSync(join(work, 'kill.bin'), model);
     const digest = sha256(model);
     await new OmlmdClient({ home }).push(`${reg.host}/xfer/kill:v1`, { paths: [join(work, 'kill.bin')], metadata: { name: 'kill' } });
-    // Each part delivers 6 MiB, then the registry goes silent: the process is killed while it waits.
+    // The download (one stream, the CLI's default) delivers 6 MiB, then the registry goes silent: the process is killed while it waits.
     proxy.add({ method: 'GET', path: new RegExp(`/blobs/${digest}$`), times: Infinity, fault: { kind: 'stall-response', after: 6 * MiB } });
     const paths = partialPaths(join(out, 'kill.bin'), digest);
     const run = startCli(['pull', `${proxy.host}/xfer/kill:v1`, '-o', out], { OMLMD_HOME: home });
-    // Three parts of 32 MiB (the default part size), each stalled after 6 MiB, of which all
-    // but the last write batch (≤ 1 MiB) is written; the state file follows within a second.
-    await waitFor('the partial state to list what the stalled parts wrote', () => held(paths.state) >= 3 * 4 * MiB || undefined);
+    // Stalled after 6 MiB, of which all but the last write batch (≤ 1 MiB) is written; the
+    // state file follows within a second.
+    await waitFor('the partial state to list what the stalled stream wrote', () => held(paths.state) >= 4 * MiB || undefined);
     await new Promise((r) => setTimeout(r, 1500));
     run.child.kill('SIGKILL');
     await run.exited;
@@ -268,7 +269,7 @@ describe('transfers at model scale, against the real registry (faults injected b
     const ac = new AbortController();
     let seen = 0;
     await assert.rejects(client.pull(`${reg.host}/xfer/big:v1`, out, {
-      signal: ac.signal, partSize: 4 * MiB, concurrency: 1, include: ['big.bin'],
+      signal: ac.signal, download: 'parallel', partSize: 4 * MiB, concurrency: 1, include: ['big.bin'],
       onProgress: (e) => {
         if (e.type === 'bytes' && (seen += e.bytes) >= 8 * MiB) ac.abort();
       },
@@ -278,7 +279,7 @@ describe('transfers at model scale, against the real registry (faults injected b
     writeSync(fd, Buffer.from('not the model'), 0, 13, 1000);
     closeSync(fd);
     const events: ProgressEvent[] = [];
-    await client.pull(`${reg.host}/xfer/big:v1`, out, { partSize: 4 * MiB, include: ['big.bin'], onProgress: (e) => events.push(e) });
+    await client.pull(`${reg.host}/xfer/big:v1`, out, { download: 'parallel', partSize: 4 * MiB, include: ['big.bin'], onProgress: (e) => events.push(e) });
     assert.ok(readFileSync(join(out, 'big.bin')).equals(big));
     const t = tally(events);
     assert.ok(t.resumed > 0, 'it went on from the partial first');

@@ -123,6 +123,8 @@ export class DirectSink implements PartSink {
     private readonly segments: SegmentPool,
     start: number,
     private readonly written: Written,
+    /** Writes in flight before the caller waits: more for a blob that comes in one stream. */
+    private readonly inFlight = DIRECT_IN_FLIGHT,
   ) {
     this.pos = start;
   }
@@ -139,7 +141,7 @@ export class DirectSink implements PartSink {
       off += n;
       if (this.fill === size) this.flush();
     }
-    return this.pending.size >= DIRECT_IN_FLIGHT ? this.oneDone() : undefined;
+    return this.pending.size >= this.inFlight ? this.oneDone() : undefined;
   }
 
   /** Resolves when a write in flight ends; rejects with the first failure. */

@@ -37,8 +37,9 @@ export interface PullOptions extends TransferOptions {
   /** How long to wait for another pull writing the same file into the same place, ms (default 10 minutes; then CONFLICT). */
   lockWaitMs?: number;
   /**
-   * `stream` downloads every blob in one stream hashed as it arrives (the reference path),
-   * never in parallel parts or around the page cache. Default `auto`.
+   * `auto` (the default) and `stream` download every blob in one stream hashed as it arrives
+   * (large ones written around the page cache); `parallel` fetches large blobs in ranged parts over parallel
+   * connections, written around the page cache and hashed by a worker thread.
    */
   download?: DownloadMode;
   /**
