@@ -102,10 +102,24 @@ export class EncryptStream extends Transform {
  * Decrypts a layer: ciphertext in, plaintext out; the stream fails (DECRYPTION_FAILED) at
  * its end when the ciphertext's HMAC or the plaintext's digest is not what the options say.
  */
+/** The CTR counter block `blocks` blocks after `nonce` (128-bit big-endian addition, wrapping). */
+export function counterAt(nonce: Buffer, blocks: number): Buffer {
+  const out = Buffer.from(nonce);
+  let carry = BigInt(blocks);
+  for (let i = 15; i >= 0 && carry > 0n; i--) {
+    const sum = BigInt(out[i]!) + (carry & 0xffn);
+    out[i] = Number(sum & 0xffn);
+    carry = (carry >> 8n) + (sum >> 8n);
+  }
+  return out;
+}
+
 export class DecryptStream extends Transform {
   private readonly hmac: Hmac;
   private readonly plainHash: Hash = createHash('sha256');
-  private readonly decipher;
+  private decipher;
+  private readonly key: Buffer;
+  private readonly nonce: Buffer;
   private readonly expectedHmac: Buffer;
 
   /**
@@ -124,6 +138,8 @@ export class DecryptStream extends Transform {
     if (key.length !== 32 || nonce.length !== 16 || this.expectedHmac.length !== 32) {
       throw new OmlmdError('DECRYPTION_FAILED', `${what}'s encryption options are malformed (key ${key.length} bytes, nonce ${nonce.length}, HMAC ${this.expectedHmac.length}; expected 32, 16, 32)`);
     }
+    this.key = key;
+    this.nonce = nonce;
     this.decipher = createDecipheriv('aes-256-ctr', key, nonce);
     this.hmac = createHmac('sha256', key);
   }
@@ -156,10 +172,14 @@ export class DecryptStream extends Transform {
     return last;
   }
 
-  /** Moves the keystream on by `n` bytes (a prefix deciphered by an earlier run, hashed and MACed elsewhere). */
-  skip(n: number): void {
-    const zeros = Buffer.alloc(Math.min(n, 1024 * 1024));
-    for (let left = n; left > 0; left -= zeros.length) this.decipher.update(left >= zeros.length ? zeros : zeros.subarray(0, left));
+  /**
+   * Starts the keystream `n` bytes in (a prefix deciphered by an earlier run, hashed and MACed
+   * elsewhere): CTR's counter block is the nonce plus the block number (128-bit big-endian, as
+   * OpenSSL and Go's crypto/cipher count), so no byte of the prefix is deciphered again.
+   */
+  advanceKeystream(n: number): void {
+    this.decipher = createDecipheriv('aes-256-ctr', this.key, counterAt(this.nonce, Math.floor(n / 16)));
+    if (n % 16) this.decipher.update(Buffer.alloc(n % 16));
   }
 
   /** Throws unless `mac` (the ciphertext's HMAC, computed elsewhere) is the one the options name. */

@@ -54,7 +54,7 @@ export function decryptingDownload(layer: OpenedLayer): { strategy: DownloadStra
           }
         } else {
           // The worker reads the prefix an earlier run wrote, as the rest: the keystream goes on.
-          d.skip(from);
+          d.advanceKeystream(from);
         }
         let told = from;
         follower?.advance(told);
