@@ -17,12 +17,13 @@
  *
  * Needs docker-registry and /usr/bin/time (scripts/setup.sh).
  */
-import { spawn } from 'node:child_process';
-import { generateKeyPairSync, randomFillSync } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { generateKeyPairSync } from 'node:crypto';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { startRegistry, type RunningRegistry } from '../test/helpers/registry';
+import { tempDir } from '../test/helpers/tmp';
+import { cpuOf, median, randomFile, timed, type Measure } from './measure';
 
 const MiB = 1024 * 1024;
 const ROOT = join(__dirname, '..');
@@ -39,65 +40,10 @@ const RUNS = arg('runs', 3);
 const BIG_MIB = arg('big-mib', 2048);
 const WRITE = process.argv.includes('--write');
 
-interface Measure {
-  secs: number;
-  rssMB: number;
-  cpu: number;
-  regCpu?: number;
-}
-
 type Mode = 'plain' | 'encrypted';
 type Op = 'push' | 'repush' | 'pull';
 const MODES: Mode[] = ['plain', 'encrypted'];
 const OPS: Op[] = ['push', 'repush', 'pull'];
-
-function cpuOf(pid: number | undefined): number | undefined {
-  if (!pid) return undefined;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
-}
-
-async function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Measure> {
-  const stats = join(tmpdir(), `omlmd-bench-crypt-time-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  const start = performance.now();
-  const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-f', '%M %U %S', '-o', stats, cmd, ...args], { env: { ...process.env, OMLMD_NO_PROGRESS: '1', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    child.on('error', reject);
-    child.on('close', (c) => resolve({ code: c, stderr: err }));
-  });
-  const secs = (performance.now() - start) / 1000;
-  if (code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${code}):\n${stderr}`);
-  const [kb, user, sys] = (readFileSync(stats, 'utf8').trim().split('\n').pop() ?? '').split(' ').map(Number);
-  rmSync(stats, { force: true });
-  return { secs, rssMB: ((kb ?? NaN) * 1024) / 1e6, cpu: (user ?? NaN) + (sys ?? NaN) };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-function randomFile(path: string, bytes: number): void {
-  const buf = Buffer.allocUnsafe(8 * MiB);
-  const fd = openSync(path, 'w');
-  try {
-    for (let left = bytes; left > 0; ) {
-      const n = Math.min(left, buf.length);
-      randomFillSync(buf, 0, n);
-      writeSync(fd, buf, 0, n);
-      left -= n;
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
 
 type Results = Record<Mode, Partial<Record<Op, Measure[]>>>;
 
@@ -185,7 +131,7 @@ const NOTES = [
 
 async function main(): Promise<void> {
   if (!existsSync(CLI)) throw new Error('dist/cli.js is missing: run `node esbuild.mjs` first');
-  const work = mkdtempSync(join(tmpdir(), 'omlmd-bench-crypt-'));
+  const work = tempDir('omlmd-bench-crypt-');
   const started = Date.now();
   const load = loadavg()[0]!;
   const when = `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`;

@@ -10,13 +10,13 @@
  *
  *   node --import tsx bench/headers.ts
  */
-import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { inspectModelFile } from '../src/core/model/headers';
 import { ibytes } from '../src/core/model/headers/reader';
 import { ggufHeader, safetensorsHeader, type GgufTensor, type GgufValue, type SafeTensor } from '../test/helpers/modelfiles';
+import { tempDir } from '../test/helpers/tmp';
 
 const SIZE = 2 * 1024 ** 3;
 const RUNS = 30;
@@ -85,7 +85,7 @@ async function measure(label: string, path: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'omlmd-bench-headers-'));
+  const dir = tempDir('omlmd-bench-headers-');
   try {
     const st = safetensorsFile(dir);
     const gg = ggufFile(dir);

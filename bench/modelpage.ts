@@ -15,16 +15,12 @@ import { OmlmdClient } from '../src/core/client';
 import { loadHeaders, loadLineage, loadModelPage, loadVersions } from '../src/extension/model/modelPage';
 import { startRegistry } from '../test/helpers/registry';
 import { tempDir } from '../test/helpers/tmp';
+import { median } from './measure';
 import { startHarness, type PageGlobals } from '../test/webview/harness';
 
 const TAGS = 100;
 const RUNS = 7;
 const ROOT = join(__dirname, '..');
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 void (async () => {
   const reg = await startRegistry();

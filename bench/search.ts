@@ -8,8 +8,8 @@
  *
  * Needs docker-registry and PostgreSQL 15 (scripts/setup.sh installs both).
  */
-import { cpus, totalmem, tmpdir } from 'node:os';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -27,6 +27,7 @@ import { query } from '../src/core/search/query';
 import { SqliteIndex } from '../src/core/search/sqlite';
 import { startPostgres } from '../test/helpers/postgres';
 import { freePort, startRegistry } from '../test/helpers/registry';
+import { tempDir } from '../test/helpers/tmp';
 
 const REPOS = 50;
 const PER_REPO = 20;
@@ -201,7 +202,7 @@ export const QUERIES: { label: string; q: string; sort?: string; desc?: boolean;
 
 async function main(): Promise<void> {
   const write = process.argv.includes('--write');
-  const work = mkdtempSync(join(tmpdir(), 'omlmd-bench-'));
+  const work = tempDir('omlmd-bench-');
   const pg = await startPostgres();
   const port = await freePort();
   const reg = await startRegistry();

@@ -25,12 +25,13 @@
  * project.
  */
 import { spawn } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { OmlmdClient } from '../src/core/client';
+import { cpuOf, median, randomFile, timed, type Measure } from './measure';
+import { tempDir } from '../test/helpers/tmp';
 import { startRegistry, type RunningRegistry } from '../test/helpers/registry';
 
 const MiB = 1024 * 1024;
@@ -51,45 +52,6 @@ const FILES = arg('files', 16);
 const FILE_MIB = arg('file-mib', 128);
 const WRITE = process.argv.includes('--write');
 
-interface Measure {
-  secs: number;
-  rssMB: number;
-  /** CPU seconds of the tool's process (user + system), when known. */
-  cpu?: number;
-  /** CPU seconds the registry spent meanwhile. */
-  regCpu?: number;
-}
-
-/** CPU seconds (user + system) a process has used so far, from /proc. */
-function cpuOf(pid: number | undefined): number | undefined {
-  if (!pid) return undefined;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-    // utime and stime are fields 14 and 15 of the line; 12 and 13 after the command name.
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Runs a command under GNU time: wall clock from here, peak RSS from time(1). */
-async function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Measure> {
-  const stats = join(tmpdir(), `omlmd-bench-time-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  const start = performance.now();
-  const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-f', '%M %U %S', '-o', stats, cmd, ...args], { env: { ...process.env, OMLMD_NO_PROGRESS: '1', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    child.on('error', reject);
-    child.on('close', (c) => resolve({ code: c, stderr: err }));
-  });
-  const secs = (performance.now() - start) / 1000;
-  if (code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${code}):\n${stderr}`);
-  const [kb, user, sys] = (readFileSync(stats, 'utf8').trim().split('\n').pop() ?? '').split(' ').map(Number);
-  rmSync(stats, { force: true });
-  return { secs, rssMB: ((kb ?? NaN) * 1024) / 1e6, cpu: (user ?? NaN) + (sys ?? NaN) };
-}
-
 /** Several commands at once (curl for many blobs, `parallel` at a time): wall clock of all, largest RSS of one. */
 async function timedAll(jobs: [string, string[]][], parallel: number): Promise<Measure> {
   const start = performance.now();
@@ -104,27 +66,6 @@ async function timedAll(jobs: [string, string[]][], parallel: number): Promise<M
     }
   }));
   return { secs: (performance.now() - start) / 1000, rssMB: rss, cpu };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-function randomFile(path: string, bytes: number): void {
-  const buf = Buffer.allocUnsafe(8 * MiB);
-  const fd = openSync(path, 'w');
-  try {
-    for (let left = bytes; left > 0; ) {
-      const n = Math.min(left, buf.length);
-      randomFillSync(buf, 0, n);
-      writeSync(fd, buf, 0, n);
-      left -= n;
-    }
-  } finally {
-    closeSync(fd);
-  }
 }
 
 interface Model {
@@ -391,7 +332,7 @@ const NOTES = [
   '**Where the time goes, and why what is missed is missed.** Profiles (`node --cpu-prof`, GNU time, `/proc/PID/stat` of the registry, `dd`) of the same operations on this machine, a 2-vCPU Firecracker VM:',
   '',
   '- *Writing files costs what the VM charges for memory.* The VM hands freed memory back to the host (free page reporting), so every new page-cache page is a fault into the hypervisor: `dd` of 2 GiB into a new file takes 5.5-6.9 s of kernel time when the memory was handed back, 0.8 s when it was not, and 0.4 s with `oflag=direct` either way. That is why curl\'s GET to a file (and skopeo, and the registry\'s own writes on a push) swing by 2-3× between runs. A pull writes large blobs with `O_DIRECT` and its hashing worker reads them back the same way (`src/core/transfer/directio.ts`), so it does not pay this and beats curl-to-a-file plus `openssl`.',
-  '- *What is left of a pull is CPU, on 2 cores shared with the registry.* sha256 of 2 GiB (1.3-2.5 s of one core, slower when the other core is busy), the main thread\'s HTTP parsing and copy into aligned buffers (1.5-2 s), the kernel\'s socket copies, and the registry\'s sending (its CPU is in the table). Against omlmd 0.1.6\'s 11.0 s, measured on another machine (its Python cannot be installed here: no PyPI), 3× means 3.7 s. For many files skopeo is relatively faster than on one (it fetches layers in parallel and hashes in Go as they arrive), so the ratio to it is lower there.',
+  '- *What is left of a pull is CPU, on 2 cores shared with the registry.* sha256 of 2 GiB (1.3-2.5 s of one core, slower when the other core is busy), the main thread\'s HTTP parsing and copy into aligned buffers (1.5-2 s), the kernel\'s socket copies, and the registry\'s sending (its CPU is in the table). omlmd 0.1.6 runs here from its own source (OMLMD_PEER_SRC) and is measured in the same run: its column and the ratios above are from this machine. For many files skopeo is relatively faster than on one (it fetches layers in parallel and hashes in Go as they arrive), so the ratio to it is lower there.',
   '- *Push against curl.* curl is handed the digest and only sends; a push also hashes (1.3-2 s of CPU per 2 GiB, in a worker) while the registry ingests, and the registry itself needs 8-11 s of CPU per 2 GiB here (it hashes and writes through the page cache at the VM\'s price): on 2 cores the client\'s CPU is taken from the registry. One 2 GiB upload alternates between faster and slower than curl from run to run; many files go up two at a time, curl four.',
   '- *Peak RSS.* 67 MB is the CLI before it starts (Node\'s binary maps 43 MB, the bundle the rest). The CLI collects the young generation every 8 MiB of a pull and 16 MiB of a push, so the buffers a socket or a file write is done with are freed at once instead of when V8\'s 64 MB external-memory trigger fires (without it: 2 GiB pull 153 MB, push 168 MB). Every 8 MiB was worse for two uploads at once, whose chunks queue: their chunks lived through two collections, were promoted, and took some 90 full collections (1.5-2 s of CPU) to free. Two uploads share one hashing worker (one core hashes faster than the registry ingests). The tests check the bound (no blob, chunk or part in memory), not these figures.',
   '- *Re-push* is one HEAD per blob and the manifest PUT, plus starting the CLI (Node and compiling the 2.4 MB bundle, about 0.2 s); the TLS context of the system\'s CAs is built only for HTTPS registries.',
@@ -401,7 +342,7 @@ async function main(): Promise<void> {
   const logIndex = process.argv.indexOf('--render-log');
   if (logIndex >= 0) return renderLog(process.argv[logIndex + 1] ?? '');
   if (!existsSync(CLI)) throw new Error('dist/cli.js is missing: run `node esbuild.mjs` first (npm run bench:transfers does)');
-  const work = mkdtempSync(join(tmpdir(), 'omlmd-bench-'));
+  const work = tempDir('omlmd-bench-');
   const started = Date.now();
   const load = loadavg()[0]!;
   try {
