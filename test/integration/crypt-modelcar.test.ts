@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,6 +8,7 @@ import { OmlmdClient } from '../../src/core/client';
 import { JWE_KEYS_ANNOTATION, PUBOPTS_ANNOTATION } from '../../src/core/crypt';
 import type { Descriptor, ImageManifest } from '../../src/core/oci/types';
 import { runCli, runCommand } from '../helpers/cli';
+import { privatePodman, type PrivatePodman } from '../helpers/podman';
 import { startRegistry, type RunningRegistry } from '../helpers/registry';
 import { tempDir } from '../helpers/tmp';
 
@@ -25,29 +25,19 @@ describe('encrypted ModelCar images: real registry, real skopeo and real podman'
   let reg: RunningRegistry;
   let work: string;
   let env: NodeJS.ProcessEnv;
-  let pm: string[];
   const weights = randomBytes(2 * 1024 * 1024 + 5);
   const keys: Record<'model' | 'image' | 'stranger', { pub: string; priv: string }> = {} as never;
   const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-  const podman = (args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn('podman', [...pm, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+  let pod: PrivatePodman | undefined;
+  const podman = (args: string[]) => pod!.podman(args);
   const manifestOf = async (ref: string): Promise<ImageManifest> => (await new OmlmdClient({ home: join(work, 'inspect-home') }).inspect(ref)).manifest;
   const blobStatus = async (repo: string, digest: string): Promise<number> => (await fetch(`http://${reg.host}/v2/${repo}/blobs/${digest}`, { method: 'HEAD' })).status;
 
   before(async () => {
     reg = await startRegistry();
     work = tempDir('omlmd-crypt-modelcar-');
-    writeFileSync(join(work, 'containers.conf'), '[containers]\ndefault_ulimits = []\n');
-    writeFileSync(join(work, 'registries.conf'), `[[registry]]\nlocation = "${reg.host}"\ninsecure = true\n`);
-    env = { ...process.env, OMLMD_HOME: join(work, 'home'), CONTAINERS_CONF: join(work, 'containers.conf'), CONTAINERS_REGISTRIES_CONF: join(work, 'registries.conf') };
-    pm = ['--root', join(work, 'storage'), '--runroot', join(work, 'run'), '--cgroup-manager=cgroupfs'];
+    pod = privatePodman(work, reg.host);
+    env = pod.env;
     for (const kind of ['model', 'image', 'stranger'] as const) {
       const pair = kind === 'image' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
       keys[kind] = { pub: join(work, `${kind}.pub.pem`), priv: join(work, `${kind}.pem`) };
@@ -61,7 +51,7 @@ describe('encrypted ModelCar images: real registry, real skopeo and real podman'
     assert.equal(r.code, 0, r.stderr);
   });
   after(async () => {
-    if (pm) await podman(['system', 'reset', '--force']).catch(() => undefined);
+    await pod?.reset();
     await reg?.stop();
   });
 

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runCli, runCommand } from '../helpers/cli';
+import { privatePodman, type PrivatePodman } from '../helpers/podman';
 import { startRegistry, type RunningRegistry } from '../helpers/registry';
 import { tempDir } from '../helpers/tmp';
 
@@ -108,30 +109,20 @@ describe('podman mounts a data-only model image into another container (real pod
   let reg: RunningRegistry;
   let work: string;
   let env: NodeJS.ProcessEnv;
-  let pm: string[];
   const weights = randomBytes(1024 * 1024 + 3);
-  const podman = (args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn('podman', [...pm, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+  let pod: PrivatePodman | undefined;
+  const podman = (args: string[]) => pod!.podman(args);
 
   before(async () => {
     reg = await startRegistry();
     work = tempDir('omlmd-podman-');
-    writeFileSync(join(work, 'containers.conf'), '[containers]\ndefault_ulimits = []\n');
-    writeFileSync(join(work, 'registries.conf'), `[[registry]]\nlocation = "${reg.host}"\ninsecure = true\n`);
-    env = { ...process.env, OMLMD_HOME: join(work, 'home'), CONTAINERS_CONF: join(work, 'containers.conf'), CONTAINERS_REGISTRIES_CONF: join(work, 'registries.conf') };
-    pm = ['--root', join(work, 'storage'), '--runroot', join(work, 'run'), '--cgroup-manager=cgroupfs'];
+    pod = privatePodman(work, reg.host);
+    env = pod.env;
     mkdirSync(join(work, 'model'));
     writeFileSync(join(work, 'model', 'weights.bin'), weights);
   });
   after(async () => {
-    if (pm) await podman(['system', 'reset', '--force']).catch(() => undefined);
+    await pod?.reset();
     await reg?.stop();
   });
 
