@@ -14,7 +14,7 @@ import { RegistryClient, type Credentials, type ProxySettings, type RetryEvent }
 import { readSmallBlob, repositoryPages, type CallOptions, type Repository, type RepositoryLister, type RepositoryPage } from './oci/store';
 import type { Descriptor, FetchedManifest, ImageManifest } from './oci/types';
 import { TransferCache } from './transfer/cache';
-import { copyArtifact, type CopyResult } from './transfer/copy';
+import { copyArtifact, type CopyOptions, type CopyResult } from './transfer/copy';
 import type { TransferOptions } from './transfer/progress';
 import { pullModel, type PullOptions, type PullResult } from './transfer/pull';
 import { pushModel, type PushInput, type PushResult } from './transfer/push';
@@ -189,11 +189,12 @@ export class OmlmdClient {
    * Copies an artifact as it is (same digest), or with `format`, rewritten in that layout
    * (omlmd ↔ ModelPack; a new digest, the file blobs kept: see transfer/convert.ts).
    */
-  async copy(source: Target, destination: Target, opts: TransferOptions & { format?: ArtifactFormat } = {}): Promise<CopyResult & { reference: string }> {
+  async copy(source: Target, destination: Target, opts: CopyOptions & { format?: ArtifactFormat } = {}): Promise<CopyResult & { reference: string }> {
     const src = OmlmdClient.parse(source);
     const dst = OmlmdClient.parse(destination);
     if (dst.digest) throw new OmlmdError('USAGE', `cannot copy to a digest (${formatReference(dst)})`, { remedies: [{ kind: 'say', text: 'name a tag, or no tag to keep the source tag' }] });
     const tag = dst.tag ?? src.tag ?? (src.digest ? undefined : DEFAULT_TAG);
+    if (opts.format && opts.decryptionKeys?.length) throw new OmlmdError('USAGE', 'a copy either decrypts or converts the layout, not both at once', { remedies: [{ kind: 'say', text: 'copy with the decryption key first, then convert the decrypted copy' }] });
     const cache = this.transferCache();
     const res = opts.format
       ? await convertArtifact(await this.repository(src), refOf(src), await this.repository(dst, { create: true }), tag, opts.format, { cache, ...opts })

@@ -11,6 +11,7 @@ import { describe, test } from 'node:test';
 import { OmlmdClient } from '../../src/core/client';
 import { decryptLayer, encryptLayer, isEncrypted, recipientCount, JWE_KEYS_ANNOTATION, PUBOPTS_ANNOTATION } from '../../src/core/crypt';
 import type { Descriptor } from '../../src/core/oci/types';
+import { runCli } from '../helpers/cli';
 import { rawTar } from '../helpers/hostile';
 import { tempDir } from '../helpers/tmp';
 
@@ -107,6 +108,17 @@ describe('encrypted layers: ocicrypt interop with real skopeo', () => {
         assert.equal(restored.mediaType, 'application/vnd.oci.image.layer.v1.tar+gzip');
         assert.equal(restored.annotations, undefined);
       }
+      // The same through `omlmd copy --decryption-key`, layout to layout: skopeo copy --decryption-key's twin.
+      const out = join(work, 'dec');
+      const r = await runCli(['copy', `oci:${join(work, 'enc')}:v1`, `oci:${out}:v1`, '--decryption-key', keys.priv], { env: { OMLMD_HOME: join(work, 'home') } });
+      assert.equal(r.code, 0, r.stderr);
+      const decrypted = readManifest(out).manifest;
+      assert.deepEqual(decrypted.layers, plain.layers.map((l) => l.desc), 'the layers are the original ones again');
+      assert.equal(decrypted.config.digest, readManifest(plain.dir).manifest.config.digest);
+      for (const l of plain.layers) assert.ok(readFileSync(blobPath(out, l.desc.digest)).equals(l.bytes));
+      // skopeo reads our decrypted copy as the plain image it was.
+      const inspected = JSON.parse(await skopeo('inspect', `oci:${out}:v1`)) as { Layers: string[] };
+      assert.deepEqual(inspected.Layers, plain.layers.map((l) => l.desc.digest));
     });
   }
 

@@ -170,6 +170,54 @@ describe('encrypted models (ocicrypt) through the CLI and the real registry', ()
     assert.ok(readFileSync(join(out, 'weights.bin')).equals(weights));
   });
 
+  test('copy --decryption-key decrypts on the way: the copy is the artifact a push in clear makes (same digest), metadata sealed or not', async () => {
+    const epoch = { ...env, SOURCE_DATE_EPOCH: '1700000000' };
+    const files = [join(work, 'model', 'weights.bin'), join(work, 'model', 'labels.json')];
+    const common = ['--name', 'twin', '--description', 'the same model', '-p', 'owner=team-y', '-a', 'org.opencontainers.image.vendor=acme'];
+    const clear = await runCli(['push', `${reg.host}/twin/clear:v1`, ...files, ...common], { env: epoch });
+    assert.equal(clear.code, 0, clear.stderr);
+    for (const [tag, extra] of [['open', []], ['sealed', ['--encrypt-metadata']]] as const) {
+      const enc = await runCli(['push', `${proxy.host}/twin/enc:${tag}`, ...files, ...common, '--encrypt-recipient', keys.rsa.pub, '--encrypt-recipient', keys.ec.pub, ...extra], { env: epoch });
+      assert.equal(enc.code, 0, enc.stderr);
+      proxy.seen.length = 0;
+      const r = await runCli(['copy', `${proxy.host}/twin/enc:${tag}`, `${proxy.host}/twin/dec:${tag}`, '--decryption-key', keys.ec.priv], { env });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`${tag === 'sealed' ? 4 : 2} encrypted layers in clear: a new digest`));
+      const decrypted = await new OmlmdClient({ home: join(work, 'inspect-home') }).inspect(`${reg.host}/twin/dec:${tag}`);
+      const plain = await new OmlmdClient({ home: join(work, 'inspect-home') }).inspect(`${reg.host}/twin/clear:v1`);
+      assert.deepEqual(decrypted.manifest, plain.manifest, `the decrypted copy (${tag}) is the manifest of the push in clear`);
+      assert.equal(decrypted.descriptor.digest, plain.descriptor.digest);
+      // The plaintext went up, verified by the registry against the digest the wrapped key names.
+      const sent = proxy.seen.filter((s) => (s.method === 'PATCH' || s.method === 'PUT') && /\/blobs\/uploads\//.test(s.path)).reduce((b, s) => b + s.bodyBytes, 0);
+      if (tag === 'open') assert.ok(sent >= weights.length, `${sent} bytes sent`);
+      else assert.match(r.stdout, /0 blobs sent \(0 B\)/, 'the plaintext of the same files is there already: nothing decrypted is sent again');
+    }
+    const out = join(work, 'out-dec');
+    const p = await runCli(['pull', `${reg.host}/twin/dec:sealed`, '-o', out], { env });
+    assert.equal(p.code, 0, p.stderr);
+    assert.ok(readFileSync(join(out, 'weights.bin')).equals(weights));
+    const info = await runCli(['inspect', `${reg.host}/twin/dec:sealed`], { env });
+    assert.match(info.stdout, /Name:\s+twin/);
+  });
+
+  test('copy --decryption-key refuses a key that opens nothing, a tampered HMAC and --recursive, and tags nothing', async () => {
+    const tags = async (repo: string): Promise<string[]> => {
+      const res = await fetch(`http://${reg.host}/v2/${repo}/tags/list`);
+      return res.status === 404 ? [] : (((await res.json()) as { tags?: string[] | null }).tags ?? []);
+    };
+    const stranger = await runCli(['copy', `${reg.host}/enc/iris:v1`, `${reg.host}/refused/iris:v1`, '--decryption-key', keys.stranger.priv], { env });
+    assert.equal(stranger.code, 5, stranger.stderr);
+    assert.match(stranger.stderr, /none of the 1 decryption key\(s\) given is a recipient of weights\.bin/);
+    // The tag made by the HMAC test above: its weights fail authentication at their end.
+    const tampered = await runCli(['copy', `${reg.host}/enc/iris:tampered`, `${reg.host}/refused/iris:v2`, '--decryption-key', keys.ec.priv], { env });
+    assert.equal(tampered.code, 5, tampered.stderr);
+    assert.match(tampered.stderr, /HMAC|authentic/i);
+    const recursive = await runCli(['copy', '-r', `${reg.host}/enc/iris:v1`, `${reg.host}/refused/iris:v3`, '--decryption-key', keys.ec.priv], { env });
+    assert.equal(recursive.code, 2, recursive.stderr);
+    assert.match(recursive.stderr, /--decryption-key gives the artifact a new digest/);
+    assert.deepEqual(await tags('refused/iris'), []);
+  });
+
   test('the KServe storage initializer decrypts with a mounted key file (OMLMD_DECRYPTION_KEYS)', async () => {
     const out = join(work, 'mnt-models');
     const r = await runCli(['storage-initializer', `oci-artifact://${reg.host}/enc/iris:v1`, out], { env: { ...env, OMLMD_DECRYPTION_KEYS: keys.ec.priv } });

@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { OmlmdError } from '../../core/errors';
 import { copyRecursive } from '../../core/lineage/api';
-import { client, concurrency, controller, example, print, withCommon, withProgress, type Common } from '../context';
+import { client, collect, concurrency, controller, example, print, withCommon, withProgress, type Common } from '../context';
 import { humanSize } from '../output';
+import { decryptionKeysFrom } from '../keys';
 import { formatReference, parseReference } from '../../core/oci/reference';
 import { checkRegistryAllowed, enforcePolicy } from '../../core/trust/policy';
 import { policyFrom, withPolicy } from './trust';
@@ -15,10 +16,15 @@ export function registerCopy(program: Command): void {
     .argument('<source>')
     .argument('<destination>', 'a tag, or no tag to keep the source\'s')
     .option('--format <layout>', 'rewrite it in this layout: modelpack (CNCF ModelPack) or omlmd (omlmd 0.1.x\'s); the files keep their blobs, so within one registry no file byte moves (a new manifest digest)')
+    .option('--decryption-key <key.pem>', 'decrypt the encrypted layers on their way (skopeo copy --decryption-key): the copy holds the plaintext and has a new digest; private key, or provider:NAME[:PARAM] for an ocicrypt key provider (repeatable; with the flag, the files of OMLMD_DECRYPTION_KEYS are tried too). Without it, ciphertext moves untouched, digests kept', collect)
     .option('-r, --recursive', 'also copy every artifact that refers to it (ModelCar images, model cards, SBOMs), recursively, keeping the graph')
-    .action(async (source: string, destination: string, o: Common & { recursive?: boolean; policy?: string; format?: string }) => {
+    .action(async (source: string, destination: string, o: Common & { recursive?: boolean; policy?: string; format?: string; decryptionKey?: string[] }) => {
       if (o.format !== undefined && o.format !== 'omlmd' && o.format !== 'modelpack') throw new OmlmdError('USAGE', `--format takes modelpack or omlmd, not ${JSON.stringify(o.format)}`);
       if (o.format && o.recursive) throw new OmlmdError('USAGE', '--format rewrites the artifact, so what refers to it would refer to another digest: copy with --format alone');
+      // Only the flag decrypts a copy: OMLMD_DECRYPTION_KEYS alone must not turn a copy that
+      // keeps digests into one that changes them.
+      const decryptionKeys = o.decryptionKey?.length ? decryptionKeysFrom(o.decryptionKey) : undefined;
+      if (decryptionKeys && o.recursive) throw new OmlmdError('USAGE', '--decryption-key gives the artifact a new digest, so what refers to it would refer to the encrypted one: copy with --decryption-key alone');
       const c = client(o);
       const policy = await policyFrom(o);
       if (policy) {
@@ -33,8 +39,8 @@ export function registerCopy(program: Command): void {
         else print(`Copied ${source} and ${res.referrers.length} referrer${res.referrers.length === 1 ? '' : 's'} to ${res.reference}\n  ${res.copied} blob${res.copied === 1 ? '' : 's'} sent (${humanSize(res.bytes)}), ${res.skipped} already there`);
         return;
       }
-      const res = await withProgress('copy', o, (onProgress) => c.copy(source, destination, { signal: controller.signal, onProgress, concurrency: concurrency(o), format: o.format as 'omlmd' | 'modelpack' | undefined }));
+      const res = await withProgress('copy', o, (onProgress) => c.copy(source, destination, { signal: controller.signal, onProgress, concurrency: concurrency(o), format: o.format as 'omlmd' | 'modelpack' | undefined, decryptionKeys }));
       if (o.json) print(JSON.stringify(res, null, 2));
-      else print(`Copied ${source} to ${res.reference}\n  ${res.copied} blob${res.copied === 1 ? '' : 's'} sent (${humanSize(res.bytes)}), ${res.skipped} already there${res.mounted ? `, ${res.mounted} mounted from ${source.replace(/[:@][^/]*$/, '')}` : ''}`);
+      else print(`Copied ${source} to ${res.reference}\n  ${res.copied} blob${res.copied === 1 ? '' : 's'} sent (${humanSize(res.bytes)}), ${res.skipped} already there${res.mounted ? `, ${res.mounted} mounted from ${source.replace(/[:@][^/]*$/, '')}` : ''}${res.decrypted !== undefined ? `\n  ${res.decrypted} encrypted layer${res.decrypted === 1 ? '' : 's'} in clear: a new digest, so signatures of the encrypted artifact do not cover it` : ''}`);
     }), 'omlmd copy localhost:5000/models/mnist:v1 oci:./mnist-layout:v1\n  omlmd copy --recursive localhost:5000/models/mnist:v1 registry.example.com/models/mnist:v1');
 }
