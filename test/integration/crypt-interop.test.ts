@@ -161,6 +161,18 @@ describe('encrypted layers: ocicrypt interop with real skopeo', () => {
     await assert.rejects(skopeo('copy', '-q', '--decryption-key', stranger.priv, `oci:${encDir}:v1`, `oci:${join(work, 'nope')}:v1`), /decrypt|key/i);
   });
 
+  test('omlmd copy --encrypt-recipient of a plain image: skopeo copy --decryption-key restores the original layers', async () => {
+    const work = tempDir('omlmd-crypt-');
+    const keys = keyPair('ec', work, 'k');
+    const plain = imageLayout(join(work, 'plain'));
+    const r = await runCli(['copy', `oci:${plain.dir}:v1`, `oci:${join(work, 'enc')}:v1`, '--encrypt-recipient', `jwe:${keys.pub}`], { env: { OMLMD_HOME: join(work, 'home') } });
+    assert.equal(r.code, 0, r.stderr);
+    const enc = readManifest(join(work, 'enc')).manifest;
+    assert.deepEqual(enc.layers.map((l) => l.mediaType), ['application/vnd.oci.image.layer.v1.tar+gzip+encrypted', 'application/vnd.oci.image.layer.v1.tar+gzip+encrypted']);
+    await skopeo('copy', '-q', '--decryption-key', keys.priv, `oci:${join(work, 'enc')}:v1`, `oci:${join(work, 'dec')}:v1`);
+    assert.deepEqual(readManifest(join(work, 'dec')).manifest.layers.map((l) => [l.mediaType, l.digest]), plain.layers.map((l) => [l.desc.mediaType, l.desc.digest]));
+  });
+
   test('our encrypted model artifact (raw model layers) decrypts with skopeo to the original file digests', async () => {
     const work = tempDir('omlmd-crypt-');
     const keys = keyPair('rsa', work, 'k');

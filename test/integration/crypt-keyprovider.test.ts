@@ -114,7 +114,7 @@ describe('ocicrypt key providers (a provider program, the real registry, real sk
     assert.ok(readFileSync(join(work, 'si', 'weights.bin')).equals(weights));
   });
 
-  test('a provider that refuses is exit 5 with its words and nothing written; an unknown provider, a gRPC one and a missing configuration are usage errors', async () => {
+  test('a provider that refuses is exit 5 with its words and nothing written; an unknown provider and a missing configuration are usage errors; a gRPC provider nothing answers is exit 5', async () => {
     writeFileSync(join(pdir, 'fail'), '');
     try {
       const out = join(work, 'out-refused');
@@ -132,9 +132,15 @@ describe('ocicrypt key providers (a provider program, the real registry, real sk
     const unknown = await runCli(['pull', `${reg.host}/kp/model:v1`, '-o', join(work, 'x'), '--decryption-key', 'provider:vault'], { env });
     assert.equal(unknown.code, 2, unknown.stderr);
     assert.match(unknown.stderr, /key provider "vault" is not in .*ocicrypt_keyprovider\.conf/);
-    const grpc = await runCli(['pull', `${reg.host}/kp/model:v1`, '-o', join(work, 'x'), '--decryption-key', 'provider:remote'], { env });
-    assert.equal(grpc.code, 2);
-    assert.match(grpc.stderr, /gRPC providers are not called/);
+    // Nothing listens on localhost:50051 here (crypt-keyprovider-grpc.test.ts calls one that does).
+    const grpc = await runCli(['push', `${reg.host}/kp/model:remote`, join(work, 'model', 'weights.bin'), '--name', 'kp', '--no-prefill', '--encrypt-recipient', 'provider:remote'], { env });
+    assert.notEqual(grpc.code, 0);
+    assert.match(grpc.stderr, /key provider remote \(gRPC localhost:50051\) did not wrap the layer key: nothing answers at localhost:50051/);
+    assert.equal((await fetch(`http://${reg.host}/v2/kp/model/manifests/remote`, { method: 'HEAD' })).status, 404);
+    // A layer not wrapped for a provider is not sent to it: the key kind is named instead.
+    const other = await runCli(['pull', `${reg.host}/kp/model:v1`, '-o', join(work, 'x'), '--decryption-key', 'provider:remote'], { env });
+    assert.equal(other.code, 5);
+    assert.match(other.stderr, /is encrypted for provider\.kms keys, and none of the keys given is of that kind/);
     const noConfig = await runCli(['pull', `${reg.host}/kp/model:v1`, '-o', join(work, 'x'), '--decryption-key', 'provider:kms'], { env: { OMLMD_HOME: env.OMLMD_HOME } });
     assert.equal(noConfig.code, 2);
     assert.match(noConfig.stderr, /no key-provider configuration is set \(OCICRYPT_KEYPROVIDER_CONFIG/);

@@ -200,6 +200,39 @@ describe('encrypted models (ocicrypt) through the CLI and the real registry', ()
     assert.match(info.stdout, /Name:\s+twin/);
   });
 
+  test('copy --encrypt-recipient encrypts a model in clear on its way (its metadata stays readable); each recipient alone pulls it; copied back with --decryption-key it is the original, digest and all', async () => {
+    const files = [join(work, 'model', 'weights.bin'), join(work, 'model', 'labels.json')];
+    const clear = await runCli(['push', `${reg.host}/seal/clear:v1`, ...files, '--name', 'to-seal', '--description', 'sealed later'], { env });
+    assert.equal(clear.code, 0, clear.stderr);
+    proxy.seen.length = 0;
+    const r = await runCli(['copy', `${proxy.host}/seal/clear:v1`, `${proxy.host}/seal/enc:v1`, '--encrypt-recipient', `jwe:${keys.rsa.pub}`, '--encrypt-recipient', keys.ec.pub], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /2 layers encrypted for 2 recipients: a new digest/);
+    const original = await manifestOf(`${reg.host}/seal/clear:v1`);
+    const m = await manifestOf(`${reg.host}/seal/enc:v1`);
+    assert.deepEqual(m.layers.map((l) => l.mediaType), original.layers.map((l) => (l.mediaType === 'application/x-mlmodel' ? 'application/x-mlmodel+encrypted' : l.mediaType)));
+    assert.deepEqual(m.config, original.config, 'the config is kept');
+    assert.equal(m.annotations?.description, 'sealed later', 'the metadata annotations are kept');
+    for (const l of m.layers.filter((x) => x.mediaType.endsWith('+encrypted'))) {
+      assert.ok(l.annotations?.[JWE_KEYS_ANNOTATION] && l.annotations[PUBOPTS_ANNOTATION]);
+      const blob = Buffer.from(await (await fetch(`http://${reg.host}/v2/seal/enc/blobs/${l.digest}`)).arrayBuffer());
+      assert.ok(!blob.equals(weights) && !blob.equals(small), 'ciphertext in the registry');
+    }
+    for (const who of ['rsa', 'ec'] as const) {
+      const out = join(work, `out-seal-${who}`);
+      const p = await runCli(['pull', `${reg.host}/seal/enc:v1`, '-o', out, '--decryption-key', keys[who].priv], { env });
+      assert.equal(p.code, 0, p.stderr);
+      assert.ok(readFileSync(join(out, 'weights.bin')).equals(weights));
+    }
+    const back = await runCli(['copy', `${reg.host}/seal/enc:v1`, `${reg.host}/seal/back:v1`, '--decryption-key', keys.ec.priv], { env });
+    assert.equal(back.code, 0, back.stderr);
+    const [a, b] = await Promise.all([`${reg.host}/seal/back:v1`, `${reg.host}/seal/clear:v1`].map((ref) => new OmlmdClient({ home: join(work, 'inspect-home') }).inspect(ref)));
+    assert.equal(a!.descriptor.digest, b!.descriptor.digest, 'encrypted and decrypted again, it is the artifact it was');
+    const both = await runCli(['copy', `${reg.host}/seal/enc:v1`, `${reg.host}/seal/x:v1`, '--decryption-key', keys.ec.priv, '--encrypt-recipient', keys.rsa.pub], { env });
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /--decryption-key and --encrypt-recipient in one copy/);
+  });
+
   test('copy --decryption-key refuses a key that opens nothing, a tampered HMAC and --recursive, and tags nothing', async () => {
     const tags = async (repo: string): Promise<string[]> => {
       const res = await fetch(`http://${reg.host}/v2/${repo}/tags/list`);

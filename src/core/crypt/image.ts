@@ -33,6 +33,8 @@ export interface EncryptImageOptions extends CallOptions {
   concurrency?: number;
   /** Ciphertext bytes sent, as they go. */
   onBytes?: (title: string, n: number) => void;
+  /** Which layers to encrypt (default all); the others are copied as they are. */
+  encrypt?: (layer: Descriptor) => boolean;
 }
 
 /**
@@ -52,7 +54,7 @@ export async function encryptImageLayers(src: Repository, manifest: ImageManifes
     };
     await copy(manifest.config, signal ?? new AbortController().signal);
     const layers = await mapLimit(manifest.layers, opts.concurrency ?? 2, async (l, sig): Promise<Descriptor> => {
-      if (isEncrypted(l)) {
+      if (isEncrypted(l) || (opts.encrypt && !opts.encrypt(l))) {
         await copy(l, sig);
         return l;
       }

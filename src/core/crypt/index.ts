@@ -99,7 +99,7 @@ export function encryptLayer(recipients: Recipient[]): LayerEncryption {
 /** Who a layer is encrypted for, as one stable string (for the cache of encrypted layers). */
 export function recipientsFingerprint(recipients: Recipient[]): string {
   const ids = recipients.map((r) => (isProvider(r)
-    ? `provider:${r.provider}:${r.parameter}:${JSON.stringify(r.command)}`
+    ? `provider:${r.provider}:${r.parameter}:${JSON.stringify(r.endpoint)}`
     : createHash('sha256').update(r.key.export({ type: 'spki', format: 'der' })).digest('hex'))).sort();
   return createHash('sha256').update(ids.join('\n')).digest('hex');
 }

@@ -6,10 +6,14 @@
  * attestation agent after attestation.
  *
  * - The configuration (the file `OCICRYPT_KEYPROVIDER_CONFIG` names) is
- *   `{"key-providers": {"NAME": {"cmd": {"path": "...", "args": [...]}}}}`; a provider may
- *   instead be a gRPC endpoint (`"grpc": "host:port"`), which this version does not call.
- * - The program gets one JSON document on its standard input and answers one on its standard
- *   output. Go's encoding/json writes []byte as standard base64, so `optsdata` and
+ *   `{"key-providers": {"NAME": {"cmd": {"path": "...", "args": [...]}}}}`, or for a gRPC
+ *   provider (Confidential Containers' attestation agent and coco_keyprovider are ones)
+ *   `{"NAME": {"grpc": "host:port"}}` (or `unix:/path`), which ocicrypt dials without TLS.
+ * - A program gets one JSON document on its standard input and answers one on its standard
+ *   output. A gRPC provider gets the same document as the one `bytes` field (number 1) of
+ *   `keyprovider.KeyProviderService/WrapKey` or `/UnWrapKey` (ocicrypt's
+ *   utils/keyprovider/keyprovider.proto) and answers with the same field (see grpc.ts).
+ *   The documents: Go's encoding/json writes []byte as standard base64, so `optsdata` and
  *   `annotation` are base64 strings, and `ec`/`dc` are ocicrypt's EncryptConfig and
  *   DecryptConfig with their Go field names (`Parameters`: name -> list of base64 values;
  *   the value is what follows `provider:NAME:` in a recipient or key, or `Enabled`).
@@ -31,12 +35,17 @@ export interface KeyProviderCommand {
   args: string[];
 }
 
+/** How a provider is reached: a program to run, or a gRPC address. */
+export type KeyProviderEndpoint = { cmd: KeyProviderCommand } | { grpc: string };
+
+const describeEndpoint = (e: KeyProviderEndpoint): string => ('cmd' in e ? e.cmd.path : `gRPC ${e.grpc}`);
+
 /** A provider from the configuration, with the parameter given after `provider:NAME:`. */
 export interface KeyProviderKey {
   provider: string;
   /** What followed `provider:NAME:` (ocicrypt passes `Enabled` when nothing did). */
   parameter: string;
-  command: KeyProviderCommand;
+  endpoint: KeyProviderEndpoint;
   /** How the user named it, for messages. */
   source: string;
 }
@@ -45,10 +54,11 @@ export interface KeyProviderKey {
 const MAX_PROVIDER_OUTPUT = 1024 * 1024;
 /** How long a provider may take (a key broker behind it may be remote). */
 const PROVIDER_TIMEOUT_MS = 60_000;
+const GRPC_ADDRESS = /^(unix:\/.+|[A-Za-z0-9._-]+:\d{1,5}|\[[0-9A-Fa-f:.]+\]:\d{1,5})$/;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
-/** Reads ocicrypt's key-provider configuration file: the providers that have a command. */
-export function readKeyProviderConfig(path: string): Map<string, KeyProviderCommand> {
+/** Reads ocicrypt's key-provider configuration file: its providers, programs and gRPC addresses. */
+export function readKeyProviderConfig(path: string): Map<string, KeyProviderEndpoint> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -58,7 +68,7 @@ export function readKeyProviderConfig(path: string): Map<string, KeyProviderComm
   return parseKeyProviderConfig(text, path);
 }
 
-export function parseKeyProviderConfig(text: string, source: string): Map<string, KeyProviderCommand> {
+export function parseKeyProviderConfig(text: string, source: string): Map<string, KeyProviderEndpoint> {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -67,14 +77,21 @@ export function parseKeyProviderConfig(text: string, source: string): Map<string
   }
   const providers = (doc as { 'key-providers'?: unknown } | null)?.['key-providers'];
   if (!providers || typeof providers !== 'object' || Array.isArray(providers)) throw new OmlmdError('USAGE', `the key-provider configuration ${source} has no "key-providers" object`);
-  const out = new Map<string, KeyProviderCommand>();
+  const out = new Map<string, KeyProviderEndpoint>();
   for (const [name, attrs] of Object.entries(providers as Record<string, unknown>)) {
-    const cmd = (attrs as { cmd?: { path?: unknown; args?: unknown } } | null)?.cmd;
-    if (!cmd) continue; // a gRPC provider: not called by this version (see keyProviderKey)
+    const { cmd, grpc } = (attrs ?? {}) as { cmd?: { path?: unknown; args?: unknown }; grpc?: unknown };
+    if (!cmd) {
+      // ocicrypt tries the command first, then gRPC; an entry with neither is skipped, as there.
+      if (grpc === undefined || grpc === '') continue;
+      if (typeof grpc !== 'string') throw new OmlmdError('USAGE', `the key provider ${JSON.stringify(name)} in ${source} needs "grpc" as a string ("host:port" or "unix:/path")`);
+      // The address is checked when the provider is chosen (keyProviderKey): another entry's typo does not stop this one.
+      out.set(name, { grpc });
+      continue;
+    }
     if (typeof cmd.path !== 'string' || cmd.path === '' || (cmd.args !== undefined && cmd.args !== null && (!Array.isArray(cmd.args) || cmd.args.some((a) => typeof a !== 'string')))) {
       throw new OmlmdError('USAGE', `the key provider ${JSON.stringify(name)} in ${source} needs "cmd": {"path": string, "args": [strings]}`);
     }
-    out.set(name, { path: cmd.path, args: (cmd.args as string[] | undefined) ?? [] });
+    out.set(name, { cmd: { path: cmd.path, args: (cmd.args as string[] | undefined) ?? [] } });
   }
   return out;
 }
@@ -91,9 +108,12 @@ export function keyProviderKey(spec: string, configPath: string | undefined): Ke
   if (!NAME_RE.test(name)) throw new OmlmdError('USAGE', `${spec}: a key provider's name is letters, digits, '.', '_' and '-'`);
   if (!configPath) throw new OmlmdError('USAGE', `${spec} names a key provider, and no key-provider configuration is set (OCICRYPT_KEYPROVIDER_CONFIG names ocicrypt's JSON file)`);
   const providers = readKeyProviderConfig(configPath);
-  const command = providers.get(name);
-  if (!command) throw new OmlmdError('USAGE', `the key provider ${JSON.stringify(name)} is not in ${configPath} as a command (gRPC providers are not called by this version)`);
-  return { provider: name, parameter, command, source: spec };
+  const endpoint = providers.get(name);
+  if (!endpoint) throw new OmlmdError('USAGE', `the key provider ${JSON.stringify(name)} is not in ${configPath}${providers.size ? ` (it has ${[...providers.keys()].slice(0, 5).join(', ')})` : ''}`, { remedies: [{ kind: 'check-file', path: configPath, setting: 'file' }] });
+  if ('grpc' in endpoint && !GRPC_ADDRESS.test(endpoint.grpc)) {
+    throw new OmlmdError('USAGE', `the key provider ${JSON.stringify(name)} in ${configPath} has "grpc": ${JSON.stringify(endpoint.grpc).slice(0, 80)}; it takes "host:port" or "unix:/path"`, { remedies: [{ kind: 'check-file', path: configPath, setting: 'file' }] });
+  }
+  return { provider: name, parameter, endpoint, source: spec };
 }
 
 const b64 = (s: string | Buffer): string => Buffer.from(s).toString('base64');
@@ -129,14 +149,30 @@ function decodeB64(s: string, k: KeyProviderKey, field: string): Buffer {
 }
 
 function providerFailed(k: KeyProviderKey, what: string, why: string): OmlmdError {
-  return new OmlmdError('INVALID_KEY', `the key provider ${k.provider} (${k.command.path}) did not ${what}: ${why}`);
+  return new OmlmdError('INVALID_KEY', `the key provider ${k.provider} (${describeEndpoint(k.endpoint)}) did not ${what}: ${why}`);
 }
 
-function runProvider(k: KeyProviderKey, input: unknown, what: string): Promise<unknown> {
+async function runProvider(k: KeyProviderKey, input: { op: string }, what: string): Promise<unknown> {
+  if ('cmd' in k.endpoint) return runCommand(k, k.endpoint.cmd, input, what);
+  const { callKeyProvider } = await import('./grpc');
+  let answer: Buffer;
+  try {
+    answer = await callKeyProvider(k.endpoint.grpc, input.op === 'keywrap' ? 'WrapKey' : 'UnWrapKey', Buffer.from(JSON.stringify(input)), { timeoutMs: PROVIDER_TIMEOUT_MS, maxBytes: MAX_PROVIDER_OUTPUT });
+  } catch (e) {
+    throw providerFailed(k, what, (e as Error).message);
+  }
+  try {
+    return JSON.parse(answer.toString('utf8'));
+  } catch {
+    throw providerFailed(k, what, 'its answer is not JSON');
+  }
+}
+
+function runCommand(k: KeyProviderKey, command: KeyProviderCommand, input: unknown, what: string): Promise<unknown> {
   return new Promise((resolve, reject) => {
     let child;
     try {
-      child = spawn(k.command.path, k.command.args, { stdio: ['pipe', 'pipe', 'pipe'] });
+      child = spawn(command.path, command.args, { stdio: ['pipe', 'pipe', 'pipe'] });
     } catch (e) {
       reject(providerFailed(k, what, (e as Error).message));
       return;

@@ -1,6 +1,10 @@
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream';
-import { isEncrypted, openLayer, type DecryptionKey, type OpenedLayer } from '../crypt';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isEncrypted, openLayer, type DecryptionKey, type OpenedLayer, type Recipient } from '../crypt';
+import { encryptImageLayers } from '../crypt/image';
 import { OmlmdError } from '../errors';
 import { buildModelManifest, METADATA_JSON_TITLE, METADATA_YAML_TITLE, ModelMediaType } from '../model/artifact';
 import { metadataFromConfig } from '../model/metadata';
@@ -23,6 +27,8 @@ export interface CopyResult {
   mounted: number;
   /** With decryption keys: the encrypted layers the copy holds in clear (decrypted on their way, or already there in clear); the artifact then has a new digest. */
   decrypted?: number;
+  /** With recipients: the layers encrypted on their way. */
+  encrypted?: number;
 }
 
 export interface CopyOptions extends TransferOptions {
@@ -32,6 +38,15 @@ export interface CopyOptions extends TransferOptions {
    * above it) changes digest. Without keys, ciphertext moves untouched.
    */
   decryptionKeys?: DecryptionKey[];
+  /**
+   * Encrypt every layer in clear for these recipients on its way (skopeo copy
+   * --encryption-key): image layers as skopeo does (a plain tar gzip-compressed first), a
+   * model's files as push --encrypt-recipient does; the config and a model's metadata layers
+   * stay in clear. Each copy draws fresh layer keys: a new digest every time.
+   */
+  encryptFor?: Recipient[];
+  /** Where a plain tar layer is compressed before it is encrypted (a private folder is made inside); default the system's. */
+  tmpDir?: string;
 }
 
 /**
@@ -44,6 +59,7 @@ export async function copyArtifact(src: Repository, reference: string, dst: Repo
   const stats: Omit<CopyResult, 'descriptor'> = { copied: 0, skipped: 0, bytes: 0, mounted: 0, ...(opts.decryptionKeys?.length ? { decrypted: 0 } : {}) };
   const top = await src.fetchManifest(reference, { signal: opts.signal });
   const keys = opts.decryptionKeys?.length ? opts.decryptionKeys : undefined;
+  if (keys && opts.encryptFor?.length) throw new OmlmdError('USAGE', 'a copy either decrypts or encrypts, not both at once', { remedies: [{ kind: 'say', text: 'decrypt into one copy, then encrypt that copy for the new recipients' }] });
   // With keys, every encrypted layer's key is unwrapped first (annotations only): a key
   // that opens none of them fails the copy before any byte moves.
   const opened = keys ? await openAll(src, top, keys, opts.signal) : undefined;
@@ -86,10 +102,34 @@ async function copyNode(src: Repository, dst: Repository, node: FetchedManifest,
     }
   } else if (opened?.size && node.manifest.layers.some(isEncrypted)) {
     return copyDecrypted(src, dst, node.manifest, node.descriptor.mediaType, tag, opts, stats, opened);
+  } else if ((opts as CopyOptions).encryptFor?.length && node.manifest.layers.some(toEncrypt)) {
+    return copyEncrypted(src, dst, node.manifest, node.descriptor.mediaType, tag, opts as CopyOptions, stats);
   } else {
     await copyBlobs(src, dst, dedupe(manifestBlobs(node.manifest)), opts, stats);
   }
   return dst.putManifest(node.bytes, node.descriptor.mediaType, tag, { signal });
+}
+
+/** What a copy encrypts: a layer in clear that is not a model's metadata (which stays readable, as push leaves it). */
+const toEncrypt = (l: Descriptor): boolean => !isEncrypted(l) && l.mediaType !== ModelMediaType.config;
+
+async function copyEncrypted(src: Repository, dst: Repository, manifest: ImageManifest, mediaType: string, tag: string | undefined, opts: CopyOptions, stats: Omit<CopyResult, 'descriptor'>): Promise<Descriptor> {
+  const { onProgress } = opts;
+  const work = await mkdtemp(join(opts.tmpDir ?? tmpdir(), 'omlmd-copy-'));
+  try {
+    const layers = manifest.layers.filter(toEncrypt);
+    onProgress?.({ type: 'plan', items: layers.map((b) => ({ title: b.digest, size: b.size })), totalBytes: layers.reduce((n, b) => n + b.size, 0) });
+    const encrypted = await encryptImageLayers(src, manifest, dst, opts.encryptFor!, {
+      tmpDir: work, signal: opts.signal, concurrency: opts.concurrency, encrypt: toEncrypt,
+      onBytes: (_title, n) => (bytesMoved('upload', n), (stats.bytes += n)),
+    });
+    stats.encrypted = layers.length;
+    stats.copied += layers.length;
+    const bytes = Buffer.from(JSON.stringify(encrypted), 'utf8');
+    return await dst.putManifest(bytes, mediaType, tag, { signal: opts.signal });
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
 }
 
 const SEALED_CONFIG_DIGEST = `sha256:${createHash('sha256').update('{}').digest('hex')}`;
