@@ -10,11 +10,16 @@
  * `created` is the model's, so building twice gives the same digest (which is what makes a
  * redelivered push notification harmless).
  */
+import { createReadStream } from 'node:fs';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative, sep } from 'node:path';
 import { hostPlatform } from '../transfer/resolve';
+import { isArchiveLayer, pullModel } from '../transfer/pull';
 import { Readable } from 'node:stream';
 import { openLayer, type DecryptionKey, type OpenedLayer } from '../crypt';
 import { OmlmdError } from '../errors';
-import { viewArtifact, type ArtifactFile } from '../model/artifact';
+import { METADATA_TITLES, viewArtifact, type ArtifactFile } from '../model/artifact';
 import type { ModelMetadata } from '../model/metadata';
 import { readModelMetadata } from '../model/modelpack';
 import { servedPath, servedRoot } from '../model/served';
@@ -86,6 +91,8 @@ export interface ModelCarOptions extends TransferOptions {
   annotations?: Annotations;
   /** Private keys for a model whose files are encrypted (ocicrypt): they are decrypted into the image. */
   decryptionKeys?: DecryptionKey[];
+  /** Where a model held in archive layers is unpacked before it goes into the image (a private folder is made inside); default the system's. */
+  tmpDir?: string;
 }
 
 export interface ModelCarResult {
@@ -114,20 +121,20 @@ interface ImageConfig {
 
 const readBlob = (repo: Repository, desc: Descriptor, what: string, opts: CallOptions): Promise<Buffer> => readSmallBlob(repo, desc, what, opts, MAX_CONFIG);
 
-/** The files of a model artifact that go under /models: its model files, or every titled file of another kind of artifact. */
+/** The files of a model artifact that go under /models: its model files, or every titled file of another kind of artifact (archive layers are unpacked first: see buildModelCar). */
 export function modelCarFiles(manifest: ImageManifest): ArtifactFile[] {
   const view = viewArtifact(manifest);
-  if (view.flavor === 'kitops') throw new OmlmdError('UNSUPPORTED', 'a ModelCar image cannot be built from a KitOps ModelKit yet (its layers are archives): pull it, then push the files, or build from a ModelPack or omlmd artifact');
   // A ModelPack artifact is served whole (weights, their configuration, docs), as its own tools do.
-  const files = view.flavor === 'other' || view.flavor === 'modelpack' ? view.files.filter((f) => f.titled) : view.files.filter((f) => f.role === 'model');
+  // Docker Model Runner's layers are whole files (the GGUF, its licence), untitled in v0.1: served all, named as pull names them.
+  const files = view.flavor === 'other' || view.flavor === 'modelpack' ? view.files.filter((f) => f.titled) : view.flavor === 'docker' ? view.files.filter((f) => f.role !== 'metadata') : view.files.filter((f) => f.role === 'model');
   for (const f of files) checkTitle(f.path);
   return files;
 }
 
 /** Groups files into layers: each large file alone, the small ones together (first). */
-function planLayers(files: ArtifactFile[]): ArtifactFile[][] {
-  const small = files.filter((f) => f.descriptor.size < OWN_LAYER_BYTES);
-  const large = files.filter((f) => f.descriptor.size >= OWN_LAYER_BYTES);
+function planLayers(files: CarFile[]): CarFile[][] {
+  const small = files.filter((f) => f.size < OWN_LAYER_BYTES);
+  const large = files.filter((f) => f.size >= OWN_LAYER_BYTES);
   return [...(small.length > 0 ? [small] : []), ...large.map((f) => [f])];
 }
 
@@ -213,13 +220,53 @@ async function resolveBase(opts: ModelCarOptions, created: string): Promise<Reso
  * (under `tag`, or by digest only), recorded as a referrer of the model in `dst`.
  */
 export async function buildModelCar(modelRepo: Repository, modelRef: string, dst: Repository, tag: string | undefined, opts: ModelCarOptions = {}): Promise<ModelCarResult> {
-  const { signal, onProgress } = opts;
-  const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
+  const { signal } = opts;
   const { fetched } = await fetchImageManifest(modelRepo, modelRef, { signal });
   const model = fetched.manifest;
+  if (!servedFromArchives(model)) return buildFrom(modelRepo, fetched, dst, tag, opts);
+  // Archive layers (a KitOps ModelKit; ModelPack or Docker tar layers): the model is pulled
+  // into a private folder first, unpacked with pull's path safety and every digest checked,
+  // and the image is built from those files, at the paths the archives hold them (peers pack
+  // files relative to their context folder: that is the served root already).
+  const stage = await mkdtemp(join(opts.tmpDir ?? tmpdir(), 'omlmd-modelcar-stage-'));
+  try {
+    const dir = join(stage, 'model');
+    await pullModel(modelRepo, fetched.descriptor.digest, dir, { signal, concurrency: opts.concurrency, decryptionKeys: opts.decryptionKeys, exclude: [...METADATA_TITLES] });
+    const sources: CarFile[] = [];
+    for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) {
+      if (!e.isFile()) continue;
+      const abs = join(e.parentPath, e.name);
+      sources.push({ path: checkTitle(relative(dir, abs).split(sep).join('/')), size: (await stat(abs)).size, open: () => createReadStream(abs, { highWaterMark: 1 << 20 }) });
+    }
+    sources.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    return await buildFrom(modelRepo, fetched, dst, tag, opts, { sources, root: undefined });
+  } finally {
+    await rm(stage, { recursive: true, force: true });
+  }
+}
+
+/** Whether what a ModelCar serves of `model` is held in archive layers, which have to be unpacked first. */
+function servedFromArchives(model: ImageManifest): boolean {
+  const view = viewArtifact(model);
+  return view.flavor === 'kitops' || view.files.some((f) => f.role !== 'metadata' && isArchiveLayer(f.descriptor.mediaType));
+}
+
+/** A file going under /models: its path there, its size, how to read it, and what it must hash to. */
+interface CarFile {
+  path: string;
+  size: number;
+  open: () => Readable | Promise<Readable>;
+  verify?: Pick<Descriptor, 'digest' | 'size'>;
+}
+
+async function buildFrom(modelRepo: Repository, fetched: Awaited<ReturnType<typeof fetchImageManifest>>['fetched'], dst: Repository, tag: string | undefined, opts: ModelCarOptions, prepared?: { sources: CarFile[]; root: string | undefined }): Promise<ModelCarResult> {
+  const { signal, onProgress } = opts;
+  const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
+  const model = fetched.manifest;
+  const modelRef = fetched.descriptor.digest;
   const subject: Descriptor = { mediaType: fetched.descriptor.mediaType, digest: fetched.descriptor.digest, size: fetched.descriptor.size };
-  const files = modelCarFiles(model);
-  if (files.length === 0) {
+  const files = prepared ? [] : modelCarFiles(model);
+  if ((prepared ? prepared.sources.length : files.length) === 0) {
     throw new OmlmdError('NOT_A_MODEL', `${modelRepo.description} ${modelRef} has no model files to put under /models`, {
       remedies: viewArtifact(model).metadataOnly ? [{ kind: 'say', text: 'it is metadata only: its model lives at its uri' }] : [],
     });
@@ -230,36 +277,35 @@ export async function buildModelCar(modelRepo: Repository, modelRef: string, dst
   }
   const created = opts.created ?? model.annotations?.[Annotation.created] ?? '1970-01-01T00:00:00Z';
   const base = await resolveBase(opts, created);
-  // The served root: a pushed folder's files at /models itself, where KServe's runtimes look.
-  const root = servedRoot(model, files);
-  const groups = planLayers(files);
-  // Encrypted model files are opened (their keys unwrapped) before any byte moves, and decrypted
-  // on their way into the tar, checked against the plaintext digest their wrapped key names.
-  const opened = new Map<ArtifactFile, OpenedLayer>();
-  for (const f of files) if (f.encrypted) opened.set(f, await openLayer(f.descriptor, opts.decryptionKeys ?? [], f.path));
-  const readFile = (f: ArtifactFile): Promise<Readable> | Readable => {
-    const o = opened.get(f);
-    if (!o) return modelRepo.openBlob(f.descriptor, { signal });
-    return modelRepo.openBlob(f.descriptor, { signal }).then((cipher) => {
-      const plain = o.stream();
-      cipher.on('error', (e) => plain.destroy(e));
-      return cipher.pipe(plain);
-    });
-  };
-  const tarLayers = groups.map((group) => {
-    const served = group.map((f) => checkTitle(servedPath(f.path, root)));
-    const paths = served.map((p) => `${MODELCAR_MODEL_DIR}/${p}`);
+  let root: string | undefined;
+  let sources: CarFile[];
+  if (prepared) {
+    ({ root, sources } = prepared);
+  } else {
+    // The served root: a pushed folder's files at /models itself, where KServe's runtimes look.
+    root = servedRoot(model, files);
+    // Encrypted model files are opened (their keys unwrapped) before any byte moves, and decrypted
+    // on their way into the tar, checked against the plaintext digest their wrapped key names.
+    const opened = new Map<ArtifactFile, OpenedLayer>();
+    for (const f of files) if (f.encrypted) opened.set(f, await openLayer(f.descriptor, opts.decryptionKeys ?? [], f.path));
+    const readFile = (f: ArtifactFile): Promise<Readable> | Readable => {
+      const o = opened.get(f);
+      if (!o) return modelRepo.openBlob(f.descriptor, { signal });
+      return modelRepo.openBlob(f.descriptor, { signal }).then((cipher) => {
+        const plain = o.stream();
+        cipher.on('error', (e) => plain.destroy(e));
+        return cipher.pipe(plain);
+      });
+    };
+    sources = files.map((f) => ({ path: checkTitle(servedPath(f.path, root)), size: f.descriptor.size, open: () => readFile(f), verify: opened.get(f)?.plain ?? f.descriptor }));
+  }
+  const tarLayers = planLayers(sources).map((group) => {
+    const paths = group.map((f) => `${MODELCAR_MODEL_DIR}/${f.path}`);
     const entries: TarEntry[] = [
       ...parentDirectories(paths).map((p): TarEntry => ({ type: 'Directory', path: p })),
-      ...group.map((f, i): TarEntry => ({
-        type: 'File',
-        path: paths[i]!,
-        size: f.descriptor.size,
-        open: () => readFile(f),
-        verify: opened.get(f)?.plain ?? f.descriptor,
-      })),
+      ...group.map((f, i): TarEntry => ({ type: 'File', path: paths[i]!, size: f.size, open: f.open, ...(f.verify ? { verify: f.verify } : {}) })),
     ];
-    return { layer: new TarLayer(entries), files: served };
+    return { layer: new TarLayer(entries), files: group.map((f) => f.path) };
   });
 
   onProgress?.({

@@ -277,6 +277,11 @@ interface TarListing {
 
 const ARCHIVE_TYPES = /^application\/vnd\.(kitops\.modelkit\.(model|modelpart|dataset|code|docs)\.v1|cncf\.model\.(weight|weight\.config|doc|code|dataset)\.v1|docker\.ai\.(dir|vllm\.config))\.tar(\+gzip|\+zstd)?$/;
 
+/** Whether a layer of this media type is an archive a pull unpacks (KitOps, ModelPack and Docker tar layers). */
+export function isArchiveLayer(mediaType: string): boolean {
+  return ARCHIVE_TYPES.test(mediaType);
+}
+
 /** How a KitOps or ModelPack tar layer unpacks (plain, gzip or zstd); undefined for any other layer. */
 function archiveMode(mediaType: string): ArchiveMode | undefined {
   const m = ARCHIVE_TYPES.exec(mediaType);
