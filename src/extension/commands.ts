@@ -99,7 +99,7 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
   }
 
   async function push(req: PushRequest, notebook?: { path: string; digest: string }): Promise<void> {
-    const outcome = await runPush(services.client(), ui, { format: services.config.pushFormat, encryptRecipients: services.config.pushEncryptRecipients, ...req, author: req.author ?? (await gitAuthor(vscode.workspace.workspaceFolders?.[0]?.uri.fsPath)) });
+    const outcome = await runPush(services.client(), ui, { format: services.config.pushFormat, encryptRecipients: services.config.pushEncryptRecipients, mountable: services.config.pushMountable, ...req, author: req.author ?? (await gitAuthor(vscode.workspace.workspaceFolders?.[0]?.uri.fsPath)) });
     if (!outcome) return;
     log.info(`pushed ${outcome.reference}@${outcome.digest}`);
     // With a signing key set, a push from a notebook is recorded in a signed provenance statement.
@@ -118,7 +118,7 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
       }
     }
     tree.refresh();
-    const choice = await vscode.window.showInformationMessage(`Pushed ${outcome.reference}${outcome.recipients ? ` (${encryptedFor(outcome.recipients)})` : ''}`, 'Copy Reference', 'Reveal in Tree');
+    const choice = await vscode.window.showInformationMessage(`Pushed ${outcome.reference}${outcome.recipients ? ` (${encryptedFor(outcome.recipients)})` : ''}${outcome.image ? `, mountable: an image index with the model and its data-only image (${outcome.image.platform})` : ''}`, 'Copy Reference', 'Reveal in Tree');
     if (choice === 'Copy Reference') await vscode.env.clipboard.writeText(`${outcome.reference}@${outcome.digest}`);
     else if (choice === 'Reveal in Tree' && !(await tree.revealTag(view, outcome.target.store, outcome.target.repository, outcome.target.tag))) {
       log.warn(`Reveal in Tree: ${outcome.reference} was not found in the view`);

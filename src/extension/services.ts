@@ -23,6 +23,8 @@ export interface Config {
   pushEncryptRecipients: string[];
   /** omlmd.push.format: the layout pushes write. */
   pushFormat: 'omlmd' | 'modelpack';
+  /** omlmd.push.mountable: also tag an image index with a data-only image of the files (Kubernetes image volumes, KServe oci+native://). */
+  pushMountable: boolean;
   /** omlmd.tree.tagSort: tags by created time (newest first) or by name. */
   tagSort: 'created' | 'name';
   /** Keep an encrypted signing key's passphrase in SecretStorage once typed. */
@@ -49,6 +51,7 @@ export function readConfig(): Config {
     },
     rememberPassphrase: c.get<boolean>('trust.rememberPassphrase') ?? false,
     pushFormat: c.get<string>('push.format') === 'modelpack' ? 'modelpack' : 'omlmd',
+    pushMountable: c.get<boolean>('push.mountable') === true,
     tagSort: c.get<string>('tree.tagSort') === 'name' ? 'name' : 'created',
     pushEncryptRecipients: (c.get<string[]>('push.encryptRecipients') ?? []).filter((p) => typeof p === 'string' && p.trim() !== '').map((p) => p.trim()),
     decryptionKeys: (c.get<string[]>('decryptionKeys') ?? []).filter((p) => typeof p === 'string' && p.trim() !== ''),

@@ -36,6 +36,7 @@ export function registerPush(program: Command): void {
     .addOption(new Option('--as-artifact', 'accepted for omlmd 0.1.x compatibility (always an artifact)').hideHelp())
     .action(async (target: string, paths: string[], o: PushOpts & { prefill?: boolean; followSymlinks?: boolean; format?: string; mountable?: boolean; encryptMetadata?: boolean }) => {
       if (o.encryptMetadata && !o.encryptRecipient?.length) throw new OmlmdError('USAGE', '--encrypt-metadata goes with --encrypt-recipient (whom to encrypt for)');
+      if (o.mountable && o.encryptRecipient?.length) throw new OmlmdError('USAGE', '--mountable builds an image holding the files in clear, so it does not go with --encrypt-recipient (for an encrypted image: omlmd modelcar build --data-only --decryption-key KEY --encrypt-recipient PUB)');
       if (o.format !== 'omlmd' && o.format !== 'modelpack') throw new OmlmdError('USAGE', `--format takes omlmd or modelpack, not ${JSON.stringify(o.format)}`);
       let metadata = await metadataFromOptions(o);
       if (o.prefill !== false && !o.emptyMetadata && paths.length) metadata = await prefill(metadata, paths, o.followSymlinks === true);

@@ -45,6 +45,11 @@ export interface PushRequest {
   format?: 'omlmd' | 'modelpack';
   /** omlmd.push.encryptRecipients: encrypt the model files for these (`jwe:PUB.pem`, `provider:NAME`). */
   encryptRecipients?: string[];
+  /**
+   * omlmd.push.mountable: after the push, build a data-only image of the files and tag an image
+   * index holding both at the tag (what `omlmd push --mountable` does).
+   */
+  mountable?: boolean;
 }
 
 export interface PushOutcome {
@@ -54,6 +59,8 @@ export interface PushOutcome {
   metadata: ModelMetadata;
   /** How many recipients the model files were encrypted for (0: in clear). */
   recipients: number;
+  /** With mountable: the data-only image the index holds beside the model (`digest` is then the index's). */
+  image?: { digest: string; platform: string };
 }
 
 /** "encrypted for 2 recipients" */
@@ -170,6 +177,9 @@ export async function metadataBeside(paths: string[]): Promise<{ metadata?: Mode
 export async function runPush(client: OmlmdClient, ui: PushUi, req: PushRequest): Promise<PushOutcome | undefined> {
   // Recipients are read first: a key that cannot be used stops the push before the editor opens.
   const encryptFor = req.encryptRecipients?.length ? await encryptionRecipientsFor(req.encryptRecipients) : undefined;
+  if (encryptFor && req.mountable) {
+    throw new OmlmdError('USAGE', 'a mountable image holds the model files in clear, so an encrypted push cannot be mountable', { remedies: [{ kind: 'say', text: 'Turn off omlmd.push.mountable for encrypted pushes, or empty omlmd.push.encryptRecipients' }] });
+  }
   if (encryptFor && req.format === 'modelpack') {
     throw new OmlmdError('USAGE', 'encrypted model files are not part of the ModelPack layout', { remedies: [{ kind: 'say', text: 'Set omlmd.push.format to omlmd to push encrypted models, or empty omlmd.push.encryptRecipients to push this one in clear' }] });
   }
@@ -194,5 +204,11 @@ export async function runPush(client: OmlmdClient, ui: PushUi, req: PushRequest)
   const reference = targetReference(target);
   const res = await ui.withProgress(`Pushing ${reference}${encryptFor ? ` (${encryptedFor(encryptFor.length)})` : ''}`, (onProgress, signal) =>
     client.push(referenceFor(target.store, target.repository, target.tag), { paths: req.paths, metadata, annotations: req.annotations, format: req.format, ...(encryptFor ? { encryptFor } : {}) }, { onProgress, signal }));
+  if (req.mountable) {
+    const { mountableIndex } = await import('../../core/lineage/api');
+    const pinned = `${formatReference(referenceFor(target.store, target.repository))}@${res.descriptor.digest}`;
+    const idx = await ui.withProgress(`Building the data-only image of ${reference}`, (onProgress, signal) => mountableIndex(client, pinned, target.tag, { onProgress, signal }));
+    return { target, reference, digest: idx.descriptor.digest, metadata, recipients: 0, image: { digest: idx.image.digest, platform: `${idx.image.platform.os}/${idx.image.platform.architecture}` } };
+  }
   return { target, reference, digest: res.descriptor.digest, metadata, recipients: encryptFor?.length ?? 0 };
 }
