@@ -53,6 +53,9 @@ else import('./cli/main.mjs').catch((e) => { process.stderr.write(\`omlmd: \${e 
 const builds = [
   build({ ...node, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode', ...node.external] }),
   build({ ...node, entryPoints: ['src/core/transfer/hashworker.ts'], outfile: 'dist/hashworker.js' }),
+  // The gRPC key-provider client (@grpc/grpc-js, protobufjs: a fifth of the extension's bundle),
+  // a bundle of its own that keyprovider.ts requires only when a gRPC provider is called.
+  build({ ...node, entryPoints: ['src/core/crypt/grpc.ts'], outfile: 'dist/grpc.js' }),
 ];
 if (!extensionOnly) {
   builds.push(

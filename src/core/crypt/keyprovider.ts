@@ -25,8 +25,12 @@
  *   the bytes the program returned (comma-separated entries, as for every scheme).
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { OmlmdError } from '../errors';
+import type * as Grpc from './grpc';
+
+type GrpcModule = typeof Grpc;
 
 export const PROVIDER_ANNOTATION_PREFIX = 'org.opencontainers.image.enc.keys.provider.';
 
@@ -154,7 +158,7 @@ function providerFailed(k: KeyProviderKey, what: string, why: string): OmlmdErro
 
 async function runProvider(k: KeyProviderKey, input: { op: string }, what: string): Promise<unknown> {
   if ('cmd' in k.endpoint) return runCommand(k, k.endpoint.cmd, input, what);
-  const { callKeyProvider } = await import('./grpc');
+  const { callKeyProvider } = await loadGrpc();
   let answer: Buffer;
   try {
     answer = await callKeyProvider(k.endpoint.grpc, input.op === 'keywrap' ? 'WrapKey' : 'UnWrapKey', Buffer.from(JSON.stringify(input)), { timeoutMs: PROVIDER_TIMEOUT_MS, maxBytes: MAX_PROVIDER_OUTPUT });
@@ -166,6 +170,23 @@ async function runProvider(k: KeyProviderKey, input: { op: string }, what: strin
   } catch {
     throw providerFailed(k, what, 'its answer is not JSON');
   }
+}
+
+/**
+ * The gRPC client, loaded on first use. Bundled, it is dist/grpc.js beside the bundle that
+ * runs (core.js, extension.js) or in the folder above it (the CLI's chunks in dist/cli/), so
+ * that grpc-js and protobufjs are not parsed by every activation and command; from source
+ * (tests through tsx) the module itself. Names in variables, so that no bundler inlines it.
+ */
+async function loadGrpc(): Promise<GrpcModule> {
+  if (__filename.endsWith('.ts')) {
+    const source = './grpc';
+    return (await import(source)) as GrpcModule;
+  }
+  const beside = join(__dirname, 'grpc.js');
+  const path = existsSync(beside) ? beside : join(__dirname, '..', 'grpc.js');
+  const load = require;
+  return load(path) as GrpcModule;
 }
 
 function runCommand(k: KeyProviderKey, command: KeyProviderCommand, input: unknown, what: string): Promise<unknown> {
