@@ -5,6 +5,7 @@
  * than the budget (the reader is the only place bytes come in, so bytesRead bounds memory).
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -249,6 +250,26 @@ open(sys.argv[1], 'wb').write(pickle.dumps(data, protocol=${proto}))
     assert.equal(s.framework, 'joblib');
     assert.deepEqual(s.pickle?.imports, []);
     assert.match(s.warnings[0]!, /loading this file runs code .*it imports nothing/);
+  });
+
+  test('a .bin or .dat of raw data is raw data, not a pickle (no "runs code" warning, no refusal); a .bin that is a pickle (protocol 0 too) still is one', async () => {
+    // Bytes that begin with opcodes by chance (0x4b BININT1 takes one byte) and then stop being a pickle.
+    for (const name of ['weights.bin', 'vocab.dat']) {
+      const s = await inspectModelFile(write(name, Buffer.concat([Buffer.from([0x4b, 0x07, 0x4b, 0x09, 0x2b]), randomBytes(4000)])));
+      assert.equal(s.format, 'unknown', name);
+      assert.equal(s.pickle, undefined);
+      assert.deepEqual(s.warnings.filter((w) => /pickle|runs code/.test(w)), [], name);
+    }
+    // The same bytes as a .pkl are refused: the name says pickle, the bytes say otherwise.
+    await refused(write('raw.pkl', Buffer.concat([Buffer.from([0x4b, 0x07, 0x4b, 0x09, 0x2b]), randomBytes(100)])), /nothing before it made a pickle: this is not a pickle/);
+    for (const proto of [0, 2]) {
+      const p = join(dir, `py${proto}.bin`);
+      execFileSync('python3', ['-c', `import pickle, collections, sys; open(sys.argv[1], 'wb').write(pickle.dumps({'m': collections.OrderedDict(a=1)}, protocol=${proto}))`, p]);
+      const s = await inspectModelFile(p);
+      assert.equal(s.format, 'pickle', `protocol ${proto}`);
+      assert.ok(s.pickle?.imports.includes('collections.OrderedDict'), `protocol ${proto}: ${s.pickle?.imports.join(' ')}`);
+      assert.match(s.warnings[0]!, /loading this file runs code/);
+    }
   });
 
   test('hostile: not a pickle, a BINBYTES longer than the file, an unknown protocol', async () => {

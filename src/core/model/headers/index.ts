@@ -24,6 +24,8 @@ export type { HeaderFormat, HeaderSummary, InspectFileOptions, PickleScan, Tenso
 export { DEFAULT_HEADER_BUDGET, MAX_HEADER_BUDGET } from './reader';
 export type { ByteSource } from './reader';
 
+/** Extensions that pickles share with raw data: not taken as a pickle unless the bytes parse as one. */
+const GENERIC_EXTENSIONS = new Set(['.bin', '.dat']);
 const PICKLE_EXTENSIONS = new Set(['.pkl', '.pickle', '.joblib', '.pt', '.pth', '.bin', '.ckpt', '.sav', '.dat']);
 /** Extensions worth reading a header of (a registry layer is read only when its title has one). */
 export const MODEL_FILE_EXTENSIONS = new Set([...PICKLE_EXTENSIONS, '.safetensors', '.gguf', '.onnx', '.keras', '.h5', '.hdf5', '.npz', '.zip']);
@@ -103,8 +105,22 @@ export async function inspectSource(source: ByteSource, name: string, budget = D
         out.format = 'onnx';
         await readOnnx(r, out);
       } else if (PICKLE_EXTENSIONS.has(ext) || (head[0] === 0x80 && head[1]! >= 2 && head[1]! <= 5)) {
-        out.format = 'pickle';
-        await readPickleFile(r, head, ext, out);
+        const proto = head[0] === 0x80 && head[1]! >= 2 && head[1]! <= 5;
+        if (GENERIC_EXTENSIONS.has(ext) && !proto) {
+          // `.bin` and `.dat` name raw weights, vocabularies and GGML files as often as pickles: one
+          // that does not parse as a pickle is raw data, not a refusal and not a "runs code" warning.
+          const warnings: string[] = [];
+          const probe: HeaderSummary = { ...out, warnings };
+          try {
+            await readPickleFile(r, head, ext, probe);
+            Object.assign(out, probe, { format: 'pickle', warnings: [...out.warnings, ...warnings] });
+          } catch (e) {
+            if (!(e instanceof OmlmdError && e.code === 'INVALID_MODEL_FILE')) throw e;
+          }
+        } else {
+          out.format = 'pickle';
+          await readPickleFile(r, head, ext, out);
+        }
       }
     }
   } catch (e) {

@@ -202,6 +202,8 @@ export async function scanPickle(c0: Cursor, warnings: string[]): Promise<Pickle
         case 0x8b: await c.payload(4, false); break; // LONG4
         default:
           if (ops === 1) throw c.r.malformed(`byte 0x${op.toString(16).padStart(2, '0')} at offset ${at} is not a pickle opcode: this is not a pickle`);
+          // No PROTO header, nothing imported, a few bytes in: random or raw data whose first bytes happened to be opcodes.
+          if (protocol === undefined && imports.length === 0 && at < 64) throw c.r.malformed(`byte 0x${op.toString(16).padStart(2, '0')} at offset ${at} is not a pickle opcode, and nothing before it made a pickle: this is not a pickle`);
           complete = false;
           warnings.push(`pickle scanning stopped at offset ${at} (byte 0x${op.toString(16).padStart(2, '0')} is no opcode): imports after it were not scanned`);
           break scan;
