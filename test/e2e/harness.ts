@@ -391,10 +391,20 @@ export class VSCodeSession {
 
   /** Expands a collapsed tree row (clicking an expanded one would collapse it). */
   async expandTreeRow(label: string | RegExp, view = 'Registries'): Promise<void> {
-    const row = this.treeRow(label, view);
-    if ((await row.getAttribute('aria-expanded')) === 'false') {
+    // A repository is redrawn when its tags' created times arrive (in the background): a click
+    // that lands while its rows are replaced expands a row VS Code no longer knows ("No tree item
+    // with id"), and the new row comes back collapsed. Click again, as a person would.
+    for (let attempt = 1; ; attempt++) {
+      const row = this.treeRow(label, view);
+      if ((await row.getAttribute('aria-expanded')) !== 'false') return;
       await this.dismissHovers();
       await row.locator('.monaco-tl-twistie').click();
+      let expanded = false;
+      for (const until = Date.now() + 5_000; !expanded && Date.now() < until; ) {
+        expanded = (await this.treeRow(label, view).getAttribute('aria-expanded', { timeout: 1_000 }).catch(() => null)) === 'true';
+        if (!expanded) await sleep(200);
+      }
+      if (expanded || attempt >= 3) return;
     }
   }
 
