@@ -33,8 +33,14 @@ describe('VS Code: the Get Started walkthrough', { timeout: 600_000 }, () => {
       const button = page.locator('.getting-started-step.expanded').getByRole('button', { name: 'Add Registry…' });
       await button.waitFor();
       await button.click();
-      // A loopback registry is plain HTTP without asking.
+      // A loopback registry is plain HTTP without asking. An Enter that lands while the box still
+      // validates what was typed is not taken: the box stays open, so Enter again.
       await vsc.answerInputBox(reg.host);
+      const box = vsc.page.locator('.quick-input-widget');
+      for (let i = 0; i < 5 && (await box.isVisible()); i++) {
+        await vsc.page.waitForTimeout(500);
+        if (await box.isVisible()) await vsc.page.keyboard.press('Enter');
+      }
       await vsc.openModelsView();
       await vsc.waitForTreeRow(reg.host);
       const rows = await vsc.treeRows();
