@@ -51,7 +51,10 @@ else import('./cli/main.mjs').catch((e) => { process.stderr.write(\`omlmd: \${e 
 `;
 
 const builds = [
-  build({ ...node, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode', ...node.external] }),
+  // The extension: a thin activator (dist/extension.js, only `vscode`) and the extension proper,
+  // loaded on first use (dist/extension-main.js; see src/extension/extension.ts).
+  build({ ...node, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode', './extension-main.js'] }),
+  build({ ...node, entryPoints: ['src/extension/main.ts'], outfile: 'dist/extension-main.js', external: ['vscode', ...node.external] }),
   build({ ...node, entryPoints: ['src/core/transfer/hashworker.ts'], outfile: 'dist/hashworker.js' }),
   // The gRPC key-provider client (@grpc/grpc-js, protobufjs: a fifth of the extension's bundle),
   // a bundle of its own that keyprovider.ts requires only when a gRPC provider is called.

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
+import { registerCommand, registerTextDocumentContentProvider } from './host';
 import { OmlmdError } from '../core/errors';
 import type { ModelMetadata } from '../core/model/metadata';
 import { formatReference, isLoopbackHost, isValidRepository, isValidTag, parseReference } from '../core/oci/reference';
@@ -127,7 +128,7 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
   }
 
   const register = (id: string, fn: (...args: never[]) => unknown) => {
-    context.subscriptions.push(vscode.commands.registerCommand(id, async (...args: unknown[]) => {
+    context.subscriptions.push(registerCommand(id, async (...args: unknown[]) => {
       try {
         await (fn as (...a: unknown[]) => unknown)(...args);
       } catch (e) {
@@ -372,7 +373,7 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
     vscode.window.setStatusBarMessage(`Copied ${digest}`, 3000);
   });
 
-  context.subscriptions.push(vscode.workspace.registerTextDocumentContentProvider('omlmd-manifest', new ManifestDocuments(services)));
+  context.subscriptions.push(registerTextDocumentContentProvider('omlmd-manifest', new ManifestDocuments(services)));
   register('omlmd.inspectManifest', async (arg?: unknown) => {
     const { reference } = await tagRef(arg, 'Inspect Manifest');
     const doc = await vscode.workspace.openTextDocument(ManifestDocuments.uriFor(reference));

@@ -6,6 +6,7 @@
 
 import { randomBytes, randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
+import { registerCommand } from './host';
 import { OmlmdError } from '../core/errors';
 import { formatReference, parseReference, type Reference } from '../core/oci/reference';
 import { editorHtml } from '../../webview/html';
@@ -217,7 +218,7 @@ export async function openModelPage(context: vscode.ExtensionContext, services: 
 }
 
 export function registerModelPage(context: vscode.ExtensionContext, services: Services, tree: RegistryTreeProvider): void {
-  context.subscriptions.push(vscode.commands.registerCommand('omlmd.openModelPage', async (arg?: unknown) => {
+  context.subscriptions.push(registerCommand('omlmd.openModelPage', async (arg?: unknown) => {
     try {
       let reference = pageReference(arg);
       reference ??= await vscode.window.showInputBox({

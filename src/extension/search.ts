@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { registerCommand } from './host';
 import { showError } from './errors';
 import type { BrowserNode } from './model/browser';
 import { describeDoc, ModelFinder, QUERY_EXAMPLES, storeOf } from './model/find';
@@ -43,7 +44,7 @@ export function registerSearch(context: vscode.ExtensionContext, services: Servi
   }
 
   const register = (id: string, fn: (...args: never[]) => Promise<void>) =>
-    context.subscriptions.push(vscode.commands.registerCommand(id, async (...args: unknown[]) => {
+    context.subscriptions.push(registerCommand(id, async (...args: unknown[]) => {
       try {
         await (fn as (...a: unknown[]) => Promise<void>)(...args);
       } catch (e) {
@@ -75,9 +76,7 @@ export function registerSearch(context: vscode.ExtensionContext, services: Servi
       await vscode.env.clipboard.writeText(picked.doc.reference);
       return;
     }
-    try {
-      await view.reveal(tree.tagNode(store, picked.doc.repository, picked.doc.tag), { select: true, focus: true, expand: true });
-    } catch {
+    if (!(await tree.revealTag(view, store, picked.doc.repository, picked.doc.tag, { expand: true }))) {
       await vscode.env.clipboard.writeText(picked.doc.reference);
       void vscode.window.showInformationMessage(`Copied ${picked.doc.reference} (not shown in the tree: add its registry or repository)`);
     }

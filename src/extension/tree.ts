@@ -1,6 +1,6 @@
 import { SignatureStates, trustRootFor } from './model/trustFlow';
 import * as vscode from 'vscode';
-import { ageOf, fileDescription, nodesForTag, RegistryBrowser, TagDates, type BrowserNode, type StoreRef } from './model/browser';
+import { ageOf, fileDescription, nodesForTag, RegistryBrowser, sortTags, TagDates, type BrowserNode, type StoreRef } from './model/browser';
 import type { Services } from './services';
 import { dropTarget, pathsFromUriList, URI_LIST } from './model/drop';
 import { MODELCAR_ARTIFACT_TYPE } from '../core/lineage/modelcar';
@@ -25,12 +25,29 @@ export class ModelDropController implements vscode.TreeDragAndDropController<Bro
 
 /** Renders the browser's nodes as the Registries tree; "Load more…" pages are appended in place. */
 export class RegistryTreeProvider implements vscode.TreeDataProvider<BrowserNode>, vscode.Disposable {
-  private readonly emitter = new vscode.EventEmitter<BrowserNode | undefined | void>();
+  private readonly emitter = new vscode.EventEmitter<BrowserNode | BrowserNode[] | undefined | void>();
   readonly onDidChangeTreeData = this.emitter.event;
   readonly browser: RegistryBrowser;
   private readonly parents = new Map<string, BrowserNode | undefined>();
   /** Pages fetched with "Load more…", by parent id. */
   private readonly extraPages = new Map<string, BrowserNode[]>();
+  /** The tag nodes last returned for a repository, by repository id (their created times are filled in place). */
+  private readonly shownTags = new Map<string, Extract<BrowserNode, { kind: 'tag' }>[]>();
+
+  /** Ids of the rows expanded in the view (`watch`). */
+  private readonly expanded = new Set<string>();
+  private readonly expandedNow = new vscode.EventEmitter<string>();
+
+  /** Follows which rows the view shows expanded, so that a redrawn row keeps its state. */
+  watch(view: vscode.TreeView<BrowserNode>): vscode.Disposable {
+    return vscode.Disposable.from(
+      view.onDidExpandElement((e) => {
+        this.expanded.add(e.element.id);
+        this.expandedNow.fire(e.element.id);
+      }),
+      view.onDidCollapseElement((e) => this.expanded.delete(e.element.id)),
+    );
+  }
 
   /** Signature states of tag nodes, by digest; cleared with a refresh (a new signature, other keys). */
   readonly signatures: SignatureStates;
@@ -38,10 +55,39 @@ export class RegistryTreeProvider implements vscode.TreeDataProvider<BrowserNode
   constructor(private readonly services: Services) {
     this.signatures = new SignatureStates(() => services.client(), () => trustRootFor(services.config.trust));
     this.browser = new RegistryBrowser(() => services.client(), () => services.config.registries, undefined, this.signatures);
-    // Tags show at once in name order; their created times arrive in the background, then the repository is redrawn.
-    this.browser.dates = new TagDates(() => services.client(), (repository) => this.emitter.fire(repository));
+    // Tags show at once in name order; their created times arrive in the background.
+    this.browser.dates = new TagDates(() => services.client(), (repository) => this.datesArrived(repository));
     this.browser.tagSort = () => services.config.tagSort;
     services.onDidChange.event(() => this.signatures.clear());
+  }
+
+  /**
+   * Created times for a repository's tags arrived. When the order they give is the order shown,
+   * only the shown tag rows are redrawn (with their age): redrawing the whole repository would
+   * drop a tag the user is expanding at that moment ("No tree item with id", the tag collapsed
+   * again). Otherwise the repository is redrawn in its new order.
+   */
+  private datesArrived(repository: Extract<BrowserNode, { kind: 'repository' }>): void {
+    const shown = this.shownTags.get(repository.id);
+    const dates = this.browser.dates?.of(repository.id);
+    if (!shown || !dates) {
+      this.emitter.fire(repository);
+      return;
+    }
+    const order = sortTags(shown.map((t) => t.tag), this.browser.tagSort(), dates);
+    if (order.some((tag, i) => tag !== shown[i]?.tag)) {
+      this.emitter.fire(repository);
+      return;
+    }
+    const changed: BrowserNode[] = [];
+    for (const t of shown) {
+      const created = dates.get(t.tag) ?? undefined;
+      if (created && t.created !== created) {
+        t.created = created;
+        changed.push(t);
+      }
+    }
+    if (changed.length > 0) this.emitter.fire(changed);
   }
 
   /** Full refreshes fired, and the last of them whose roots VS Code has fetched since (for reveal). */
@@ -55,6 +101,7 @@ export class RegistryTreeProvider implements vscode.TreeDataProvider<BrowserNode
     if (node) this.extraPages.delete(node.id);
     else {
       this.extraPages.clear();
+      this.shownTags.clear();
       this.refreshes++;
     }
     this.emitter.fire(node);
@@ -81,9 +128,11 @@ export class RegistryTreeProvider implements vscode.TreeDataProvider<BrowserNode
    * that was hidden when the tree refreshed (a push from the explorer) replays that refresh
    * when it is shown, racing a reveal made at once (the registry stayed collapsed, nothing
    * selected): so the view is shown first, the refresh awaited, each level revealed in turn,
-   * and the selection checked, with a few retries. Returns whether the tag is selected.
+   * and the selection checked, with a few retries. With `expand`, the tag is expanded too (and
+   * that checked: a redraw landing during the reveal, its age arriving, can drop the expand).
+   * Returns whether the tag is selected (and expanded).
    */
-  async revealTag(view: vscode.TreeView<BrowserNode>, store: StoreRef, repository: string, tag: string): Promise<boolean> {
+  async revealTag(view: vscode.TreeView<BrowserNode>, store: StoreRef, repository: string, tag: string, options: { expand?: boolean } = {}): Promise<boolean> {
     if (!view.visible) await vscode.commands.executeCommand('omlmd.registries.focus');
     for (let attempt = 0; attempt < 6; attempt++) {
       await this.settled(5000);
@@ -100,12 +149,29 @@ export class RegistryTreeProvider implements vscode.TreeDataProvider<BrowserNode
         // not found (yet): the refresh is still landing; try again
       }
       if (await selected(view, t.id, 1000)) {
+        if (options.expand && !(await this.expandOnce(view, t))) continue;
         await view.reveal(t, { select: true, focus: true }).then(undefined, () => undefined);
         return true;
       }
       await new Promise((r) => setTimeout(r, 300 * (attempt + 1)));
     }
     return false;
+  }
+
+  /** Expands `node` and waits (at most a second) for the view to say it is expanded. */
+  private async expandOnce(view: vscode.TreeView<BrowserNode>, node: BrowserNode): Promise<boolean> {
+    if (this.expanded.has(node.id)) return true;
+    const seen = new Promise<boolean>((resolve) => {
+      const done = (v: boolean) => {
+        clearTimeout(timer);
+        sub.dispose();
+        resolve(v);
+      };
+      const timer = setTimeout(() => done(this.expanded.has(node.id)), 1000);
+      const sub = this.expandedNow.event((id) => id === node.id && done(true));
+    });
+    await view.reveal(node, { select: false, focus: false, expand: true }).then(undefined, () => undefined);
+    return seen;
   }
 
   async loadMore(node: Extract<BrowserNode, { kind: 'loadMore' }>): Promise<void> {
@@ -119,7 +185,9 @@ export class RegistryTreeProvider implements vscode.TreeDataProvider<BrowserNode
   getTreeItem(n: BrowserNode): vscode.TreeItem {
     const C = vscode.TreeItemCollapsibleState;
     const item = (label: string, state: vscode.TreeItemCollapsibleState, icon: string, contextValue: string) => {
-      const t = new vscode.TreeItem(label, state);
+      // A row the user expanded stays expanded when it is redrawn (its age arriving, a refresh):
+      // VS Code takes the state of a redrawn item from the item.
+      const t = new vscode.TreeItem(label, state === C.Collapsed && this.expanded.has(n.id) ? C.Expanded : state);
       t.id = n.id;
       t.iconPath = new vscode.ThemeIcon(icon);
       t.contextValue = contextValue;
@@ -202,6 +270,7 @@ export class RegistryTreeProvider implements vscode.TreeDataProvider<BrowserNode
     const extra = n ? this.extraPages.get(n.id) : undefined;
     if (extra) kids = [...kids.filter((k) => k.kind !== 'loadMore'), ...extra];
     for (const k of kids) this.parents.set(k.id, n);
+    if (n?.kind === 'repository') this.shownTags.set(n.id, kids.filter((k): k is Extract<BrowserNode, { kind: 'tag' }> => k.kind === 'tag'));
     if (!n) {
       this.rootsFetchedFor = Math.max(this.rootsFetchedFor, generation);
       this.rootsFetched.fire();
@@ -225,6 +294,7 @@ export class RegistryTreeProvider implements vscode.TreeDataProvider<BrowserNode
   dispose(): void {
     this.emitter.dispose();
     this.rootsFetched.dispose();
+    this.expandedNow.dispose();
   }
 }
 
