@@ -230,6 +230,36 @@ describe('hashing worker threads', () => {
     }
   });
 
+  test('feed: segments of shared memory hashed in order, two feeds at once on one worker, each its own digest', async () => {
+    const pool = new HashPool(1);
+    const segments = new SegmentPool(MiB, 4);
+    const give = async (h: ReturnType<HashPool['feed']>, bytes: Buffer): Promise<string> => {
+      const inFlight: Promise<void>[] = [];
+      for (let at = 0; at < bytes.length; at += MiB) {
+        const seg = segments.take();
+        assert.ok(seg.buffer instanceof SharedArrayBuffer, 'a segment is shared memory: the worker reads it without a copy');
+        const n = bytes.copy(seg, 0, at, Math.min(at + MiB, bytes.length));
+        inFlight.push(h.bytes(seg.subarray(0, n)).then(() => segments.give(seg)));
+      }
+      await Promise.all(inFlight);
+      return h.end();
+    };
+    try {
+      const other = randomBytes(3 * MiB + 7);
+      const [a, b] = await Promise.all([give(pool.feed('a'), data), give(pool.feed('b'), other)]);
+      assert.equal(a, sha256(data));
+      assert.equal(b, sha256(other));
+      assert.equal(pool.workers, 1, 'a feed never waits for a worker: it shares one at the maximum');
+      const c = pool.feed('c');
+      c.cancel();
+      await assert.rejects(c.end(), (e: unknown) => OmlmdError.is(e, 'CANCELLED'));
+      await assert.rejects(c.bytes(Buffer.from(new SharedArrayBuffer(8))), (e: unknown) => OmlmdError.is(e, 'CANCELLED'));
+      assert.equal(await give(pool.feed('d'), other), sha256(other), 'the worker serves the next feed');
+    } finally {
+      await pool.close();
+    }
+  });
+
   test('a cancelled hash stops and frees its worker for the next job', async () => {
     const pool = new HashPool(1);
     try {

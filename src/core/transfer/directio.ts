@@ -30,7 +30,7 @@ export const SEGMENT_SIZE = 1024 * 1024;
 
 const WASM_PAGE = 64 * 1024;
 // Node's types declare WebAssembly only as a namespace of types (no DOM lib here).
-const WasmMemory = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => { buffer: ArrayBuffer } } }).WebAssembly.Memory;
+const WasmMemory = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number; shared?: boolean }) => { buffer: ArrayBuffer | SharedArrayBuffer } } }).WebAssembly.Memory;
 
 /** The O_DIRECT flag where direct I/O is available and not turned off, else undefined. */
 export function directFlag(env: NodeJS.ProcessEnv = process.env): number | undefined {
@@ -45,15 +45,18 @@ export function isAligned(offset: number, length: number): boolean {
   return offset % DIRECT_ALIGN === 0 && length % DIRECT_ALIGN === 0;
 }
 
-/** `bytes` (a multiple of 64 KiB) of page-aligned memory. */
-export function alignedBuffer(bytes: number): Buffer {
+/**
+ * `bytes` (a multiple of 64 KiB) of page-aligned memory; `shared`: a SharedArrayBuffer's, so
+ * that the hashing worker reads what a download writes without a copy (HashPool.feed).
+ */
+export function alignedBuffer(bytes: number, shared = false): Buffer {
   const pages = Math.ceil(bytes / WASM_PAGE);
-  const mem = new WasmMemory({ initial: pages, maximum: pages });
+  const mem = new WasmMemory({ initial: pages, maximum: pages, shared });
   return Buffer.from(mem.buffer, 0, bytes);
 }
 
 /**
- * Aligned staging buffers, reused across parts and downloads: they are taken and given back
+ * Aligned staging buffers (shared memory, which the hashing worker can read), reused across parts and downloads: they are taken and given back
  * at the pace of the writes, so the process touches the same few megabytes all along.
  */
 export class SegmentPool {
@@ -71,7 +74,7 @@ export class SegmentPool {
   take(): Buffer {
     const b = this.free.pop();
     if (b) return b;
-    const block = alignedBuffer(this.segmentSize * this.perBlock);
+    const block = alignedBuffer(this.segmentSize * this.perBlock, true);
     for (let i = 1; i < this.perBlock; i++) this.free.push(block.subarray(i * this.segmentSize, (i + 1) * this.segmentSize));
     return block.subarray(0, this.segmentSize);
   }

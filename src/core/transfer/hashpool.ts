@@ -73,6 +73,15 @@ class PoolWorker {
   }
 }
 
+/** A hash of bytes handed over in order (HashPool.feed). */
+export interface FeedHash {
+  /** Hashes `view` (of a SharedArrayBuffer) after what came before; resolves once it is read. */
+  bytes(view: Buffer): Promise<void>;
+  /** The digest of everything handed over. */
+  end(): Promise<string>;
+  cancel(): void;
+}
+
 /** A hash of a file that another party is writing front to back. */
 export interface FollowHash {
   /** The first `limit` bytes are in the file and may be read. */
@@ -155,7 +164,7 @@ export class HashPool {
    * so it never waits: it shares a worker that runs only reads (one core hashes faster than
    * a registry takes bytes in), or gets a new one.
    */
-  private lease(handler: JobHandler, start: (lease: Lease) => void, kind: 'follow' | 'read'): Lease {
+  private lease(handler: JobHandler, start: (lease: Lease) => void, kind: 'follow' | 'read' | 'feed'): Lease {
     if (this.closed) throw new OmlmdError('CANCELLED', 'the transfer is over');
     const lease = new Lease(this);
     const run = (w: PoolWorker): void => {
@@ -170,7 +179,11 @@ export class HashPool {
       start(lease);
     };
     let w: PoolWorker | undefined;
-    if (kind === 'read') {
+    if (kind === 'feed') {
+      // Bytes are waiting in memory: never wait for a worker. An idle one, a new one while
+      // under the maximum, else the one with the fewest jobs (a feed needs no read buffers).
+      w = this.idle.pop() ?? (this.all.size < this.max ? this.spawn() : [...this.all].sort((a, b) => a.jobs.size - b.jobs.size)[0]) ?? this.spawn();
+    } else if (kind === 'read') {
       w = [...this.all].find((x) => x.jobs.size > 0 && x.jobs.size < READS_PER_WORKER && !x.follows) ?? this.idle.pop() ?? this.spawn();
     } else {
       w = this.idle.pop() ?? (this.all.size < this.max ? this.spawn() : undefined);
@@ -248,6 +261,64 @@ export class HashPool {
         if (lease.ended) return;
         lease.end(true);
         result.reject(cancelled());
+      },
+    };
+  }
+
+  /**
+   * Hashes bytes the caller hands over in order, off the main thread: each a view of shared
+   * memory (a SharedArrayBuffer: nothing is copied), which the caller must not change until
+   * its promise resolves. A download's aligned segments come this way (stream.ts).
+   */
+  feed(what: string): FeedHash {
+    const result = deferred<string>();
+    const waiting = new Map<number, () => void>();
+    let seq = 0;
+    let failed: unknown;
+    const fail = (e: unknown): void => {
+      failed ??= e;
+      result.reject(failed);
+      for (const done of waiting.values()) done();
+      waiting.clear();
+    };
+    const lease = this.lease(
+      {
+        onMessage: (m) => {
+          if (m.type === 'fed') {
+            const done = waiting.get(m.seq!);
+            waiting.delete(m.seq!);
+            done?.();
+            return;
+          }
+          lease.end(false);
+          if (m.type === 'done' && m.digest) result.resolve(m.digest);
+          else fail(workerError(m, what));
+        },
+        onCrash: (e) => {
+          lease.ended = true;
+          fail(toOmlmdError(e, what));
+        },
+      },
+      (l) => l.post({ op: 'start', mode: 'feed' }),
+      'feed',
+    );
+    return {
+      bytes: (view) => {
+        if (failed) return Promise.reject(failed);
+        const n = seq++;
+        return new Promise<void>((resolve) => {
+          waiting.set(n, resolve);
+          lease.post({ op: 'bytes', memory: view.buffer as SharedArrayBuffer, offset: view.byteOffset, length: view.length, seq: n });
+        });
+      },
+      end: () => {
+        if (!failed) lease.post({ op: 'end' });
+        return result.promise;
+      },
+      cancel: () => {
+        if (lease.ended) return;
+        lease.end(true);
+        fail(cancelled());
       },
     };
   }

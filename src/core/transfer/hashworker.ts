@@ -22,6 +22,15 @@ export type ToWorker =
   | { op: 'start'; id: number; mode: 'follow'; path: string; end: number; limit: number; direct?: number; reencrypt?: { key: string; nonce: string } }
   /** `encrypt`: the chunks handed over are the file encrypted (AES-256-CTR, from its start); `digest` is then the ciphertext's, `plainDigest` and `hmac` come too. */
   | { op: 'start'; id: number; mode: 'read'; path: string; end: number; from: number; chunk: number; credits: number; encrypt?: { key: string; nonce: string } }
+  /**
+   * `feed`: the bytes come from the main thread, in order, as views of shared memory (the
+   * aligned segments a download writes from): `bytes` hashes [offset, offset + length) of
+   * `memory` and answers `fed` with `seq`, after which the segment may be reused; `end`
+   * answers the digest.
+   */
+  | { op: 'start'; id: number; mode: 'feed' }
+  | { op: 'bytes'; id: number; memory: SharedArrayBuffer; offset: number; length: number; seq: number }
+  | { op: 'end'; id: number }
   | { op: 'advance'; id: number; limit: number }
   | { op: 'credit'; id: number; n: number }
   | { op: 'cancel'; id: number };
@@ -29,7 +38,9 @@ export type ToWorker =
 /** What a worker answers: chunks of a read job, then its digest or an error. */
 export interface FromWorker {
   id: number;
-  type: 'chunk' | 'done' | 'error';
+  type: 'chunk' | 'done' | 'error' | 'fed';
+  /** `fed`: the `seq` of the bytes hashed. */
+  seq?: number;
   buf?: ArrayBuffer;
   digest?: string;
   /** Follow with `reencrypt`: the ciphertext's digest; with it or read with `encrypt`, its HMAC (base64). */
@@ -267,7 +278,14 @@ function pump(j: Job): void {
   if (live(j) && budget <= 0) setImmediate(() => pump(j));
 }
 
+/** Feed jobs: a hash each, fed by the main thread (no file). */
+const feeds = new Map<number, Hash>();
+
 function start(m: Extract<ToWorker, { op: 'start' }>): void {
+  if (m.mode === 'feed') {
+    feeds.set(m.id, createHash('sha256'));
+    return;
+  }
   let fd: number;
   try {
     fd = openSync(m.path, 'r');
@@ -308,6 +326,21 @@ function start(m: Extract<ToWorker, { op: 'start' }>): void {
 
 port.on('message', (m: ToWorker) => {
   if (m.op === 'start') return start(m);
+  if (m.op === 'bytes') {
+    const h = feeds.get(m.id);
+    if (!h) return;
+    h.update(new Uint8Array(m.memory, m.offset, m.length));
+    port.postMessage({ id: m.id, type: 'fed', seq: m.seq } satisfies FromWorker);
+    return;
+  }
+  if (m.op === 'end') {
+    const h = feeds.get(m.id);
+    if (!h) return;
+    feeds.delete(m.id);
+    port.postMessage({ id: m.id, type: 'done', digest: `sha256:${h.digest('hex')}` } satisfies FromWorker);
+    return;
+  }
+  if (m.op === 'cancel' && feeds.delete(m.id)) return;
   const j = jobs.get(m.id);
   if (!j) return;
   if (m.op === 'advance') j.limit = Math.max(j.limit, m.limit);

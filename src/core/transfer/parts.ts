@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { OmlmdError } from '../errors';
 import { isAligned, refusedDirect, type SegmentPool } from './directio';
 import type { DownloadContext, DownloadJob } from './download';
+import type { FeedHash } from './hashpool';
 import type { Range } from './ranges';
 
 /**
@@ -125,6 +126,8 @@ export class DirectSink implements PartSink {
     private readonly written: Written,
     /** Writes in flight before the caller waits: more for a blob that comes in one stream. */
     private readonly inFlight = DIRECT_IN_FLIGHT,
+    /** Where each segment is hashed (a worker), in order, while it is written; the segment is reused once both are done. */
+    private readonly hash?: FeedHash,
   ) {
     this.pos = start;
   }
@@ -158,7 +161,8 @@ export class DirectSink implements PartSink {
     this.seg = undefined;
     this.fill = 0;
     this.pos += n;
-    const w = this.writeSegment(seg, at, n)
+    const hashed = this.hash?.bytes(seg.subarray(0, n));
+    const w = Promise.all([this.writeSegment(seg, at, n), hashed])
       .then(
         () => this.written(at, n),
         (e: unknown) => {

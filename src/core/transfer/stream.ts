@@ -28,11 +28,21 @@ export const streamStrategy: DownloadStrategy = {
     if (from > 0) await hashPrefix(job, from, digester);
     if (from < size) {
       const direct = size >= DIRECT_MIN_SIZE ? await openDirectForWrite(job.dataPath, ctx.direct) : undefined;
+      // A large blob from its start is hashed by a worker from the segments it is written from
+      // (shared memory, no copy), in parallel with this thread's receiving: one core would
+      // otherwise do both (0.48 s of 1.4 s per GiB here was sha256). A resumed one goes on
+      // with the hash of its prefix here.
+      const feed = direct && from === 0 ? ctx.pool.feed(job.what) : undefined;
       try {
-        const sink = direct ? new DirectSink(job.file, direct, ctx.segments, from, job.written, DIRECT_IN_FLIGHT) : new BufferedSink(job.file, from, job.written);
-        await fetchPart(job, ctx, [from, size], sink, job.signal, { onChunk: (c) => digester.update(c) });
+        const sink = direct ? new DirectSink(job.file, direct, ctx.segments, from, job.written, DIRECT_IN_FLIGHT, feed) : new BufferedSink(job.file, from, job.written);
+        await fetchPart(job, ctx, [from, size], sink, job.signal, feed ? {} : { onChunk: (c) => digester.update(c) });
         await direct?.close();
+        if (feed) {
+          throwIfAborted(job.signal);
+          return await feed.end();
+        }
       } catch (e) {
+        feed?.cancel();
         // However the stream ended, a cancel is what happened.
         if (job.signal?.aborted) throw cancelled(job.signal);
         throw e;
