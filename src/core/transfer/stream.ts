@@ -4,8 +4,8 @@ import type { DownloadJob, DownloadStrategy } from './download';
 import { DIRECT_MIN_SIZE, openDirectForWrite } from './directio';
 import { BufferedSink, DirectSink, fetchPart } from './parts';
 
-/** Direct writes in flight for a blob in one stream: it never waits on one write (1 MiB each). */
-const DIRECT_IN_FLIGHT = 8;
+/** Direct writes (and hashes) in flight for a blob in one stream, 1 MiB each: 4 was as fast as 8 on 1 GiB and peaked 7 MB lower. */
+const DIRECT_IN_FLIGHT = 4;
 /** Bytes read per turn when an earlier run's prefix is hashed again. */
 const REHASH_READ = 1024 * 1024;
 
