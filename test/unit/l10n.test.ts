@@ -35,6 +35,13 @@ test('every %key% of package.json is in package.nls.json, and every key there is
   }
 });
 
+test('the .vsix ships package.nls.json and l10n/, where package.json says the bundles are', () => {
+  assert.equal((json('package.json') as { l10n?: string }).l10n, './l10n');
+  const ignore = readFileSync(join(ROOT, '.vscodeignore'), 'utf8');
+  assert.match(ignore, /^!package\.nls\.json$/m);
+  assert.match(ignore, /^!l10n\/\*\*$/m);
+});
+
 /** The index after the string or template literal starting at `i` (templates' `${…}` skipped too). */
 function skipLiteral(src: string, i: number): number {
   const q = src[i]!;
