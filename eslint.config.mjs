@@ -84,6 +84,16 @@ export default tseslint.config(
   // The layers of docs/architecture.md, bottom up: each may import only what is below it.
   { files: ['src/**/*.ts', 'webview/**/*.ts'], plugins: { omlmd: { rules: { layers: layersRule } } }, rules: { 'omlmd/layers': 'error' } },
   {
+    // #15: what a notification says is translated; a literal there would show in English only.
+    files: ['src/extension/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': ['error', ...['Literal', 'TemplateLiteral'].map((type) => ({
+        selector: `CallExpression[callee.property.name=/^show(Information|Warning|Error)Message$/] > ${type}.arguments:first-child`,
+        message: "A notification's message goes through vscode.l10n.t('Text with {0}', value) (model/l10n.ts's l10n.t where vscode is not imported), not a string or template literal.",
+      }))],
+    },
+  },
+  {
     files: ['src/core/**/*.ts', 'src/cli/**/*.ts', 'src/server/**/*.ts', 'webview/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { paths: [{ name: 'vscode', message: 'Only src/extension depends on VS Code (docs/architecture.md).' }] }] },
   },

@@ -49,7 +49,7 @@ export function activate(context: vscode.ExtensionContext): void {
       failed = e;
       // VS Code swallows activation errors; say it where the user looks.
       log.error(String((e as Error)?.stack ?? e));
-      void vscode.window.showErrorMessage(`omlmd failed to start: ${noLinks(String((e as Error)?.message ?? e))}`, 'Show Output').then((c) => c && log.show());
+      void vscode.window.showErrorMessage(vscode.l10n.t('omlmd failed to start: {0}', noLinks(String((e as Error)?.message ?? e))), vscode.l10n.t('Show Output')).then((c) => c && log.show());
       throw e;
     }
   };

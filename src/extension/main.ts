@@ -1,3 +1,5 @@
+// First: the VS Code-free modules' strings are looked up through vscode.l10n from their first use.
+import './l10nHost';
 import type * as vscode from 'vscode';
 import { registerCommands } from './commands';
 import { registerModelPage } from './modelPage';

@@ -126,17 +126,17 @@ export function openMetadataEditor(context: vscode.ExtensionContext, options: Me
       const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
       // *.omlmd.json is in package.json's jsonValidation: VS Code checks the saved file too.
       const name = `${fileStem(metadata.name)}.omlmd.${format}`;
-      send(BusyNotification, { busy: true, message: 'Saving…' });
+      send(BusyNotification, { busy: true, message: vscode.l10n.t('Saving…') });
       try {
-        const target = await vscode.window.showSaveDialog({ title: 'Save model metadata', saveLabel: 'Save', filters, defaultUri: folder ? vscode.Uri.joinPath(folder, name) : undefined });
+        const target = await vscode.window.showSaveDialog({ title: vscode.l10n.t('Save model metadata'), saveLabel: vscode.l10n.t('Save'), filters, defaultUri: folder ? vscode.Uri.joinPath(folder, name) : undefined });
         if (target) {
           const chosen: TextFormat = /\.json$/i.test(target.path) ? 'json' : /\.ya?ml$/i.test(target.path) ? 'yaml' : format;
           await writeAtomically(target, chosen === 'json' ? metadataToJson(metadata) : metadataToYaml(metadata));
-          void vscode.window.showInformationMessage(`Saved the metadata to ${vscode.workspace.asRelativePath(target)}`);
+          void vscode.window.showInformationMessage(vscode.l10n.t('Saved the metadata to {0}', vscode.workspace.asRelativePath(target)));
         }
         send(ValidationResultNotification, { valid: true, errors: [] }, msg.id);
       } catch (e) {
-        send(ErrorNotification, { message: `Could not save the metadata: ${messageOf(e)}` });
+        send(ErrorNotification, { message: vscode.l10n.t('Could not save the metadata: {0}', messageOf(e)) });
       } finally {
         send(BusyNotification, { busy: false });
       }

@@ -41,7 +41,7 @@ function messageOf(e: unknown): string {
 function storeOf(ref: Reference): StoreRef {
   if (ref.kind === 'registry') return { kind: 'registry', host: ref.registry };
   if (ref.kind === 'local') return { kind: 'local' };
-  throw new OmlmdError('USAGE', `the model page shows models in a registry or the Local store, not an OCI layout (${formatReference(ref)})`);
+  throw new OmlmdError('USAGE', vscode.l10n.t('the model page shows models in a registry or the Local store, not an OCI layout ({0})', formatReference(ref)));
 }
 
 /** The tree node the existing commands take for this reference (by tag, else by digest). */
@@ -92,7 +92,7 @@ class ModelPage {
     this.panel.iconPath = vscode.Uri.joinPath(media, 'omlmd.svg');
     const { webview } = this.panel;
     const uri = (file: string): string => webview.asWebviewUri(vscode.Uri.joinPath(root, file)).toString();
-    webview.html = editorHtml({ cspSource: webview.cspSource, nonce: randomBytes(18).toString('base64'), scriptUri: uri('page.js'), styleUri: uri('page.css'), codiconUri: uri('codicon.css'), title, loading: 'Loading the model page…' });
+    webview.html = editorHtml({ cspSource: webview.cspSource, nonce: randomBytes(18).toString('base64'), scriptUri: uri('page.js'), styleUri: uri('page.css'), codiconUri: uri('codicon.css'), title, loading: vscode.l10n.t('Loading the model page…') });
     const subs: vscode.Disposable[] = [];
     subs.push(
       this.panel.onDidDispose(() => {
@@ -132,7 +132,7 @@ class ModelPage {
           if (signal.aborted) return;
           this.digests = lineageDigests(lineage.nodes);
           this.post(LineageNotification, lineage);
-          const card = await loadModelCard(client, ref, referrers, signal).catch((e: unknown) => ({ text: `The model card could not be read: ${messageOf(e)}`, truncated: false }));
+          const card = await loadModelCard(client, ref, referrers, signal).catch((e: unknown) => ({ text: vscode.l10n.t('The model card could not be read: {0}', messageOf(e)), truncated: false }));
           if (card && !signal.aborted) this.post(ModelCardNotification, card);
         }),
         loadVersions(client, ref, { signal }).then((v) => {
@@ -190,7 +190,7 @@ class ModelPage {
         const text = action === 'copyReference' ? this.reference : this.digest;
         if (!text) return;
         await vscode.env.clipboard.writeText(text);
-        vscode.window.setStatusBarMessage(`Copied ${text}`, 3000);
+        vscode.window.setStatusBarMessage(vscode.l10n.t('Copied {0}', text), 3000);
         return;
       }
       // Signing, verifying and pulling name the digest the page shows, so they act on what the user sees.
@@ -222,7 +222,7 @@ export function registerModelPage(context: vscode.ExtensionContext, services: Se
     try {
       let reference = pageReference(arg);
       reference ??= await vscode.window.showInputBox({
-        title: 'Open Model Page', prompt: 'Reference: host/repo:tag, or repo:tag in the local store', ignoreFocusOut: true,
+        title: vscode.l10n.t('Open Model Page'), prompt: vscode.l10n.t('Reference: host/repo:tag, or repo:tag in the local store'), ignoreFocusOut: true,
         validateInput: (v) => { try { parseReference(v); return undefined; } catch (e) { return (e as Error).message; } },
       });
       if (!reference) return;

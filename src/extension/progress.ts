@@ -7,6 +7,7 @@
 import type { ProgressCallback } from '../core/transfer/progress';
 import { ProgressTally } from '../core/transfer/tally';
 import { humanSize } from '../core/units';
+import { l10n } from './model/l10n';
 
 /** What `vscode.Progress<{ message?: string; increment?: number }>` offers. */
 export interface ProgressSink {
@@ -24,7 +25,7 @@ export function progressReporter(progress: ProgressSink, now: () => number = Dat
     if (t - last < 200 && e.type === 'bytes') return;
     last = t;
     const pct = tally.total > 0 ? Math.min(100, (tally.done / tally.total) * 100) : 0;
-    progress.report({ increment: pct - reported, message: `${humanSize(tally.done)} of ${humanSize(tally.total)} · ${humanSize(tally.rate())}/s` });
+    progress.report({ increment: pct - reported, message: l10n.t('{0} of {1} · {2}/s', humanSize(tally.done), humanSize(tally.total), humanSize(tally.rate())) });
     reported = pct;
   };
 }

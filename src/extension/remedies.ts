@@ -4,6 +4,7 @@
  * No `vscode` import: errors.ts shows what this describes, and the unit tests read it.
  */
 import { noLinks } from './model/plainText';
+import { l10n } from './model/l10n';
 import { OmlmdError, type Remedy } from '../core/errors';
 
 export type ErrorAction =
@@ -24,65 +25,65 @@ export interface ErrorDescription {
 }
 
 const REGISTRIES = 'omlmd.registries';
-const openRegistries: ErrorButton = { title: 'Open Settings', action: { kind: 'open-settings', query: REGISTRIES } };
-const openTransfer: ErrorButton = { title: 'Open Settings', action: { kind: 'open-settings', query: 'omlmd.transfer' } };
-const retry: ErrorButton = { title: 'Retry', action: { kind: 'retry' } };
-const signIn = (registry: string): ErrorButton => ({ title: 'Sign in…', action: { kind: 'sign-in', registry } });
+const openRegistries: ErrorButton = { title: l10n.t('Open Settings'), action: { kind: 'open-settings', query: REGISTRIES } };
+const openTransfer: ErrorButton = { title: l10n.t('Open Settings'), action: { kind: 'open-settings', query: 'omlmd.transfer' } };
+const retry: ErrorButton = { title: l10n.t('Retry'), action: { kind: 'retry' } };
+const signIn = (registry: string): ErrorButton => ({ title: l10n.t('Sign in…'), action: { kind: 'sign-in', registry } });
 
 /** A setting field of one registry, as the user finds it in the Settings editor. */
 function field(name: string, host: string): string {
-  return `${name} for ${host} in the ${REGISTRIES} setting`;
+  return l10n.t('{0} for {1} in the {2} setting', name, host, REGISTRIES);
 }
 
 function checkFile(r: Extract<Remedy, { kind: 'check-file' }>): { text: string; buttons: ErrorButton[] } {
   switch (r.setting) {
     case 'caFile': case 'certFile': case 'keyFile':
-      return { text: `Check the file ${r.path} given as ${r.setting} in the ${REGISTRIES} setting.`, buttons: [openRegistries] };
-    case 'config': return { text: `Check the config file ${r.path}.`, buttons: [] };
-    case 'dockerConfig': return { text: `Check the Docker config file ${r.path}.`, buttons: [] };
-    case 'metadata': return { text: `Check the metadata file ${r.path}.`, buttons: [] };
-    case 'layout': return { text: `Check the path ${r.path}: an OCI layout is a folder with oci-layout, index.json and blobs/.`, buttons: [] };
-    case 'file': return { text: `Check the file ${r.path}.`, buttons: [] };
+      return { text: l10n.t('Check the file {0} given as {1} in the {2} setting.', r.path, r.setting, REGISTRIES), buttons: [openRegistries] };
+    case 'config': return { text: l10n.t('Check the config file {0}.', r.path), buttons: [] };
+    case 'dockerConfig': return { text: l10n.t('Check the Docker config file {0}.', r.path), buttons: [] };
+    case 'metadata': return { text: l10n.t('Check the metadata file {0}.', r.path), buttons: [] };
+    case 'layout': return { text: l10n.t('Check the path {0}: an OCI layout is a folder with oci-layout, index.json and blobs/.', r.path), buttons: [] };
+    case 'file': return { text: l10n.t('Check the file {0}.', r.path), buttons: [] };
   }
 }
 
 /** One remedy as a sentence and the buttons that carry it out. */
 export function vscodeRemedy(r: Remedy): { text: string; buttons: ErrorButton[] } {
   switch (r.kind) {
-    case 'start-registry': return { text: `Is the registry running at ${r.origin}?`, buttons: [retry] };
-    case 'check-host-name': return { text: `Check the registry host name ${r.host}.`, buttons: [openRegistries] };
-    case 'check-network': return { text: 'Check the network and proxy settings (http.proxy), or raise the omlmd.transfer.connectTimeout setting.', buttons: [retry, openTransfer] };
+    case 'start-registry': return { text: l10n.t('Is the registry running at {0}?', r.origin), buttons: [retry] };
+    case 'check-host-name': return { text: l10n.t('Check the registry host name {0}.', r.host), buttons: [openRegistries] };
+    case 'check-network': return { text: l10n.t('Check the network and proxy settings (http.proxy), or raise the omlmd.transfer.connectTimeout setting.'), buttons: [retry, openTransfer] };
     case 'raise-timeout':
       return r.timeout === 'read'
-        ? { text: `Try again, or raise the omlmd.transfer.readTimeout setting for a slow registry (${r.host}).`, buttons: [retry, openTransfer] }
-        : { text: `Raise the omlmd.transfer.connectTimeout setting for a slow registry (${r.host}).`, buttons: [retry, openTransfer] };
-    case 'trust-ca': return { text: `Set ${field('caFile', r.host)} to the certificate of the authority that signed it; insecure: true skips the check (unsafe).`, buttons: [openRegistries] };
-    case 'certificate-name': return { text: `Use the host name the certificate was issued for; insecure: true in the ${REGISTRIES} setting skips the check (unsafe).`, buttons: [openRegistries] };
-    case 'check-clock': return { text: 'Check the clock of this machine, or ask the registry operator to renew the certificate.', buttons: [] };
-    case 'client-certificate': return { text: `${r.host} asks for a client certificate: set certFile and keyFile for ${r.host} in the ${REGISTRIES} setting.`, buttons: [openRegistries] };
-    case 'use-plain-http': return { text: `If ${r.host} is a plain-HTTP registry, set ${field('plainHttp: true', r.host)}.`, buttons: [openRegistries] };
-    case 'use-https': return { text: `${r.host} speaks HTTPS: set ${field('plainHttp: false', r.host)} (and caFile if a private authority signed its certificate).`, buttons: [openRegistries] };
-    case 'sign-in': return { text: r.again ? `Check the credentials for ${r.registry}: sign in again.` : `Sign in to ${r.registry}.`, buttons: [signIn(r.registry)] };
-    case 'check-access': return { text: `Check that the account used for ${r.registry} may ${r.write ? 'push to' : 'read'} ${r.repository ?? 'this repository'}.`, buttons: [signIn(r.registry)] };
-    case 'wait': return { text: r.seconds !== undefined ? `The registry asks to wait ${Math.ceil(r.seconds)} s before trying again.` : 'Wait a while and try again.', buttons: [retry] };
-    case 'try-later': return { text: `${r.registry} is failing (HTTP ${r.status}); try again later.`, buttons: [retry] };
+        ? { text: l10n.t('Try again, or raise the omlmd.transfer.readTimeout setting for a slow registry ({0}).', r.host), buttons: [retry, openTransfer] }
+        : { text: l10n.t('Raise the omlmd.transfer.connectTimeout setting for a slow registry ({0}).', r.host), buttons: [retry, openTransfer] };
+    case 'trust-ca': return { text: l10n.t('Set {0} to the certificate of the authority that signed it; insecure: true skips the check (unsafe).', field('caFile', r.host)), buttons: [openRegistries] };
+    case 'certificate-name': return { text: l10n.t('Use the host name the certificate was issued for; insecure: true in the {0} setting skips the check (unsafe).', REGISTRIES), buttons: [openRegistries] };
+    case 'check-clock': return { text: l10n.t('Check the clock of this machine, or ask the registry operator to renew the certificate.'), buttons: [] };
+    case 'client-certificate': return { text: l10n.t('{0} asks for a client certificate: set certFile and keyFile for {0} in the {1} setting.', r.host, REGISTRIES), buttons: [openRegistries] };
+    case 'use-plain-http': return { text: l10n.t('If {0} is a plain-HTTP registry, set {1}.', r.host, field('plainHttp: true', r.host)), buttons: [openRegistries] };
+    case 'use-https': return { text: l10n.t('{0} speaks HTTPS: set {1} (and caFile if a private authority signed its certificate).', r.host, field('plainHttp: false', r.host)), buttons: [openRegistries] };
+    case 'sign-in': return { text: r.again ? l10n.t('Check the credentials for {0}: sign in again.', r.registry) : l10n.t('Sign in to {0}.', r.registry), buttons: [signIn(r.registry)] };
+    case 'check-access': return { text: r.write ? l10n.t('Check that the account used for {0} may push to {1}.', r.registry, r.repository ?? l10n.t('this repository')) : l10n.t('Check that the account used for {0} may read {1}.', r.registry, r.repository ?? l10n.t('this repository')), buttons: [signIn(r.registry)] };
+    case 'wait': return { text: r.seconds !== undefined ? l10n.t('The registry asks to wait {0} s before trying again.', Math.ceil(r.seconds)) : l10n.t('Wait a while and try again.'), buttons: [retry] };
+    case 'try-later': return { text: l10n.t('{0} is failing (HTTP {1}); try again later.', r.registry, r.status), buttons: [retry] };
     case 'check-file': return checkFile(r);
-    case 'give-cert-and-key': return { text: `Set both certFile and keyFile in the ${REGISTRIES} setting.`, buttons: [openRegistries] };
-    case 'delete-by-digest': return { text: `To remove the manifest with all its tags, delete ${r.reference}.`, buttons: [] };
-    case 'pull-one-of': return { text: `Only one of ${r.paths.map((p) => JSON.stringify(p)).join(' and ')} can be written: ask whoever pushed the artifact to push it again with distinct file names.`, buttons: [] };
-    case 'give-files-or-uri': return { text: 'Choose model files or a folder, or set uri in the metadata for a metadata-only artifact.', buttons: [] };
-    case 'follow-symlinks': return { text: `Remove the link ${r.link} from the folder, or choose ${r.target} itself as a file to push.`, buttons: [] };
-    case 'enable-deletes': return { text: `Deletes are turned off on ${r.registry}: its operator can enable them (storage.delete).`, buttons: [] };
-    case 'log-in-again': return { text: `Sign in to ${r.registry} again.`, buttons: [signIn(r.registry)] };
-    case 'inspect-artifact': return { text: `Open ${r.reference} in the Models view (Inspect Manifest) to see what it is.`, buttons: [] };
-    case 'check-encryption-recipient': return { text: `Check ${JSON.stringify(r.recipient)} in the omlmd.push.encryptRecipients setting: each entry is jwe:/path/to/public.pem (an RSA or EC key) or provider:NAME[:PARAM] configured in OCICRYPT_KEYPROVIDER_CONFIG.`, buttons: [{ title: 'Open Settings', action: { kind: 'open-settings', query: 'omlmd.push.encryptRecipients' } }] };
-    case 'give-decryption-key': return { text: 'Set omlmd.decryptionKeys to the private key of one of its recipients.', buttons: [{ title: 'Open Settings', action: { kind: 'open-settings', query: 'omlmd.decryptionKeys' } }] };
-    case 'metadata-as-metadata': return { text: 'Give the metadata as metadata, not as a model file.', buttons: [] };
-    case 'name-a-tag': return { text: `Name a tag, e.g. ${r.example}.`, buttons: [] };
-    case 'choose-base-image': return { text: 'Choose a runnable base image with sh, ln and sleep (busybox, ubi-micro, ...), or the default one.', buttons: [] };
-    case 'give-base-image': return { text: 'Or choose another base image for the ModelCar.', buttons: [] };
-    case 'remove-stale-lock': return { text: `If no other omlmd process is using it, delete ${r.path}.`, buttons: [] };
-    case 'server-token': return { text: `Set the token of the search server ${r.server}.`, buttons: [{ title: 'Set Token…', action: { kind: 'set-server-token' } }] };
+    case 'give-cert-and-key': return { text: l10n.t('Set both certFile and keyFile in the {0} setting.', REGISTRIES), buttons: [openRegistries] };
+    case 'delete-by-digest': return { text: l10n.t('To remove the manifest with all its tags, delete {0}.', r.reference), buttons: [] };
+    case 'pull-one-of': return { text: l10n.t('Only one of {0} can be written: ask whoever pushed the artifact to push it again with distinct file names.', r.paths.map((p) => JSON.stringify(p)).join(l10n.t({ message: ' and ', comment: 'Between the quoted file names of "Only one of {0} can be written"' }))), buttons: [] };
+    case 'give-files-or-uri': return { text: l10n.t('Choose model files or a folder, or set uri in the metadata for a metadata-only artifact.'), buttons: [] };
+    case 'follow-symlinks': return { text: l10n.t('Remove the link {0} from the folder, or choose {1} itself as a file to push.', r.link, r.target), buttons: [] };
+    case 'enable-deletes': return { text: l10n.t('Deletes are turned off on {0}: its operator can enable them (storage.delete).', r.registry), buttons: [] };
+    case 'log-in-again': return { text: l10n.t('Sign in to {0} again.', r.registry), buttons: [signIn(r.registry)] };
+    case 'inspect-artifact': return { text: l10n.t('Open {0} in the Models view (Inspect Manifest) to see what it is.', r.reference), buttons: [] };
+    case 'check-encryption-recipient': return { text: l10n.t('Check {0} in the omlmd.push.encryptRecipients setting: each entry is jwe:/path/to/public.pem (an RSA or EC key) or provider:NAME[:PARAM] configured in OCICRYPT_KEYPROVIDER_CONFIG.', JSON.stringify(r.recipient)), buttons: [{ title: l10n.t('Open Settings'), action: { kind: 'open-settings', query: 'omlmd.push.encryptRecipients' } }] };
+    case 'give-decryption-key': return { text: l10n.t('Set omlmd.decryptionKeys to the private key of one of its recipients.'), buttons: [{ title: l10n.t('Open Settings'), action: { kind: 'open-settings', query: 'omlmd.decryptionKeys' } }] };
+    case 'metadata-as-metadata': return { text: l10n.t('Give the metadata as metadata, not as a model file.'), buttons: [] };
+    case 'name-a-tag': return { text: l10n.t('Name a tag, e.g. {0}.', r.example), buttons: [] };
+    case 'choose-base-image': return { text: l10n.t('Choose a runnable base image with sh, ln and sleep (busybox, ubi-micro, ...), or the default one.'), buttons: [] };
+    case 'give-base-image': return { text: l10n.t('Or choose another base image for the ModelCar.'), buttons: [] };
+    case 'remove-stale-lock': return { text: l10n.t('If no other omlmd process is using it, delete {0}.', r.path), buttons: [] };
+    case 'server-token': return { text: l10n.t('Set the token of the search server {0}.', r.server), buttons: [{ title: l10n.t('Set Token…'), action: { kind: 'set-server-token' } }] };
     case 'say': return { text: sentence(r.text), buttons: [] };
     default: {
       const never: never = r;
@@ -116,14 +117,14 @@ export function adviceForVsCode(e: OmlmdError, registry?: string): { texts: stri
   if (OmlmdError.is(e, 'UNAUTHORIZED', 'DENIED') && registry) add(signIn(registry));
   if (e.code === 'TLS') add(openRegistries);
   if (OmlmdError.is(e, 'NETWORK', 'TOOMANYREQUESTS', 'HTTP')) add(retry);
-  add({ title: 'Show Output', action: { kind: 'show-output' } });
+  add({ title: l10n.t('Show Output'), action: { kind: 'show-output' } });
   return { texts, buttons };
 }
 
 /** The message of an error notification (the error, then its remedies) and its buttons. */
 export function describeForVsCode(e: unknown, registry?: string): ErrorDescription {
   if (!(e instanceof OmlmdError)) {
-    return { message: `Unexpected error: ${noLinks(String((e as Error)?.message ?? e))}`, buttons: [{ title: 'Show Output', action: { kind: 'show-output' } }] };
+    return { message: l10n.t('Unexpected error: {0}', noLinks(String((e as Error)?.message ?? e))), buttons: [{ title: l10n.t('Show Output'), action: { kind: 'show-output' } }] };
   }
   const { texts, buttons } = adviceForVsCode(e, registry);
   // The message quotes registry text (errors[].message, a body's first line): inert here.

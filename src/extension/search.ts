@@ -34,12 +34,19 @@ export function registerSearch(context: vscode.ExtensionContext, services: Servi
   async function indexStores(only?: Extract<BrowserNode, { kind: 'registry' | 'localStore' }>): Promise<void> {
     const store = only ? (only.kind === 'localStore' ? { kind: 'local' as const } : { kind: 'registry' as const, host: only.host }) : undefined;
     const settings = store?.kind === 'registry' ? services.config.registries.find((r) => r.host === store.host) : undefined;
-    await withCrawl(`Indexing ${store ? (store.kind === 'local' ? 'the Local store' : store.host) : 'the Local store and registries'}…`, async (signal) => {
+    const title = !store ? vscode.l10n.t('Indexing the Local store and registries…') : store.kind === 'local' ? vscode.l10n.t('Indexing the Local store…') : vscode.l10n.t('Indexing {0}…', store.host);
+    await withCrawl(title, async (signal) => {
       const report = await finder.crawl(store, { signal, repositories: settings?.repositories });
       crawled = true;
       for (const p of report.problems) services.log.warn(`index: ${p.target}: ${p.message}`);
       services.log.info(`indexed ${report.indexed} new, ${report.unchanged} unchanged, ${report.removed} removed; ${report.problems.length} problems`);
-      if (only) void vscode.window.showInformationMessage(`Indexed ${report.indexed + report.unchanged} model${report.indexed + report.unchanged === 1 ? '' : 's'}${report.problems.length ? ` (${report.problems.length} skipped: see Output)` : ''}.`);
+      if (only) {
+        const n = report.indexed + report.unchanged;
+        const skipped = report.problems.length;
+        void vscode.window.showInformationMessage(skipped
+          ? (n === 1 ? vscode.l10n.t('Indexed {0} model ({1} skipped: see Output).', n, skipped) : vscode.l10n.t('Indexed {0} models ({1} skipped: see Output).', n, skipped))
+          : (n === 1 ? vscode.l10n.t('Indexed {0} model.', n) : vscode.l10n.t('Indexed {0} models.', n)));
+      }
     });
   }
 
@@ -61,12 +68,16 @@ export function registerSearch(context: vscode.ExtensionContext, services: Servi
     if (!q) return;
     const res = await finder.search(q.query, { sort: q.sort, desc: true });
     if (res.items.length === 0) {
-      void vscode.window.showInformationMessage(`No model matches ${q.query}`);
+      void vscode.window.showInformationMessage(vscode.l10n.t('No model matches {0}', q.query));
       return;
     }
     const picked = await vscode.window.showQuickPick(
       res.items.map((d) => ({ label: `$(package) ${(d as unknown as { name?: string }).name ?? d.reference}`, description: d.reference, detail: describeDoc(d), doc: d })),
-      { title: `${res.items.length}${res.next !== undefined ? '+' : ''} model${res.items.length === 1 ? '' : 's'} for ${q.query}`, matchOnDescription: true, matchOnDetail: true },
+      {
+        // The count, with + when the server has more than it sent.
+        title: res.items.length === 1 ? vscode.l10n.t('{0} model for {1}', `1${res.next !== undefined ? '+' : ''}`, q.query) : vscode.l10n.t('{0} models for {1}', `${res.items.length}${res.next !== undefined ? '+' : ''}`, q.query),
+        matchOnDescription: true, matchOnDetail: true,
+      },
     );
     if (!picked) return;
     const store = storeOf(picked.doc);
@@ -78,7 +89,7 @@ export function registerSearch(context: vscode.ExtensionContext, services: Servi
     }
     if (!(await tree.revealTag(view, store, picked.doc.repository, picked.doc.tag, { expand: true }))) {
       await vscode.env.clipboard.writeText(picked.doc.reference);
-      void vscode.window.showInformationMessage(`Copied ${picked.doc.reference} (not shown in the tree: add its registry or repository)`);
+      void vscode.window.showInformationMessage(vscode.l10n.t('Copied {0} (not shown in the tree: add its registry or repository)', picked.doc.reference));
     }
   });
 
@@ -86,17 +97,17 @@ export function registerSearch(context: vscode.ExtensionContext, services: Servi
   function askQuery(fields: string[]): Promise<{ query: string; sort?: string } | undefined> {
     return new Promise((resolve) => {
       const qp = vscode.window.createQuickPick<Item>();
-      qp.title = 'Find models (JSONPath, as omlmd query)';
+      qp.title = vscode.l10n.t('Find models (JSONPath, as omlmd query)');
       qp.placeholder = "$[?@.customProperties.accuracy > 0.95 && @.model_format_name == 'onnx']";
       const base: Item[] = [
-        { label: 'Examples', kind: vscode.QuickPickItemKind.Separator },
+        { label: vscode.l10n.t('Examples'), kind: vscode.QuickPickItemKind.Separator },
         ...QUERY_EXAMPLES.map((e) => ({ label: e.query, description: e.description, insert: e.query })),
-        { label: 'Fields', kind: vscode.QuickPickItemKind.Separator },
-        ...fields.slice(0, 40).map((f) => ({ label: `@.${f}`, description: 'insert field', insert: `@.${f}` })),
+        { label: vscode.l10n.t('Fields'), kind: vscode.QuickPickItemKind.Separator },
+        ...fields.slice(0, 40).map((f) => ({ label: `@.${f}`, description: vscode.l10n.t('insert field'), insert: `@.${f}` })),
       ];
       const refresh = () => {
         const v = qp.value.trim();
-        qp.items = v ? [{ label: `$(search) ${v}`, description: 'run this query', run: true, alwaysShow: true }, ...base] : base;
+        qp.items = v ? [{ label: `$(search) ${v}`, description: vscode.l10n.t('run this query'), run: true, alwaysShow: true }, ...base] : base;
       };
       refresh();
       qp.onDidChangeValue(refresh);
@@ -120,7 +131,7 @@ export function registerSearch(context: vscode.ExtensionContext, services: Servi
   }
 
   register('omlmd.setSearchServerToken', async () => {
-    const t = await vscode.window.showInputBox({ title: 'Search server token', prompt: 'Bearer token of omlmd serve (empty to forget it)', password: true });
+    const t = await vscode.window.showInputBox({ title: vscode.l10n.t('Search server token'), prompt: vscode.l10n.t('Bearer token of omlmd serve (empty to forget it)'), password: true });
     if (t === undefined) return;
     if (t) await context.secrets.store(SERVER_TOKEN, t);
     else await context.secrets.delete(SERVER_TOKEN);

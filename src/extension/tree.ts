@@ -195,19 +195,19 @@ export class RegistryTreeProvider implements vscode.TreeDataProvider<BrowserNode
     };
     switch (n.kind) {
       case 'localStore': {
-        const t = item('Local store', C.Collapsed, 'database', 'localStore');
-        t.description = 'on this machine';
-        t.tooltip = `The embedded store: an OCI image layout in ${this.services.client().home}/store. No server needed.`;
+        const t = item(vscode.l10n.t('Local store'), C.Collapsed, 'database', 'localStore');
+        t.description = vscode.l10n.t('on this machine');
+        t.tooltip = vscode.l10n.t('The embedded store: an OCI image layout in {0}/store. No server needed.', this.services.client().home);
         return t;
       }
       case 'registry': {
         const t = item(n.host, C.Collapsed, 'server', 'registry');
-        t.tooltip = `OCI registry ${n.host}`;
+        t.tooltip = vscode.l10n.t('OCI registry {0}', n.host);
         return t;
       }
       case 'repository': {
         const t = item(n.repository, C.Collapsed, 'repo', 'repository');
-        if (n.added) t.description = 'added';
+        if (n.added) t.description = vscode.l10n.t('added');
         return t;
       }
       case 'tag': {
@@ -215,7 +215,7 @@ export class RegistryTreeProvider implements vscode.TreeDataProvider<BrowserNode
         const age = n.created ? ageOf(n.created) : undefined;
         if (age) {
           t.description = age;
-          t.tooltip = `${n.repository}:${n.tag}, created ${n.created}`;
+          t.tooltip = vscode.l10n.t('{0}, created {1}', `${n.repository}:${n.tag}`, String(n.created));
         }
         return t;
       }
@@ -236,11 +236,11 @@ export class RegistryTreeProvider implements vscode.TreeDataProvider<BrowserNode
       case 'file': {
         const t = item(n.path, C.None, n.encrypted ? 'lock' : n.role === 'model' ? 'file-binary' : 'file', 'file');
         t.description = fileDescription(n);
-        t.tooltip = `${n.path}\n${n.mediaType}\n${n.digest}${n.encrypted ? '\nEncrypted (ocicrypt): Pull to Workspace decrypts it with a key in omlmd.decryptionKeys' : ''}`;
+        t.tooltip = `${n.path}\n${n.mediaType}\n${n.digest}${n.encrypted ? `\n${vscode.l10n.t('Encrypted (ocicrypt): Pull to Workspace decrypts it with a key in omlmd.decryptionKeys')}` : ''}`;
         return t;
       }
       case 'metadata':
-        return item('metadata', C.Collapsed, 'symbol-property', 'metadata');
+        return item(vscode.l10n.t('metadata'), C.Collapsed, 'symbol-property', 'metadata');
       case 'field': {
         const t = item(n.key, C.None, 'symbol-field', 'field');
         t.description = n.value;
@@ -248,8 +248,8 @@ export class RegistryTreeProvider implements vscode.TreeDataProvider<BrowserNode
         return t;
       }
       case 'loadMore': {
-        const t = item('Load more…', C.None, 'ellipsis', 'loadMore');
-        t.command = { command: 'omlmd.loadMore', title: 'Load more', arguments: [n] };
+        const t = item(vscode.l10n.t('Load more…'), C.None, 'ellipsis', 'loadMore');
+        t.command = { command: 'omlmd.loadMore', title: vscode.l10n.t('Load more'), arguments: [n] };
         return t;
       }
       case 'message': {
@@ -258,7 +258,7 @@ export class RegistryTreeProvider implements vscode.TreeDataProvider<BrowserNode
           t.description = n.fix.title;
           t.command = { command: n.fix.command, title: n.fix.title, arguments: n.fix.args ?? [] };
         }
-        t.tooltip = [n.text, n.detail, n.fix ? `Click: ${n.fix.title}` : undefined].filter(Boolean).join('\n');
+        t.tooltip = [n.text, n.detail, n.fix ? vscode.l10n.t('Click: {0}', n.fix.title) : undefined].filter(Boolean).join('\n');
         return t;
       }
     }

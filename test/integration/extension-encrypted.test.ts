@@ -133,6 +133,8 @@ describe('extension: encrypted models (real registry)', () => {
     const s = props['omlmd.push.encryptRecipients'];
     assert.equal(s?.type, 'array');
     assert.deepEqual(s.default, []);
-    assert.match(s.markdownDescription, /jwe:.*provider:NAME/);
+    // The manifest names its English text by a package.nls.json key (%key%).
+    const nls = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.nls.json'), 'utf8')) as Record<string, string>;
+    assert.match(s.markdownDescription.replace(/^%(.+)%$/, (_, key: string) => nls[key] ?? _), /jwe:.*provider:NAME/);
   });
 });

@@ -29,6 +29,8 @@ function standIn() {
   const vscode = {
     Disposable,
     EventEmitter,
+    // English, with VS Code's positional placeholders filled in.
+    l10n: { t: (message: string, ...args: unknown[]) => message.replace(/{(\d+)}/g, (m, i: string) => String(args[Number(i)] ?? m)) },
     window: {
       createOutputChannel: () => ({ info() {}, error() {}, show() {}, dispose() {} }),
       createTreeView: (id: string, options: never) => { views.push({ id, options }); return { dispose() {} }; },

@@ -1,4 +1,5 @@
 import { mdText } from './plainText';
+import { l10n } from './l10n';
 import { describeState, type SignatureStates } from './trustFlow';
 import { BUNDLE_MEDIA_TYPE, MODEL_SIGNATURE_PREDICATE } from '../../core/trust';
 import type { OmlmdClient } from '../../core/client';
@@ -126,7 +127,7 @@ export function errorNode(parentId: string, e: unknown, store?: StoreRef): Brows
   const err = e instanceof OmlmdError ? e : undefined;
   const text = err ? err.message : String((e as Error)?.message ?? e);
   const advice = err ? adviceForVsCode(err, store?.kind === 'registry' ? store.host : undefined) : undefined;
-  let fix: FixAction = { title: 'Retry', command: 'omlmd.refresh' };
+  let fix: FixAction = { title: l10n.t('Retry'), command: 'omlmd.refresh' };
   for (const b of advice?.buttons ?? []) {
     const a = b.action;
     if (a.kind === 'sign-in') fix = { title: b.title, command: 'omlmd.signIn', args: [a.registry] };
@@ -152,12 +153,20 @@ export function ageOf(created: string, now = Date.now()): string | undefined {
   const t = Date.parse(created);
   if (Number.isNaN(t)) return undefined;
   const s = Math.max(0, Math.round((now - t) / 1000));
-  const units: [number, string][] = [[365 * 86400, 'year'], [30 * 86400, 'month'], [7 * 86400, 'week'], [86400, 'day'], [3600, 'hour'], [60, 'minute']];
-  for (const [size, name] of units) {
+  // One message per unit and number: a translation may need other words than a plural -s.
+  const units: [number, (n: number) => string][] = [
+    [365 * 86400, (n) => (n === 1 ? l10n.t('{0} year ago', n) : l10n.t('{0} years ago', n))],
+    [30 * 86400, (n) => (n === 1 ? l10n.t('{0} month ago', n) : l10n.t('{0} months ago', n))],
+    [7 * 86400, (n) => (n === 1 ? l10n.t('{0} week ago', n) : l10n.t('{0} weeks ago', n))],
+    [86400, (n) => (n === 1 ? l10n.t('{0} day ago', n) : l10n.t('{0} days ago', n))],
+    [3600, (n) => (n === 1 ? l10n.t('{0} hour ago', n) : l10n.t('{0} hours ago', n))],
+    [60, (n) => (n === 1 ? l10n.t('{0} minute ago', n) : l10n.t('{0} minutes ago', n))],
+  ];
+  for (const [size, say] of units) {
     const n = Math.floor(s / size);
-    if (n >= 1) return `${n} ${name}${n === 1 ? '' : 's'} ago`;
+    if (n >= 1) return say(n);
   }
-  return 'just now';
+  return l10n.t('just now');
 }
 
 /**
@@ -300,8 +309,8 @@ export class RegistryBrowser {
         const why = e instanceof OmlmdError ? e.message : String(e);
         return [
           ...added,
-          { kind: 'message', id: `${parentId}/nocatalog`, severity: 'info', text: `The registry does not list its repositories (${why})`, fix: { title: 'Add repository…', command: 'omlmd.addRepository', args: [store.host] } },
-          ...(OmlmdError.is(e, 'UNAUTHORIZED', 'DENIED') ? [{ kind: 'message', id: `${parentId}/signin`, severity: 'info', text: 'Sign in to see private repositories', fix: { title: 'Sign in…', command: 'omlmd.signIn', args: [store.host] } } as BrowserNode] : []),
+          { kind: 'message', id: `${parentId}/nocatalog`, severity: 'info', text: l10n.t('The registry does not list its repositories ({0})', why), fix: { title: l10n.t('Add repository…'), command: 'omlmd.addRepository', args: [store.host] } },
+          ...(OmlmdError.is(e, 'UNAUTHORIZED', 'DENIED') ? [{ kind: 'message', id: `${parentId}/signin`, severity: 'info', text: l10n.t('Sign in to see private repositories'), fix: { title: l10n.t('Sign in…'), command: 'omlmd.signIn', args: [store.host] } } as BrowserNode] : []),
         ];
       }
       throw e;
@@ -314,7 +323,7 @@ export class RegistryBrowser {
       out.push({ kind: 'loadMore', id: `${parentId}/more:${page.next}`, parent, last: page.next });
     }
     if (out.length === 0 && !last) {
-      out.push({ kind: 'message', id: `${parentId}/empty`, severity: 'info', text: store.kind === 'local' ? 'No models yet' : 'No repositories', fix: { title: 'Push Model…', command: 'omlmd.pushModel' } });
+      out.push({ kind: 'message', id: `${parentId}/empty`, severity: 'info', text: store.kind === 'local' ? l10n.t('No models yet') : l10n.t('No repositories'), fix: { title: l10n.t('Push Model…'), command: 'omlmd.pushModel' } });
     }
     return out;
   }
@@ -322,7 +331,7 @@ export class RegistryBrowser {
   private async tags(node: Extract<BrowserNode, { kind: 'repository' }>, signal?: AbortSignal): Promise<BrowserNode[]> {
     // `sha256-<hex>` tags hold referrers lists (the tag schema): their artifacts show under the artifact they refer to.
     const tags = (await this.client().tags(referenceFor(node.store, node.repository), { signal })).filter((t) => !isReferrersTag(t));
-    if (tags.length === 0) return [{ kind: 'message', id: `${node.id}/empty`, severity: 'info', text: 'No tags' }];
+    if (tags.length === 0) return [{ kind: 'message', id: `${node.id}/empty`, severity: 'info', text: l10n.t('No tags') }];
     // Newest-looking first by name (version-like tags descending) until the created times arrive.
     const byName = sortTags(tags, 'name');
     const dates = this.dates?.of(node.id);
@@ -338,16 +347,16 @@ export class RegistryBrowser {
     const info = await this.client().inspect(referenceFor(node.store, node.repository, node.tag), { signal });
     const md = info.metadata;
     const isModel = info.view.flavor !== 'other';
-    const label = md?.name || (isModel ? `${node.repository}:${node.tag}` : info.view.artifactType ?? 'artifact');
+    const label = md?.name || (isModel ? `${node.repository}:${node.tag}` : info.view.artifactType ?? l10n.t('artifact'));
     const fmt = formatLabel(md);
     const size = info.manifest.layers.reduce((n, l) => n + l.size, 0);
     const description = [fmt, humanSize(size), info.descriptor.digest.slice(7, 19)].filter(Boolean).join(' · ');
     // Everything but our own words is registry text: escaped, so no link, image or emphasis shows (plainText.ts).
-    const lines = [`**${mdText(label)}**`, '', mdText(formatReference(referenceFor(node.store, node.repository, node.tag))), '', `Digest: ${mdText(info.descriptor.digest)}`];
+    const lines = [`**${mdText(label)}**`, '', mdText(formatReference(referenceFor(node.store, node.repository, node.tag))), '', l10n.t('Digest: {0}', mdText(info.descriptor.digest))];
     if (md) {
       for (const [k, v] of Object.entries(md)) if (v !== null && v !== undefined && !(typeof v === 'object' && Object.keys(v).length === 0)) lines.push(`- ${mdText(k)}: ${mdText(typeof v === 'string' ? v : JSON.stringify(v))}`);
     }
-    if (info.view.metadataOnly) lines.push('', 'Metadata only: the model lives at its `uri`.');
+    if (info.view.metadataOnly) lines.push('', l10n.t('Metadata only: the model lives at its `uri`.'));
     let shown = description;
     if (this.signatures && isModel) {
       // From the manifest and the bundle only; a failure to look is left out, never shown as "unsigned".
@@ -367,7 +376,7 @@ export class RegistryBrowser {
       .filter((f) => f.role !== 'metadata')
       .map((f) => ({ kind: 'file', id: `${node.id}/file:${f.path}`, path: f.path, size: f.descriptor.size, mediaType: f.descriptor.mediaType, role: f.role, digest: f.descriptor.digest, ...(f.encrypted ? { encrypted: true, recipients: recipientCount(f.descriptor) } : {}), owner: { store: node.store, repository: node.repository, digest: info.descriptor.digest } }));
     if (info.metadata) files.push({ kind: 'metadata', id: `${node.id}/metadata`, store: node.store, repository: node.repository, tag: node.tag, metadata: info.metadata });
-    if (files.length === 0) files.push({ kind: 'message', id: `${node.id}/nofiles`, severity: 'info', text: 'No files' });
+    if (files.length === 0) files.push({ kind: 'message', id: `${node.id}/nofiles`, severity: 'info', text: l10n.t('No files') });
     return [...files, ...(await this.referrers(node, info.descriptor.digest, signal))];
   }
 
@@ -379,7 +388,7 @@ export class RegistryBrowser {
     } catch (e) {
       if (OmlmdError.is(e, 'CANCELLED')) return [];
       const err = errorNode(`${parent.id}/referrers`, e, parent.store);
-      return [{ ...err, text: `Cannot list referrers: ${(err as { text: string }).text}` } as BrowserNode];
+      return [{ ...err, text: l10n.t('Cannot list referrers: {0}', (err as { text: string }).text) } as BrowserNode];
     }
   }
 
@@ -390,7 +399,7 @@ export class RegistryBrowser {
       .map((f) => ({ kind: 'file', id: `${node.id}/file:${f.path}`, path: f.path, size: f.descriptor.size, mediaType: f.descriptor.mediaType, role: f.role, digest: f.descriptor.digest, ...(f.encrypted ? { encrypted: true, recipients: recipientCount(f.descriptor) } : {}), owner: { store: node.store, repository: node.repository, digest: info.descriptor.digest } }));
     if (files.length === 0 && info.view.files.length > 0) {
       const size = info.manifest.layers.reduce((n, l) => n + l.size, 0);
-      files.push({ kind: 'message', id: `${node.id}/layers`, severity: 'info', text: `${info.manifest.layers.length} layer${info.manifest.layers.length === 1 ? '' : 's'}, ${humanSize(size)}` });
+      files.push({ kind: 'message', id: `${node.id}/layers`, severity: 'info', text: info.manifest.layers.length === 1 ? l10n.t('{0} layer, {1}', 1, humanSize(size)) : l10n.t('{0} layers, {1}', info.manifest.layers.length, humanSize(size)) });
     }
     return [...files, ...(await this.referrers(node, node.digest, signal))];
   }
@@ -404,13 +413,13 @@ export function nodesForTag(store: StoreRef, repository: string, tag: string): {
 }
 
 const KNOWN_TYPES: Record<string, string> = {
-  [MODELCAR_ARTIFACT_TYPE]: 'ModelCar image',
-  [MODEL_CARD_ARTIFACT_TYPE]: 'Model card',
-  [ATTACHMENT_ARTIFACT_TYPE]: 'Attachment',
-  'application/spdx+json': 'SBOM (SPDX)',
-  'application/vnd.cyclonedx+json': 'SBOM (CycloneDX)',
-  'application/vnd.dev.sigstore.bundle.v0.3+json': 'Signature (Sigstore)',
-  'application/vnd.in-toto+json': 'Attestation (in-toto)',
+  [MODELCAR_ARTIFACT_TYPE]: l10n.t('ModelCar image'),
+  [MODEL_CARD_ARTIFACT_TYPE]: l10n.t('Model card'),
+  [ATTACHMENT_ARTIFACT_TYPE]: l10n.t('Attachment'),
+  'application/spdx+json': l10n.t('SBOM (SPDX)'),
+  'application/vnd.cyclonedx+json': l10n.t('SBOM (CycloneDX)'),
+  'application/vnd.dev.sigstore.bundle.v0.3+json': l10n.t('Signature (Sigstore)'),
+  'application/vnd.in-toto+json': l10n.t('Attestation (in-toto)'),
 };
 
 /** A referrer as a tree row: what it is (by artifact type), when, and its digest. */
@@ -419,10 +428,10 @@ export function referrerNode(parent: { id: string; store: StoreRef; repository: 
   const ann = r.annotations ?? {};
   const predicate = ann['dev.sigstore.bundle.predicateType'];
   // A bundle is a model signature or an attestation: which one, by its predicate type.
-  const label = type === BUNDLE_MEDIA_TYPE && predicate && predicate !== MODEL_SIGNATURE_PREDICATE ? `Attestation (${predicate})` : (KNOWN_TYPES[type] ?? type);
+  const label = type === BUNDLE_MEDIA_TYPE && predicate && predicate !== MODEL_SIGNATURE_PREDICATE ? l10n.t('Attestation ({0})', predicate) : (KNOWN_TYPES[type] ?? type);
   const created = ann['org.opencontainers.image.created'];
   const description = [created?.slice(0, 10), r.digest.slice(7, 19)].filter(Boolean).join(' · ');
-  const lines = [`**${mdText(label)}**`, '', `Artifact type: ${mdText(type)}`, `Digest: ${mdText(r.digest)}`];
+  const lines = [`**${mdText(label)}**`, '', l10n.t('Artifact type: {0}', mdText(type)), l10n.t('Digest: {0}', mdText(r.digest))];
   for (const [k, v] of Object.entries(ann)) if (k !== 'dev.omlmd.model.metadata') lines.push(`- ${mdText(k)}: ${mdText(v)}`);
   return { kind: 'referrer', id: `${parent.id}/ref:${r.digest}`, store: parent.store, repository: parent.repository, digest: r.digest, artifactType: r.artifactType, label, description, tooltip: lines.join('\n') };
 }
@@ -431,5 +440,5 @@ export function referrerNode(parent: { id: string; store: StoreRef; repository: 
 export function fileDescription(n: Extract<BrowserNode, { kind: 'file' }>): string {
   if (!n.encrypted) return humanSize(n.size);
   const r = n.recipients ?? 0;
-  return `${humanSize(n.size)} · ${r > 0 ? `encrypted for ${r} recipient${r === 1 ? '' : 's'}` : 'encrypted'}`;
+  return `${humanSize(n.size)} · ${r === 0 ? l10n.t('encrypted') : r === 1 ? l10n.t('encrypted for {0} recipient', r) : l10n.t('encrypted for {0} recipients', r)}`;
 }

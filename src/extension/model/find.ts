@@ -7,6 +7,7 @@ import { fieldPaths, query, type QueryResult } from '../../core/search/query';
 import { RemoteIndex } from '../../core/search/remote';
 import type { SearchIndex } from '../../core/search/backend';
 import type { StoreRef } from './browser';
+import { l10n } from './l10n';
 
 /**
  * "Find models…" without VS Code: the same JSONPath language as `omlmd query`, answered by
@@ -16,11 +17,11 @@ import type { StoreRef } from './browser';
  */
 
 export const QUERY_EXAMPLES: { query: string; description: string }[] = [
-  { query: '$[?@.customProperties.accuracy > 0.95]', description: 'accuracy above 0.95' },
-  { query: "$[?@.model_format_name == 'onnx']", description: 'ONNX models' },
-  { query: "$[?search(@.name, '[Ii][Rr][Ii][Ss]')]", description: 'name contains "iris" (any case; patterns are I-Regexp, which has no flags)' },
-  { query: "$[?@.author == 'Jane Doe' && @.customProperties.license == 'Apache-2.0']", description: 'by author and license' },
-  { query: '$[*]', description: 'every model' },
+  { query: '$[?@.customProperties.accuracy > 0.95]', description: l10n.t('accuracy above 0.95') },
+  { query: "$[?@.model_format_name == 'onnx']", description: l10n.t('ONNX models') },
+  { query: "$[?search(@.name, '[Ii][Rr][Ii][Ss]')]", description: l10n.t('name contains "iris" (any case; patterns are I-Regexp, which has no flags)') },
+  { query: "$[?@.author == 'Jane Doe' && @.customProperties.license == 'Apache-2.0']", description: l10n.t('by author and license') },
+  { query: '$[*]', description: l10n.t('every model') },
 ];
 
 export class ModelFinder {

@@ -4,6 +4,7 @@ import { OmlmdError, toOmlmdError } from '../../core/errors';
 import { parsePrivateKey, parsePublicKey } from '../../core/crypt/jwe';
 import { keyProviderKey } from '../../core/crypt/keyprovider';
 import type { Recipient } from '../../core/crypt';
+import { l10n } from './l10n';
 
 /**
  * The private keys in `omlmd.decryptionKeys` (PEM files), for pulling encrypted models: read
@@ -18,7 +19,7 @@ export async function decryptionKeysFor(paths: string[], ask: (path: string) => 
     try {
       pem = await readFile(path);
     } catch (e) {
-      throw toOmlmdError(e, `cannot read the decryption key ${path}`);
+      throw toOmlmdError(e, l10n.t('cannot read the decryption key {0}', path));
     }
     let passphrase: string | undefined;
     if (pem.includes('ENCRYPTED')) {
@@ -48,17 +49,17 @@ export async function encryptionRecipientsFor(entries: string[], env: NodeJS.Pro
         out.push(keyProviderKey(entry, env.OCICRYPT_KEYPROVIDER_CONFIG || undefined));
         continue;
       }
-      if (m && m[1] !== 'jwe') throw new OmlmdError('USAGE', `${entry}: only JWE recipients (jwe:PUBLIC-KEY.pem) and key providers (provider:NAME) can encrypt, not ${m[1]}`);
+      if (m && m[1] !== 'jwe') throw new OmlmdError('USAGE', l10n.t('{0}: only JWE recipients (jwe:PUBLIC-KEY.pem) and key providers (provider:NAME) can encrypt, not {1}', entry, m[1]!));
       const path = m ? m[2]! : entry;
       let pem: Buffer;
       try {
         pem = await readFile(path);
       } catch (e) {
-        throw toOmlmdError(e, `cannot read the recipient's public key ${path}`);
+        throw toOmlmdError(e, l10n.t("cannot read the recipient's public key {0}", path));
       }
       out.push({ key: parsePublicKey(pem, path), source: path });
     } catch (e) {
-      const err = toOmlmdError(e, `cannot use the recipient ${entry}`);
+      const err = toOmlmdError(e, l10n.t('cannot use the recipient {0}', entry));
       throw err.with({ remedies });
     }
   }

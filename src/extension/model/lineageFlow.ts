@@ -5,6 +5,7 @@ import { ATTACHMENT_ARTIFACT_TYPE } from '../../core/lineage/attach';
 import { MODEL_CARD_ARTIFACT_TYPE } from '../../core/lineage/modelcard';
 import { formatReference, isValidTag, parseReference } from '../../core/oci/reference';
 import type { ProgressCallback } from '../../core/transfer/progress';
+import { l10n } from './l10n';
 
 /**
  * "Attach File…" and "Build ModelCar Image…" on an artifact node, without VS Code: the
@@ -19,12 +20,12 @@ export interface ArtifactTypeChoice {
 }
 
 export const ATTACH_TYPE_CHOICES: ArtifactTypeChoice[] = [
-  { label: 'Attachment', description: ATTACHMENT_ARTIFACT_TYPE, artifactType: ATTACHMENT_ARTIFACT_TYPE },
-  { label: 'Model card', description: MODEL_CARD_ARTIFACT_TYPE, artifactType: MODEL_CARD_ARTIFACT_TYPE },
-  { label: 'SBOM (SPDX)', description: 'application/spdx+json', artifactType: 'application/spdx+json' },
-  { label: 'SBOM (CycloneDX)', description: 'application/vnd.cyclonedx+json', artifactType: 'application/vnd.cyclonedx+json' },
-  { label: 'Evaluation report', description: 'application/vnd.omlmd.evaluation.v1', artifactType: 'application/vnd.omlmd.evaluation.v1' },
-  { label: 'Other…', description: 'type a media type' },
+  { label: l10n.t('Attachment'), description: ATTACHMENT_ARTIFACT_TYPE, artifactType: ATTACHMENT_ARTIFACT_TYPE },
+  { label: l10n.t('Model card'), description: MODEL_CARD_ARTIFACT_TYPE, artifactType: MODEL_CARD_ARTIFACT_TYPE },
+  { label: l10n.t('SBOM (SPDX)'), description: 'application/spdx+json', artifactType: 'application/spdx+json' },
+  { label: l10n.t('SBOM (CycloneDX)'), description: 'application/vnd.cyclonedx+json', artifactType: 'application/vnd.cyclonedx+json' },
+  { label: l10n.t('Evaluation report'), description: 'application/vnd.omlmd.evaluation.v1', artifactType: 'application/vnd.omlmd.evaluation.v1' },
+  { label: l10n.t('Other…'), description: l10n.t('type a media type') },
 ];
 
 export interface LineageUi {
@@ -62,7 +63,8 @@ export async function runAttach(client: OmlmdClient, subject: string, ui: Lineag
   if (!choice) return undefined;
   const artifactType = choice.artifactType ?? (await ui.askArtifactType());
   if (!artifactType) return undefined;
-  const res = await ui.withProgress(`Attaching ${files.length} file${files.length === 1 ? '' : 's'} to ${subject}`, (onProgress, signal) => attach(client, subject, files, { artifactType, onProgress, signal }));
+  const title = files.length === 1 ? l10n.t('Attaching {0} file to {1}', 1, subject) : l10n.t('Attaching {0} files to {1}', files.length, subject);
+  const res = await ui.withProgress(title, (onProgress, signal) => attach(client, subject, files, { artifactType, onProgress, signal }));
   return { reference: res.reference, digest: res.descriptor.digest, source: res.source };
 }
 
@@ -70,9 +72,9 @@ export async function runBuildModelCar(client: OmlmdClient, model: string, ui: L
   const image = await ui.pickImageTarget(proposedModelCarTarget(model), model);
   if (!image) return undefined;
   const ref = parseReference(image);
-  if (ref.digest) throw new OmlmdError('USAGE', 'Name a tag for the image, not a digest.');
+  if (ref.digest) throw new OmlmdError('USAGE', l10n.t('Name a tag for the image, not a digest.'));
   const base = await ui.pickBase();
   if (base === undefined) return undefined;
-  const res = await ui.withProgress(`Building the ModelCar image of ${model}`, (onProgress, signal) => modelCar(client, model, image, { base: base ?? undefined, onProgress, signal }));
+  const res = await ui.withProgress(l10n.t('Building the ModelCar image of {0}', model), (onProgress, signal) => modelCar(client, model, image, { base: base ?? undefined, onProgress, signal }));
   return { reference: res.reference, digest: res.descriptor.digest, source: res.source, sameRepository: res.sameRepository };
 }

@@ -26,6 +26,7 @@ import type {
   CompareResultParams, FieldChange, FileChange, HeadersParams, LineageKind, LineageNode, LineageParams, ModelCardParams, ModelPageParams, PageFile, PropertyRow, SignatureView, VersionPoint, VersionsParams,
 } from '../../../webview/pageProtocol';
 import { describeState, type SignatureState } from './trustFlow';
+import { l10n } from './l10n';
 
 /** The versions chart reads at most this many tags (the newest by name), so a page with thousands of tags still opens at once. */
 export const MAX_VERSION_TAGS = 150;
@@ -64,7 +65,7 @@ function formatsOf(info: ArtifactInfo): string[] {
   if (fmt) out.push(fmt);
   const flavor = { omlmd: 'omlmd', 'omlmd-0.1': 'omlmd 0.1', modelpack: 'ModelPack', kitops: 'KitOps ModelKit', docker: 'Docker model', other: undefined }[info.view.flavor];
   if (flavor) out.push(flavor);
-  if (info.view.files.some((f) => f.encrypted)) out.push('encrypted');
+  if (info.view.files.some((f) => f.encrypted)) out.push(l10n.t('encrypted'));
   return out;
 }
 
@@ -132,19 +133,19 @@ export async function loadHeaders(client: OmlmdClient, ref: Reference, info: Art
       return { path: clip(f.path), header: clip(describeHeader(s)), warnings: s.warnings.map(clip) };
     } catch (e) {
       if (OmlmdError.is(e, 'CANCELLED')) throw e;
-      return { path: clip(f.path), warnings: [`the header could not be read: ${clip((e as Error).message)}`] };
+      return { path: clip(f.path), warnings: [l10n.t('the header could not be read: {0}', clip((e as Error).message))] };
     }
   }, signal);
   return { files };
 }
 
 const KNOWN_TYPES: Record<string, { kind: LineageKind; label: string }> = {
-  [MODELCAR_ARTIFACT_TYPE]: { kind: 'modelcar', label: 'ModelCar image' },
-  [MODEL_CARD_ARTIFACT_TYPE]: { kind: 'modelcard', label: 'Model card' },
-  [ATTACHMENT_ARTIFACT_TYPE]: { kind: 'attachment', label: 'Attachment' },
-  'application/spdx+json': { kind: 'sbom', label: 'SBOM (SPDX)' },
-  'application/vnd.cyclonedx+json': { kind: 'sbom', label: 'SBOM (CycloneDX)' },
-  'application/vnd.in-toto+json': { kind: 'attestation', label: 'Attestation (in-toto)' },
+  [MODELCAR_ARTIFACT_TYPE]: { kind: 'modelcar', label: l10n.t('ModelCar image') },
+  [MODEL_CARD_ARTIFACT_TYPE]: { kind: 'modelcard', label: l10n.t('Model card') },
+  [ATTACHMENT_ARTIFACT_TYPE]: { kind: 'attachment', label: l10n.t('Attachment') },
+  'application/spdx+json': { kind: 'sbom', label: l10n.t('SBOM (SPDX)') },
+  'application/vnd.cyclonedx+json': { kind: 'sbom', label: l10n.t('SBOM (CycloneDX)') },
+  'application/vnd.in-toto+json': { kind: 'attestation', label: l10n.t('Attestation (in-toto)') },
 };
 
 function lineageNode(r: ReferrerNode): LineageNode {
@@ -156,7 +157,7 @@ function lineageNode(r: ReferrerNode): LineageNode {
   if (type === BUNDLE_MEDIA_TYPE) {
     const signature = !predicate || predicate === MODEL_SIGNATURE_PREDICATE;
     kind = signature ? 'signature' : 'attestation';
-    label = signature ? 'Signature (Sigstore)' : `Attestation (${clip(predicate)})`;
+    label = signature ? l10n.t('Signature (Sigstore)') : l10n.t('Attestation ({0})', clip(predicate));
   } else {
     const known = KNOWN_TYPES[type];
     kind = known?.kind ?? 'other';
@@ -269,7 +270,7 @@ export async function loadVersions(client: OmlmdClient, ref: Reference, opts: { 
       const manifest = fetched.manifest;
       const flavor = viewArtifact(manifest).flavor;
       if (flavor === 'other') {
-        problems.push({ tag: clip(tag), message: 'not a model' });
+        problems.push({ tag: clip(tag), message: l10n.t('not a model') });
         return undefined;
       }
       const created = manifest.annotations?.[CREATED];

@@ -1,4 +1,5 @@
 import { basename, extname, isAbsolute, join, normalize } from 'node:path';
+import { l10n } from './l10n';
 
 /**
  * Finds what a notebook produced, from its cells alone (no kernel): model files written by
@@ -159,7 +160,7 @@ export function scanNotebook(cells: ScanCell[], notebookPath: string, folderFile
   for (const c of code) {
     for (const { path, call } of savedPaths(c.source, vars)) {
       const abs = normalize(isAbsolute(path) ? path : join(dir, path));
-      if (!byPath.has(abs)) byPath.set(abs, { path: abs, reason: `written by ${call}()`, exists: existing.has(abs) });
+      if (!byPath.has(abs)) byPath.set(abs, { path: abs, reason: l10n.t('written by {0}()', call), exists: existing.has(abs) });
     }
   }
   const runs = cells.map((c) => c.lastRunStart).filter((t): t is number => t !== undefined);
@@ -167,13 +168,13 @@ export function scanNotebook(cells: ScanCell[], notebookPath: string, folderFile
   for (const f of folderFiles) {
     const abs = normalize(f.path);
     if (byPath.has(abs) || !isModelFile(abs)) continue;
-    if (lastRun === undefined) byPath.set(abs, { path: abs, reason: 'model file in the notebook\'s folder', exists: true });
-    else if (f.mtimeMs >= lastRun) byPath.set(abs, { path: abs, reason: 'changed since the notebook last ran', exists: true });
+    if (lastRun === undefined) byPath.set(abs, { path: abs, reason: l10n.t("model file in the notebook's folder"), exists: true });
+    else if (f.mtimeMs >= lastRun) byPath.set(abs, { path: abs, reason: l10n.t('changed since the notebook last ran'), exists: true });
   }
   for (const c of byPath.values()) {
     if (existing.get(c.path)?.isSymbolicLink) {
       c.link = true;
-      c.reason = `${c.reason}; a symbolic link: check where it leads before pushing`;
+      c.reason = l10n.t('{0}; a symbolic link: check where it leads before pushing', c.reason);
     }
   }
   const candidates = [...byPath.values()].sort((a, b) => Number(b.exists) - Number(a.exists));

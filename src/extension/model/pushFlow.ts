@@ -12,6 +12,7 @@ import { describeHeader, inspectModelFile, MODEL_FILE_EXTENSIONS, prefillMetadat
 import { referenceFor, type StoreRef } from './browser';
 import { formatForFile } from './notebookScan';
 import { encryptionRecipientsFor } from './keysFlow';
+import { l10n } from './l10n';
 
 /**
  * The Push Model flow without VS Code: pre-fill metadata, ask the editor, ask the target,
@@ -65,7 +66,7 @@ export interface PushOutcome {
 
 /** "encrypted for 2 recipients" */
 export function encryptedFor(n: number): string {
-  return `encrypted for ${n} recipient${n === 1 ? '' : 's'}`;
+  return n === 1 ? l10n.t('encrypted for {0} recipient', n) : l10n.t('encrypted for {0} recipients', n);
 }
 
 /** A repository name a file or folder suggests: lowercase, invalid characters folded to '-'. */
@@ -122,7 +123,7 @@ export async function headerFindings(paths: string[], metadata: ModelMetadata): 
   try {
     const all = await collectModelFiles(paths, undefined, { followSymlinks: true });
     // Links are shown, so a link to a key or a file elsewhere is seen before the push refuses it.
-    for (const f of all) if (f.link) found.warnings.push(`${f.title}: a symbolic link to ${f.link}`);
+    for (const f of all) if (f.link) found.warnings.push(l10n.t('{0}: a symbolic link to {1}', f.title, f.link));
     files = all.filter((f) => MODEL_FILE_EXTENSIONS.has(extname(f.path).toLowerCase())).slice(0, MAX_HEADER_FILES);
   } catch {
     return { metadata, found };
@@ -146,8 +147,8 @@ export function targetReference(t: PushTarget): string {
 }
 
 export function checkTarget(t: PushTarget): void {
-  if (!isValidRepository(t.repository)) throw new OmlmdError('INVALID_REFERENCE', `"${t.repository}" is not a valid repository name (lowercase letters, digits, . _ - and /)`);
-  if (!isValidTag(t.tag)) throw new OmlmdError('INVALID_REFERENCE', `"${t.tag}" is not a valid tag (letters, digits, _ . -, at most 128)`);
+  if (!isValidRepository(t.repository)) throw new OmlmdError('INVALID_REFERENCE', l10n.t('"{0}" is not a valid repository name (lowercase letters, digits, . _ - and /)', t.repository));
+  if (!isValidTag(t.tag)) throw new OmlmdError('INVALID_REFERENCE', l10n.t('"{0}" is not a valid tag (letters, digits, _ . -, at most 128)', t.tag));
 }
 
 /** Names of a metadata file beside a model (ours, and what a pull writes), in the order they are looked for. */
@@ -168,7 +169,7 @@ export async function metadataBeside(paths: string[]): Promise<{ metadata?: Mode
     try {
       return { metadata: await readMetadataFile(file), file };
     } catch (e) {
-      return { file, warning: `${name} beside the model was not used: ${(e as Error).message}` };
+      return { file, warning: l10n.t('{0} beside the model was not used: {1}', name, (e as Error).message) };
     }
   }
   return {};
@@ -178,36 +179,36 @@ export async function runPush(client: OmlmdClient, ui: PushUi, req: PushRequest)
   // Recipients are read first: a key that cannot be used stops the push before the editor opens.
   const encryptFor = req.encryptRecipients?.length ? await encryptionRecipientsFor(req.encryptRecipients) : undefined;
   if (encryptFor && req.mountable) {
-    throw new OmlmdError('USAGE', 'a mountable image holds the model files in clear, so an encrypted push cannot be mountable', { remedies: [{ kind: 'say', text: 'Turn off omlmd.push.mountable for encrypted pushes, or empty omlmd.push.encryptRecipients' }] });
+    throw new OmlmdError('USAGE', l10n.t('a mountable image holds the model files in clear, so an encrypted push cannot be mountable'), { remedies: [{ kind: 'say', text: l10n.t('Turn off omlmd.push.mountable for encrypted pushes, or empty omlmd.push.encryptRecipients') }] });
   }
   if (encryptFor && req.format === 'modelpack') {
-    throw new OmlmdError('USAGE', 'encrypted model files are not part of the ModelPack layout', { remedies: [{ kind: 'say', text: 'Set omlmd.push.format to omlmd to push encrypted models, or empty omlmd.push.encryptRecipients to push this one in clear' }] });
+    throw new OmlmdError('USAGE', l10n.t('encrypted model files are not part of the ModelPack layout'), { remedies: [{ kind: 'say', text: l10n.t('Set omlmd.push.format to omlmd to push encrypted models, or empty omlmd.push.encryptRecipients to push this one in clear') }] });
   }
   // Guessed from the file name < the metadata file beside it < what the caller gives (a notebook's).
   const beside = await metadataBeside(req.paths);
   const { metadata: initial, found } = await headerFindings(req.paths, { ...prefillMetadata(req.paths, { author: req.author }), ...(beside.metadata ?? {}), ...(req.metadata ?? {}) });
   if (beside.warning) found.warnings.unshift(beside.warning);
-  else if (beside.file) found.headers.unshift(`Metadata from ${basename(beside.file)} beside the model`);
-  if (encryptFor) found.headers.unshift(`Model files will be ${encryptedFor(encryptFor.length)} (omlmd.push.encryptRecipients); the metadata stays readable`);
+  else if (beside.file) found.headers.unshift(l10n.t('Metadata from {0} beside the model', basename(beside.file)));
+  if (encryptFor) found.headers.unshift(l10n.t('Model files will be {0} (omlmd.push.encryptRecipients); the metadata stays readable', encryptedFor(encryptFor.length)));
   const proposed: PushTarget = {
     store: req.target?.store ?? { kind: 'local' },
     repository: req.target?.repository ?? repositoryFromName(beside.metadata?.name ?? req.paths[0] ?? initial.name ?? 'model'),
     tag: req.target?.tag ?? 'v1',
   };
   // The target is chosen after the editor: the header names only what the caller chose (a tree node), never a guess.
-  const hint = req.target?.store && req.target.repository ? `${formatReference(referenceFor(req.target.store, req.target.repository))} (the tag is chosen next)` : undefined;
-  const metadata = await ui.editMetadata(initial, `Push ${req.paths.map((p) => basename(p)).join(', ') || 'metadata'}`, hint, found);
+  const hint = req.target?.store && req.target.repository ? l10n.t('{0} (the tag is chosen next)', formatReference(referenceFor(req.target.store, req.target.repository))) : undefined;
+  const metadata = await ui.editMetadata(initial, l10n.t('Push {0}', req.paths.map((p) => basename(p)).join(', ') || l10n.t('metadata')), hint, found);
   if (!metadata) return undefined;
   const target = await ui.pickTarget(proposed);
   if (!target) return undefined;
   checkTarget(target);
   const reference = targetReference(target);
-  const res = await ui.withProgress(`Pushing ${reference}${encryptFor ? ` (${encryptedFor(encryptFor.length)})` : ''}`, (onProgress, signal) =>
+  const res = await ui.withProgress(encryptFor ? l10n.t('Pushing {0} ({1})', reference, encryptedFor(encryptFor.length)) : l10n.t('Pushing {0}', reference), (onProgress, signal) =>
     client.push(referenceFor(target.store, target.repository, target.tag), { paths: req.paths, metadata, annotations: req.annotations, format: req.format, ...(encryptFor ? { encryptFor } : {}) }, { onProgress, signal }));
   if (req.mountable) {
     const { mountableIndex } = await import('../../core/lineage/api');
     const pinned = `${formatReference(referenceFor(target.store, target.repository))}@${res.descriptor.digest}`;
-    const idx = await ui.withProgress(`Building the data-only image of ${reference}`, (onProgress, signal) => mountableIndex(client, pinned, target.tag, { onProgress, signal }));
+    const idx = await ui.withProgress(l10n.t('Building the data-only image of {0}', reference), (onProgress, signal) => mountableIndex(client, pinned, target.tag, { onProgress, signal }));
     return { target, reference, digest: idx.descriptor.digest, metadata, recipients: 0, image: { digest: idx.image.digest, platform: `${idx.image.platform.os}/${idx.image.platform.architecture}` } };
   }
   return { target, reference, digest: res.descriptor.digest, metadata, recipients: encryptFor?.length ?? 0 };

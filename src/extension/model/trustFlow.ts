@@ -7,6 +7,7 @@ import {
   attest, MODEL_SIGNATURE_PREDICATE, signModel, SLSA_PROVENANCE_V1, verifyModel,
   type ModelVerification, type PolicyDecision, type SignResult, type Signer, type TrustPolicy, type TrustRoot,
 } from '../../core/trust';
+import { l10n } from './l10n';
 
 /**
  * Sign…, Verify and the signature state of tag nodes, and the trust policy of Pull to
@@ -48,7 +49,7 @@ async function isEncryptedKey(path: string): Promise<boolean> {
 
 /** The signer the settings (or the picked file) name; undefined when the user cancels. */
 export async function signerFor(settings: TrustSettings, ui: TrustUi): Promise<Signer | undefined> {
-  const keyPath = settings.signingKey || (await ui.pickFile('Signing key (PKCS#8 PEM, Ed25519 or ECDSA P-256)'));
+  const keyPath = settings.signingKey || (await ui.pickFile(l10n.t('Signing key (PKCS#8 PEM, Ed25519 or ECDSA P-256)')));
   if (!keyPath) return undefined;
   let passphrase: string | undefined;
   if (await isEncryptedKey(keyPath)) {
@@ -63,14 +64,14 @@ export async function signerFor(settings: TrustSettings, ui: TrustUi): Promise<S
     throw e;
   }
   if (settings.certificateChain && !settings.signingCertificate) {
-    throw new OmlmdError('USAGE', 'a certificate chain is set without the signing certificate it leads to');
+    throw new OmlmdError('USAGE', l10n.t('a certificate chain is set without the signing certificate it leads to'));
   }
   return settings.signingCertificate ? CertificateSigner.create(key, settings.signingCertificate, settings.certificateChain || undefined) : new KeySigner(key);
 }
 
 /** What signatures are checked against, from the settings; undefined when none is set. */
 export async function trustRootFor(settings: TrustSettings): Promise<TrustRoot | undefined> {
-  if (settings.verifyKey && settings.verifyCa) throw new OmlmdError('USAGE', 'both a verification key and a verification CA are set: keep one');
+  if (settings.verifyKey && settings.verifyCa) throw new OmlmdError('USAGE', l10n.t('both a verification key and a verification CA are set: keep one'));
   if (settings.verifyKey) return { kind: 'keys', keys: await loadPublicKeys(settings.verifyKey), source: settings.verifyKey };
   if (settings.verifyCa) return { kind: 'ca', certificates: await loadCertificates(settings.verifyCa, 'the CA certificates'), identity: settings.certIdentity || undefined, source: settings.verifyCa };
   return undefined;
@@ -87,7 +88,7 @@ export async function runSign(client: OmlmdClient, reference: string, settings: 
 export async function runVerify(client: OmlmdClient, reference: string, settings: TrustSettings, ui: TrustUi, signal?: AbortSignal): Promise<(ModelVerification & { reference: string }) | undefined> {
   let trust = await trustRootFor(settings);
   if (!trust) {
-    const key = await ui.pickFile('Public key to verify with (PEM)');
+    const key = await ui.pickFile(l10n.t('Public key to verify with (PEM)'));
     if (!key) return undefined;
     trust = { kind: 'keys', keys: await loadPublicKeys(key), source: key };
   }
@@ -105,10 +106,10 @@ export type SignatureState =
 
 export function describeState(s: SignatureState): { label: string; detail: string } {
   switch (s.kind) {
-    case 'unsigned': return { label: 'unsigned', detail: 'No signature' };
-    case 'verified': return { label: '✓ signed', detail: `Signature verified: signed by ${s.signer}` };
-    case 'signed': return { label: 'signed', detail: `Signed${s.claimed ? `, it says by ${s.claimed}` : ''}; not checked (set a verification key to check it)` };
-    case 'invalid': return { label: '✗ signature', detail: `The signature does not verify: ${s.problem}` };
+    case 'unsigned': return { label: l10n.t('unsigned'), detail: l10n.t('No signature') };
+    case 'verified': return { label: l10n.t('✓ signed'), detail: l10n.t('Signature verified: signed by {0}', s.signer) };
+    case 'signed': return { label: l10n.t('signed'), detail: s.claimed ? l10n.t('Signed, it says by {0}; not checked (set a verification key to check it)', s.claimed) : l10n.t('Signed; not checked (set a verification key to check it)') };
+    case 'invalid': return { label: l10n.t('✗ signature'), detail: l10n.t('The signature does not verify: {0}', s.problem) };
   }
 }
 
