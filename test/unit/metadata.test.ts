@@ -91,3 +91,15 @@ test('Python-style JSON: separators, ensure_ascii, float exponents', () => {
   assert.equal(pyJsonDumps(1e21), '1e+21');
   assert.equal(pyJsonDumps({}, 4), '{}');
 });
+
+test('the metadata schema is valid JSON Schema (checked here once: validation at run time skips the meta-schema)', async () => {
+  const { default: Ajv } = await import('ajv');
+  const { default: addFormats } = await import('ajv-formats');
+  const schema = JSON.parse(readFileSync(join(__dirname, '..', '..', 'src', 'core', 'model', 'metadata.schema.json'), 'utf8')) as object;
+  const ajv = new Ajv({ allErrors: true, strict: true, validateSchema: true });
+  addFormats(ajv, ['uri']);
+  assert.equal(ajv.validateSchema(schema), true, JSON.stringify(ajv.errors));
+  assert.doesNotThrow(() => ajv.compile(schema));
+  // And a broken copy is caught, so the check can fail.
+  assert.equal(ajv.validateSchema({ ...schema, type: 'not-a-type' }), false);
+});
