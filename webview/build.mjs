@@ -16,7 +16,7 @@ const VALIDATOR_MODULE = 'omlmd:metadata-validator';
  * `validate()` in src/core/model/metadata.ts (allErrors, strict, the `uri` format from
  * ajv-formats); test/webview checks both sides give the same messages.
  */
-const metadataValidator = {
+export const metadataValidator = {
   name: 'omlmd-metadata-validator',
   setup(b) {
     b.onResolve({ filter: /^omlmd:metadata-validator$/ }, (args) => ({ path: args.path, namespace: VALIDATOR_MODULE }));

@@ -53,6 +53,9 @@ describe('CLI start-up', () => {
       assert.ok(sources.includes(`src/cli/commands/${cmd}.ts`), `${cmd}.ts was not loaded`);
       assert.deepEqual(sources.filter((s) => HEAVY.test(s)), []);
       assert.ok(!sources.includes('src/cli/commands/search.ts'));
+      // The metadata schema comes compiled at build time: neither ajv's compiler nor the run-time compile is loaded.
+      assert.deepEqual(sources.filter((s) => s.startsWith('node_modules/ajv/dist/compile/') || s === 'src/core/model/schemaValidator.ts'), []);
+      assert.ok(sources.includes('omlmd-schema-validator:schemaValidator'), 'the prebuilt validator is in the push path');
     });
   }
 

@@ -1,13 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
-import Ajv, { type ErrorObject } from 'ajv';
-import addFormats from 'ajv-formats';
+import type { ErrorObject } from 'ajv';
 import yaml from 'js-yaml';
 import { OmlmdError, toOmlmdError } from '../errors';
 import { decodeUtf8 } from '../util/utf8';
 import { describeValue, explainSchemaError, METADATA_FIELDS, type ModelMetadata } from './fields';
 import schema from './metadata.schema.json';
 import { pyJsonDumps } from './pyjson';
+import { compileMetadataValidator, type MetadataValidator } from './schemaValidator';
 import { loadYaml, MAX_METADATA_DEPTH, tooDeepAt } from './yamlload';
 
 export { METADATA_FIELDS } from './fields';
@@ -29,16 +29,9 @@ function checkDepth(doc: unknown, source: string): void {
   }
 }
 
-let validator: ReturnType<Ajv['compile']> | undefined;
+let validator: MetadataValidator | undefined;
 function validate(doc: unknown): ErrorObject[] {
-  if (!validator) {
-    // validateSchema: false: checking our own schema against JSON Schema's meta-schema took
-    // 17 ms of every command's 25 ms of validation (a CPU profile of a re-push of 0.15 s);
-    // test/unit/metadata.test.ts checks it once.
-    const ajv = new Ajv({ allErrors: true, strict: true, validateSchema: false });
-    addFormats(ajv, ['uri']);
-    validator = ajv.compile(schema);
-  }
+  validator ??= compileMetadataValidator();
   return validator(doc) ? [] : (validator.errors ?? []);
 }
 
