@@ -11,7 +11,9 @@
  *   A256KW, and the content encryptions of RFC 7518 section 5.1.
  */
 import { createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { flattenedDecrypt, generalDecrypt, GeneralEncrypt, type FlattenedJWE, type GeneralJWE } from 'jose';
+// jose is loaded by the first wrap or unwrap (import() below): a push or pull in clear never
+// compiles it (the CLI's split bundle puts it in a chunk of its own).
+import type { FlattenedJWE, GeneralJWE } from 'jose';
 import { OmlmdError } from '../errors';
 import { MAX_ENCRYPTION_ANNOTATION } from './layer';
 
@@ -53,6 +55,7 @@ function keyAlgorithm(key: KeyObject, source: string): string {
 /** The private options JSON wrapped for every recipient: one annotation entry (base64 of the JWE JSON). */
 export async function wrapKey(privateOptions: Uint8Array, recipients: { key: KeyObject; source: string }[]): Promise<string> {
   if (recipients.length === 0) throw new OmlmdError('USAGE', 'encryption needs at least one recipient');
+  const { GeneralEncrypt } = await import('jose');
   const enc = new GeneralEncrypt(privateOptions).setProtectedHeader({ enc: 'A256GCM' });
   for (const r of recipients) enc.addRecipient(r.key).setUnprotectedHeader({ alg: keyAlgorithm(r.key, r.source) });
   const general = await enc.encrypt();
@@ -73,6 +76,7 @@ function flatten(g: GeneralJWE): FlattenedJWE {
  */
 export async function unwrapKey(annotation: string, keys: KeyObject[], what: string): Promise<Uint8Array | null> {
   if (annotation.length > MAX_ENCRYPTION_ANNOTATION) throw new OmlmdError('DECRYPTION_FAILED', `${what}'s ${JWE_KEYS_ANNOTATION} annotation is ${annotation.length} bytes, more than the ${MAX_ENCRYPTION_ANNOTATION} allowed`);
+  const { flattenedDecrypt, generalDecrypt } = await import('jose');
   for (const entry of annotation.split(',')) {
     let jwe: GeneralJWE & FlattenedJWE;
     try {
