@@ -56,6 +56,8 @@ describe('CLI start-up', () => {
       // The metadata schema comes compiled at build time: neither ajv's compiler nor the run-time compile is loaded.
       assert.deepEqual(sources.filter((s) => s.startsWith('node_modules/ajv/dist/compile/') || s === 'src/core/model/schemaValidator.ts'), []);
       assert.ok(sources.includes('omlmd-schema-validator:schemaValidator'), 'the prebuilt validator is in the push path');
+      // Encryption's JWE library loads with the first key wrap or unwrap, not with every command.
+      assert.deepEqual(sources.filter((s) => s.startsWith('node_modules/jose/')), []);
     });
   }
 
