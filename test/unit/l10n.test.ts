@@ -160,3 +160,20 @@ test('no message names a placeholder {n} beyond the values it is given', () => {
     assert.ok(highest < c.args, `${c.where}: ${JSON.stringify(c.message)} uses {${highest}} with ${c.args} value(s)`);
   }
 });
+
+test("webview/l10n.ts: English without a bundle, the bundle's text with one, {0} and {name} filled in as vscode.l10n.t does", async () => {
+  const { l10n, setBundle } = await import('../../webview/l10n');
+  try {
+    setBundle(undefined);
+    assert.equal(l10n.t('Remove {0}', 'accuracy'), 'Remove accuracy');
+    assert.equal(l10n.t('{0} problems to fix', 3), '3 problems to fix');
+    assert.equal(l10n.t('Target: {target}', { target: 'host/repo:v1' }), 'Target: host/repo:v1');
+    assert.equal(l10n.t('Kept {1} as written', 'x'), 'Kept {1} as written');
+    setBundle({ 'Remove {0}': '{0} entfernen', Discard: 'Verwerfen' });
+    assert.equal(l10n.t('Remove {0}', 'accuracy'), 'accuracy entfernen');
+    assert.equal(l10n.t('Discard'), 'Verwerfen');
+    assert.equal(l10n.t('Keep editing'), 'Keep editing', 'a message the bundle lacks stays English');
+  } finally {
+    setBundle(undefined);
+  }
+});
