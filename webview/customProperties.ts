@@ -2,12 +2,15 @@
 // user edits: they can hold what an object cannot (an empty key, a duplicate, "0.9x" typed
 // as a number) long enough to show what is wrong with it.
 
+import { l10n } from './l10n';
+
 export type ValueType = 'string' | 'number' | 'boolean' | 'json';
-export const VALUE_TYPES: readonly { type: ValueType; label: string }[] = [
-  { type: 'string', label: 'String' },
-  { type: 'number', label: 'Number' },
-  { type: 'boolean', label: 'Boolean' },
-  { type: 'json', label: 'JSON' },
+/** The labels are read when rendered, so they are in the language of the host's bundle. */
+export const VALUE_TYPES: readonly { type: ValueType; readonly label: string }[] = [
+  { type: 'string', get label() { return l10n.t('String'); } },
+  { type: 'number', get label() { return l10n.t('Number'); } },
+  { type: 'boolean', get label() { return l10n.t('Boolean'); } },
+  { type: 'json', get label() { return l10n.t('JSON'); } },
 ];
 
 export interface Row {
@@ -54,13 +57,13 @@ export function parseValue(type: ValueType, text: string): Parsed {
     case 'number': {
       const t = text.trim();
       const n = Number(t);
-      return t !== '' && Number.isFinite(n) ? { ok: true, value: n } : { ok: false, message: `not a number: ${JSON.stringify(text)} (use a dot for decimals, e.g. 0.97)` };
+      return t !== '' && Number.isFinite(n) ? { ok: true, value: n } : { ok: false, message: l10n.t('not a number: {0} (use a dot for decimals, e.g. 0.97)', JSON.stringify(text)) };
     }
     case 'json':
       try {
         return { ok: true, value: JSON.parse(text) };
       } catch (e) {
-        return { ok: false, message: `not valid JSON: ${(e as Error).message}` };
+        return { ok: false, message: l10n.t('not valid JSON: {0}', (e as Error).message) };
       }
   }
 }
@@ -84,8 +87,8 @@ export function checkRows(rows: readonly Row[]): { object: Record<string, unknow
   let count = 0;
   for (const row of rows) {
     const p: RowProblems = {};
-    if (row.key.trim() === '') p.key = 'the key is empty';
-    else if (seen.has(row.key)) p.key = `duplicate key "${row.key}"`;
+    if (row.key.trim() === '') p.key = l10n.t('the key is empty');
+    else if (seen.has(row.key)) p.key = l10n.t('duplicate key "{0}"', row.key);
     const parsed = parseValue(row.type, row.text);
     if (!parsed.ok) p.value = parsed.message;
     if (p.key || p.value) {

@@ -73,6 +73,8 @@ export interface ModelPageParams {
   metadataOnly: boolean;
   isModel: boolean;
   warnings: string[];
+  /** The translations of the webview's strings (`vscode.l10n.bundle`); none for English. */
+  l10n?: Record<string, string>;
 }
 
 export interface VersionPoint {

@@ -57,6 +57,8 @@ export interface InitParams {
   headers?: string[];
   /** What to beware of in the model files, e.g. a pickle that runs code when loaded. */
   warnings?: string[];
+  /** The translations of the webview's strings (`vscode.l10n.bundle`); none for English. */
+  l10n?: Record<string, string>;
 }
 export interface ValidationResultParams {
   valid: boolean;

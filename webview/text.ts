@@ -5,6 +5,7 @@ import yaml from 'js-yaml';
 import { describeValue } from '../src/core/model/fields';
 import { loadYaml, MAX_METADATA_DEPTH, tooDeepAt } from '../src/core/model/yamlload';
 import type { TextFormat } from './protocol';
+import { l10n } from './l10n';
 
 export interface TextError {
   message: string;
@@ -47,30 +48,30 @@ function jsonErrorAt(text: string, e: Error): TextError {
 
 export function parseText(text: string, format: TextFormat): ParseResult {
   const label = format.toUpperCase();
-  if (text.trim() === '') return { ok: false, error: { message: 'the text is empty: write at least a name, e.g. "name: my model"' } };
+  if (text.trim() === '') return { ok: false, error: { message: l10n.t('the text is empty: write at least a name, e.g. "name: my model"') } };
   let doc: unknown;
   if (format === 'json') {
     try {
       doc = JSON.parse(text);
     } catch (e) {
       const at = jsonErrorAt(text, e as Error);
-      return { ok: false, error: { ...at, message: `not valid ${label}: ${at.message}` } };
+      return { ok: false, error: { ...at, message: l10n.t('not valid {0}: {1}', label, at.message) } };
     }
   } else {
     // As the core's parseMetadata: the core schema (no timestamps, so "2024-01-01" stays a
     // string), with aliases and nesting limited (yamlload.ts).
     const r = loadYaml(text);
-    if (!r.ok) return { ok: false, error: { message: `not valid ${label}: ${r.reason}`, ...(r.line === undefined ? {} : { line: r.line, column: r.column }) } };
+    if (!r.ok) return { ok: false, error: { message: l10n.t('not valid {0}: {1}', label, r.reason), ...(r.line === undefined ? {} : { line: r.line, column: r.column }) } };
     doc = r.value;
   }
   const deep = tooDeepAt(doc);
-  if (deep !== undefined) return { ok: false, error: { message: `the metadata nests more than ${MAX_METADATA_DEPTH} levels deep (at ${deep.slice(0, 120)})` } };
-  if (doc === null || doc === undefined) return { ok: false, error: { message: 'the metadata is empty: write at least a name, e.g. "name: my model"' } };
-  if (Array.isArray(doc)) return { ok: false, error: { message: 'the top level is a list; it must be a mapping of fields (name: ..., author: ...)' } };
-  if (typeof doc !== 'object') return { ok: false, error: { message: `the top level is ${describeValue(doc)}; it must be a mapping of fields (name, author, ...)` } };
+  if (deep !== undefined) return { ok: false, error: { message: l10n.t('the metadata nests more than {0} levels deep (at {1})', MAX_METADATA_DEPTH, deep.slice(0, 120)) } };
+  if (doc === null || doc === undefined) return { ok: false, error: { message: l10n.t('the metadata is empty: write at least a name, e.g. "name: my model"') } };
+  if (Array.isArray(doc)) return { ok: false, error: { message: l10n.t('the top level is a list; it must be a mapping of fields (name: ..., author: ...)') } };
+  if (typeof doc !== 'object') return { ok: false, error: { message: l10n.t('the top level is {0}; it must be a mapping of fields (name, author, ...)', describeValue(doc)) } };
   return { ok: true, doc: doc as Record<string, unknown> };
 }
 
 export function describeTextError(e: TextError): string {
-  return e.line === undefined ? e.message : `${e.message} at line ${e.line}, column ${e.column ?? 1}`;
+  return e.line === undefined ? e.message : l10n.t('{0} at line {1}, column {2}', e.message, e.line, e.column ?? 1);
 }

@@ -94,6 +94,7 @@ export function openMetadataEditor(context: vscode.ExtensionContext, options: Me
     styleUri: uri('main.css'),
     codiconUri: uri('codicon.css'),
     title: options.title,
+    loading: vscode.l10n.t('Loading the metadata editor…'),
   });
 
   const session = randomUUID();
@@ -147,7 +148,7 @@ export function openMetadataEditor(context: vscode.ExtensionContext, options: Me
       webview.onDidReceiveMessage((raw: unknown) => {
         if (!isIpcMessage(raw)) return;
         if (isMessage(raw, ReadyNotification)) {
-          send(InitNotification, { session, title: options.title, mode: options.mode, metadata: options.metadata, targetHint: options.targetHint, readOnly: options.readOnly, headers: options.headers, warnings: options.warnings });
+          send(InitNotification, { session, title: options.title, mode: options.mode, metadata: options.metadata, targetHint: options.targetHint, readOnly: options.readOnly, headers: options.headers, warnings: options.warnings, l10n: vscode.l10n.bundle });
         } else if (isMessage(raw, ChangedNotification)) {
           panel.title = raw.params.dirty ? `● ${options.title}` : options.title;
         } else if (isMessage(raw, PushRequest)) {

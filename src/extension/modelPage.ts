@@ -124,7 +124,7 @@ class ModelPage {
       if (signal.aborted) return;
       this.digest = page.digest;
       this.uri = page.uriOpenable ? page.uri : undefined;
-      this.post(PageInitNotification, page);
+      this.post(PageInitNotification, { ...page, l10n: vscode.l10n.bundle });
       const pinned = formatReference({ ...ref, tag: undefined, digest: page.digest });
       const parts: Promise<unknown>[] = [
         loadHeaders(client, ref, info, signal).then((h) => !signal.aborted && this.post(HeadersNotification, h)),

@@ -1,6 +1,7 @@
 /**
  * The translatable strings (#15) agree with what ships: package.json's %key% placeholders with
- * package.nls.json, and the l10n.t messages of src/extension with l10n/bundle.l10n.json (which
+ * package.nls.json, and the l10n.t messages of src/extension and of the webviews (webview/) with
+ * l10n/bundle.l10n.json (which
  * `npm run l10n:export` writes). A message that is missing from the bundle is never
  * translated; a stale key is work for translators that shows nowhere.
  */
@@ -10,9 +11,13 @@ import { join, relative } from 'node:path';
 import { test } from 'node:test';
 
 const ROOT = join(__dirname, '..', '..');
-const SRC = join(ROOT, 'src', 'extension');
-/** The plumbing: model/l10n.ts defines l10n.t, l10nHost.ts forwards any message to vscode.l10n.t. */
-const PLUMBING = new Set(['model/l10n.ts', 'l10nHost.ts']);
+/** The trees whose l10n.t calls the bundle holds (scripts/l10n-export.mjs reads the same). */
+const TREES = ['src/extension', 'webview'];
+/**
+ * The plumbing: model/l10n.ts defines l10n.t, l10nHost.ts forwards any message to
+ * vscode.l10n.t, webview/l10n.ts is the webviews' l10n.t over the bundle the host sends.
+ */
+const PLUMBING = new Set(['src/extension/model/l10n.ts', 'src/extension/l10nHost.ts', 'webview/l10n.ts']);
 
 const json = (path: string): unknown => JSON.parse(readFileSync(join(ROOT, path), 'utf8'));
 
@@ -89,18 +94,24 @@ interface Call {
   args: number;
 }
 
-/** Every l10n.t / vscode.l10n.t call of src/extension; a call whose message is no literal fails (the export cannot read it). */
+/** The .ts files of the trees, as paths from the root. */
+function sources(): string[] {
+  return TREES.flatMap((tree) =>
+    readdirSync(join(ROOT, tree), { recursive: true, withFileTypes: true })
+      .filter((entry) => entry.isFile() && entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts'))
+      .map((entry) => relative(ROOT, join(entry.parentPath, entry.name)).split('\\').join('/')),
+  );
+}
+
+/** Every l10n.t / vscode.l10n.t call of src/extension and webview/; a call whose message is no literal fails (the export cannot read it). */
 function calls(): Call[] {
   const out: Call[] = [];
-  for (const entry of readdirSync(SRC, { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile() || !entry.name.endsWith('.ts')) continue;
-    const path = join(entry.parentPath, entry.name);
-    const rel = relative(SRC, path).split('\\').join('/');
+  for (const rel of sources()) {
     if (PLUMBING.has(rel)) continue;
-    const src = readFileSync(path, 'utf8');
+    const src = readFileSync(join(ROOT, rel), 'utf8');
     for (const m of src.matchAll(/\bl10n\.t\(\s*/g)) {
       const start = m.index + m[0].length;
-      const where = `src/extension/${rel}:${src.slice(0, m.index).split('\n').length}`;
+      const where = `${rel}:${src.slice(0, m.index).split('\n').length}`;
       const lit = new RegExp(`^(?:${LITERAL})`).exec(src.slice(start));
       if (lit) {
         const message = unquote(lit[0]);
@@ -127,9 +138,11 @@ function calls(): Call[] {
   return out;
 }
 
-test('every l10n.t message of src/extension is in l10n/bundle.l10n.json, and the bundle has no other (npm run l10n:export)', () => {
+test('every l10n.t message of src/extension and webview/ is in l10n/bundle.l10n.json, and the bundle has no other (npm run l10n:export)', () => {
   const found = calls();
   assert.ok(found.length > 200, `${found.length} calls`);
+  const webview = found.filter((c) => c.where.startsWith('webview/'));
+  assert.ok(webview.length > 100, `${webview.length} calls in webview/`);
   const bundle = json('l10n/bundle.l10n.json') as Record<string, string | { message: string; comment: string[] }>;
   const keys = new Set(found.map((c) => c.key));
   for (const c of found) {
@@ -137,7 +150,7 @@ test('every l10n.t message of src/extension is in l10n/bundle.l10n.json, and the
     assert.ok(entry !== undefined, `${c.where}: ${JSON.stringify(c.key)} is not in l10n/bundle.l10n.json`);
     assert.equal(typeof entry === 'string' ? entry : entry.message, c.message, `${c.where}: the bundle's English differs`);
   }
-  for (const key of Object.keys(bundle)) assert.ok(keys.has(key), `l10n/bundle.l10n.json: ${JSON.stringify(key)} is said nowhere in src/extension`);
+  for (const key of Object.keys(bundle)) assert.ok(keys.has(key), `l10n/bundle.l10n.json: ${JSON.stringify(key)} is said nowhere in src/extension or webview/`);
 });
 
 test('no message names a placeholder {n} beyond the values it is given', () => {
@@ -145,5 +158,22 @@ test('no message names a placeholder {n} beyond the values it is given', () => {
     const indexes = [...c.message.matchAll(/{(\d+)}/g)].map((m) => Number(m[1]));
     const highest = Math.max(-1, ...indexes);
     assert.ok(highest < c.args, `${c.where}: ${JSON.stringify(c.message)} uses {${highest}} with ${c.args} value(s)`);
+  }
+});
+
+test("webview/l10n.ts: English without a bundle, the bundle's text with one, {0} and {name} filled in as vscode.l10n.t does", async () => {
+  const { l10n, setBundle } = await import('../../webview/l10n');
+  try {
+    setBundle(undefined);
+    assert.equal(l10n.t('Remove {0}', 'accuracy'), 'Remove accuracy');
+    assert.equal(l10n.t('{0} problems to fix', 3), '3 problems to fix');
+    assert.equal(l10n.t('Target: {target}', { target: 'host/repo:v1' }), 'Target: host/repo:v1');
+    assert.equal(l10n.t('Kept {1} as written', 'x'), 'Kept {1} as written');
+    setBundle({ 'Remove {0}': '{0} entfernen', Discard: 'Verwerfen' });
+    assert.equal(l10n.t('Remove {0}', 'accuracy'), 'accuracy entfernen');
+    assert.equal(l10n.t('Discard'), 'Verwerfen');
+    assert.equal(l10n.t('Keep editing'), 'Keep editing', 'a message the bundle lacks stays English');
+  } finally {
+    setBundle(undefined);
   }
 });

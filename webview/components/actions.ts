@@ -3,6 +3,7 @@
 import { html } from 'lit';
 import type { EditorMode } from '../protocol';
 import { LightElement } from './base';
+import { l10n } from '../l10n';
 
 export type Action = 'push' | 'save' | 'cancel';
 /** Fired on a click of a button; the editor decides whether it may be done. */
@@ -37,10 +38,10 @@ export class OmlmdActions extends LightElement {
     const act = (a: Action) => () => this.emit<Action>('action', a);
     return html`<footer class="actions">
       <vscode-button id="push" icon="cloud-upload" ?hidden=${this.readOnly || this.mode === 'new'} .disabled=${!this.enabled} @click=${act('push')}
-        >${this.mode === 'edit' ? 'Push as new tag' : 'Push'}</vscode-button
+        >${this.mode === 'edit' ? l10n.t('Push as new tag') : l10n.t('Push')}</vscode-button
       >
-      <vscode-button id="save" icon="save" .secondary=${this.mode !== 'new'} .disabled=${!this.enabled} @click=${act('save')}>Save as file…</vscode-button>
-      <vscode-button id="cancel" secondary @click=${act('cancel')}>${this.readOnly ? 'Close' : 'Cancel'}</vscode-button>
+      <vscode-button id="save" icon="save" .secondary=${this.mode !== 'new'} .disabled=${!this.enabled} @click=${act('save')}>${l10n.t('Save as file…')}</vscode-button>
+      <vscode-button id="cancel" secondary @click=${act('cancel')}>${this.readOnly ? l10n.t('Close') : l10n.t('Cancel')}</vscode-button>
       <span class="status ${this.hasProblems ? 'has-problems' : ''}" role="status" aria-live="polite">${this.status}</span>
     </footer>`;
   }

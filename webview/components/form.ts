@@ -9,6 +9,7 @@ import type { RowCheck } from '../state';
 import type { Problems } from '../validate';
 import { fieldId, LightElement, messageItems } from './base';
 import './properties-table';
+import { l10n } from '../l10n';
 
 export interface FieldInput {
   key: string;
@@ -78,7 +79,7 @@ export class OmlmdForm extends LightElement {
       body = html`<vscode-label for=${id}>${spec.title}</vscode-label>${description}<vscode-textfield
           id=${id}
           data-key=${spec.key}
-          placeholder=${spec.kind === 'url' ? 's3://bucket/model.onnx, hf://org/model, https://…' : nothing}
+          placeholder=${spec.kind === 'url' ? l10n.t('s3://bucket/model.onnx, hf://org/model, https://…') : nothing}
           .value=${live(displayValue(v))}
           .invalid=${messages.length > 0}
           .readonly=${this.readOnly}
@@ -111,8 +112,8 @@ export class OmlmdForm extends LightElement {
     } else {
       body = html`<div class="map-title">${spec.title}</div>
         ${description}
-        <pre class="other" id=${id}>${v === undefined ? '(not set)' : JSON.stringify(v, null, 2)}</pre>
-        <div class="description">Edit this field in the YAML or JSON view.</div>
+        <pre class="other" id=${id}>${v === undefined ? l10n.t('(not set)') : JSON.stringify(v, null, 2)}</pre>
+        <div class="description">${l10n.t('Edit this field in the YAML or JSON view.')}</div>
         ${list}`;
     }
     return html`<div class="field field-${spec.kind}" data-field=${spec.key}>${body}</div>`;

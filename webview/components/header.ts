@@ -2,6 +2,7 @@
 
 import { html } from 'lit';
 import { LightElement } from './base';
+import { l10n } from '../l10n';
 
 export class OmlmdHeader extends LightElement {
   static override properties = {
@@ -34,7 +35,7 @@ export class OmlmdHeader extends LightElement {
     return html`<header>
       <h1 id="title">${this.heading}</h1>
       <p class="intro">${this.intro}</p>
-      <p class="target" ?hidden=${!this.target}>${this.target ? `Target: ${this.target}` : ''}</p>
+      <p class="target" ?hidden=${!this.target}>${this.target ? l10n.t('Target: {0}', this.target) : ''}</p>
       <ul class="file-headers" ?hidden=${!this.headers?.length}>
         ${(this.headers ?? []).map((h) => html`<li>${h}</li>`)}
       </ul>

@@ -32,6 +32,7 @@ import './actions';
 import './form';
 import './header';
 import './text-view';
+import { l10n, setBundle } from '../l10n';
 
 export interface VsCodeApi {
   postMessage(message: unknown): void;
@@ -39,11 +40,17 @@ export interface VsCodeApi {
   setState(state: unknown): void;
 }
 
-const INTRO: Record<InitParams['mode'], string> = {
-  push: 'Check the metadata that goes with the model files, then push.',
-  edit: 'Pushing saves the edited metadata under a new tag; the current tag stays as it is.',
-  new: 'Write model metadata, then save it as a YAML or JSON file.',
-};
+/** What the mode is for; read when rendered, so in the language of the host's bundle. */
+function intro(mode: InitParams['mode']): string {
+  switch (mode) {
+    case 'push':
+      return l10n.t('Check the metadata that goes with the model files, then push.');
+    case 'edit':
+      return l10n.t('Pushing saves the edited metadata under a new tag; the current tag stays as it is.');
+    case 'new':
+      return l10n.t('Write model metadata, then save it as a YAML or JSON file.');
+  }
+}
 
 export class OmlmdMetadataEditor extends LightElement {
   static override properties = {
@@ -77,6 +84,8 @@ export class OmlmdMetadataEditor extends LightElement {
   /** Comes back as it was before the panel was hidden (if it was), then asks the host for init. */
   start(): void {
     const saved = restoredState(this.vscode.getState());
+    // The bundle the host sent before the panel was rebuilt, until init brings it again.
+    if (saved) setBundle(saved.init.l10n);
     if (saved) this.apply(saved);
     this.post(ReadyNotification, {});
   }
@@ -283,6 +292,7 @@ export class OmlmdMetadataEditor extends LightElement {
     if (!isIpcMessage(msg)) return;
     if (isMessage(msg, InitNotification)) {
       const init = msg.params;
+      setBundle(init.l10n);
       // Same session: the panel was hidden and rebuilt; what the user typed wins over `init`.
       const next = this.state && this.state.init.session === init.session ? { ...this.state, init } : freshState(init);
       this.hostErrors = [];
@@ -316,40 +326,52 @@ export class OmlmdMetadataEditor extends LightElement {
 
   protected override render(): unknown {
     const s = this.state;
-    if (!s) return 'Loading the metadata editor…';
+    if (!s) return l10n.t('Loading the metadata editor…');
     const a = assess(s);
     const readOnly = s.init.readOnly === true;
     const busy = this.busy.busy;
 
     // Problems no field shows: unknown fields, the host's answer, a text view that does not parse.
     const banner = [...a.schema.general, ...this.hostErrors];
-    if (a.brokenDraft && s.tab === 'form') banner.push(`The ${a.brokenDraft.format.toUpperCase()} view has an error (${describeTextError(a.brokenDraft.error)}); the form shows the metadata from before it. Fix it there, or edit the form to discard it.`);
+    if (a.brokenDraft && s.tab === 'form') banner.push(l10n.t('The {0} view has an error ({1}); the form shows the metadata from before it. Fix it there, or edit the form to discard it.', a.brokenDraft.format.toUpperCase(), describeTextError(a.brokenDraft.error)));
 
     const textMessages = (format: 'yaml' | 'json'): string[] => {
       const messages = s.drafts[format]?.error ? [] : [...a.schema.byField.values()].flat().concat(a.schema.general);
-      if (a.rowProblems > 0) messages.push(`${a.rowProblems} problem${a.rowProblems === 1 ? '' : 's'} in the ${MAP_FIELDS.join(', ')} table${MAP_FIELDS.length === 1 ? '' : 's'} of the form; those rows are left out here until fixed.`);
+      if (a.rowProblems > 0) {
+        const tables = MAP_FIELDS.join(', ');
+        const one = MAP_FIELDS.length === 1;
+        messages.push(
+          a.rowProblems === 1
+            ? one
+              ? l10n.t('1 problem in the {0} table of the form; those rows are left out here until fixed.', tables)
+              : l10n.t('1 problem in the {0} tables of the form; those rows are left out here until fixed.', tables)
+            : one
+              ? l10n.t('{0} problems in the {1} table of the form; those rows are left out here until fixed.', a.rowProblems, tables)
+              : l10n.t('{0} problems in the {1} tables of the form; those rows are left out here until fixed.', a.rowProblems, tables),
+        );
+      }
       return messages;
     };
     const textView = (format: 'yaml' | 'json') =>
       html`<omlmd-text-view format=${format} .text=${textOf(s, format)} .error=${s.drafts[format]?.error} .messages=${textMessages(format)} .readOnly=${readOnly}></omlmd-text-view>`;
 
-    const status = busy ? (this.busy.message ?? 'Working…') : a.count === 0 ? (a.dirty ? 'Unsaved changes' : 'No problems') : `${a.count} problem${a.count === 1 ? '' : 's'} to fix`;
+    const status = busy ? (this.busy.message ?? l10n.t('Working…')) : a.count === 0 ? (a.dirty ? l10n.t('Unsaved changes') : l10n.t('No problems')) : a.count === 1 ? l10n.t('1 problem to fix') : l10n.t('{0} problems to fix', a.count);
 
-    return html`<vscode-progress-bar indeterminate aria-label="Working" ?hidden=${!busy}></vscode-progress-bar>
-      <omlmd-header .heading=${s.init.title} .intro=${readOnly ? 'Read-only: this metadata cannot be changed here.' : INTRO[s.init.mode]} .target=${s.init.targetHint} .headers=${s.init.headers} .warnings=${s.init.warnings}></omlmd-header>
+    return html`<vscode-progress-bar indeterminate aria-label=${l10n.t('Working')} ?hidden=${!busy}></vscode-progress-bar>
+      <omlmd-header .heading=${s.init.title} .intro=${readOnly ? l10n.t('Read-only: this metadata cannot be changed here.') : intro(s.init.mode)} .target=${s.init.targetHint} .headers=${s.init.headers} .warnings=${s.init.warnings}></omlmd-header>
       <div class="banner" role="alert" ?hidden=${banner.length === 0}>
         <vscode-icon name="error" class="banner-icon"></vscode-icon>
         <ul ?hidden=${banner.length === 0}>
           ${messageItems(banner)}
         </ul>
       </div>
-      <div class="confirm" role="alertdialog" aria-label="Discard your changes?" ?hidden=${!this.confirming}>
-        <span>Discard your changes? Press Escape again to discard.</span>
-        <vscode-button @click=${() => this.post(CancelNotification, {})}>Discard</vscode-button>
-        <vscode-button secondary class="keep" @click=${() => this.keepEditing()}>Keep editing</vscode-button>
+      <div class="confirm" role="alertdialog" aria-label=${l10n.t('Discard your changes?')} ?hidden=${!this.confirming}>
+        <span>${l10n.t('Discard your changes? Press Escape again to discard.')}</span>
+        <vscode-button @click=${() => this.post(CancelNotification, {})}>${l10n.t('Discard')}</vscode-button>
+        <vscode-button secondary class="keep" @click=${() => this.keepEditing()}>${l10n.t('Keep editing')}</vscode-button>
       </div>
       <vscode-tabs .selectedIndex=${live(TABS.indexOf(s.tab))} @vsc-tabs-select=${this.onTabSelect}>
-        <vscode-tab-header slot="header" data-tab="form">Form</vscode-tab-header>
+        <vscode-tab-header slot="header" data-tab="form">${l10n.t('Form')}</vscode-tab-header>
         <vscode-tab-panel>
           <omlmd-form
             .fields=${FIELDS}

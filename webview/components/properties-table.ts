@@ -8,6 +8,7 @@ import { repeat } from 'lit/directives/repeat.js';
 import { convertRow, VALUE_TYPES, type Row } from '../customProperties';
 import { isRecord, type RowCheck } from '../state';
 import { fieldId, LightElement } from './base';
+import { l10n } from '../l10n';
 
 export interface RowsChange {
   field: string;
@@ -27,7 +28,7 @@ type Checkbox = HTMLElementTagNameMap['vscode-checkbox'];
 type Select = HTMLElementTagNameMap['vscode-single-select'];
 
 function rowLabel(row: Row, index: number): string {
-  return row.key.trim() === '' ? `row ${index + 1}` : row.key;
+  return row.key.trim() === '' ? l10n.t('row {0}', index + 1) : row.key;
 }
 
 const EMPTY_CHECK: RowCheck = { object: {}, problems: new Map(), count: 0 };
@@ -81,14 +82,14 @@ export class OmlmdPropertiesTable extends LightElement {
             .checked=${row.text === 'true'}
             .label=${row.text === 'true' ? 'true' : 'false'}
             .disabled=${readOnly}
-            aria-label=${`Value of ${name}`}
+            aria-label=${l10n.t('Value of {0}', name)}
             @change=${(ev: Event) => this.changeRow(row.id, (r) => ({ ...r, text: String((ev.target as Checkbox).checked) }))}
           ></vscode-checkbox>`
         : html`<vscode-textfield
             class="row-value ${row.type === 'json' ? 'mono' : ''}"
-            placeholder=${row.type === 'json' ? '{"a": 1} or [1, 2]' : row.type === 'number' ? '0.97' : 'value'}
+            placeholder=${row.type === 'json' ? l10n.t('{"a": 1} or [1, 2]') : row.type === 'number' ? '0.97' : l10n.t('value')}
             .value=${live(row.text)}
-            .label=${`Value of ${name}`}
+            .label=${l10n.t('Value of {0}', name)}
             .invalid=${Boolean(p?.value)}
             .readonly=${readOnly}
             @input=${(ev: Event) => this.changeRow(row.id, (r) => ({ ...r, text: (ev.target as Textfield).value }))}
@@ -97,9 +98,9 @@ export class OmlmdPropertiesTable extends LightElement {
       <td>
         <vscode-textfield
           class="row-key"
-          placeholder="key"
+          placeholder=${l10n.t('key')}
           .value=${live(row.key)}
-          .label=${`Key of ${name}`}
+          .label=${l10n.t('Key of {0}', name)}
           .invalid=${Boolean(p?.key)}
           .readonly=${readOnly}
           @input=${(ev: Event) => this.changeRow(row.id, (r) => ({ ...r, key: (ev.target as Textfield).value }))}
@@ -107,7 +108,7 @@ export class OmlmdPropertiesTable extends LightElement {
         <div class="cell-msg" aria-live="polite">${p?.key ?? nothing}</div>
       </td>
       <td>
-        <vscode-single-select class="row-type" .label=${`Type of ${name}`} .disabled=${readOnly} .value=${live(row.type)} @change=${type}>
+        <vscode-single-select class="row-type" .label=${l10n.t('Type of {0}', name)} .disabled=${readOnly} .value=${live(row.type)} @change=${type}>
           ${VALUE_TYPES.map((t) => html`<vscode-option value=${t.type} ?selected=${t.type === row.type}>${t.label}</vscode-option>`)}
         </vscode-single-select>
       </td>
@@ -117,7 +118,7 @@ export class OmlmdPropertiesTable extends LightElement {
           name="trash"
           action-icon
           class="row-remove"
-          label=${`Remove ${name}`}
+          label=${l10n.t('Remove {0}', name)}
           ?hidden=${readOnly}
           @click=${() => this.emit<RowRemove>('row-remove', { field: this.field, id: row.id })}
         ></vscode-icon>
@@ -129,15 +130,15 @@ export class OmlmdPropertiesTable extends LightElement {
     const rows = this.rows;
     const current = this.current;
     const notMapping = current !== undefined && current !== null && !isRecord(current);
-    const note = notMapping ? `This field holds ${Array.isArray(current) ? 'a list' : typeof current}, not key/value pairs: fix it in the YAML or JSON view, or add a property here to replace it.` : '';
+    const note = notMapping ? l10n.t('This field holds {0}, not key/value pairs: fix it in the YAML or JSON view, or add a property here to replace it.', Array.isArray(current) ? l10n.t('a list') : typeof current) : '';
     return html`<p class="note" ?hidden=${!notMapping}>${note}</p>
       <table class="kv" aria-labelledby=${fieldId(this.field)} ?hidden=${rows.length === 0}>
         <thead>
           <tr>
-            <th scope="col" class="col-key">Key</th>
-            <th scope="col" class="col-type">Type</th>
-            <th scope="col" class="col-value">Value</th>
-            <th scope="col" class="col-remove"><span class="sr-only">Remove</span></th>
+            <th scope="col" class="col-key">${l10n.t('Key')}</th>
+            <th scope="col" class="col-type">${l10n.t('Type')}</th>
+            <th scope="col" class="col-value">${l10n.t('Value')}</th>
+            <th scope="col" class="col-remove"><span class="sr-only">${l10n.t('Remove')}</span></th>
           </tr>
         </thead>
         <tbody>
@@ -148,9 +149,9 @@ export class OmlmdPropertiesTable extends LightElement {
           )}
         </tbody>
       </table>
-      <p class="empty" ?hidden=${rows.length > 0 || this.readOnly}>No custom properties yet: add metrics, a license, the dataset…</p>
+      <p class="empty" ?hidden=${rows.length > 0 || this.readOnly}>${l10n.t('No custom properties yet: add metrics, a license, the dataset…')}</p>
       <vscode-button secondary icon="add" class="add-row" ?hidden=${this.readOnly} @click=${(ev: Event) => !(ev.currentTarget as HTMLElementTagNameMap['vscode-button']).disabled && this.emit('row-add', { field: this.field })}
-        >Add property</vscode-button
+        >${l10n.t('Add property')}</vscode-button
       >`;
   }
 }

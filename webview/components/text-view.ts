@@ -6,6 +6,7 @@ import { live } from 'lit/directives/live.js';
 import type { TextFormat } from '../protocol';
 import { describeTextError, type TextError } from '../text';
 import { LightElement, messageItems } from './base';
+import { l10n } from '../l10n';
 
 export interface TextInput {
   format: TextFormat;
@@ -48,7 +49,7 @@ export class OmlmdTextView extends LightElement {
     const name = this.format.toUpperCase();
     const input = (ev: Event): void => this.emit<TextInput>('text-input', { format: this.format, text: (ev.target as HTMLElementTagNameMap['vscode-textarea']).value });
     // A red border (has-error), not the component's invalid look: a whole text view painted red is hard to read.
-    const description = `The same metadata as ${name}. Edits here update the form; a syntax error leaves the form as it was.`;
+    const description = l10n.t('The same metadata as {0}. Edits here update the form; a syntax error leaves the form as it was.', name);
     return html`<p class="description">${description}</p>
       <vscode-textarea
         monospace
@@ -57,7 +58,7 @@ export class OmlmdTextView extends LightElement {
         class="text ${this.error ? 'has-error' : ''}"
         id="text-${this.format}"
         spellcheck="false"
-        .label=${`Metadata as ${name}`}
+        .label=${l10n.t('Metadata as {0}', name)}
         .value=${live(this.text)}
         .readonly=${this.readOnly}
         @input=${input}
