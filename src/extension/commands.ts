@@ -10,7 +10,7 @@ import { registryOptions } from '../core/config';
 import { normalizeHost, sameHost } from '../core/util/host';
 import { pushMetadataUpdate } from '../core/transfer/remetadata';
 import { registryOf, showError } from './errors';
-import { ManifestDocuments } from './manifestView';
+import { MANIFEST_SCHEME, ManifestDocuments } from './manifestView';
 import { openMetadataEditor } from './metadataEditor';
 import { progressReporter } from './progress';
 import { exactPathGlob, referenceFor, referenceString, type BrowserNode, type StoreRef } from './model/browser';
@@ -385,7 +385,7 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
     vscode.window.setStatusBarMessage(vscode.l10n.t('Copied {0}', digest), 3000);
   });
 
-  context.subscriptions.push(registerTextDocumentContentProvider('omlmd-manifest', new ManifestDocuments(services)));
+  context.subscriptions.push(registerTextDocumentContentProvider(MANIFEST_SCHEME, new ManifestDocuments(services)));
   register('omlmd.inspectManifest', async (arg?: unknown) => {
     const { reference } = await tagRef(arg, vscode.l10n.t('Inspect Manifest'));
     const doc = await vscode.workspace.openTextDocument(ManifestDocuments.uriFor(reference));

@@ -8,11 +8,11 @@
  */
 import * as vscode from 'vscode';
 import type { BrowserNode } from './model/browser';
+import { URI_LIST } from './model/drop';
 import { noLinks } from './model/plainText';
+import { MANIFEST_SCHEME } from './manifestView';
 import type * as Main from './main';
 
-/** The Explorer's drag type (drop.ts's URI_LIST; repeated so that this bundle stays small). */
-const URI_LIST = 'text/uri-list';
 
 export function activate(context: vscode.ExtensionContext): void {
   const started = Date.now();
@@ -68,7 +68,6 @@ export function activate(context: vscode.ExtensionContext): void {
   const view = vscode.window.createTreeView<BrowserNode>('omlmd.registries', { treeDataProvider: tree, showCollapseAll: true, dragAndDropController: drop });
   context.subscriptions.push(view);
 
-  const MANIFEST_SCHEME = 'omlmd-manifest';
   context.subscriptions.push(vscode.workspace.registerTextDocumentContentProvider(MANIFEST_SCHEME, {
     provideTextDocumentContent: (uri, token) => {
       load();

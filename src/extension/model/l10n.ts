@@ -7,7 +7,8 @@
  * translated too). `npm run l10n:export` reads these calls into l10n/bundle.l10n.json.
  */
 
-export type L10nArgs = Array<string | number | boolean> | Record<string, unknown>;
+// The placeholder filling is the webviews' (one function for both sides of the extension).
+import { format, type L10nArgs } from '../../../webview/l10n';
 
 /** Looks `message` (with `comment`, the bundle's key is `message/comment`) up and fills in `args`. */
 export type Translator = (message: string, args: L10nArgs | undefined, comment: string | string[] | undefined) => string;
@@ -17,16 +18,6 @@ let translator: Translator | undefined;
 /** The extension host's lookup (vscode.l10n.t); undefined: English. */
 export function setTranslator(t: Translator | undefined): void {
   translator = t;
-}
-
-/** VS Code's placeholder filling: `{key}` replaced by `args[key]` when it has one. */
-export function format(template: string, args: L10nArgs | undefined): string {
-  if (!args || Object.keys(args).length === 0) return template;
-  const values = args as Record<string, unknown>;
-  return template.replace(/{([^}]+)}/g, (match, key: string) => {
-    const v = values[key];
-    return v === undefined || v === null ? match : String(v);
-  });
 }
 
 function t(message: string, ...args: Array<string | number | boolean>): string;
