@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { OmlmdClient } from '../../src/core/client';
 import { OmlmdError } from '../../src/core/errors';
+import { metadataToJson, validateMetadata } from '../../src/core/model/metadata';
 import { sha256 } from '../../src/core/oci/digest';
 import type { ProgressEvent } from '../../src/core/transfer/progress';
 import { partialPaths } from '../../src/core/transfer/download';
@@ -356,6 +357,25 @@ describe('pushes: digest cache, mounts, resumed uploads', () => {
     assert.equal(tally(events).bytes, 0);
     const heads = proxy.seen.filter((s) => s.method === 'HEAD' && s.path.includes('/blobs/'));
     assert.equal(heads.length, 4, 'one HEAD per blob: two files, config, metadata YAML');
+  });
+
+  test('the metadata blobs go beside the model files (fault proxy): when one fails, the push fails with its error, the model upload stops and no tag is written', async () => {
+    const c = new OmlmdClient({ home: join(work, 'home-metafail') });
+    const big = join(work, 'metafail.bin');
+    writeFileSync(big, randomBytes(64 * MiB));
+    const metadata = { name: 'm', description: 'the metadata of a push that fails' };
+    const config = sha256(metadataToJson(validateMetadata(metadata, 'metadata')));
+    // The upload of the config blob is refused when it completes; the model file's is under way then.
+    const rule = proxy.add({ method: 'PUT', path: new RegExp(`/metafail/m/blobs/uploads/.*digest=${config.replace(':', '(:|%3A)')}`), times: Infinity, fault: { kind: 'status', status: 403, body: '{"errors":[{"code":"DENIED","message":"no metadata for you"}]}' } });
+    await assert.rejects(c.push(`${proxy.host}/metafail/m:v1`, { paths: [big], metadata }), (e: unknown) => {
+      assert.ok(e instanceof OmlmdError, String(e));
+      assert.equal(e.code, 'DENIED', e.message);
+      assert.match(e.message, /no metadata for you/);
+      return true;
+    });
+    assert.ok(rule.hits >= 1, 'the config upload was refused');
+    assert.equal(proxy.seen.filter((s) => s.method === 'PUT' && s.path.includes('/manifests/')).length, 0, 'no manifest, no tag');
+    assert.ok(sentBytes() < 64 * MiB, `the model file's upload stopped: ${sentBytes()} bytes sent`);
   });
 
   test('the digest cache notices a changed file: same size with its mtime put back, or a file replaced by another', async () => {

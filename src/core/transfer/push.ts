@@ -86,7 +86,7 @@ export async function rememberLocation(repo: Repository, digest: string, cache: 
  * by a worker thread that hashes it while its bytes go out; an upload an earlier run left open
  * goes on from where the registry says it stopped.
  */
-async function pushFile(repo: Repository, f: ModelFile, pool: HashPool, opts: { cache?: TransferCache; signal: AbortSignal; onProgress?: ProgressCallback; uploads: Semaphore }): Promise<BlobRef> {
+async function pushFile(repo: Repository, f: ModelFile, pool: HashPool, opts: { cache?: TransferCache; signal: AbortSignal; onProgress?: ProgressCallback; uploads: Semaphore; later: Promise<void>[] }): Promise<BlobRef> {
   const { cache, signal, onProgress } = opts;
   let before;
   try {
@@ -100,7 +100,8 @@ async function pushFile(repo: Repository, f: ModelFile, pool: HashPool, opts: { 
     const how = await presentWithoutSending(repo, { mediaType: 'application/octet-stream', digest: known, size: f.size }, cache, signal);
     if (how) {
       onProgress?.({ type: 'skipped', title: f.title, size: f.size, reason: how });
-      await rememberLocation(repo, known, cache);
+      // The record is bookkeeping for later mounts: the next file's HEAD need not wait for it.
+      opts.later.push(rememberLocation(repo, known, cache));
       return { digest: known, size: f.size };
     }
   }
@@ -152,7 +153,7 @@ interface EncryptedRef extends BlobRef {
  * HEAD. An interrupted encrypted upload starts that file again (its ciphertext is not the
  * one a new key would make); files already sent are not sent again.
  */
-async function pushEncryptedFile(repo: Repository, f: ModelFile, recipients: Recipient[], pool: HashPool, opts: { cache?: TransferCache; signal: AbortSignal; onProgress?: ProgressCallback; uploads: Semaphore }): Promise<EncryptedRef> {
+async function pushEncryptedFile(repo: Repository, f: ModelFile, recipients: Recipient[], pool: HashPool, opts: { cache?: TransferCache; signal: AbortSignal; onProgress?: ProgressCallback; uploads: Semaphore; later: Promise<void>[] }): Promise<EncryptedRef> {
   const { cache, signal, onProgress } = opts;
   let before;
   try {
@@ -168,7 +169,7 @@ async function pushEncryptedFile(repo: Repository, f: ModelFile, recipients: Rec
     const how = await presentWithoutSending(repo, { mediaType: remembered.mediaType, digest: remembered.digest, size: remembered.size }, cache, signal);
     if (how) {
       onProgress?.({ type: 'skipped', title: f.title, size: f.size, reason: how });
-      await rememberLocation(repo, remembered.digest, cache);
+      opts.later.push(rememberLocation(repo, remembered.digest, cache));
       return remembered;
     }
   }
@@ -282,24 +283,46 @@ export async function pushModel(repo: Repository, tag: string | undefined, input
     return { digest, size: bytes.length };
   };
   if (input.encryptMetadata && !input.encryptFor?.length) throw new OmlmdError('USAGE', 'encrypting the metadata needs at least one recipient');
-  const sealed = input.encryptMetadata && !modelpack ? await sealMetadata(repo, configBytes, yamlBytes, input.encryptFor!, opts.cache, signal) : undefined;
-  const [config, yaml] = modelpack ? [undefined, undefined] : sealed ? [await small(SEALED_CONFIG), { digest: '', size: 0 }] : [await small(configBytes), await small(yamlBytes)];
+  // The metadata blobs (a HEAD each when the registry has them) go beside the model files rather than before them.
+  const metadataBlobs = (async () => {
+    const sealed = input.encryptMetadata && !modelpack ? await sealMetadata(repo, configBytes, yamlBytes, input.encryptFor!, opts.cache, signal) : undefined;
+    const [config, yaml] = modelpack ? [undefined, undefined] : sealed ? [await small(SEALED_CONFIG), { digest: '', size: 0 }] : await Promise.all([small(configBytes), small(yamlBytes)]);
+    return { sealed, config, yaml };
+  })();
+  // A metadata blob that fails stops the model files' uploads: its error is the push's.
+  const inner = new AbortController();
+  const onAbort = (): void => inner.abort(signal?.reason);
+  if (signal?.aborted) onAbort();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  let metadataFailed: { error: unknown } | undefined;
+  metadataBlobs.catch((error: unknown) => {
+    metadataFailed ??= { error };
+    inner.abort(error);
+  });
 
   const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
   const pool = new HashPool(concurrency);
   const uploads = new Semaphore(pool.size);
   const recipients = input.encryptFor?.length ? input.encryptFor : undefined;
+  const later: Promise<void>[] = [];
   let layers: ModelFileLayer[];
   try {
     layers = await mapLimit(files, concurrency, async (f, sig): Promise<ModelFileLayer> => {
-      const o = { cache: opts.cache, signal: sig, onProgress, uploads };
+      const o = { cache: opts.cache, signal: sig, onProgress, uploads, later };
       const ref: BlobRef & Partial<EncryptedRef> = recipients ? await pushEncryptedFile(repo, f, recipients, pool, o) : await pushFile(repo, f, pool, o);
       onProgress?.({ type: 'done', title: f.title, digest: ref.digest, size: ref.size });
       return { title: f.title, digest: ref.digest, size: ref.size, ...(ref.mediaType ? { mediaType: ref.mediaType, annotations: ref.annotations } : {}) };
-    }, signal);
+    }, inner.signal);
+  } catch (e) {
+    await Promise.allSettled([metadataBlobs]);
+    throw metadataFailed ? metadataFailed.error : e;
   } finally {
+    signal?.removeEventListener('abort', onAbort);
+    await Promise.allSettled(later);
     await pool.close();
   }
+  const { sealed, config, yaml } = await metadataBlobs;
+  await Promise.all(later);
 
   const created = input.created === undefined ? defaultCreated() : input.created;
   // A pushed folder is named, so serving puts its files at the served root (model/served.ts);
