@@ -77,7 +77,8 @@ interface Model {
   layout: string;
 }
 
-type Op = 'push' | 'repush' | 'pull' | 'pullExisting';
+/** `getNull` and `hash` are curl's and openssl's halves of the pull's raw limit, measured apart: the floors. */
+type Op = 'push' | 'repush' | 'pull' | 'pullExisting' | 'getNull' | 'hash';
 type Tool = 'omlmd' | 'peer' | 'skopeo' | 'curl';
 /** omlmd 0.1.6, the released Python peer, runs from its source when OMLMD_PEER_SRC names the folder that holds it (docs/benchmarks.md). */
 const PEER_SRC = process.env.OMLMD_PEER_SRC ?? (process.argv.includes('--peer-src') ? process.argv[process.argv.indexOf('--peer-src') + 1] : undefined);
@@ -114,7 +115,7 @@ async function benchModel(model: Model, work: string): Promise<Results> {
   }))) as { files: { path: string; digest: string; role: string }[] };
   for (const f of layoutInfo.files.filter((x) => x.role === 'model')) blobs.push({ file: model.files.find((p) => p.endsWith(`/${f.path}`))!, digest: f.digest });
 
-  const ops: Op[] = ['push', 'repush', 'pull', 'pullExisting'];
+  const ops: Op[] = ['push', 'repush', 'pull', 'pullExisting', 'getNull', 'hash'];
   for (let run = 1; run <= RUNS; run++) {
     console.log(`${model.label}: run ${run} of ${RUNS}`);
     // Operation by operation, the three tools back to back (in an order that rotates): a
@@ -129,6 +130,7 @@ async function benchModel(model: Model, work: string): Promise<Results> {
       for (const tool of order) rmSync(out(tool), { recursive: true, force: true });
       for (const op of ops) {
         for (const tool of order) {
+          if ((op === 'getNull' || op === 'hash') && tool !== 'curl') continue;
           const host = regs.get(tool)!.host;
           const repo = `bench/${model.name}-${tool}`;
           // Each measure starts with the previous one's 2 GiB of dirty pages on disk: otherwise
@@ -189,6 +191,12 @@ async function benchModel(model: Model, work: string): Promise<Results> {
       case 'pullExisting':
         // curl has no notion of a file already there: it would fetch it again.
         return { secs: NaN, rssMB: NaN };
+      case 'getNull':
+        // The socket's floor: the blobs received and thrown away, 4 at a time.
+        return timedAll(blobs.map((b) => ['curl', ['-sf', '-o', '/dev/null', `http://${host}/v2/${repo}/blobs/${b.digest}`]]), 4);
+      case 'hash':
+        // The hashing floor: sha256 of the model files (in the page cache), one per core.
+        return timedAll(blobs.map((b) => ['openssl', ['dgst', '-sha256', b.file]]), cpus().length);
     }
   }
 }
@@ -243,6 +251,8 @@ function table(model: Model, r: Results): string[] {
     ['re-push, unchanged', 'repush', 'curl: one HEAD per blob'],
     ['pull', 'pull', 'curl: GET to a file + openssl sha256'],
     ['pull into a directory that holds it', 'pullExisting', ''],
+    ['floor: the blobs received to /dev/null', 'getNull', 'curl: 4 GETs at a time'],
+    ['floor: sha256 of the files', 'hash', 'curl: openssl dgst -sha256, one per core'],
   ];
   const out = [
     `### ${model.label}`,
@@ -252,6 +262,10 @@ function table(model: Model, r: Results): string[] {
   ];
   for (const [label, op, note] of rows) {
     const o = med('omlmd', op);
+    if (op === 'getNull' || op === 'hash') {
+      if (med('curl', op) !== undefined) out.push(`| ${label} | ${TOOLS.map((t) => (t === 'curl' ? `${cell(t, op)} ${note.replace(/^curl: /, '— ')}` : '—')).join(' | ')} |${PEER_PATH ? ' — |' : ''} — | — |`);
+      continue;
+    }
     const cells = TOOLS.map((t) => `${cell(t, op)}${t === 'curl' && note ? ` ${note.replace(/^curl: /, '— ')}` : ''}`).join(' | ');
     out.push(`| ${label} | ${cells} |${PEER_PATH ? ` ${ratio(o, med('peer', op))} |` : ''} ${ratio(o, med('skopeo', op))} | ${med('curl', op) === undefined ? '—' : ratio(med('curl', op), o)} |`);
   }
@@ -261,6 +275,24 @@ function table(model: Model, r: Results): string[] {
   const pull = med('omlmd', 'pull');
   out.push('', `Re-push costs ${push && repush ? ((repush / push) * 100).toFixed(1) : '—'}% of the first push.${pull && !PEER_PATH ? ' omlmd 0.1.6 was not run (OMLMD_PEER_SRC unset).' : ''}`);
   return out;
+}
+
+interface Startup {
+  node: number;
+  version: number;
+  skopeo: number;
+  runs: number;
+}
+
+/** Process start alone, interleaved: Node's own, `omlmd --version`, `skopeo --version`; medians. */
+async function startup(runs = 15): Promise<Startup> {
+  const xs: Record<'node' | 'version' | 'skopeo', number[]> = { node: [], version: [], skopeo: [] };
+  for (let i = 0; i < runs; i++) {
+    xs.node.push((await timed(process.execPath, ['-e', '0'])).secs);
+    xs.version.push((await timed(process.execPath, [CLI, '--version'])).secs);
+    xs.skopeo.push((await timed('skopeo', ['--version'])).secs);
+  }
+  return { node: median(xs.node), version: median(xs.version), skopeo: median(xs.skopeo), runs };
 }
 
 interface Loop {
@@ -273,7 +305,7 @@ interface Loop {
 }
 
 /** The issue's targets, each with what this run measured. */
-function targets(results: [Model, Results][], loop: Loop): string[] {
+function targets(results: [Model, Results][], loop: Loop, start: Startup): string[] {
   const med = (r: Results, tool: Tool, op: Op): number => median(r[tool][op]?.map((m) => m.secs) ?? [NaN]);
   const out = ['### Against the targets of the issue', '', '| target | measured | |', '|---|---|---|'];
   const row = (what: string, measured: string, ok: boolean): void => {
@@ -303,12 +335,13 @@ function targets(results: [Model, Results][], loop: Loop): string[] {
       row(`${m.label}: ${op} peak RSS under 100 MB`, `${rss.toFixed(0)} MB`, rss < 100);
     }
   }
+  row('`omlmd --version` within 1.3× of `node -e 0`', `${(start.version * 1000).toFixed(1)} ms vs ${(start.node * 1000).toFixed(1)} ms (${(start.version / start.node).toFixed(2)}×)`, start.version <= 1.3 * start.node);
   row('event-loop delay p99 under 50 ms during an in-process push of the large file', `${loop.pushP99.toFixed(1)} ms`, loop.pushP99 < 50);
   row('event-loop delay p99 under 50 ms during an in-process pull of the large file', `${loop.pullP99.toFixed(1)} ms`, loop.pullP99 < 50);
   return out;
 }
 
-function render(results: [Model, Results][], loop: Loop, meta: { minutes: string; load: number; skopeo: string; curl: string }): string[] {
+function render(results: [Model, Results][], loop: Loop, start: Startup, meta: { minutes: string; load: number; skopeo: string; curl: string }): string[] {
   const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';
   return [
     '## Transfers',
@@ -320,7 +353,11 @@ function render(results: [Model, Results][], loop: Loop, meta: { minutes: string
     '',
     `The large file pushed and pulled through the core in one Node process, as the VS Code extension host runs it, with \`monitorEventLoopDelay\` (10 ms resolution): push ${fmt(loop.pushSecs)} s, event-loop delay p99 ${loop.pushP99.toFixed(1)} ms (max ${loop.pushMax.toFixed(1)} ms); pull ${fmt(loop.pullSecs)} s, p99 ${loop.pullP99.toFixed(1)} ms (max ${loop.pullMax.toFixed(1)} ms). A push and a pull of a large file hash in a worker thread (a pull from the shared-memory segments it writes from); files are read and written asynchronously.`,
     '',
-    ...targets(results, loop),
+    '### Start-up',
+    '',
+    `Process start alone, ${start.runs} runs of each, interleaved, medians (the command's wall clock, GNU time included): \`node -e 0\` ${(start.node * 1000).toFixed(1)} ms, \`omlmd --version\` ${(start.version * 1000).toFixed(1)} ms, \`skopeo --version\` ${(start.skopeo * 1000).toFixed(1)} ms. A re-push is that start, loading the code a push needs, and its requests: ${results.map(([m, r]) => `${m.label} ${fmt(median(r.omlmd.repush?.map((x) => x.secs) ?? [NaN]))} s, ${((median(r.omlmd.repush?.map((x) => x.secs) ?? [NaN]) - start.node) * 1000).toFixed(0)} ms beyond Node's own start`).join('; ')}.`,
+    '',
+    ...targets(results, loop, start),
     '',
     NOTES,
     '',
@@ -370,9 +407,11 @@ async function main(): Promise<void> {
     console.log('event loop during an in-process push and pull of the large file');
     const loop = await eventLoop(big, work);
     console.log(`  loop push ${loop.pushSecs.toFixed(2)} s p99 ${loop.pushP99.toFixed(1)} ms max ${loop.pushMax.toFixed(1)} ms; pull ${loop.pullSecs.toFixed(2)} s p99 ${loop.pullP99.toFixed(1)} ms max ${loop.pullMax.toFixed(1)} ms`);
+    const start = await startup();
+    console.log(`startup node ${start.node.toFixed(4)} s version ${start.version.toFixed(4)} s skopeo ${start.skopeo.toFixed(4)} s runs ${start.runs}`);
     const minutes = ((Date.now() - started) / 60000).toFixed(1);
     console.log(`minutes ${minutes}`);
-    const lines = render(results, loop, { minutes, load, skopeo: await version('skopeo', ['--version']), curl: await version('curl', ['--version']) });
+    const lines = render(results, loop, start, { minutes, load, skopeo: await version('skopeo', ['--version']), curl: await version('curl', ['--version']) });
     console.log('\n' + lines.join('\n'));
     if (WRITE) writeSection(lines.join('\n'));
   } finally {
@@ -400,14 +439,16 @@ async function renderLog(file: string): Promise<void> {
       current = entry[1];
       continue;
     }
-    const m = /^ {2}(omlmd|peer|skopeo|curl)\s+(push|repush|pull|pullExisting)\s+([\d.]+) s\s+(\d+) MB(?: cpu ([\d.]+) s)?(?: registry cpu ([\d.]+) s)?$/.exec(line);
+    const m = /^ {2}(omlmd|peer|skopeo|curl)\s+(push|repush|pull|pullExisting|getNull|hash)\s+([\d.]+) s\s+(\d+) MB(?: cpu ([\d.]+) s)?(?: registry cpu ([\d.]+) s)?$/.exec(line);
     if (m && current) (current[m[1] as Tool][m[2] as Op] ??= []).push({ secs: Number(m[3]), rssMB: Number(m[4]), cpu: m[5] ? Number(m[5]) : undefined, regCpu: m[6] ? Number(m[6]) : undefined });
   }
   const num = (re: RegExp): number => Number(re.exec(text)?.[1] ?? NaN);
   // The run's own rendering of the event-loop paragraph carries all six figures.
   const l = /push ([\d.]+) s, event-loop delay p99 ([\d.]+) ms \(max ([\d.]+) ms\); pull ([\d.]+) s, p99 ([\d.]+) ms \(max ([\d.]+) ms\)/.exec(text);
   const loop: Loop = { pushSecs: Number(l?.[1]), pushP99: Number(l?.[2]), pushMax: Number(l?.[3]), pullSecs: Number(l?.[4]), pullP99: Number(l?.[5]), pullMax: Number(l?.[6]) };
-  const lines = render(results, loop, {
+  const st = /startup node ([\d.]+) s version ([\d.]+) s skopeo ([\d.]+) s runs (\d+)/.exec(text);
+  const start: Startup = { node: Number(st?.[1]), version: Number(st?.[2]), skopeo: Number(st?.[3]), runs: Number(st?.[4]) };
+  const lines = render(results, loop, start, {
     minutes: /medians; ([\d.]+) min/.exec(text)?.[1] ?? /minutes ([\d.]+)/.exec(text)?.[1] ?? '?',
     load: num(/load average ([\d.]+) at the start/),
     skopeo: await version('skopeo', ['--version']),
