@@ -272,6 +272,37 @@ open(sys.argv[1], 'wb').write(pickle.dumps(data, protocol=${proto}))
     }
   });
 
+  test('random .bin files that start like a pickle are raw data: a PROTO then no opcode, a copyreg EXT2, a zlib marker that opens into no pickle; an import before the bad byte, or a zlib pickle, still warns', async () => {
+    const tail = Buffer.from([0xd0, 0xd1, 0xd2, 0xd3]); // 0xd0 is no opcode
+    const cases: [string, Buffer][] = [
+      ['proto.bin', Buffer.concat([Buffer.from([0x80, 0x02, 0x4b, 0x07]), tail, randomBytes(2000)])],
+      ['ext2.bin', Buffer.concat([Buffer.from([0x83, 0x12, 0x34]), tail, randomBytes(2000)])],
+      ['zlib.bin', Buffer.concat([Buffer.from([0x78, 0x35]), randomBytes(2000)])],
+      ['gzip.dat', Buffer.concat([Buffer.from([0x1f, 0x8b, 0x08, 0x00]), randomBytes(2000)])],
+    ];
+    for (const [name, bytes] of cases) {
+      const s = await inspectModelFile(write(name, bytes));
+      assert.equal(s.format, 'unknown', name);
+      assert.equal(s.pickle, undefined, name);
+      assert.deepEqual(s.warnings.filter((w) => /pickle|runs code/.test(w)), [], name);
+    }
+    // A call made before the garbage has run by the time pickle.load fails on it: still a warning.
+    const evil = await inspectModelFile(write('evil.bin', Buffer.concat([Buffer.from([0x80, 0x02]), Buffer.from("cos\nsystem\n(S'id'\ntR"), tail])));
+    assert.equal(evil.format, 'pickle');
+    assert.deepEqual(evil.pickle?.dangerous, ['os.system']);
+    assert.match(evil.warnings[0]!, /loading this file runs code/);
+    // joblib's zlib pickle under a .bin name: it opens into a PROTO, so it is one.
+    const z = join(dir, 'model.bin');
+    execFileSync('python3', ['-c', "import pickle, zlib, sys; open(sys.argv[1], 'wb').write(zlib.compress(pickle.dumps({'a': 1}, protocol=4)))", z]);
+    const zs = await inspectModelFile(z);
+    assert.equal(zs.format, 'pickle');
+    assert.match(zs.warnings.join('\n'), /zlib-compressed/);
+    // The same bytes as a .pkl: the name says pickle, so a bad byte is reported, not dropped.
+    const named = await inspectModelFile(write('proto.pkl', cases[0]![1]));
+    assert.equal(named.format, 'pickle');
+    assert.match(named.warnings.join('\n'), /is no opcode/);
+  });
+
   test('hostile: not a pickle, a BINBYTES longer than the file, an unknown protocol', async () => {
     await refused(write('text.pkl', Buffer.from('{"json": 1}')), /byte 0x7b at offset 0 is not a pickle opcode: this is not a pickle/);
     await refused(write('len.pkl', Buffer.from([0x80, 0x04, 0x42, 0xff, 0xff, 0xff, 0x7f, 0x2e])), /says it is 2147483647 bytes, more than the 1 left/);

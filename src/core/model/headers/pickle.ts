@@ -88,6 +88,7 @@ export async function scanPickle(c0: Cursor, warnings: string[]): Promise<Pickle
   let last: string | undefined;
   let protocol: number | undefined;
   let complete = true;
+  let badOpcodeAt: number | undefined;
   let ops = 0;
   const add = (g: string): void => {
     if (!seen.has(g) && imports.length < MAX_IMPORTS) {
@@ -205,6 +206,7 @@ export async function scanPickle(c0: Cursor, warnings: string[]): Promise<Pickle
           // No PROTO header, nothing imported, a few bytes in: random or raw data whose first bytes happened to be opcodes.
           if (protocol === undefined && imports.length === 0 && at < 64) throw c.r.malformed(`byte 0x${op.toString(16).padStart(2, '0')} at offset ${at} is not a pickle opcode, and nothing before it made a pickle: this is not a pickle`);
           complete = false;
+          badOpcodeAt = at;
           warnings.push(`pickle scanning stopped at offset ${at} (byte 0x${op.toString(16).padStart(2, '0')} is no opcode): imports after it were not scanned`);
           break scan;
       }
@@ -215,5 +217,5 @@ export async function scanPickle(c0: Cursor, warnings: string[]): Promise<Pickle
     warnings.push(`the pickle goes on past the ${ibytes(c.r.maxBytes)} read budget: the imports listed are those of its first part`);
   }
   if (imports.length >= MAX_IMPORTS) warnings.push(`the pickle imports more than ${MAX_IMPORTS} globals: the first ${MAX_IMPORTS} are listed`);
-  return { imports, dangerous: imports.filter(isDangerous), complete, ...(protocol !== undefined ? { protocol } : {}) };
+  return { imports, dangerous: imports.filter(isDangerous), complete, ...(protocol !== undefined ? { protocol } : {}), ...(badOpcodeAt !== undefined ? { badOpcodeAt } : {}) };
 }

@@ -18,6 +18,8 @@ export interface PickleScan {
   /** Where in the file (or archive member) the pickle was. */
   member?: string;
   protocol?: number;
+  /** Where a byte that is no opcode stopped the scan: a pickle never has one before its STOP, raw data soon does. */
+  badOpcodeAt?: number;
 }
 
 export interface HeaderSummary {
