@@ -236,6 +236,14 @@ describe('a loopback registry that speaks TLS, with no plainHttp setting: plain 
     assert.equal(client.baseUrl, `https://${reg.host}/`);
   });
 
+  it('first requests side by side (a push checks its blobs at once): each one that went out over plain HTTP goes again over HTTPS', async () => {
+    const client = new RegistryClient(reg.host, { dispatcher: await createDispatcher({ tls: { caFile: pki.caCert } }) });
+    const repo = client.repository('loop/side');
+    const answers = await Promise.all(Array.from({ length: 6 }, (_, i) => repo.statBlob(sha256(`absent ${i}`))));
+    assert.deepEqual(answers, Array.from({ length: 6 }, () => undefined));
+    assert.equal(client.baseUrl, `https://${reg.host}/`);
+  });
+
   it('the CLI: push and pull work with the CA in the system trust store and no config', async () => {
     const env = machine(join(work, 'cli'), { SSL_CERT_FILE: pki.caCert });
     const push = await runCli(['push', `${reg.host}/loop/cli:v1`, join(work, 'model.onnx'), '--name', 'loop'], { env });

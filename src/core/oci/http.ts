@@ -577,6 +577,13 @@ export class RegistryHttp {
         continue;
       }
       let text: string | undefined;
+      if (status === 400 && this.switched && url.origin === this.plainOrigin) {
+        // Sent over plain HTTP before a request beside it found that the registry speaks HTTPS.
+        await discard(res.body);
+        if (body instanceof Readable) body.destroy();
+        url = withScheme(url, 'https:');
+        continue;
+      }
       if (status === 400 && sameOrigin && url.protocol === 'http:' && this.scheme !== 'https') {
         // Plain HTTP to an HTTPS server: recognised on every request, a HEAD (no body) too.
         const allowed = req.allow?.includes(400) ?? false;
@@ -584,11 +591,14 @@ export class RegistryHttp {
         if (text !== undefined ? HTTPS_SERVER_ANSWER.test(text) : await this.speaksHttps()) {
           if (text === undefined) await discard(res.body);
           if (body instanceof Readable) body.destroy();
-          if (this.scheme === 'auto') {
-            // What Docker does for a localhost registry: HTTPS from now on, for every request of this client.
-            this.scheme = 'https';
-            this.switched = true;
-            this.current = withScheme(this.current, 'https:');
+          if (this.scheme === 'auto' || this.switched) {
+            // What Docker does for a localhost registry: HTTPS from now on, for every request of
+            // this client (a request beside this one may have switched while both waited).
+            if (!this.switched) {
+              this.scheme = 'https';
+              this.switched = true;
+              this.current = withScheme(this.current, 'https:');
+            }
             url = withScheme(url, 'https:');
             continue;
           }
