@@ -74,6 +74,12 @@ export async function presentWithoutSending(repo: Repository, desc: Descriptor, 
   return undefined;
 }
 
+/** Work awaited later (with Promise.all): handled now, so a failure meanwhile is not an unhandled rejection. */
+function deferred(p: Promise<void>): Promise<void> {
+  p.catch(() => undefined);
+  return p;
+}
+
 /** Remembers that a repository of a registry holds a blob, for later mounts. */
 export async function rememberLocation(repo: Repository, digest: string, cache: TransferCache | undefined): Promise<void> {
   const at = repo.locator;
@@ -101,7 +107,7 @@ async function pushFile(repo: Repository, f: ModelFile, pool: HashPool, opts: { 
     if (how) {
       onProgress?.({ type: 'skipped', title: f.title, size: f.size, reason: how });
       // The record is bookkeeping for later mounts: the next file's HEAD need not wait for it.
-      opts.later.push(rememberLocation(repo, known, cache));
+      opts.later.push(deferred(rememberLocation(repo, known, cache)));
       return { digest: known, size: f.size };
     }
   }
@@ -169,7 +175,7 @@ async function pushEncryptedFile(repo: Repository, f: ModelFile, recipients: Rec
     const how = await presentWithoutSending(repo, { mediaType: remembered.mediaType, digest: remembered.digest, size: remembered.size }, cache, signal);
     if (how) {
       onProgress?.({ type: 'skipped', title: f.title, size: f.size, reason: how });
-      opts.later.push(rememberLocation(repo, remembered.digest, cache));
+      opts.later.push(deferred(rememberLocation(repo, remembered.digest, cache)));
       return remembered;
     }
   }
