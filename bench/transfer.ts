@@ -79,6 +79,7 @@ interface Model {
 
 /** `getNull` and `hash` are curl's and openssl's halves of the pull's raw limit, measured apart: the floors. */
 type Op = 'push' | 'repush' | 'pull' | 'pullExisting' | 'getNull' | 'hash';
+const FLOORS: ReadonlySet<Op> = new Set<Op>(['getNull', 'hash']);
 type Tool = 'omlmd' | 'peer' | 'skopeo' | 'curl';
 /** omlmd 0.1.6, the released Python peer, runs from its source when OMLMD_PEER_SRC names the folder that holds it (docs/benchmarks.md). */
 const PEER_SRC = process.env.OMLMD_PEER_SRC ?? (process.argv.includes('--peer-src') ? process.argv[process.argv.indexOf('--peer-src') + 1] : undefined);
@@ -130,7 +131,7 @@ async function benchModel(model: Model, work: string): Promise<Results> {
       for (const tool of order) rmSync(out(tool), { recursive: true, force: true });
       for (const op of ops) {
         for (const tool of order) {
-          if ((op === 'getNull' || op === 'hash') && tool !== 'curl') continue;
+          if (FLOORS.has(op) && tool !== 'curl') continue;
           const host = regs.get(tool)!.host;
           const repo = `bench/${model.name}-${tool}`;
           // Each measure starts with the previous one's 2 GiB of dirty pages on disk: otherwise
@@ -262,7 +263,7 @@ function table(model: Model, r: Results): string[] {
   ];
   for (const [label, op, note] of rows) {
     const o = med('omlmd', op);
-    if (op === 'getNull' || op === 'hash') {
+    if (FLOORS.has(op)) {
       if (med('curl', op) !== undefined) out.push(`| ${label} | ${TOOLS.map((t) => (t === 'curl' ? `${cell(t, op)} ${note.replace(/^curl: /, '— ')}` : '—')).join(' | ')} |${PEER_PATH ? ' — |' : ''} — | — |`);
       continue;
     }
@@ -355,7 +356,7 @@ function render(results: [Model, Results][], loop: Loop, start: Startup, meta: {
     '',
     '### Start-up',
     '',
-    `Process start alone, ${start.runs} runs of each, interleaved, medians (the command's wall clock, GNU time included): \`node -e 0\` ${(start.node * 1000).toFixed(1)} ms, \`omlmd --version\` ${(start.version * 1000).toFixed(1)} ms, \`skopeo --version\` ${(start.skopeo * 1000).toFixed(1)} ms. A re-push is that start, loading the code a push needs, and its requests: ${results.map(([m, r]) => `${m.label} ${fmt(median(r.omlmd.repush?.map((x) => x.secs) ?? [NaN]))} s, ${((median(r.omlmd.repush?.map((x) => x.secs) ?? [NaN]) - start.node) * 1000).toFixed(0)} ms beyond Node's own start`).join('; ')}.`,
+    `Process start alone, ${start.runs} runs of each, interleaved, medians (the command's wall clock, GNU time included): \`node -e 0\` ${(start.node * 1000).toFixed(1)} ms, \`omlmd --version\` ${(start.version * 1000).toFixed(1)} ms, \`skopeo --version\` ${(start.skopeo * 1000).toFixed(1)} ms. A re-push is that start, loading the code a push needs, and its requests: ${results.map(([m, r]) => [m.label, median(r.omlmd.repush?.map((x) => x.secs) ?? [NaN])] as const).map(([label, s]) => `${label} ${fmt(s)} s, ${((s - start.node) * 1000).toFixed(0)} ms beyond Node's own start`).join('; ')}.`,
     '',
     ...targets(results, loop, start),
     '',

@@ -14,6 +14,7 @@ import type { Annotations, Descriptor, ImageManifest } from '../oci/types';
 import { sameStamp, stampOf, type TransferCache } from './cache';
 import { HashPool } from './hashpool';
 import { bytesMoved } from './memory';
+import { anySignal } from '../util/abort';
 import { mapLimit, Semaphore } from '../util/limit';
 import { DEFAULT_CONCURRENCY, type ProgressCallback, type TransferOptions } from './progress';
 
@@ -74,12 +75,6 @@ export async function presentWithoutSending(repo: Repository, desc: Descriptor, 
   return undefined;
 }
 
-/** Work awaited later (with Promise.all): handled now, so a failure meanwhile is not an unhandled rejection. */
-function deferred(p: Promise<void>): Promise<void> {
-  p.catch(() => undefined);
-  return p;
-}
-
 /** Remembers that a repository of a registry holds a blob, for later mounts. */
 export async function rememberLocation(repo: Repository, digest: string, cache: TransferCache | undefined): Promise<void> {
   const at = repo.locator;
@@ -92,7 +87,7 @@ export async function rememberLocation(repo: Repository, digest: string, cache: 
  * by a worker thread that hashes it while its bytes go out; an upload an earlier run left open
  * goes on from where the registry says it stopped.
  */
-async function pushFile(repo: Repository, f: ModelFile, pool: HashPool, opts: { cache?: TransferCache; signal: AbortSignal; onProgress?: ProgressCallback; uploads: Semaphore; later: Promise<void>[] }): Promise<BlobRef> {
+async function pushFile(repo: Repository, f: ModelFile, pool: HashPool, opts: { cache?: TransferCache; signal: AbortSignal; onProgress?: ProgressCallback; uploads: Semaphore }): Promise<BlobRef> {
   const { cache, signal, onProgress } = opts;
   let before;
   try {
@@ -106,8 +101,7 @@ async function pushFile(repo: Repository, f: ModelFile, pool: HashPool, opts: { 
     const how = await presentWithoutSending(repo, { mediaType: 'application/octet-stream', digest: known, size: f.size }, cache, signal);
     if (how) {
       onProgress?.({ type: 'skipped', title: f.title, size: f.size, reason: how });
-      // The record is bookkeeping for later mounts: the next file's HEAD need not wait for it.
-      opts.later.push(deferred(rememberLocation(repo, known, cache)));
+      await rememberLocation(repo, known, cache);
       return { digest: known, size: f.size };
     }
   }
@@ -159,7 +153,7 @@ interface EncryptedRef extends BlobRef {
  * HEAD. An interrupted encrypted upload starts that file again (its ciphertext is not the
  * one a new key would make); files already sent are not sent again.
  */
-async function pushEncryptedFile(repo: Repository, f: ModelFile, recipients: Recipient[], pool: HashPool, opts: { cache?: TransferCache; signal: AbortSignal; onProgress?: ProgressCallback; uploads: Semaphore; later: Promise<void>[] }): Promise<EncryptedRef> {
+async function pushEncryptedFile(repo: Repository, f: ModelFile, recipients: Recipient[], pool: HashPool, opts: { cache?: TransferCache; signal: AbortSignal; onProgress?: ProgressCallback; uploads: Semaphore }): Promise<EncryptedRef> {
   const { cache, signal, onProgress } = opts;
   let before;
   try {
@@ -175,7 +169,7 @@ async function pushEncryptedFile(repo: Repository, f: ModelFile, recipients: Rec
     const how = await presentWithoutSending(repo, { mediaType: remembered.mediaType, digest: remembered.digest, size: remembered.size }, cache, signal);
     if (how) {
       onProgress?.({ type: 'skipped', title: f.title, size: f.size, reason: how });
-      opts.later.push(deferred(rememberLocation(repo, remembered.digest, cache)));
+      await rememberLocation(repo, remembered.digest, cache);
       return remembered;
     }
   }
@@ -296,39 +290,28 @@ export async function pushModel(repo: Repository, tag: string | undefined, input
     return { sealed, config, yaml };
   })();
   // A metadata blob that fails stops the model files' uploads: its error is the push's.
-  const inner = new AbortController();
-  const onAbort = (): void => inner.abort(signal?.reason);
-  if (signal?.aborted) onAbort();
-  signal?.addEventListener('abort', onAbort, { once: true });
-  let metadataFailed: { error: unknown } | undefined;
-  metadataBlobs.catch((error: unknown) => {
-    metadataFailed ??= { error };
-    inner.abort(error);
-  });
+  const metadataFailed = new AbortController();
+  metadataBlobs.catch((error: unknown) => metadataFailed.abort(error));
 
   const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
   const pool = new HashPool(concurrency);
   const uploads = new Semaphore(pool.size);
   const recipients = input.encryptFor?.length ? input.encryptFor : undefined;
-  const later: Promise<void>[] = [];
   let layers: ModelFileLayer[];
   try {
     layers = await mapLimit(files, concurrency, async (f, sig): Promise<ModelFileLayer> => {
-      const o = { cache: opts.cache, signal: sig, onProgress, uploads, later };
+      const o = { cache: opts.cache, signal: sig, onProgress, uploads };
       const ref: BlobRef & Partial<EncryptedRef> = recipients ? await pushEncryptedFile(repo, f, recipients, pool, o) : await pushFile(repo, f, pool, o);
       onProgress?.({ type: 'done', title: f.title, digest: ref.digest, size: ref.size });
       return { title: f.title, digest: ref.digest, size: ref.size, ...(ref.mediaType ? { mediaType: ref.mediaType, annotations: ref.annotations } : {}) };
-    }, inner.signal);
+    }, anySignal(signal, metadataFailed.signal));
   } catch (e) {
     await Promise.allSettled([metadataBlobs]);
-    throw metadataFailed ? metadataFailed.error : e;
+    throw metadataFailed.signal.aborted ? metadataFailed.signal.reason : e;
   } finally {
-    signal?.removeEventListener('abort', onAbort);
-    await Promise.allSettled(later);
     await pool.close();
   }
   const { sealed, config, yaml } = await metadataBlobs;
-  await Promise.all(later);
 
   const created = input.created === undefined ? defaultCreated() : input.created;
   // A pushed folder is named, so serving puts its files at the served root (model/served.ts);
