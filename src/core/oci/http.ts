@@ -5,11 +5,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { connect as tlsConnect, createSecureContext, rootCertificates } from 'node:tls';
+import { connect as tlsConnect, createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
 import type { Dispatcher } from 'undici';
 import { Agent, buildConnector, EnvHttpProxyAgent, request, type Connector } from './undici';
 import { cancelled, OmlmdError, throwIfAborted, toOmlmdError, type ErrorCode, type Operation, type RegistryErrorDetail, type Remedy } from '../errors';
 import { AuthState, type CredentialsProvider, type TokenRequest, type TokenResponse } from './auth';
+import { socketGet, type BodyTarget, type DirectConnector } from './socketget';
 import { DEFAULT_RETRY_POLICY, errnoCode, parseRetryAfter, rememberRetryAfter, RETRYABLE_ERRNO, RetryBudget, type RetryEvent, type RetryPolicy } from './retry';
 
 export {
@@ -42,6 +43,13 @@ export interface HttpRequest {
    * Absent: the request is the whole operation and gets a budget of its own.
    */
   budget?: RetryBudget;
+  /**
+   * A GET for many bytes that the caller would rather read into its own buffers: where the
+   * transport allows (it was built here and no proxy is set), the request goes on a
+   * connection of its own and a 2xx body of known length comes with `into`
+   * (socketget.ts). The response is otherwise the same.
+   */
+  direct?: boolean;
 }
 
 export interface HttpResponse {
@@ -50,6 +58,8 @@ export interface HttpResponse {
   body: ResponseBody;
   /** After redirects: relative `Location`s resolve against this. */
   url: URL;
+  /** For a `direct` request answered on its own connection with a body of known length: reads up to `limit` bytes of the body into `target` (the kernel writes them there). */
+  into?: (target: BodyTarget, limit: number) => Promise<void>;
 }
 
 /** What a request is part of, for the error when it fails. */
@@ -352,6 +362,15 @@ async function trustedAuthorities(caFile: string | undefined, env: NodeJS.Proces
  * settings (VS Code's `http.proxy`) can build the same thing with `httpsProxy` set.
  */
 export async function createDispatcher(opts: DispatcherOptions = {}): Promise<Dispatcher> {
+  return (await createTransport(opts)).dispatcher;
+}
+
+/**
+ * The dispatcher, and when no proxy is set, the same connection settings for the sockets
+ * of `direct` requests (socketget.ts): one place decides what is trusted and how long to
+ * wait, whichever way the bytes come.
+ */
+export async function createTransport(opts: DispatcherOptions = {}): Promise<{ dispatcher: Dispatcher; direct?: DirectConnector }> {
   const env = opts.env ?? process.env;
   const tls = opts.tls ?? {};
   if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) {
@@ -361,23 +380,28 @@ export async function createDispatcher(opts: DispatcherOptions = {}): Promise<Di
   const timeout = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const httpProxy = opts.httpProxy || env.http_proxy || env.HTTP_PROXY || undefined;
   const httpsProxy = opts.httpsProxy || env.https_proxy || env.HTTPS_PROXY || undefined;
+  const rejectUnauthorized = !tls.insecure;
   if (!httpProxy && !httpsProxy && tls.caFile === undefined && tls.certFile === undefined) {
     // Nothing to check up front: the TLS context (some 300 certificate authorities, 60-90 ms
     // of CPU) is built at the first HTTPS connection, so a plain-HTTP registry never pays for it.
-    const rejectUnauthorized = !tls.insecure;
+    let context: Promise<SecureContext> | undefined;
+    const secureContext = (): Promise<SecureContext> => (context ??= trustedAuthorities(undefined, env).then((ca) => createSecureContext({ ca })));
     const plain = buildConnector({ timeout });
     let secure: Promise<Connector> | undefined;
     const connect: Connector = (options, callback) => {
       if (options.protocol !== 'https:') return plain(options, callback);
-      secure ??= trustedAuthorities(undefined, env).then((ca) => buildConnector({ timeout, secureContext: createSecureContext({ ca }), rejectUnauthorized }));
+      secure ??= secureContext().then((sc) => buildConnector({ timeout, secureContext: sc, rejectUnauthorized }));
       secure.then(
         (c) => c(options, callback),
         (e: unknown) => callback(e instanceof Error ? e : new Error(String(e)), null),
       );
     };
-    return new Agent({ connect, headersTimeout: read, bodyTimeout: read });
+    return {
+      dispatcher: new Agent({ connect, headersTimeout: read, bodyTimeout: read }),
+      direct: { secure: async () => ({ secureContext: await secureContext(), rejectUnauthorized }), connectTimeoutMs: timeout, readTimeoutMs: read },
+    };
   }
-  let secureContext;
+  let secureContext: SecureContext;
   try {
     secureContext = createSecureContext({
       ca: await trustedAuthorities(tls.caFile, env),
@@ -391,12 +415,8 @@ export async function createDispatcher(opts: DispatcherOptions = {}): Promise<Di
       remedies: [{ kind: 'say', text: 'the CA file, certificate and key must be PEM, and the key must belong to the certificate' }],
     });
   }
-  const connect = {
-    timeout,
-    secureContext,
-    rejectUnauthorized: !tls.insecure,
-  };
-  return new EnvHttpProxyAgent({
+  const connect = { timeout, secureContext, rejectUnauthorized };
+  const dispatcher = new EnvHttpProxyAgent({
     connect,
     // Through a proxy tunnel the registry's TLS is set up by the proxy agent with these.
     requestTls: connect,
@@ -407,6 +427,9 @@ export async function createDispatcher(opts: DispatcherOptions = {}): Promise<Di
     httpsProxy,
     noProxy: opts.noProxy || env.no_proxy || env.NO_PROXY || undefined,
   });
+  // Through a proxy every byte goes the dispatcher's way.
+  const direct: DirectConnector | undefined = httpProxy || httpsProxy ? undefined : { secure: () => Promise.resolve({ secureContext, rejectUnauthorized }), connectTimeoutMs: timeout, readTimeoutMs: read };
+  return { dispatcher, direct };
 }
 
 /**
@@ -427,7 +450,7 @@ export class RegistryHttp {
   private switched = false;
   private httpsProbe?: Promise<boolean>;
   private readonly auth: AuthState;
-  private dispatcher?: Promise<Dispatcher>;
+  private transport?: Promise<{ dispatcher: Dispatcher; direct?: DirectConnector }>;
   private readonly userAgent: string;
   private readonly readTimeoutMs?: number;
   private warned = false;
@@ -461,32 +484,38 @@ export class RegistryHttp {
     return new RetryBudget(this.retryPolicy, operation, this.options.onRetry);
   }
 
-  private getDispatcher(): Promise<Dispatcher> {
-    if (!this.dispatcher) {
+  private getTransport(): Promise<{ dispatcher: Dispatcher; direct?: DirectConnector }> {
+    if (!this.transport) {
       const o = this.options;
       if (o.tls?.insecure && this.scheme === 'https' && !o.dispatcher && !this.warned) {
         this.warned = true;
         o.onWarning?.(`TLS certificate verification is off for ${this.registry}: anyone on the network path can read and change what is sent`);
       }
-      this.dispatcher = o.dispatcher
-        ? Promise.resolve(o.dispatcher)
-        : createDispatcher({ ...o.proxy, tls: o.tls, connectTimeoutMs: o.connectTimeoutMs, readTimeoutMs: o.readTimeoutMs });
+      // A dispatcher given from outside is the whole transport: its proxies, its pools.
+      this.transport = o.dispatcher
+        ? Promise.resolve({ dispatcher: o.dispatcher })
+        : createTransport({ ...o.proxy, tls: o.tls, connectTimeoutMs: o.connectTimeoutMs, readTimeoutMs: o.readTimeoutMs });
       // A bad CA path should fail every request the same way, not be cached as a rejection forever unseen.
-      this.dispatcher.catch(() => {
-        this.dispatcher = undefined;
+      this.transport.catch(() => {
+        this.transport = undefined;
       });
     }
-    return this.dispatcher;
+    return this.transport;
   }
 
-  private async send(url: URL, opts: { method: HttpMethod; headers: Record<string, string>; body?: Buffer | string | Readable; signal?: AbortSignal }): Promise<Dispatcher.ResponseData> {
-    const dispatcher = await this.getDispatcher();
+  private async send(url: URL, opts: { method: HttpMethod; headers: Record<string, string>; body?: Buffer | string | Readable; signal?: AbortSignal; direct?: boolean }): Promise<Dispatcher.ResponseData & Pick<HttpResponse, 'into'>> {
+    const { dispatcher, direct } = await this.getTransport();
+    if (opts.direct && direct && opts.method === 'GET' && opts.body === undefined) {
+      const res = await socketGet(url, opts.headers, direct, { signal: opts.signal, readTimeoutMs: this.readTimeoutMs });
+      return { statusCode: res.statusCode, statusText: '', headers: res.headers, body: res.body as unknown as ResponseBody, into: res.into, trailers: {}, opaque: null, context: {} };
+    }
     const timeouts = this.readTimeoutMs !== undefined ? { headersTimeout: this.readTimeoutMs, bodyTimeout: this.readTimeoutMs } : {};
     // undici closes the connection after every HEAD (for servers that send a body anyway);
     // registries do not, and a crawl's HEAD per tag then paid a new connection each (about
     // a third of a re-crawl's time against distribution on loopback).
     const keep = opts.method === 'HEAD' ? { reset: false } : {};
-    return request(url, { ...opts, ...timeouts, ...keep, dispatcher });
+    const { direct: _, ...rest } = opts;
+    return request(url, { ...rest, ...timeouts, ...keep, dispatcher });
   }
 
   /**
@@ -545,9 +574,9 @@ export class RegistryHttp {
       const headers: Record<string, string> = { 'user-agent': this.userAgent, ...req.headers };
       if (authorization) headers.authorization = authorization;
       const body = typeof req.body === 'function' ? await req.body() : req.body;
-      let res: Dispatcher.ResponseData;
+      let res: Dispatcher.ResponseData & Pick<HttpResponse, 'into'>;
       try {
-        res = await this.send(url, { method: req.method, headers, body, signal: req.signal });
+        res = await this.send(url, { method: req.method, headers, body, signal: req.signal, direct: req.direct });
       } catch (e) {
         if (body instanceof Readable) body.destroy();
         const err = networkError(e, ctx.operation, url, req.signal);
@@ -605,7 +634,7 @@ export class RegistryHttp {
           throw this.statusError(400, 'HTTP', `HTTP 400 ${text?.trim().split('\n')[0]?.slice(0, 200) ?? ''}`.trim(), url, ctx, [{ kind: 'use-https', host: url.host }]);
         }
       }
-      if ((status >= 200 && status < 300) || req.allow?.includes(status)) return { status, headers: res.headers, body: res.body, url };
+      if ((status >= 200 && status < 300) || req.allow?.includes(status)) return { status, headers: res.headers, body: res.body, url, into: status >= 200 && status < 300 ? res.into : undefined };
       if (body instanceof Readable) body.destroy();
       throw await this.responseError(res, url, req, ctx, text);
     }

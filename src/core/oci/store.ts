@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Descriptor, FetchedManifest } from './types';
+import type { BodyTarget } from './socketget';
 import { OmlmdError, type ErrorCode } from '../errors';
 import { sha256 } from './digest';
 
@@ -74,6 +75,13 @@ export interface Repository {
    * `desc.digest`.
    */
   openBlob(desc: Descriptor, opts?: OpenBlobOptions): Promise<Readable>;
+  /**
+   * Reads the same bytes as openBlob into buffers the target hands out, resumed like
+   * openBlob's stream; for a registry the kernel reads the body straight into them
+   * (oci/socketget.ts). Absent where a stream costs nothing more (files). Resolves when
+   * the body ended; the caller checks the count. `onOpened`: the registry answered.
+   */
+  readBlobInto?(desc: Descriptor, opts: OpenBlobOptions & { onOpened?: () => void }, target: BodyTarget): Promise<void>;
   /**
    * Whether reading part of a blob costs only that part: true for files, true for a
    * registry once it answered a Range with 206, false once it sent a whole blob instead

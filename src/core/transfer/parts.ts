@@ -1,6 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { OmlmdError } from '../errors';
+import type { BodyTarget } from '../oci/socketget';
 import { isAligned, refusedDirect, type SegmentPool } from './directio';
 import type { DownloadContext, DownloadJob } from './download';
 import type { FeedHash } from './hashpool';
@@ -110,7 +111,7 @@ const DIRECT_IN_FLIGHT = 2;
  * a file system that refuses a direct write gets the rest of the blob buffered.
  * @internal exported for the tests
  */
-export class DirectSink implements PartSink {
+export class DirectSink implements PartSink, BodyTarget {
   received = 0;
   private seg: Buffer | undefined;
   private fill = 0;
@@ -144,6 +145,21 @@ export class DirectSink implements PartSink {
       off += n;
       if (this.fill === size) this.flush();
     }
+    return this.pending.size >= this.inFlight ? this.oneDone() : undefined;
+  }
+
+  /** Where the socket reads next (a body read into buffers, Repository.readBlobInto): the free end of the segment being filled. */
+  buffer(): Buffer {
+    this.seg ??= this.segments.take();
+    return this.seg.subarray(this.fill);
+  }
+
+  /** `n` bytes landed at the start of the last buffer(): no copy. */
+  got(n: number): Promise<void> | undefined {
+    if (this.error) return Promise.reject(this.error.e);
+    this.received += n;
+    this.fill += n;
+    if (this.fill === this.segments.segmentSize) this.flush();
     return this.pending.size >= this.inFlight ? this.oneDone() : undefined;
   }
 
@@ -222,6 +238,13 @@ export async function fetchPart(
   const release = await ctx.connections.acquire(signal);
   let body: Readable | undefined;
   try {
+    if (sink instanceof DirectSink && !hooks.onChunk && job.repo.readBlobInto) {
+      // The kernel reads the body straight into the segments (no chunk, no copy).
+      await job.repo.readBlobInto(job.desc, { offset: start, length: end - start, signal, onOpened: hooks.onOpened }, sink);
+      await sink.finish();
+      if (start + sink.received !== end) throw new OmlmdError('SIZE_MISMATCH', `${what}: received ${sink.received} of the ${end - start} bytes asked for from offset ${start}; nothing was written to ${job.finalPath}`);
+      return;
+    }
     body = await job.repo.openBlob(job.desc, { offset: start, length: end - start, signal });
     hooks.onOpened?.();
     const stream = body;

@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { OmlmdError } from '../../errors';
 import { assertDigest } from '../digest';
 import { discard, headerValue, networkError, redactUrl } from '../http';
+import type { BodyTarget } from '../socketget';
 import type { RetryBudget } from '../retry';
 import type { CallOptions, OpenBlobOptions } from '../store';
 import type { Descriptor } from '../types';
@@ -26,8 +27,8 @@ export async function statBlob(repo: RepoContext, digest: string, opts: CallOpti
   return size;
 }
 
-/** `length` bytes of a blob (default: all) from `offset` (default 0), resumed with Range when the connection breaks. */
-export async function openBlob(repo: RepoContext, desc: Descriptor, opts: OpenBlobOptions = {}): Promise<Readable> {
+/** The range [offset, end) that `opts` asks of `desc`, checked. */
+function blobRange(desc: Descriptor, opts: OpenBlobOptions): { digest: string; offset: number; end: number } {
   const digest = assertDigest(desc.digest, 'blob digest');
   const offset = opts.offset ?? 0;
   if (!Number.isSafeInteger(offset) || offset < 0 || offset > desc.size) {
@@ -37,9 +38,14 @@ export async function openBlob(repo: RepoContext, desc: Descriptor, opts: OpenBl
   if (!Number.isSafeInteger(length) || length < 0 || offset + length > desc.size) {
     throw new OmlmdError('USAGE', `cannot read ${length} bytes of blob ${digest} from offset ${offset}: it is ${desc.size} bytes`);
   }
+  return { digest, offset, end: offset + length };
+}
+
+/** `length` bytes of a blob (default: all) from `offset` (default 0), resumed with Range when the connection breaks. */
+export async function openBlob(repo: RepoContext, desc: Descriptor, opts: OpenBlobOptions = {}): Promise<Readable> {
+  const { digest, offset, end } = blobRange(desc, opts);
   // An empty range is unsatisfiable (416): nothing is left to read anyway.
-  if (offset > 0 && length === 0) return Readable.from([]);
-  const end = offset + length;
+  if (offset > 0 && end === offset) return Readable.from([]);
   const budget = repo.http.budget(repo.op('fetch-blob', digest));
   const first = await openBlobAt(repo, desc, offset, end, budget, opts.signal);
   return resumable(repo, first, desc, offset, end, budget, opts.signal);
@@ -47,19 +53,21 @@ export async function openBlob(repo: RepoContext, desc: Descriptor, opts: OpenBl
 
 interface Body {
   body: Readable;
+  /** The body read into buffers of the caller's (a `direct` request's, HttpResponse.into). */
+  into?: (target: BodyTarget, limit: number) => Promise<void>;
   /** The body really covers [start, until): the whole blob when the server ignored Range. */
   start: number;
   until: number;
 }
 
 /** A GET of bytes [offset, end). */
-async function openBlobAt(repo: RepoContext, desc: Descriptor, offset: number, end: number, budget: RetryBudget, signal?: AbortSignal): Promise<Body> {
+async function openBlobAt(repo: RepoContext, desc: Descriptor, offset: number, end: number, budget: RetryBudget, signal?: AbortSignal, direct?: boolean): Promise<Body> {
   const operation = budget.operation;
   const headers: Record<string, string> = {};
   const ranged = offset > 0 || end < desc.size;
   if (ranged) headers.range = end < desc.size ? `bytes=${offset}-${end - 1}` : `bytes=${offset}-`;
   const res = await repo.http.request(
-    { method: 'GET', url: repo.url(`blobs/${desc.digest}`), headers, scope: repo.pull, signal, budget },
+    { method: 'GET', url: repo.url(`blobs/${desc.digest}`), headers, scope: repo.pull, signal, budget, direct },
     repo.ctx(operation, { code: 'BLOB_UNKNOWN', problem: `blob ${desc.digest} not found` }),
   );
   if (res.status === 206) {
@@ -69,10 +77,89 @@ async function openBlobAt(repo: RepoContext, desc: Descriptor, offset: number, e
       throw new OmlmdError('HTTP', `asked for bytes from ${offset}, the server sent a different range`, { status: 206, url: redactUrl(res.url), operation });
     }
     if (ranged) repo.http.rangeHonoured = true;
-    return { body: res.body, start: offset, until: end };
+    return { body: res.body, into: res.into, start: offset, until: end };
   }
   if (ranged) repo.http.rangeHonoured = false;
-  return { body: res.body, start: 0, until: desc.size };
+  return { body: res.body, into: res.into, start: 0, until: desc.size };
+}
+
+/**
+ * Bytes [offset, end) of a blob read into `target`'s buffers, resumed with Range from the
+ * first byte not yet delivered when the connection breaks (as openBlob's stream is). Where
+ * the transport allows, the kernel reads the body straight into them (socketget.ts); else
+ * the body's chunks are copied in. A server that ignores Range sends more than was asked:
+ * what lies before the range is read into a scratch buffer and dropped. Resolves once the
+ * body ended: the caller checks that all of the range came. A failure of the target's is
+ * the error as it is (never retried); the bytes are not verified here.
+ */
+export async function readBlobInto(repo: RepoContext, desc: Descriptor, opts: OpenBlobOptions & { onOpened?: () => void }, target: BodyTarget): Promise<void> {
+  const { digest, offset, end } = blobRange(desc, opts);
+  if (end === offset) return;
+  const budget = repo.http.budget(repo.op('fetch-blob', digest));
+  const url = repo.url(`blobs/${digest}`);
+  let delivered = offset;
+  let targetFailed: { e: unknown } | undefined;
+  let scratch: Buffer | undefined;
+  const signal = opts.signal;
+  for (let opened = false; ; ) {
+    let body: Body | undefined;
+    try {
+      body = await openBlobAt(repo, desc, delivered, end, budget, signal, true);
+      if (!opened) {
+        opened = true;
+        opts.onOpened?.();
+      }
+      let skip = delivered - body.start;
+      const t: BodyTarget = {
+        buffer: () => (skip > 0 ? (scratch ??= Buffer.allocUnsafe(64 * 1024)).subarray(0, Math.min(skip, 64 * 1024)) : target.buffer()),
+        got: (n) => {
+          if (skip > 0) {
+            skip -= n;
+            return undefined;
+          }
+          delivered += n;
+          try {
+            return target.got(n)?.catch((e: unknown) => {
+              targetFailed ??= { e };
+              throw e;
+            });
+          } catch (e) {
+            targetFailed ??= { e };
+            throw e;
+          }
+        },
+      };
+      if (body.into) await body.into(t, end - body.start);
+      else await copyInto(body.body, t, end - body.start);
+      return;
+    } catch (e) {
+      body?.body.destroy();
+      if (targetFailed) throw targetFailed.e;
+      const err = networkError(e, budget.operation, url, signal);
+      // A broken body is worth resuming; a retry that makes progress does not use up the budget.
+      if (delivered > offset) budget.renew();
+      if (delivered >= end || !(await budget.retry(err, signal))) throw err;
+    }
+  }
+}
+
+/** A body stream's chunks copied into a target, `limit` bytes at most. */
+async function copyInto(body: Readable, target: BodyTarget, limit: number): Promise<void> {
+  let left = limit;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    for (let off = 0; off < chunk.length && left > 0; ) {
+      const b = target.buffer();
+      const n = Math.min(b.length, chunk.length - off, left);
+      chunk.copy(b, 0, off, off + n);
+      off += n;
+      left -= n;
+      await target.got(n);
+    }
+    if (left === 0) {
+      body.destroy();
+      return;
+    }
+  }
 }
 
 /**

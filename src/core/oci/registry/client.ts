@@ -17,6 +17,7 @@ import type {
   BlobInput, BlobRef, CallOptions, ConditionalManifestWriter, OpenBlobOptions, PutBlobOptions, ReferrersLister, ReferrersListing, ReferrersQuery,
   Repository, RepositoryLister, RepositoryPage,
 } from '../store';
+import type { BodyTarget } from '../socketget';
 import type { Descriptor, FetchedManifest } from '../types';
 import * as blobRead from './blob-read';
 import * as blobUpload from './blob-upload';
@@ -165,6 +166,10 @@ export class RegistryRepository implements Repository, ReferrersLister, Conditio
 
   openBlob(desc: Descriptor, opts: OpenBlobOptions = {}): Promise<Readable> {
     return blobRead.openBlob(this.repo, desc, opts);
+  }
+
+  readBlobInto(desc: Descriptor, opts: OpenBlobOptions & { onOpened?: () => void }, target: BodyTarget): Promise<void> {
+    return blobRead.readBlobInto(this.repo, desc, opts, target);
   }
 
   /** `from` is a repository of this same client's registry, or its name there; anything else cannot be mounted. */
