@@ -4,6 +4,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { OmlmdClient } from '../../src/core/client';
@@ -101,6 +102,37 @@ describe('transfers at model scale, against the real registry (faults injected b
     assert.equal(gets.bytes, big.length, 'every byte crossed the wire once');
     assert.ok((proxy.maxInFlight.GET ?? 0) >= 2, `parts were fetched at the same time (at most ${proxy.maxInFlight.GET} at once)`);
     assert.deepEqual(readdirSync(out).filter((f) => f.startsWith('.')), [], 'no partial or state file is left');
+  });
+
+  test('a large blob\'s body is read by the kernel into the segments, not through undici: after a redirect to another origin too; with a proxy set it goes through the dispatcher', async () => {
+    // undici announces every request it makes on this channel; the direct GETs are not its.
+    const viaUndici: string[] = [];
+    const seen = (m: unknown): void => {
+      const r = (m as { request: { method: string; path: string } }).request;
+      viaUndici.push(`${r.method} ${r.path}`);
+    };
+    subscribe('undici:request:create', seen);
+    try {
+      const out = join(work, 'direct-socket');
+      // The registry's front sends the blob elsewhere (as registries send blobs to a store): the other origin gets no authorization.
+      proxy.add({ method: 'GET', path: new RegExp(`/blobs/${bigDigest}$`), fault: { kind: 'status', status: 307, headers: { location: `http://${reg.host}/v2/xfer/big/blobs/${bigDigest}` } } });
+      await client.pull(`${proxy.host}/xfer/big:v1`, out, { download: 'stream' });
+      assert.ok(readFileSync(join(out, 'big.bin')).equals(big));
+      assert.equal(blobGets(proxy, bigDigest).count, 1, 'the front answered the GET with its redirect');
+      assert.ok(viaUndici.some((r) => r.startsWith('GET /v2/xfer/big/manifests/')), 'the manifest came through undici');
+      assert.deepEqual(viaUndici.filter((r) => r.includes(bigDigest)), [], 'the large blob did not');
+
+      viaUndici.length = 0;
+      const proxied = new OmlmdClient({ home: join(work, 'home-proxied'), proxy: { httpProxy: `http://${proxy.host}`, noProxy: '' } });
+      const out2 = join(work, 'direct-proxied');
+      await proxied.pull(`${reg.host}/xfer/big:v1`, out2, { download: 'stream' });
+      assert.ok(readFileSync(join(out2, 'big.bin')).equals(big));
+      assert.ok(viaUndici.some((r) => r.includes(bigDigest)), 'through a proxy the blob goes the dispatcher\'s way');
+      rmSync(out, { recursive: true, force: true });
+      rmSync(out2, { recursive: true, force: true });
+    } finally {
+      unsubscribe('undici:request:create', seen);
+    }
   });
 
   test('a large blob is written around the page cache (direct I/O), and through it with OMLMD_DIRECT_IO=0', async () => {
