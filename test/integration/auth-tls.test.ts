@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { OmlmdClient } from '../../src/core/client';
+import type { RegistrySettings } from '../../src/core/config';
 import { verifyCredentials } from '../../src/core/credentials';
 import { OmlmdError } from '../../src/core/errors';
 import { sha256 } from '../../src/core/oci/digest';
@@ -188,6 +190,25 @@ describe('a registry that demands a client certificate (mTLS)', () => {
     const tags = await runCli(['tags', `${reg.host}/mtls/model`, ...flags], { env });
     assert.equal(tags.code, 0, tags.stderr);
     assert.equal(tags.stdout.trim(), 'v1');
+  });
+
+  it('a large blob over HTTPS with a client certificate: byte-identical, its body through undici (the socket path is for plain HTTP: over TLS a body ended by the close came short)', async () => {
+    const big = randomBytes(20 * 1024 * 1024 + 777);
+    writeFileSync(join(work, 'big.bin'), big);
+    const settings = (): RegistrySettings => ({ plainHttp: false, caFile: pki.caCert, certFile: pki.clientCert, keyFile: pki.clientKey });
+    await new OmlmdClient({ home: join(work, 'big-push-home'), registrySettings: settings }).push(`${reg.host}/mtls/big:v1`, { paths: [join(work, 'big.bin')], metadata: { name: 'big' } });
+    const viaUndici: string[] = [];
+    const seen = (m: unknown): void => void viaUndici.push((m as { request: { path: string } }).request.path);
+    subscribe('undici:request:create', seen);
+    try {
+      const out = join(work, 'big-out');
+      await new OmlmdClient({ home: join(work, 'big-pull-home'), registrySettings: settings }).pull(`${reg.host}/mtls/big:v1`, out);
+      assert.ok(readFileSync(join(out, 'big.bin')).equals(big));
+      assert.ok(viaUndici.some((p) => p.includes('/manifests/')), 'the manifest came through undici');
+      assert.equal(viaUndici.filter((p) => p.includes(sha256(big))).length, 1, 'the large blob too, in one GET');
+    } finally {
+      unsubscribe('undici:request:create', seen);
+    }
   });
 
   it('a certificate without its key is a usage error', async () => {

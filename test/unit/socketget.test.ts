@@ -11,7 +11,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { after, before, describe, test } from 'node:test';
 import { socketGet, type BodyTarget, type DirectConnector } from '../../src/core/oci/socketget';
 
-const connector: DirectConnector = { secure: () => Promise.reject(new Error('no TLS here')), connectTimeoutMs: 5000, readTimeoutMs: 5000 };
+const connector: DirectConnector = { connectTimeoutMs: 5000, readTimeoutMs: 5000 };
 
 /** What the server answers: raw bytes in pieces (each written after a short pause), then it closes, or stays silent. */
 let answer: { pieces: Buffer[]; close: boolean } = { pieces: [], close: true };

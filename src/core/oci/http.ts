@@ -398,7 +398,7 @@ export async function createTransport(opts: DispatcherOptions = {}): Promise<{ d
     };
     return {
       dispatcher: new Agent({ connect, headersTimeout: read, bodyTimeout: read }),
-      direct: { secure: async () => ({ secureContext: await secureContext(), rejectUnauthorized }), connectTimeoutMs: timeout, readTimeoutMs: read },
+      direct: { connectTimeoutMs: timeout, readTimeoutMs: read },
     };
   }
   let secureContext: SecureContext;
@@ -428,7 +428,7 @@ export async function createTransport(opts: DispatcherOptions = {}): Promise<{ d
     noProxy: opts.noProxy || env.no_proxy || env.NO_PROXY || undefined,
   });
   // Through a proxy every byte goes the dispatcher's way.
-  const direct: DirectConnector | undefined = httpProxy || httpsProxy ? undefined : { secure: () => Promise.resolve({ secureContext, rejectUnauthorized }), connectTimeoutMs: timeout, readTimeoutMs: read };
+  const direct: DirectConnector | undefined = httpProxy || httpsProxy ? undefined : { connectTimeoutMs: timeout, readTimeoutMs: read };
   return { dispatcher, direct };
 }
 
@@ -505,7 +505,8 @@ export class RegistryHttp {
 
   private async send(url: URL, opts: { method: HttpMethod; headers: Record<string, string>; body?: Buffer | string | Readable; signal?: AbortSignal; direct?: boolean }): Promise<Dispatcher.ResponseData & Pick<HttpResponse, 'into'>> {
     const { dispatcher, direct } = await this.getTransport();
-    if (opts.direct && direct && opts.method === 'GET' && opts.body === undefined) {
+    // Plain HTTP only (socketget.ts says why): HTTPS bodies come through undici.
+    if (opts.direct && direct && url.protocol === 'http:' && opts.method === 'GET' && opts.body === undefined) {
       const res = await socketGet(url, opts.headers, direct, { signal: opts.signal, readTimeoutMs: this.readTimeoutMs });
       return { statusCode: res.statusCode, statusText: '', headers: res.headers, body: res.body as unknown as ResponseBody, into: res.into, trailers: {}, opaque: null, context: {} };
     }
