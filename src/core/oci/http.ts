@@ -507,7 +507,7 @@ export class RegistryHttp {
     const { dispatcher, direct } = await this.getTransport();
     // Plain HTTP only (socketget.ts says why): HTTPS bodies come through undici.
     if (opts.direct && direct && url.protocol === 'http:' && opts.method === 'GET' && opts.body === undefined) {
-      const res = await socketGet(url, opts.headers, direct, { signal: opts.signal, readTimeoutMs: this.readTimeoutMs });
+      const res = await socketGet(url, opts.headers, direct, { signal: opts.signal });
       return { statusCode: res.statusCode, statusText: '', headers: res.headers, body: res.body as unknown as ResponseBody, into: res.into, trailers: {}, opaque: null, context: {} };
     }
     const timeouts = this.readTimeoutMs !== undefined ? { headersTimeout: this.readTimeoutMs, bodyTimeout: this.readTimeoutMs } : {};

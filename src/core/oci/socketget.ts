@@ -2,8 +2,8 @@
  * A GET on a connection of its own whose response body the kernel reads straight into the
  * caller's buffers (net.Socket's `onread`): no socket chunk is allocated, parsed by
  * undici's llhttp (a copy into its WebAssembly memory), pushed through streams and copied
- * again into the caller's aligned, shared segments (V8 copies into shared memory byte by
- * byte-safe word, 3× slower than memcpy). Receiving 2 GiB on loopback measured 0.34 s of
+ * again into the caller's aligned, shared segments (V8 copies into a SharedArrayBuffer
+ * with its race-safe memmove, several times slower than memcpy). Receiving 2 GiB on loopback measured 0.34 s of
  * CPU this way against 1.44 s through undici and a copy (docs/benchmarks.md).
  *
  * Only the transfer of a large blob's bytes comes this way (RegistryHttp picks it for a
@@ -133,7 +133,8 @@ class Dechunker {
  * UND_ERR_CONNECT_TIMEOUT, UND_ERR_HEADERS_TIMEOUT, UND_ERR_BODY_TIMEOUT, or the socket's
  * own errno), so that networkError() says the same things about them.
  */
-export async function socketGet(url: URL, headers: Record<string, string>, connector: DirectConnector, opts: { signal?: AbortSignal; readTimeoutMs?: number } = {}): Promise<SocketResponse> {
+export async function socketGet(url: URL, headers: Record<string, string>, connector: DirectConnector, opts: { signal?: AbortSignal } = {}): Promise<SocketResponse> {
+  if (url.protocol !== 'http:') throw failure('UND_ERR_INVALID_ARG', `only plain HTTP goes this way, not ${url.protocol}`);
   let request = `GET ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\nconnection: close\r\n`;
   for (const [k, v] of Object.entries(headers)) {
     if (/[\r\n]/.test(k) || /[\r\n]/.test(v)) throw failure('UND_ERR_INVALID_ARG', `invalid header ${k}`);
@@ -141,8 +142,26 @@ export async function socketGet(url: URL, headers: Record<string, string>, conne
     request += `${k}: ${v}\r\n`;
   }
   request += '\r\n';
-  if (url.protocol !== 'http:') throw failure('UND_ERR_INVALID_ARG', `only plain HTTP goes this way, not ${url.protocol}`);
   return new SocketGet(url, request, connector, opts).response;
+}
+
+/**
+ * Copies `bytes` (at most `limit` of them) into the target's buffers, for bytes that landed
+ * elsewhere: all of them are handed over before the target's waits (at most one read's or
+ * chunk's worth ahead of its pace), which come back as one promise.
+ */
+export function copyToTarget(target: BodyTarget, bytes: Buffer, limit: number): { taken: number; wait?: Promise<void> } {
+  const waits: Promise<void>[] = [];
+  let off = 0;
+  while (off < bytes.length && off < limit) {
+    const b = target.buffer();
+    const k = Math.min(b.length, bytes.length - off, limit - off);
+    bytes.copy(b, 0, off, off + k);
+    off += k;
+    const w = target.got(k);
+    if (w) waits.push(w);
+  }
+  return { taken: off, wait: waits.length === 0 ? undefined : waits.length === 1 ? waits[0] : Promise.all(waits).then(() => undefined) };
 }
 
 type Phase = 'head' | 'wait' | 'into' | 'stream' | 'done';
@@ -165,7 +184,7 @@ class SocketGet {
   /** How a stream body ends: after `length` bytes, at a chunked body's end, or at the connection's close. */
   private framing: { kind: 'length'; left: number } | { kind: 'chunked'; d: Dechunker } | { kind: 'close' } = { kind: 'close' };
   private failed = false;
-  /** Connected (and through the TLS handshake): a silence from here on is a read timeout. */
+  /** Connected: a silence from here on is a read timeout. */
   private connected = false;
   private readonly readTimeoutMs: number;
   private readonly onAbort: () => void;
@@ -174,14 +193,14 @@ class SocketGet {
     url: URL,
     request: string,
     connector: DirectConnector,
-    private readonly opts: { signal?: AbortSignal; readTimeoutMs?: number },
+    private readonly opts: { signal?: AbortSignal },
   ) {
     this.response = new Promise<SocketResponse>((resolve, reject) => {
       this.resolveResponse = resolve;
       this.rejectResponse = reject;
     });
     this.response.catch(() => undefined);
-    this.readTimeoutMs = opts.readTimeoutMs ?? connector.readTimeoutMs;
+    this.readTimeoutMs = connector.readTimeoutMs;
     const host = url.hostname.replace(/^\[|\]$/g, '');
     const port = Number(url.port || 80);
     const onread = { buffer: () => this.next(), callback: (n: number, buf: Uint8Array) => this.onRead(n, buf) };
@@ -350,17 +369,9 @@ class SocketGet {
 
   /** Bytes that landed elsewhere (the head's reads, the scratch buffer), copied into the target: at most one read's worth per response. */
   private copyInto(bytes: Buffer): boolean {
-    const waits: Promise<void>[] = [];
-    for (let off = 0; off < bytes.length && this.remaining > 0; ) {
-      const b = this.target!.buffer();
-      const k = Math.min(b.length, bytes.length - off, this.remaining);
-      bytes.copy(b, 0, off, off + k);
-      off += k;
-      this.remaining -= k;
-      const w = this.target!.got(k);
-      if (w) waits.push(w);
-    }
-    return this.delivered(0, waits.length === 0 ? undefined : waits.length === 1 ? waits[0] : Promise.all(waits).then(() => undefined));
+    const { taken, wait } = copyToTarget(this.target!, bytes, this.remaining);
+    this.remaining -= taken;
+    return this.delivered(0, wait);
   }
 
   /** After `n` more bytes reached the target (already counted when 0): finishes, or waits for `wait`. */

@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { OmlmdError } from '../../errors';
 import { assertDigest } from '../digest';
 import { discard, headerValue, networkError, redactUrl } from '../http';
-import type { BodyTarget } from '../socketget';
+import { copyToTarget, type BodyTarget } from '../socketget';
 import type { RetryBudget } from '../retry';
 import type { CallOptions, OpenBlobOptions } from '../store';
 import type { Descriptor } from '../types';
@@ -143,23 +143,47 @@ export async function readBlobInto(repo: RepoContext, desc: Descriptor, opts: Op
   }
 }
 
-/** A body stream's chunks copied into a target, `limit` bytes at most. */
-async function copyInto(body: Readable, target: BodyTarget, limit: number): Promise<void> {
-  let left = limit;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    for (let off = 0; off < chunk.length && left > 0; ) {
-      const b = target.buffer();
-      const n = Math.min(b.length, chunk.length - off, left);
-      chunk.copy(b, 0, off, off + n);
-      off += n;
-      left -= n;
-      await target.got(n);
-    }
-    if (left === 0) {
-      body.destroy();
-      return;
-    }
-  }
+/**
+ * A body stream's chunks copied into a target, `limit` bytes at most (a transport whose
+ * bodies cannot be read into buffers: HTTPS, a proxy, a dispatcher from outside). Chunks as
+ * they arrive ('data' events): iterating would concatenate what the stream buffered.
+ */
+function copyInto(body: Readable, target: BodyTarget, limit: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let left = limit;
+    let last: Promise<void> | undefined;
+    let ended = false;
+    const finish = (): void => {
+      ended = true;
+      void (last ?? Promise.resolve()).then(resolve, reject);
+    };
+    body.on('data', (chunk: Buffer) => {
+      if (ended) return;
+      const { taken, wait } = copyToTarget(target, chunk, left);
+      left -= taken;
+      if (wait) last = wait;
+      // Cut short only a body that would go on (Range ignored): the rest is not wanted.
+      if (left === 0) {
+        finish();
+        body.destroy();
+      } else if (wait) {
+        body.pause();
+        wait.then(
+          () => body.resume(),
+          (e: unknown) => {
+            ended = true;
+            body.destroy();
+            reject(e);
+          },
+        );
+      }
+    });
+    body.once('end', () => !ended && finish());
+    // Once ended, the error a destroyed body emits (undici's "Request aborted") is ours.
+    body.once('error', (e) => !ended && reject(e));
+    // Closed with neither an end nor an error: a connection that went away, worth resuming.
+    body.once('close', () => !ended && reject(Object.assign(new Error('the connection closed before the body ended'), { code: 'ECONNRESET' })));
+  });
 }
 
 /**
