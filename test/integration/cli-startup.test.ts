@@ -6,12 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, test } from 'node:test';
 import { Command } from 'commander';
 import { COMMAND_MODULES, modulesFor } from '../../src/cli/commands';
 import { CLI } from '../helpers/cli';
+import { startRegistry } from '../helpers/registry';
 import { tempDir } from '../helpers/tmp';
 
 const ROOT = join(__dirname, '..', '..');
@@ -20,11 +21,11 @@ const HEAVY = /src\/core\/(search|lineage|trust)\/|src\/server\/|node_modules\/(
 interface Meta { outputs: Record<string, { inputs: Record<string, unknown> }> }
 
 /** The sources of the ESM files `node dist/cli.js ...args` loads. */
-function loadedSources(args: string[]): string[] {
+function loadedSources(args: string[], env: NodeJS.ProcessEnv = {}): string[] {
   const log = join(tempDir('omlmd-startup-'), 'loaded.txt');
   const hook = `import { appendFileSync } from 'node:fs'; export async function resolve(s, c, next) { const r = await next(s, c); appendFileSync(${JSON.stringify(log)}, r.url + '\\n'); return r; }`;
   const register = `import { register } from 'node:module'; register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hook)}));`;
-  const r = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(register)}`, CLI, ...args], { encoding: 'utf8', env: { ...process.env, OMLMD_NO_PROGRESS: '1' } });
+  const r = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(register)}`, CLI, ...args], { encoding: 'utf8', env: { ...process.env, OMLMD_NO_PROGRESS: '1', ...env } });
   assert.equal(r.status, 0, r.stderr);
   const meta = JSON.parse(readFileSync(join(ROOT, 'dist', 'cli', 'meta.json'), 'utf8')) as Meta;
   const files = readFileSync(log, 'utf8').split('\n').filter((u) => u.startsWith('file:')).map((u) => relative(ROOT, new URL(u).pathname));
@@ -60,6 +61,26 @@ describe('CLI start-up', () => {
       assert.deepEqual(sources.filter((s) => s.startsWith('node_modules/jose/')), []);
     });
   }
+
+  test('push, re-push and pull against a plain-HTTP registry never load undici (Node\'s http client and the socket path carry them)', async () => {
+    const reg = await startRegistry();
+    try {
+      const work = tempDir('omlmd-startup-plain-');
+      const model = join(work, 'model.bin');
+      writeFileSync(model, Buffer.alloc(3 * 1024 * 1024, 7));
+      const env = { OMLMD_HOME: join(work, 'home'), HTTP_PROXY: '', HTTPS_PROXY: '', http_proxy: '', https_proxy: '' };
+      const ref = `${reg.host}/startup/plain:v1`;
+      for (const args of [['push', ref, model, '--name', 'plain'], ['push', ref, model, '--name', 'plain'], ['pull', ref, '-o', join(work, 'out')]]) {
+        const sources = loadedSources(args, env);
+        assert.ok(sources.includes(`src/cli/commands/${args[0]}.ts`), `${args[0]}.ts was not loaded`);
+        assert.ok(sources.includes('src/core/oci/plainhttp.ts'), 'the plain-HTTP client was not loaded');
+        assert.deepEqual(sources.filter((s) => s.includes('node_modules/undici/')), [], `${args.join(' ')} loaded undici`);
+      }
+      assert.deepEqual(readFileSync(join(work, 'out', 'model.bin')), readFileSync(model));
+    } finally {
+      await reg.stop();
+    }
+  });
 
   test('every command group adds exactly the names its table entry lists', async () => {
     const all = new Set<string>();

@@ -104,14 +104,21 @@ describe('transfers at model scale, against the real registry (faults injected b
     assert.deepEqual(readdirSync(out).filter((f) => f.startsWith('.')), [], 'no partial or state file is left');
   });
 
-  test('a large blob\'s body is read by the kernel into the segments, not through undici: after a redirect to another origin too; with a proxy set it goes through the dispatcher', async () => {
-    // undici announces every request it makes on this channel; the direct GETs are not its.
+  test('plain HTTP goes through Node\'s http client, and a large blob\'s body is read by the kernel into the segments: after a redirect to another origin too; with a proxy set all goes through undici', async () => {
+    // undici and Node's http client announce every request they make on these channels; the direct GETs are neither's.
     const viaUndici: string[] = [];
+    const viaNodeHttp: string[] = [];
     const seen = (m: unknown): void => {
       const r = (m as { request: { method: string; path: string } }).request;
       viaUndici.push(`${r.method} ${r.path}`);
     };
+    // The fault-injecting proxy forwards with Node's http client too, in this process: only requests to it are the client's.
+    const seenNode = (m: unknown): void => {
+      const r = (m as { request: { method: string; path: string; getHeader(n: string): unknown } }).request;
+      if (r.getHeader('host') === proxy.host) viaNodeHttp.push(`${r.method} ${r.path}`);
+    };
     subscribe('undici:request:create', seen);
+    subscribe('http.client.request.start', seenNode);
     try {
       const out = join(work, 'direct-socket');
       // The registry's front sends the blob elsewhere (as registries send blobs to a store): the other origin gets no authorization.
@@ -119,19 +126,23 @@ describe('transfers at model scale, against the real registry (faults injected b
       await client.pull(`${proxy.host}/xfer/big:v1`, out, { download: 'stream' });
       assert.ok(readFileSync(join(out, 'big.bin')).equals(big));
       assert.equal(blobGets(proxy, bigDigest).count, 1, 'the front answered the GET with its redirect');
-      assert.ok(viaUndici.some((r) => r.startsWith('GET /v2/xfer/big/manifests/')), 'the manifest came through undici');
-      assert.deepEqual(viaUndici.filter((r) => r.includes(bigDigest)), [], 'the large blob did not');
+      assert.ok(viaNodeHttp.some((r) => r.startsWith('GET /v2/xfer/big/manifests/')), 'the manifest came through Node\'s http client');
+      assert.equal(viaUndici.length, 0, `through undici: ${viaUndici.join(', ')}`);
+      assert.deepEqual(viaNodeHttp.filter((r) => r.includes(bigDigest)), [], 'the large blob came on its own socket');
 
       viaUndici.length = 0;
+      viaNodeHttp.length = 0;
       const proxied = new OmlmdClient({ home: join(work, 'home-proxied'), proxy: { httpProxy: `http://${proxy.host}`, noProxy: '' } });
       const out2 = join(work, 'direct-proxied');
       await proxied.pull(`${reg.host}/xfer/big:v1`, out2, { download: 'stream' });
       assert.ok(readFileSync(join(out2, 'big.bin')).equals(big));
       assert.ok(viaUndici.some((r) => r.includes(bigDigest)), 'through a proxy the blob goes the dispatcher\'s way');
+      assert.ok(viaUndici.some((r) => r.includes('/manifests/')), 'and so does the manifest');
       rmSync(out, { recursive: true, force: true });
       rmSync(out2, { recursive: true, force: true });
     } finally {
       unsubscribe('undici:request:create', seen);
+      unsubscribe('http.client.request.start', seenNode);
     }
   });
 

@@ -7,10 +7,12 @@ import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { connect as tlsConnect, createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
 import type { Dispatcher } from 'undici';
-import { Agent, buildConnector, EnvHttpProxyAgent, request, type Connector } from './undici';
+import type * as UndiciParts from './undici';
+import type { Connector } from './undici';
 import { cancelled, OmlmdError, throwIfAborted, toOmlmdError, type ErrorCode, type Operation, type RegistryErrorDetail, type Remedy } from '../errors';
 import { AuthState, type CredentialsProvider, type TokenRequest, type TokenResponse } from './auth';
-import { socketGet, type BodyTarget, type DirectConnector } from './socketget';
+import { plainAgent, plainRequest, type PlainTransport } from './plainhttp';
+import { socketGet, type BodyTarget } from './socketget';
 import { DEFAULT_RETRY_POLICY, errnoCode, parseRetryAfter, rememberRetryAfter, RETRYABLE_ERRNO, RetryBudget, type RetryEvent, type RetryPolicy } from './retry';
 
 export {
@@ -362,15 +364,27 @@ async function trustedAuthorities(caFile: string | undefined, env: NodeJS.Proces
  * settings (VS Code's `http.proxy`) can build the same thing with `httpsProxy` set.
  */
 export async function createDispatcher(opts: DispatcherOptions = {}): Promise<Dispatcher> {
-  return (await createTransport(opts)).dispatcher;
+  return (await createTransport(opts)).dispatcher();
 }
 
 /**
- * The dispatcher, and when no proxy is set, the same connection settings for the sockets
- * of `direct` requests (socketget.ts): one place decides what is trusted and how long to
- * wait, whichever way the bytes come.
+ * How a registry's requests go. One place decides what is trusted and how long to wait,
+ * whichever way the bytes come.
  */
-export async function createTransport(opts: DispatcherOptions = {}): Promise<{ dispatcher: Dispatcher; direct?: DirectConnector }> {
+export interface Transport {
+  /** undici's dispatcher (HTTPS, proxies), made and undici loaded at the first request that needs it. */
+  dispatcher(): Promise<Dispatcher>;
+  /**
+   * When no proxy is set: plain-HTTP requests go through Node's http client with these
+   * settings (plainhttp.ts), and a large blob's GET on a socket of its own (socketget.ts).
+   */
+  plain?: PlainTransport;
+}
+
+/** undici, loaded by the first request that goes its way (plainhttp.ts says why not sooner). */
+const loadUndici = (): Promise<typeof UndiciParts> => import('./undici');
+
+export async function createTransport(opts: DispatcherOptions = {}): Promise<Transport> {
   const env = opts.env ?? process.env;
   const tls = opts.tls ?? {};
   if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) {
@@ -386,19 +400,24 @@ export async function createTransport(opts: DispatcherOptions = {}): Promise<{ d
     // of CPU) is built at the first HTTPS connection, so a plain-HTTP registry never pays for it.
     let context: Promise<SecureContext> | undefined;
     const secureContext = (): Promise<SecureContext> => (context ??= trustedAuthorities(undefined, env).then((ca) => createSecureContext({ ca })));
-    const plain = buildConnector({ timeout });
-    let secure: Promise<Connector> | undefined;
-    const connect: Connector = (options, callback) => {
-      if (options.protocol !== 'https:') return plain(options, callback);
-      secure ??= secureContext().then((sc) => buildConnector({ timeout, secureContext: sc, rejectUnauthorized }));
-      secure.then(
-        (c) => c(options, callback),
-        (e: unknown) => callback(e instanceof Error ? e : new Error(String(e)), null),
-      );
+    const make = async (): Promise<Dispatcher> => {
+      const { Agent, buildConnector } = await loadUndici();
+      const plain = buildConnector({ timeout });
+      let secure: Promise<Connector> | undefined;
+      const connect: Connector = (options, callback) => {
+        if (options.protocol !== 'https:') return plain(options, callback);
+        secure ??= secureContext().then((sc) => buildConnector({ timeout, secureContext: sc, rejectUnauthorized }));
+        secure.then(
+          (c) => c(options, callback),
+          (e: unknown) => callback(e instanceof Error ? e : new Error(String(e)), null),
+        );
+      };
+      return new Agent({ connect, headersTimeout: read, bodyTimeout: read });
     };
+    let dispatcher: Promise<Dispatcher> | undefined;
     return {
-      dispatcher: new Agent({ connect, headersTimeout: read, bodyTimeout: read }),
-      direct: { connectTimeoutMs: timeout, readTimeoutMs: read },
+      dispatcher: () => (dispatcher ??= make()),
+      plain: { connectTimeoutMs: timeout, readTimeoutMs: read, agent: plainAgent() },
     };
   }
   let secureContext: SecureContext;
@@ -416,20 +435,25 @@ export async function createTransport(opts: DispatcherOptions = {}): Promise<{ d
     });
   }
   const connect = { timeout, secureContext, rejectUnauthorized };
-  const dispatcher = new EnvHttpProxyAgent({
-    connect,
-    // Through a proxy tunnel the registry's TLS is set up by the proxy agent with these.
-    requestTls: connect,
-    headersTimeout: read,
-    bodyTimeout: read,
-    // An empty variable means "no proxy", as curl reads it.
-    httpProxy,
-    httpsProxy,
-    noProxy: opts.noProxy || env.no_proxy || env.NO_PROXY || undefined,
-  });
+  const noProxy = opts.noProxy || env.no_proxy || env.NO_PROXY || undefined;
+  const make = async (): Promise<Dispatcher> => {
+    const { EnvHttpProxyAgent } = await loadUndici();
+    return new EnvHttpProxyAgent({
+      connect,
+      // Through a proxy tunnel the registry's TLS is set up by the proxy agent with these.
+      requestTls: connect,
+      headersTimeout: read,
+      bodyTimeout: read,
+      // An empty variable means "no proxy", as curl reads it.
+      httpProxy,
+      httpsProxy,
+      noProxy,
+    });
+  };
+  let dispatcher: Promise<Dispatcher> | undefined;
   // Through a proxy every byte goes the dispatcher's way.
-  const direct: DirectConnector | undefined = httpProxy || httpsProxy ? undefined : { connectTimeoutMs: timeout, readTimeoutMs: read };
-  return { dispatcher, direct };
+  const plain: PlainTransport | undefined = httpProxy || httpsProxy ? undefined : { connectTimeoutMs: timeout, readTimeoutMs: read, agent: plainAgent() };
+  return { dispatcher: () => (dispatcher ??= make()), plain };
 }
 
 /**
@@ -450,7 +474,7 @@ export class RegistryHttp {
   private switched = false;
   private httpsProbe?: Promise<boolean>;
   private readonly auth: AuthState;
-  private transport?: Promise<{ dispatcher: Dispatcher; direct?: DirectConnector }>;
+  private transport?: Promise<Transport>;
   private readonly userAgent: string;
   private readonly readTimeoutMs?: number;
   private warned = false;
@@ -484,7 +508,7 @@ export class RegistryHttp {
     return new RetryBudget(this.retryPolicy, operation, this.options.onRetry);
   }
 
-  private getTransport(): Promise<{ dispatcher: Dispatcher; direct?: DirectConnector }> {
+  private getTransport(): Promise<Transport> {
     if (!this.transport) {
       const o = this.options;
       if (o.tls?.insecure && this.scheme === 'https' && !o.dispatcher && !this.warned) {
@@ -493,7 +517,7 @@ export class RegistryHttp {
       }
       // A dispatcher given from outside is the whole transport: its proxies, its pools.
       this.transport = o.dispatcher
-        ? Promise.resolve({ dispatcher: o.dispatcher })
+        ? Promise.resolve({ dispatcher: () => Promise.resolve(o.dispatcher!) })
         : createTransport({ ...o.proxy, tls: o.tls, connectTimeoutMs: o.connectTimeoutMs, readTimeoutMs: o.readTimeoutMs });
       // A bad CA path should fail every request the same way, not be cached as a rejection forever unseen.
       this.transport.catch(() => {
@@ -504,12 +528,18 @@ export class RegistryHttp {
   }
 
   private async send(url: URL, opts: { method: HttpMethod; headers: Record<string, string>; body?: Buffer | string | Readable; signal?: AbortSignal; direct?: boolean }): Promise<Dispatcher.ResponseData & Pick<HttpResponse, 'into'>> {
-    const { dispatcher, direct } = await this.getTransport();
-    // Plain HTTP only (socketget.ts says why): HTTPS bodies come through undici.
-    if (opts.direct && direct && url.protocol === 'http:' && opts.method === 'GET' && opts.body === undefined) {
-      const res = await socketGet(url, opts.headers, direct, { signal: opts.signal });
-      return { statusCode: res.statusCode, statusText: '', headers: res.headers, body: res.body as unknown as ResponseBody, into: res.into, trailers: {}, opaque: null, context: {} };
+    const transport = await this.getTransport();
+    const plain = transport.plain;
+    // Plain HTTP only (socketget.ts and plainhttp.ts say why): HTTPS comes through undici.
+    if (plain && url.protocol === 'http:') {
+      if (opts.direct && opts.method === 'GET' && opts.body === undefined) {
+        const res = await socketGet(url, opts.headers, plain, { signal: opts.signal });
+        return { statusCode: res.statusCode, statusText: '', headers: res.headers, body: res.body as unknown as ResponseBody, into: res.into, trailers: {}, opaque: null, context: {} };
+      }
+      const res = await plainRequest(url, opts, plain);
+      return { statusCode: res.statusCode, statusText: '', headers: res.headers, body: res.body as unknown as ResponseBody, trailers: {}, opaque: null, context: {} };
     }
+    const [dispatcher, { request }] = await Promise.all([transport.dispatcher(), loadUndici()]);
     const timeouts = this.readTimeoutMs !== undefined ? { headersTimeout: this.readTimeoutMs, bodyTimeout: this.readTimeoutMs } : {};
     // undici closes the connection after every HEAD (for servers that send a body anyway);
     // registries do not, and a crawl's HEAD per tag then paid a new connection each (about

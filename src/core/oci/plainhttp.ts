@@ -1,0 +1,183 @@
+/**
+ * Plain-HTTP requests through Node's own `http` client (kept-alive connections, its native
+ * llhttp parser). RegistryHttp sends every plain-HTTP request this way when it built the
+ * transport itself and no proxy is set; a large blob's GET takes socketget.ts instead, and
+ * HTTPS, proxies and dispatchers given from outside go through undici, which is loaded only
+ * then. Measured on this machine (docs/benchmarks.md): four requests to a loopback registry
+ * from a cold process take 57 ms this way against 81 ms with undici (17 ms to load it, its
+ * WebAssembly parser compiled at the first connection), and a plain-HTTP command never
+ * loads undici's half megabyte.
+ *
+ * The answer has the shape of undici's (status, headers with repeated names as arrays, a
+ * body stream with `dump()`), and failures carry undici's codes (UND_ERR_CONNECT_TIMEOUT,
+ * UND_ERR_HEADERS_TIMEOUT, UND_ERR_BODY_TIMEOUT, UND_ERR_SOCKET,
+ * UND_ERR_REQ_CONTENT_LENGTH_MISMATCH) or the socket's errno, so that http.ts treats both
+ * ways alike.
+ */
+import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import type { DirectConnector } from './socketget';
+
+export interface PlainTransport extends DirectConnector {
+  /** The transport's kept-alive connections. */
+  agent: Agent;
+}
+
+export interface PlainResponse {
+  statusCode: number;
+  headers: Record<string, string | string[]>;
+  body: Readable & { dump(): Promise<void> };
+}
+
+/** A body of known length up to this size is read before the answer is handed back. */
+const READ_AHEAD = 64 * 1024;
+
+function withDump(r: Readable): Readable & { dump(): Promise<void> } {
+  const body = r as Readable & { dump(): Promise<void> };
+  body.dump = async () => void body.destroy();
+  return body;
+}
+
+/** How long an idle connection is kept (undici's default keep-alive timeout too). */
+const IDLE_MS = 4_000;
+
+export function plainAgent(): Agent {
+  // `timeout` applies to idle sockets only (Node's agent destroys a free socket when it fires); requests set their own.
+  return new Agent({ keepAlive: true, timeout: IDLE_MS, scheduling: 'lifo' });
+}
+
+function failure(code: string, message: string, cause?: unknown): Error {
+  return Object.assign(new Error(message, cause === undefined ? undefined : { cause }), { code });
+}
+
+/**
+ * Sends one request; resolves once the response head has arrived (its body waits to be
+ * read or dumped). A stream body must give exactly the `content-length` it is sent with,
+ * else the request fails with UND_ERR_REQ_CONTENT_LENGTH_MISMATCH.
+ */
+export function plainRequest(
+  url: URL,
+  opts: { method: string; headers: Record<string, string>; body?: Buffer | string | Readable; signal?: AbortSignal },
+  transport: PlainTransport,
+): Promise<PlainResponse> {
+  return new Promise<PlainResponse>((resolve, reject) => {
+    if (url.protocol !== 'http:') {
+      reject(failure('UND_ERR_INVALID_ARG', `only plain HTTP goes this way, not ${url.protocol}`));
+      return;
+    }
+    let settled = false;
+    /** Stops sending a stream body (set below when there is one). */
+    let stopBody = (): void => undefined;
+    let response: IncomingMessage | undefined;
+    let connectTimer: NodeJS.Timeout | undefined;
+    const req = httpRequest(url, { method: opts.method, headers: opts.headers, agent: transport.agent, signal: opts.signal });
+    const fail = (e: unknown): void => {
+      clearTimeout(connectTimer);
+      if (settled) return;
+      settled = true;
+      if (opts.body instanceof Readable) opts.body.destroy();
+      reject(e);
+    };
+    req.on('socket', (socket: Socket) => {
+      if (!socket.connecting) return;
+      connectTimer = setTimeout(() => req.destroy(failure('UND_ERR_CONNECT_TIMEOUT', 'connect timeout')), transport.connectTimeoutMs);
+      socket.once('connect', () => clearTimeout(connectTimer));
+    });
+    // Silence on the connection: before the head a headers timeout, after it a body timeout.
+    req.setTimeout(transport.readTimeoutMs, () => {
+      if (response) response.destroy(failure('UND_ERR_BODY_TIMEOUT', 'body timeout'));
+      else req.destroy(failure('UND_ERR_HEADERS_TIMEOUT', 'headers timeout'));
+    });
+    req.on('error', (e: NodeJS.ErrnoException) => {
+      // Node's "socket hang up": the server closed before answering.
+      if (e.code === 'ECONNRESET' && e.message === 'socket hang up') fail(failure('UND_ERR_SOCKET', 'other side closed', e));
+      else fail(e);
+    });
+    req.on('response', (res: IncomingMessage) => {
+      clearTimeout(connectTimer);
+      response = res;
+      // A response while the body is still going out (a 401, a 413): the rest of it is not wanted.
+      stopBody();
+      if (settled) {
+        res.destroy();
+        return;
+      }
+      const headers: Record<string, string | string[]> = {};
+      for (const [k, v] of Object.entries(res.headersDistinct)) if (v) headers[k] = v.length === 1 ? v[0]! : v;
+      const statusCode = res.statusCode ?? 0;
+      const length = Number(res.headers['content-length'] ?? NaN);
+      // Node frees a connection (and lets the process end) only at its body's end, which a body
+      // nobody reads never reaches; undici reads small ones ahead. A small body is read here,
+      // before the answer is handed back; a larger one is a stream the caller reads or dumps.
+      const empty = opts.method === 'HEAD' || statusCode === 204 || statusCode === 304 || length === 0;
+      if (empty) {
+        // Answered as soon as the head is in: what may follow it is not this response's (Go's
+        // plain-HTTP answer from an HTTPS server sends a text after a HEAD's 400, which Node's
+        // parser then reports as an error of the request).
+        settled = true;
+        res.resume();
+        res.on('error', () => undefined);
+        resolve({ statusCode, headers, body: withDump(Readable.from([])) });
+        return;
+      }
+      if (length <= READ_AHEAD) {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.once('error', fail);
+        res.once('end', () => {
+          if (settled) return;
+          settled = true;
+          resolve({ statusCode, headers, body: withDump(Readable.from(chunks.length > 0 ? [Buffer.concat(chunks)] : [])) });
+        });
+        return;
+      }
+      settled = true;
+      const body = res as IncomingMessage & { dump(): Promise<void> };
+      body.dump = () =>
+        new Promise<void>((done) => {
+          if (res.complete || res.destroyed) return done();
+          res.once('end', () => done());
+          res.once('close', () => done());
+          res.resume();
+        });
+      resolve({ statusCode, headers, body });
+    });
+    const body = opts.body;
+    if (!(body instanceof Readable)) {
+      req.end(body);
+      return;
+    }
+    // The body's bytes are counted against its content-length, as undici does: a source that
+    // gives fewer or more fails the request rather than leaving the server waiting or reading
+    // the next request from the excess.
+    const cl = opts.headers['content-length'];
+    const declared = cl !== undefined ? Number(cl) : undefined;
+    let sent = 0;
+    const mismatch = (): void => {
+      stopBody();
+      req.destroy(failure('UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', `the request body gave ${sent} bytes where content-length says ${declared}`));
+    };
+    const onData = (chunk: Buffer): void => {
+      sent += chunk.length;
+      if (declared !== undefined && sent > declared) return mismatch();
+      if (!req.write(chunk)) body.pause();
+    };
+    const onEnd = (): void => {
+      if (declared !== undefined && sent !== declared) return mismatch();
+      req.end();
+    };
+    const onError = (e: Error): void => void req.destroy(e);
+    const onDrain = (): void => void body.resume();
+    stopBody = () => {
+      body.off('data', onData);
+      body.off('end', onEnd);
+      req.off('drain', onDrain);
+      body.pause();
+    };
+    body.on('data', onData);
+    body.once('end', onEnd);
+    body.once('error', onError);
+    req.on('drain', onDrain);
+  });
+}
