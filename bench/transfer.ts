@@ -78,8 +78,15 @@ interface Model {
 }
 
 /** `getNull` and `hash` are curl's and openssl's halves of the pull's raw limit, measured apart: the floors. */
-type Op = 'push' | 'repush' | 'pull' | 'pullExisting' | 'getNull' | 'hash';
-const FLOORS: ReadonlySet<Op> = new Set<Op>(['getNull', 'hash']);
+type Op = 'push' | 'repush' | 'pull' | 'pullExisting' | 'getNull' | 'hash' | 'repushNode';
+const FLOORS: ReadonlySet<Op> = new Set<Op>(['getNull', 'hash', 'repushNode']);
+/**
+ * A re-push's floor for any Node program: a process that only makes its HEADs (one per model
+ * blob, 4 at a time, Node's http client, kept-alive connections) and exits.
+ */
+const NODE_HEADS = `const http = require('node:http'); const [host, repo, ...digests] = process.argv.slice(1); const agent = new http.Agent({ keepAlive: true }); let i = 0;
+const one = () => i >= digests.length ? Promise.resolve() : new Promise((ok, fail) => { http.request('http://' + host + '/v2/' + repo + '/blobs/' + digests[i++], { method: 'HEAD', agent }, (r) => { r.resume(); r.statusCode === 200 ? ok() : fail(new Error('HTTP ' + r.statusCode)); }).on('error', fail).end(); }).then(one);
+Promise.all([one(), one(), one(), one()]).then(() => agent.destroy(), (e) => { console.error(e); process.exit(1); });`;
 type Tool = 'omlmd' | 'peer' | 'skopeo' | 'curl';
 /** omlmd 0.1.6, the released Python peer, runs from its source when OMLMD_PEER_SRC names the folder that holds it (docs/benchmarks.md). */
 const PEER_SRC = process.env.OMLMD_PEER_SRC ?? (process.argv.includes('--peer-src') ? process.argv[process.argv.indexOf('--peer-src') + 1] : undefined);
@@ -116,7 +123,7 @@ async function benchModel(model: Model, work: string): Promise<Results> {
   }))) as { files: { path: string; digest: string; role: string }[] };
   for (const f of layoutInfo.files.filter((x) => x.role === 'model')) blobs.push({ file: model.files.find((p) => p.endsWith(`/${f.path}`))!, digest: f.digest });
 
-  const ops: Op[] = ['push', 'repush', 'pull', 'pullExisting', 'getNull', 'hash'];
+  const ops: Op[] = ['push', 'repush', 'repushNode', 'pull', 'pullExisting', 'getNull', 'hash'];
   for (let run = 1; run <= RUNS; run++) {
     console.log(`${model.label}: run ${run} of ${RUNS}`);
     // Operation by operation, the three tools back to back (in an order that rotates): a
@@ -182,6 +189,8 @@ async function benchModel(model: Model, work: string): Promise<Results> {
       }
       case 'repush':
         return timedAll(blobs.map((b) => ['curl', ['-sfI', '-o', '/dev/null', `http://${host}/v2/${repo}/blobs/${b.digest}`]]), 4);
+      case 'repushNode':
+        return timed(process.execPath, ['-e', NODE_HEADS, host, repo, ...blobs.map((b) => b.digest)]);
       case 'pull': {
         mkdirSync(out, { recursive: true });
         const get = await timedAll(blobs.map((b, i) => ['curl', ['-sf', '-o', join(out, `b${i}`), `http://${host}/v2/${repo}/blobs/${b.digest}`]]), 4);
@@ -250,6 +259,7 @@ function table(model: Model, r: Results): string[] {
   const rows: [string, Op, string][] = [
     ['push', 'push', 'curl: one PUT per blob, 4 at a time'],
     ['re-push, unchanged', 'repush', 'curl: one HEAD per blob'],
+    ['floor: a Node process that makes only the re-push\'s HEADs', 'repushNode', 'curl: node -e, Node\'s http client, 4 at a time'],
     ['pull', 'pull', 'curl: GET to a file + openssl sha256'],
     ['pull into a directory that holds it', 'pullExisting', ''],
     ['floor: the blobs received to /dev/null', 'getNull', 'curl: 4 GETs at a time'],
@@ -330,7 +340,7 @@ function targets(results: [Model, Results][], loop: Loop, start: Startup): strin
     }
     const limit = one ? 1.1 : 1.2;
     row(`${m.label}: push within ${limit}× of curl PUT`, `${(push / med(r, 'curl', 'push')).toFixed(2)}×`, push / med(r, 'curl', 'push') <= limit);
-    row(`${m.label}: re-push of the unchanged model within 2× of skopeo's`, `${fmt(med(r, 'omlmd', 'repush'))} s vs ${fmt(med(r, 'skopeo', 'repush'))} s (${(med(r, 'omlmd', 'repush') / med(r, 'skopeo', 'repush')).toFixed(1)}×)`, med(r, 'omlmd', 'repush') <= 2 * med(r, 'skopeo', 'repush'));
+    row(`${m.label}: re-push of the unchanged model within 2× of skopeo's`, `${fmt(med(r, 'omlmd', 'repush'))} s vs ${fmt(med(r, 'skopeo', 'repush'))} s (${(med(r, 'omlmd', 'repush') / med(r, 'skopeo', 'repush')).toFixed(1)}×; a Node process making only its HEADs: ${fmt(med(r, 'curl', 'repushNode'))} s, ${(med(r, 'curl', 'repushNode') / med(r, 'skopeo', 'repush')).toFixed(1)}× skopeo's)`, med(r, 'omlmd', 'repush') <= 2 * med(r, 'skopeo', 'repush'));
     for (const op of ['pull', 'push'] as const) {
       const rss = Math.max(...(r.omlmd[op] ?? []).map((x) => x.rssMB));
       row(`${m.label}: ${op} peak RSS under 100 MB`, `${rss.toFixed(0)} MB`, rss < 100);
@@ -440,7 +450,7 @@ async function renderLog(file: string): Promise<void> {
       current = entry[1];
       continue;
     }
-    const m = /^ {2}(omlmd|peer|skopeo|curl)\s+(push|repush|pull|pullExisting|getNull|hash)\s+([\d.]+) s\s+(\d+) MB(?: cpu ([\d.]+) s)?(?: registry cpu ([\d.]+) s)?$/.exec(line);
+    const m = /^ {2}(omlmd|peer|skopeo|curl)\s+(push|repush|repushNode|pull|pullExisting|getNull|hash)\s+([\d.]+) s\s+(\d+) MB(?: cpu ([\d.]+) s)?(?: registry cpu ([\d.]+) s)?$/.exec(line);
     if (m && current) (current[m[1] as Tool][m[2] as Op] ??= []).push({ secs: Number(m[3]), rssMB: Number(m[4]), cpu: m[5] ? Number(m[5]) : undefined, regCpu: m[6] ? Number(m[6]) : undefined });
   }
   const num = (re: RegExp): number => Number(re.exec(text)?.[1] ?? NaN);
