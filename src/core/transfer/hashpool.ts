@@ -45,10 +45,12 @@ function startWorker(): Worker {
 /**
  * Bytes handed over per message on a read job. Each is a buffer the worker's allocator made
  * and the main thread frees at a garbage collection: the worker's malloc arena holds as many
- * as are alive at once, so smaller chunks hold less. 256 KiB, measured on a 1 GiB push: peak
- * 97-100 MB and no slower (1 MiB: 104-106 MB; 128 and 64 KiB cost more CPU in messages).
+ * as are alive at once, so smaller chunks hold less. 128 KiB, measured on this machine with
+ * uploads through Node's http client (5 runs each, interleaved): 16 × 128 MiB peaked at
+ * 91-98 MB (median 95) against 93-100 (98) with 256 KiB, in the same time; one 2 GiB file at
+ * 83-89 MB either way. (Through undici, a 1 GiB push: 256 KiB 97-100 MB, 1 MiB 104-106.)
  */
-const READ_CHUNK = 1 << 18;
+const READ_CHUNK = 1 << 17;
 /** Read jobs (uploads) one worker serves at once. */
 const READS_PER_WORKER = 2;
 /** Chunks a read job may have in flight before the consumer asks for more (one: the upload is slower than the read, and each is a MiB of peak memory). */

@@ -13,7 +13,7 @@ export type TransferDirection = 'download' | 'upload';
 
 // Longer than a buffer's life in flight: one that lives through two young collections is
 // promoted, and only a full collection frees it. A download's socket buffers are copied out
-// at once; an upload's chunks (256 KiB, hashpool.ts) queue briefly. Measured on a 1 GiB push
+// at once; an upload's chunks (128 KiB, hashpool.ts) queue briefly. Measured on a 1 GiB push
 // with 256 KiB chunks: every 8 MiB peaked at 89-91 MB, every 16 at 97-100; every 4 MiB gave
 // the same for one file and 6 MB more for 16 files (more chunks live through two collections).
 const COLLECT_EVERY: Record<TransferDirection, number> = { download: 8 * 1024 * 1024, upload: 8 * 1024 * 1024 };
