@@ -67,6 +67,8 @@ export function plainRequest(
       return;
     }
     let settled = false;
+    /** Whether all of the request, its body too, went out. */
+    let sentAll = !(opts.body instanceof Readable);
     /** Stops sending a stream body (set below when there is one). */
     let stopBody = (): void => undefined;
     let response: IncomingMessage | undefined;
@@ -97,8 +99,12 @@ export function plainRequest(
     req.on('response', (res: IncomingMessage) => {
       clearTimeout(connectTimer);
       response = res;
-      // A response while the body is still going out (a 401, a 413): the rest of it is not wanted.
-      stopBody();
+      // A response while the body is still going out (a 401, a 413): the rest of it is not
+      // wanted, and the connection, its request unfinished, is closed once the answer is read.
+      if (!sentAll) {
+        stopBody();
+        res.once('end', () => req.destroy());
+      }
       if (settled) {
         res.destroy();
         return;
@@ -165,6 +171,7 @@ export function plainRequest(
     };
     const onEnd = (): void => {
       if (declared !== undefined && sent !== declared) return mismatch();
+      sentAll = true;
       req.end();
     };
     const onError = (e: Error): void => void req.destroy(e);
