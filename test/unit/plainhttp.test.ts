@@ -188,6 +188,88 @@ describe('plain-HTTP requests (Node http, fault-injecting server)', () => {
     }
   });
 
+  test('a chunked answer (no length) that is dumped is read to its end: its connection is kept and reused, and nothing holds the process', async () => {
+    behave = (s) => s.write('HTTP/1.1 202 Accepted\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n');
+    const t = transport();
+    const before = connections;
+    try {
+      for (let i = 0; i < 3; i++) {
+        const r = await plainRequest(new URL(`${base}/v2/x/blobs/uploads/`), { method: 'POST', headers: { 'content-length': '0' } }, t);
+        assert.equal(r.statusCode, 202);
+        await new Promise((ok) => setTimeout(ok, 20));
+        await r.body.dump();
+      }
+      assert.equal(connections - before, 1, 'one connection for three dumped answers');
+      assert.equal(Object.values(t.agent.freeSockets).flat().length, 1, 'the connection is free again');
+    } finally {
+      t.agent.destroy();
+    }
+  });
+
+  test('silences of ours are no timeout: a body source with nothing yet, a body its reader pauses; the server\'s are', async () => {
+    const t = transport(300);
+    try {
+      // The source waits longer than the read timeout between its chunks; the server answers once it has the body.
+      behave = (s, _h, bytes) => {
+        const check = setInterval(() => {
+          if (bytes() < 2) return;
+          clearInterval(check);
+          s.write(ok('done'));
+        }, 10);
+      };
+      let n = 0;
+      const slow = new Readable({
+        read() {
+          n++;
+          setTimeout(() => this.push(n <= 2 ? Buffer.from('x') : null), 500);
+        },
+      });
+      const r = await plainRequest(new URL(`${base}/v2/x/blobs/uploads/u`), { method: 'PATCH', headers: { 'content-length': '2' }, body: slow }, t);
+      assert.equal(r.statusCode, 200);
+      // A large body (a stream) whose reader waits longer than the read timeout before reading on.
+      const big = 'y'.repeat(200_000);
+      behave = (s) => s.write(ok(big));
+      const res = await plainRequest(new URL(`${base}/big`), { method: 'GET', headers: {} }, t);
+      const chunks: Buffer[] = [];
+      for await (const c of res.body) {
+        chunks.push(c as Buffer);
+        if (chunks.length === 1) await new Promise((w) => setTimeout(w, 700));
+      }
+      assert.equal(Buffer.concat(chunks).length, big.length);
+    } finally {
+      t.agent.destroy();
+    }
+  });
+
+  test('a connect that hangs (a listener whose queue is full, python3) fails with the connect timeout, not the idle one of kept-alive sockets (4 s)', async () => {
+    const { spawn } = await import('node:child_process');
+    const holder = spawn('python3', ['-c', [
+      'import socket, time',
+      's = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)',
+      'fill = []',
+      'for i in range(4):',
+      '    c = socket.socket(); c.setblocking(False)',
+      '    try: c.connect(s.getsockname())',
+      '    except BlockingIOError: pass',
+      '    fill.append(c)',
+      'print(s.getsockname()[1], flush=True)',
+      'time.sleep(30)',
+    ].join('\n')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const port = await new Promise<number>((ok) => holder.stdout.once('data', (b: Buffer) => ok(Number(b.toString().trim()))));
+      const t: PlainTransport = { connectTimeoutMs: 5000, readTimeoutMs: 60_000, agent: plainAgent() };
+      const started = Date.now();
+      try {
+        await assert.rejects(plainRequest(new URL(`http://127.0.0.1:${port}/`), { method: 'GET', headers: {} }, t), (e) => codeOf(e) === 'UND_ERR_CONNECT_TIMEOUT');
+        assert.ok(Date.now() - started >= 4900, `failed after ${Date.now() - started} ms`);
+      } finally {
+        t.agent.destroy();
+      }
+    } finally {
+      holder.kill();
+    }
+  });
+
   test('only plain HTTP goes this way', async () => {
     await assert.rejects(plainRequest(new URL('https://127.0.0.1:1/'), { method: 'GET', headers: {} }, transport()), (e) => codeOf(e) === 'UND_ERR_INVALID_ARG');
   });

@@ -47,6 +47,11 @@ export function plainAgent(): Agent {
   return new Agent({ keepAlive: true, timeout: IDLE_MS, scheduling: 'lifo' });
 }
 
+/** The body's reader is the one waiting: its buffer is full, or it paused a flowing body ('readable' readers are never paused). */
+function readerWaits(res: IncomingMessage): boolean {
+  return res.readableLength >= res.readableHighWaterMark || (res.readableFlowing === false && res.listenerCount('readable') === 0);
+}
+
 function failure(code: string, message: string, cause?: unknown): Error {
   return Object.assign(new Error(message, cause === undefined ? undefined : { cause }), { code });
 }
@@ -69,6 +74,8 @@ export function plainRequest(
     let settled = false;
     /** Whether all of the request, its body too, went out. */
     let sentAll = !(opts.body instanceof Readable);
+    /** A write of the body waits for the socket to drain: the server is not reading. */
+    let draining = false;
     /** Stops sending a stream body (set below when there is one). */
     let stopBody = (): void => undefined;
     let response: IncomingMessage | undefined;
@@ -83,12 +90,19 @@ export function plainRequest(
     };
     req.on('socket', (socket: Socket) => {
       if (!socket.connecting) return;
+      // The agent gives a new socket its idle timeout (IDLE_MS) from the start: a connect has its own.
+      socket.setTimeout(0);
       connectTimer = setTimeout(() => req.destroy(failure('UND_ERR_CONNECT_TIMEOUT', 'connect timeout')), transport.connectTimeoutMs);
       socket.once('connect', () => clearTimeout(connectTimer));
     });
-    // Silence on the connection: before the head a headers timeout, after it a body timeout.
+    // Silence from the server (Node sets this once connected): before the head a headers
+    // timeout, after it a body timeout. As undici counts them, a silence of ours is none: a
+    // body source that has nothing yet (the socket not waiting to drain), or a body its reader
+    // does not read (its buffer full); the timer is set again and looks once more then.
     req.setTimeout(transport.readTimeoutMs, () => {
-      if (response) response.destroy(failure('UND_ERR_BODY_TIMEOUT', 'body timeout'));
+      const ours = response ? readerWaits(response) : !sentAll && !draining;
+      if (ours) req.setTimeout(transport.readTimeoutMs);
+      else if (response) response.destroy(failure('UND_ERR_BODY_TIMEOUT', 'body timeout'));
       else req.destroy(failure('UND_ERR_HEADERS_TIMEOUT', 'headers timeout'));
     });
     req.on('error', (e: NodeJS.ErrnoException) => {
@@ -140,9 +154,10 @@ export function plainRequest(
       }
       settled = true;
       const body = res as IncomingMessage & { dump(): Promise<void> };
+      // Read to its end (what frees the connection), also when the parser has it all already.
       body.dump = () =>
         new Promise<void>((done) => {
-          if (res.complete || res.destroyed) return done();
+          if (res.readableEnded || res.destroyed) return done();
           res.once('end', () => done());
           res.once('close', () => done());
           res.resume();
@@ -167,7 +182,10 @@ export function plainRequest(
     const onData = (chunk: Buffer): void => {
       sent += chunk.length;
       if (declared !== undefined && sent > declared) return mismatch();
-      if (!req.write(chunk)) body.pause();
+      if (!req.write(chunk)) {
+        draining = true;
+        body.pause();
+      }
     };
     const onEnd = (): void => {
       if (declared !== undefined && sent !== declared) return mismatch();
@@ -175,7 +193,10 @@ export function plainRequest(
       req.end();
     };
     const onError = (e: Error): void => void req.destroy(e);
-    const onDrain = (): void => void body.resume();
+    const onDrain = (): void => {
+      draining = false;
+      body.resume();
+    };
     stopBody = () => {
       body.off('data', onData);
       body.off('end', onEnd);
