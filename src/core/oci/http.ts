@@ -385,6 +385,17 @@ export interface Transport {
 const loadUndici = (): Promise<typeof UndiciParts> => import('./undici');
 
 export async function createTransport(opts: DispatcherOptions = {}): Promise<Transport> {
+  const { make, proxied, connectTimeoutMs, readTimeoutMs } = await dispatcherMaker(opts);
+  let dispatcher: Promise<Dispatcher> | undefined;
+  return {
+    dispatcher: () => (dispatcher ??= make()),
+    // Through a proxy every byte goes the dispatcher's way.
+    plain: proxied ? undefined : { connectTimeoutMs, readTimeoutMs, agent: plainAgent() },
+  };
+}
+
+/** How the dispatcher is made (undici loaded then), with what is checked up front checked now. */
+async function dispatcherMaker(opts: DispatcherOptions): Promise<{ make: () => Promise<Dispatcher>; proxied: boolean; connectTimeoutMs: number; readTimeoutMs: number }> {
   const env = opts.env ?? process.env;
   const tls = opts.tls ?? {};
   if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) {
@@ -414,11 +425,7 @@ export async function createTransport(opts: DispatcherOptions = {}): Promise<Tra
       };
       return new Agent({ connect, headersTimeout: read, bodyTimeout: read });
     };
-    let dispatcher: Promise<Dispatcher> | undefined;
-    return {
-      dispatcher: () => (dispatcher ??= make()),
-      plain: { connectTimeoutMs: timeout, readTimeoutMs: read, agent: plainAgent() },
-    };
+    return { make, proxied: false, connectTimeoutMs: timeout, readTimeoutMs: read };
   }
   let secureContext: SecureContext;
   try {
@@ -450,10 +457,7 @@ export async function createTransport(opts: DispatcherOptions = {}): Promise<Tra
       noProxy,
     });
   };
-  let dispatcher: Promise<Dispatcher> | undefined;
-  // Through a proxy every byte goes the dispatcher's way.
-  const plain: PlainTransport | undefined = httpProxy || httpsProxy ? undefined : { connectTimeoutMs: timeout, readTimeoutMs: read, agent: plainAgent() };
-  return { dispatcher: () => (dispatcher ??= make()), plain };
+  return { make, proxied: Boolean(httpProxy || httpsProxy), connectTimeoutMs: timeout, readTimeoutMs: read };
 }
 
 /**
@@ -532,12 +536,10 @@ export class RegistryHttp {
     const plain = transport.plain;
     // Plain HTTP only (socketget.ts and plainhttp.ts say why): HTTPS comes through undici.
     if (plain && url.protocol === 'http:') {
-      if (opts.direct && opts.method === 'GET' && opts.body === undefined) {
-        const res = await socketGet(url, opts.headers, plain, { signal: opts.signal });
-        return { statusCode: res.statusCode, statusText: '', headers: res.headers, body: res.body as unknown as ResponseBody, into: res.into, trailers: {}, opaque: null, context: {} };
-      }
-      const res = await plainRequest(url, opts, plain);
-      return { statusCode: res.statusCode, statusText: '', headers: res.headers, body: res.body as unknown as ResponseBody, trailers: {}, opaque: null, context: {} };
+      const res: { statusCode: number; headers: ResponseHeaders; body: Readable; into?: HttpResponse['into'] } =
+        opts.direct && opts.method === 'GET' && opts.body === undefined ? await socketGet(url, opts.headers, plain, { signal: opts.signal }) : await plainRequest(url, opts, plain);
+      // The shape of undici's answer, which the rest of this file reads.
+      return { statusCode: res.statusCode, statusText: '', headers: res.headers, body: res.body as unknown as ResponseBody, into: res.into, trailers: {}, opaque: null, context: {} };
     }
     const [dispatcher, { request }] = await Promise.all([transport.dispatcher(), loadUndici()]);
     const timeouts = this.readTimeoutMs !== undefined ? { headersTimeout: this.readTimeoutMs, bodyTimeout: this.readTimeoutMs } : {};

@@ -17,7 +17,7 @@
 import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import type { DirectConnector } from './socketget';
+import { failure, type DirectConnector } from './socketget';
 
 export interface PlainTransport extends DirectConnector {
   /** The transport's kept-alive connections. */
@@ -43,17 +43,15 @@ function withDump(r: Readable): Readable & { dump(): Promise<void> } {
 const IDLE_MS = 4_000;
 
 export function plainAgent(): Agent {
-  // `timeout` applies to idle sockets only (Node's agent destroys a free socket when it fires); requests set their own.
+  // Node's agent destroys a free socket whose `timeout` fires. It also gives every new socket
+  // that timeout from its creation: plainRequest replaces it with the connect timer while the
+  // socket connects, and with the read timeout once it is connected.
   return new Agent({ keepAlive: true, timeout: IDLE_MS, scheduling: 'lifo' });
 }
 
 /** The body's reader is the one waiting: its buffer is full, or it paused a flowing body ('readable' readers are never paused). */
 function readerWaits(res: IncomingMessage): boolean {
   return res.readableLength >= res.readableHighWaterMark || (res.readableFlowing === false && res.listenerCount('readable') === 0);
-}
-
-function failure(code: string, message: string, cause?: unknown): Error {
-  return Object.assign(new Error(message, cause === undefined ? undefined : { cause }), { code });
 }
 
 /**

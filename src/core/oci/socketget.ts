@@ -60,8 +60,9 @@ const SCRATCH = 64 * 1024;
 /** A response head longer than this is refused (undici's default is 16 KiB; registries send a few hundred bytes). */
 const MAX_HEAD = 64 * 1024;
 
-function failure(code: string, message: string): Error {
-  return Object.assign(new Error(message), { code });
+/** A transport failure shaped as undici's (its `code`), which networkError() reads. */
+export function failure(code: string, message: string, cause?: unknown): Error {
+  return Object.assign(new Error(message, cause === undefined ? undefined : { cause }), { code });
 }
 
 function parseHead(text: string): { statusCode: number; headers: SocketHeaders } {
