@@ -39,6 +39,8 @@ export interface ClientOptions {
   dispatcher?: Dispatcher;
   /** Proxies (VS Code's http.proxy); by default HTTP(S)_PROXY and NO_PROXY. */
   proxy?: ProxySettings;
+  /** false in a host that patches `node:http` (DispatcherOptions.nodeHttpClient says why). */
+  nodeHttpClient?: boolean;
   /** Asked only when a registry challenges; see createCredentialsProvider for the usual chain. */
   credentials?: (registry: string) => Promise<Credentials | undefined>;
   userAgent?: string;
@@ -99,6 +101,7 @@ export class OmlmdClient {
         plainHttp: this.options.plainHttp ? true : settings.plainHttp,
         dispatcher: this.options.dispatcher,
         proxy: this.options.proxy,
+        nodeHttpClient: this.options.nodeHttpClient,
         credentials: this.options.credentials,
         userAgent: this.options.userAgent,
         onWarning: this.options.onWarning,

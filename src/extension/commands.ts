@@ -6,7 +6,6 @@ import { OmlmdError } from '../core/errors';
 import type { ModelMetadata } from '../core/model/metadata';
 import { formatReference, isLoopbackHost, isValidRepository, isValidTag, parseReference } from '../core/oci/reference';
 import { verifyCredentials } from '../core/credentials';
-import { registryOptions } from '../core/config';
 import { normalizeHost, sameHost } from '../core/util/host';
 import { pushMetadataUpdate } from '../core/transfer/remetadata';
 import { registryOf, showError } from './errors';
@@ -254,9 +253,8 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
     if (password === undefined) return;
     const creds = { username, password };
     // Verify before saving, so a typo is caught now and not at the next push.
-    const settings = services.config.registries.find((r) => sameHost(r.host, host));
     await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Checking credentials with {0}…', host) }, () =>
-      verifyCredentials(host, creds, registryOptions({ plainHttp: settings?.plainHttp, caFile: settings?.caFile, insecure: settings?.insecure })));
+      verifyCredentials(host, creds, services.registryOptions(host)));
     await services.storeCredentials(host, creds);
     tree.refresh();
     void vscode.window.showInformationMessage(vscode.l10n.t('Signed in to {0} as {1}.', host, username));

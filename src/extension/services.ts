@@ -1,8 +1,9 @@
 import * as vscode from 'vscode';
 import { OmlmdClient } from '../core/client';
+import { registryOptions, type RegistrySettings } from '../core/config';
 import { createCredentialsProvider, type CredentialSource } from '../core/credentials';
 import type { DispatcherOptions } from '../core/oci/http';
-import type { Credentials, ProxySettings } from '../core/oci/registry';
+import type { Credentials, ProxySettings, RegistryOptions } from '../core/oci/registry';
 import { normalizeHost, sameHost } from '../core/util/host';
 import type { RegistryEntry } from './model/browser';
 import type { TrustSettings } from './model/trustFlow';
@@ -66,6 +67,14 @@ export async function updateRegistries(f: (r: RegistryEntry[]) => RegistryEntry[
 
 const SECRET_PREFIX = 'omlmd.registry/';
 
+/**
+ * The extension host patches node:http for VS Code's proxy support: each request waits for a
+ * proxy resolution before it has a socket, and for hosts other than localhost VS Code's agent
+ * replaces the one given (its kept-alive connections). The registries' requests go through
+ * undici, which it leaves alone, and honour http.proxy themselves (vscodeProxy).
+ */
+const NODE_HTTP_CLIENT = false;
+
 /** VS Code's `http.proxy` (and `http.noProxy`), when set; else the core reads HTTP(S)_PROXY. */
 function vscodeProxy(): ProxySettings | undefined {
   const http = vscode.workspace.getConfiguration('http');
@@ -108,19 +117,33 @@ export class Services implements vscode.Disposable {
       const secrets: CredentialSource = { name: 'VS Code secret storage', get: (registry) => this.credentials(registry) };
       this.cached = new OmlmdClient({
         home: cfg.home,
-        userAgent: `omlmd-vscode/${this.context.extension.packageJSON.version as string}`,
+        userAgent: this.userAgent(),
         credentials: createCredentialsProvider({ sources: [secrets] }),
-        registrySettings: (registry: string) => {
-          const r = cfg.registries.find((x) => sameHost(x.host, registry));
-          const timeouts = { connectTimeout: cfg.connectTimeout, readTimeout: cfg.readTimeout };
-          return r ? { plainHttp: r.plainHttp, caFile: r.caFile, certFile: r.certFile, keyFile: r.keyFile, insecure: r.insecure, ...timeouts } : timeouts;
-        },
+        registrySettings: (registry: string) => this.registrySettings(registry),
         proxy: vscodeProxy(),
+        nodeHttpClient: NODE_HTTP_CLIENT,
         onWarning: (m) => this.log.warn(m),
         onRetry: (e) => this.log.info(`retrying: ${JSON.stringify(e)}`),
       });
     }
     return this.cached;
+  }
+
+  /** A registry's settings (omlmd.registries, omlmd.transfer.*) in the core's terms. */
+  registrySettings(registry: string): RegistrySettings {
+    const cfg = this.config;
+    const r = cfg.registries.find((x) => sameHost(x.host, registry));
+    const timeouts = { connectTimeout: cfg.connectTimeout, readTimeout: cfg.readTimeout };
+    return r ? { plainHttp: r.plainHttp, caFile: r.caFile, certFile: r.certFile, keyFile: r.keyFile, insecure: r.insecure, ...timeouts } : timeouts;
+  }
+
+  /** How a request to `registry` outside the client goes (a sign-in's check): as the client's do. */
+  registryOptions(registry: string): RegistryOptions {
+    return { ...registryOptions(this.registrySettings(registry)), proxy: vscodeProxy(), nodeHttpClient: NODE_HTTP_CLIENT, userAgent: this.userAgent() };
+  }
+
+  private userAgent(): string {
+    return `omlmd-vscode/${this.context.extension.packageJSON.version as string}`;
   }
 
   /**

@@ -768,6 +768,13 @@ export class VSCodeSession {
       await writeFile(join(dir, 'diagnostics.txt'), diag);
       await cpSync_(join(this.userDataDir, 'logs'), join(dir, 'logs'));
       console.error(`e2e failure "${name}": screenshot ${shot}, logs in ${dir}\n${diag}`);
+      // The summary of failures at the end of a run shows the error only: what was on screen
+      // and the extension's last words go into it, so a CI log's tail says what happened.
+      if (e instanceof Error) {
+        const toasts = await this.notifications().catch(() => []);
+        const log = (await this.extensionLog().catch(() => '')).trim().split('\n').slice(-12).join('\n    ');
+        e.message += `\n  notifications: ${JSON.stringify(toasts)}\n  omlmd log (tail):\n    ${log}`;
+      }
       throw e;
     }
   }

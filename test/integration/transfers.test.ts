@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { globalAgent as httpGlobalAgent } from 'node:http';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { OmlmdClient } from '../../src/core/client';
@@ -104,7 +105,7 @@ describe('transfers at model scale, against the real registry (faults injected b
     assert.deepEqual(readdirSync(out).filter((f) => f.startsWith('.')), [], 'no partial or state file is left');
   });
 
-  test('plain HTTP goes through Node\'s http client, and a large blob\'s body is read by the kernel into the segments: after a redirect to another origin too; with a proxy set all goes through undici', async () => {
+  test('plain HTTP goes through Node\'s http client, and a large blob\'s body is read by the kernel into the segments: after a redirect to another origin too; with a proxy set all goes through undici, and with nodeHttpClient false all but the large blob', async () => {
     // undici and Node's http client announce every request they make on these channels; the direct GETs are neither's.
     const viaUndici: string[] = [];
     const viaNodeHttp: string[] = [];
@@ -112,10 +113,11 @@ describe('transfers at model scale, against the real registry (faults injected b
       const r = (m as { request: { method: string; path: string } }).request;
       viaUndici.push(`${r.method} ${r.path}`);
     };
-    // The fault-injecting proxy forwards with Node's http client too, in this process: only requests to it are the client's.
+    // The fault-injecting proxy forwards with Node's http client too, in this process (keeping
+    // the Host header), through Node's global agent: the client's requests are those of its own.
     const seenNode = (m: unknown): void => {
-      const r = (m as { request: { method: string; path: string; getHeader(n: string): unknown } }).request;
-      if (r.getHeader('host') === proxy.host) viaNodeHttp.push(`${r.method} ${r.path}`);
+      const r = (m as { request: { method: string; path: string; agent?: unknown } }).request;
+      if (r.agent !== httpGlobalAgent) viaNodeHttp.push(`${r.method} ${r.path}`);
     };
     subscribe('undici:request:create', seen);
     subscribe('http.client.request.start', seenNode);
@@ -138,8 +140,20 @@ describe('transfers at model scale, against the real registry (faults injected b
       assert.ok(readFileSync(join(out2, 'big.bin')).equals(big));
       assert.ok(viaUndici.some((r) => r.includes(bigDigest)), 'through a proxy the blob goes the dispatcher\'s way');
       assert.ok(viaUndici.some((r) => r.includes('/manifests/')), 'and so does the manifest');
+
+      // As the extension's: Node's http client unused (VS Code patches it), the large blob still on its own socket.
+      viaUndici.length = 0;
+      viaNodeHttp.length = 0;
+      const extensionLike = new OmlmdClient({ home: join(work, 'home-undici'), nodeHttpClient: false });
+      const out3 = join(work, 'direct-undici');
+      await extensionLike.pull(`${proxy.host}/xfer/big:v1`, out3, { download: 'stream' });
+      assert.ok(readFileSync(join(out3, 'big.bin')).equals(big));
+      assert.deepEqual(viaNodeHttp, [], 'nothing through Node\'s http client');
+      assert.ok(viaUndici.some((r) => r.includes('/manifests/')), 'the manifest came through undici');
+      assert.deepEqual(viaUndici.filter((r) => r.includes(bigDigest)), [], 'the large blob came on its own socket');
       rmSync(out, { recursive: true, force: true });
       rmSync(out2, { recursive: true, force: true });
+      rmSync(out3, { recursive: true, force: true });
     } finally {
       unsubscribe('undici:request:create', seen);
       unsubscribe('http.client.request.start', seenNode);

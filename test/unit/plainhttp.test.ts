@@ -6,6 +6,7 @@
  * answers are in the integration tests, which go this way for every plain-HTTP request.
  */
 import assert from 'node:assert/strict';
+import { Agent as HttpAgent, type Agent } from 'node:http';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
@@ -64,7 +65,7 @@ after(async () => {
   await new Promise<void>((r) => server.close(() => r()));
 });
 
-function transport(readTimeoutMs = 5000): PlainTransport {
+function transport(readTimeoutMs = 5000): PlainTransport & { agent: Agent } {
   return { connectTimeoutMs: 5000, readTimeoutMs, agent: plainAgent() };
 }
 
@@ -257,7 +258,7 @@ describe('plain-HTTP requests (Node http, fault-injecting server)', () => {
     ].join('\n')], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
       const port = await new Promise<number>((ok) => holder.stdout.once('data', (b: Buffer) => ok(Number(b.toString().trim()))));
-      const t: PlainTransport = { connectTimeoutMs: 5000, readTimeoutMs: 60_000, agent: plainAgent() };
+      const t: PlainTransport & { agent: Agent } = { connectTimeoutMs: 5000, readTimeoutMs: 60_000, agent: plainAgent() };
       const started = Date.now();
       try {
         await assert.rejects(plainRequest(new URL(`http://127.0.0.1:${port}/`), { method: 'GET', headers: {} }, t), (e) => codeOf(e) === 'UND_ERR_CONNECT_TIMEOUT');
@@ -268,6 +269,13 @@ describe('plain-HTTP requests (Node http, fault-injecting server)', () => {
     } finally {
       holder.kill();
     }
+  });
+
+  test('a request an agent holds without a socket (a fake of VS Code\'s proxy-resolving agent that never resolves) fails at the connect timeout', { timeout: 10_000 }, async () => {
+    // Node hands a request to its agent's addRequest (not in the types): this one never gives it a socket.
+    const holding = Object.assign(new HttpAgent(), { addRequest: (): void => undefined });
+    const t = { connectTimeoutMs: 300, readTimeoutMs: 60_000, agent: holding };
+    await assert.rejects(plainRequest(new URL('http://127.0.0.1:9/'), { method: 'GET', headers: {} }, t), (e) => codeOf(e) === 'UND_ERR_CONNECT_TIMEOUT');
   });
 
   test('only plain HTTP goes this way', async () => {

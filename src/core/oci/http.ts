@@ -109,6 +109,8 @@ export interface TransportOptions {
   connectTimeoutMs?: number;
   /** Silence from the registry (no header, no body byte) after which a request fails. */
   readTimeoutMs?: number;
+  /** Whether plain-HTTP requests may go through Node's http client (DispatcherOptions.nodeHttpClient). */
+  nodeHttpClient?: boolean;
   retry?: Partial<RetryPolicy>;
   /** Things the user should know that are not errors (TLS verification off). */
   onWarning?: (message: string) => void;
@@ -311,6 +313,15 @@ export interface DispatcherOptions extends ProxySettings {
   connectTimeoutMs?: number;
   readTimeoutMs?: number;
   env?: NodeJS.ProcessEnv;
+  /**
+   * Plain-HTTP requests through Node's http client (default: true; nothing to load, so a
+   * command starts sooner). false: through undici, as HTTPS goes; only a large blob's GET
+   * keeps its own socket. For a host that patches `node:http`: VS Code's extension host
+   * wraps each request in its proxy resolver's agent, which holds the request without a
+   * socket until the proxy is resolved and, for hosts other than localhost, replaces the
+   * agent given (its kept-alive connections) with its own.
+   */
+  nodeHttpClient?: boolean;
 }
 
 /** Where distributions keep the system's trusted authorities (Node's own list is Mozilla's, built in). */
@@ -375,8 +386,9 @@ export interface Transport {
   /** undici's dispatcher (HTTPS, proxies), made and undici loaded at the first request that needs it. */
   dispatcher(): Promise<Dispatcher>;
   /**
-   * When no proxy is set: plain-HTTP requests go through Node's http client with these
-   * settings (plainhttp.ts), and a large blob's GET on a socket of its own (socketget.ts).
+   * When no proxy is set: a large blob's GET goes on a socket of its own with these settings
+   * (socketget.ts), and with an `agent` the other plain-HTTP requests through Node's http
+   * client (plainhttp.ts).
    */
   plain?: PlainTransport;
 }
@@ -390,7 +402,7 @@ export async function createTransport(opts: DispatcherOptions = {}): Promise<Tra
   return {
     dispatcher: () => (dispatcher ??= make()),
     // Through a proxy every byte goes the dispatcher's way.
-    plain: proxied ? undefined : { connectTimeoutMs, readTimeoutMs, agent: plainAgent() },
+    plain: proxied ? undefined : { connectTimeoutMs, readTimeoutMs, agent: opts.nodeHttpClient === false ? undefined : plainAgent() },
   };
 }
 
@@ -522,7 +534,7 @@ export class RegistryHttp {
       // A dispatcher given from outside is the whole transport: its proxies, its pools.
       this.transport = o.dispatcher
         ? Promise.resolve({ dispatcher: () => Promise.resolve(o.dispatcher!) })
-        : createTransport({ ...o.proxy, tls: o.tls, connectTimeoutMs: o.connectTimeoutMs, readTimeoutMs: o.readTimeoutMs });
+        : createTransport({ ...o.proxy, tls: o.tls, connectTimeoutMs: o.connectTimeoutMs, readTimeoutMs: o.readTimeoutMs, nodeHttpClient: o.nodeHttpClient });
       // A bad CA path should fail every request the same way, not be cached as a rejection forever unseen.
       this.transport.catch(() => {
         this.transport = undefined;
@@ -534,12 +546,17 @@ export class RegistryHttp {
   private async send(url: URL, opts: { method: HttpMethod; headers: Record<string, string>; body?: Buffer | string | Readable; signal?: AbortSignal; direct?: boolean }): Promise<Dispatcher.ResponseData & Pick<HttpResponse, 'into'>> {
     const transport = await this.getTransport();
     const plain = transport.plain;
-    // Plain HTTP only (socketget.ts and plainhttp.ts say why): HTTPS comes through undici.
+    // Plain HTTP only (socketget.ts and plainhttp.ts say why): HTTPS comes through undici, and
+    // so does all but a large blob's GET when the transport has no agent (nodeHttpClient false).
     if (plain && url.protocol === 'http:') {
-      const res: { statusCode: number; headers: ResponseHeaders; body: Readable; into?: HttpResponse['into'] } =
-        opts.direct && opts.method === 'GET' && opts.body === undefined ? await socketGet(url, opts.headers, plain, { signal: opts.signal }) : await plainRequest(url, opts, plain);
+      const directGet = opts.direct === true && opts.method === 'GET' && opts.body === undefined;
+      const res: { statusCode: number; headers: ResponseHeaders; body: Readable; into?: HttpResponse['into'] } | undefined = directGet
+        ? await socketGet(url, opts.headers, plain, { signal: opts.signal })
+        : plain.agent
+          ? await plainRequest(url, opts, { ...plain, agent: plain.agent })
+          : undefined;
       // The shape of undici's answer, which the rest of this file reads.
-      return { statusCode: res.statusCode, statusText: '', headers: res.headers, body: res.body as unknown as ResponseBody, into: res.into, trailers: {}, opaque: null, context: {} };
+      if (res) return { statusCode: res.statusCode, statusText: '', headers: res.headers, body: res.body as unknown as ResponseBody, into: res.into, trailers: {}, opaque: null, context: {} };
     }
     const [dispatcher, { request }] = await Promise.all([transport.dispatcher(), loadUndici()]);
     const timeouts = this.readTimeoutMs !== undefined ? { headersTimeout: this.readTimeoutMs, bodyTimeout: this.readTimeoutMs } : {};

@@ -20,8 +20,8 @@ import { Readable } from 'node:stream';
 import { failure, type DirectConnector } from './socketget';
 
 export interface PlainTransport extends DirectConnector {
-  /** The transport's kept-alive connections. */
-  agent: Agent;
+  /** The transport's kept-alive connections; without it only a large blob's GET goes the plain way (socketget.ts). */
+  agent?: Agent;
 }
 
 export interface PlainResponse {
@@ -62,7 +62,7 @@ function readerWaits(res: IncomingMessage): boolean {
 export function plainRequest(
   url: URL,
   opts: { method: string; headers: Record<string, string>; body?: Buffer | string | Readable; signal?: AbortSignal },
-  transport: PlainTransport,
+  transport: PlainTransport & { agent: Agent },
 ): Promise<PlainResponse> {
   return new Promise<PlainResponse>((resolve, reject) => {
     if (url.protocol !== 'http:') {
@@ -77,7 +77,6 @@ export function plainRequest(
     /** Stops sending a stream body (set below when there is one). */
     let stopBody = (): void => undefined;
     let response: IncomingMessage | undefined;
-    let connectTimer: NodeJS.Timeout | undefined;
     const req = httpRequest(url, { method: opts.method, headers: opts.headers, agent: transport.agent, signal: opts.signal });
     const fail = (e: unknown): void => {
       clearTimeout(connectTimer);
@@ -86,11 +85,18 @@ export function plainRequest(
       if (opts.body instanceof Readable) opts.body.destroy();
       reject(e);
     };
+    // Until it has a connected socket the request is timed by the connect timeout: an agent
+    // that holds it without one (VS Code's, while it resolves a proxy) is bounded too.
+    const connectTimer = setTimeout(() => {
+      // A request without a socket reports nothing when destroyed: it is failed here.
+      const e = failure('UND_ERR_CONNECT_TIMEOUT', 'connect timeout');
+      req.destroy(e);
+      fail(e);
+    }, transport.connectTimeoutMs);
     req.on('socket', (socket: Socket) => {
-      if (!socket.connecting) return;
+      if (!socket.connecting) return clearTimeout(connectTimer);
       // The agent gives a new socket its idle timeout (IDLE_MS) from the start: a connect has its own.
       socket.setTimeout(0);
-      connectTimer = setTimeout(() => req.destroy(failure('UND_ERR_CONNECT_TIMEOUT', 'connect timeout')), transport.connectTimeoutMs);
       socket.once('connect', () => clearTimeout(connectTimer));
     });
     // Silence from the server (Node sets this once connected): before the head a headers

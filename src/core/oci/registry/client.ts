@@ -48,6 +48,8 @@ export interface RegistryOptions {
   connectTimeoutMs?: number;
   /** Silence from the registry after which a request fails (default 300 s). */
   readTimeoutMs?: number;
+  /** false in a host that patches `node:http` (DispatcherOptions.nodeHttpClient says why). */
+  nodeHttpClient?: boolean;
   retry?: Partial<RetryPolicy>;
   /**
    * The most bytes one upload request carries (default 256 MiB): a larger blob goes in
