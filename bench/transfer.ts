@@ -249,43 +249,45 @@ async function eventLoop(model: Model, work: string): Promise<{ pushP99: number;
   }
 }
 
+/** The median of one figure of a tool's operation over the runs; undefined when no run gave it. */
+function medianOf(r: Results, tool: Tool, op: Op, field: 'secs' | 'cpu' | 'regCpu'): number | undefined {
+  const xs = (r[tool][op] ?? []).map((m) => m[field]).filter((c): c is number => c !== undefined && !Number.isNaN(c));
+  return xs.length ? median(xs) : undefined;
+}
+
 /**
  * The least wall time any client's pull could take here: the CPU that receiving (curl's and
  * the registry's, the /dev/null row), hashing and writing around the page cache need, spread
  * over all cores with nothing else in the way. Undefined when a floor row is missing.
  */
 function pullFloor(r: Results): { receive: number; send: number; hash: number; write: number; secs: number } | undefined {
-  const curlMed = (op: Op, which: 'cpu' | 'regCpu'): number | undefined => {
-    const xs = (r.curl[op] ?? []).map((m) => m[which]).filter((c): c is number => c !== undefined && !Number.isNaN(c));
-    return xs.length ? median(xs) : undefined;
-  };
-  const receive = curlMed('getNull', 'cpu');
-  const send = curlMed('getNull', 'regCpu');
-  const hash = curlMed('hash', 'cpu');
-  const write = curlMed('writeDirect', 'cpu');
-  if (receive === undefined || send === undefined || hash === undefined || write === undefined) return undefined;
+  const receive = medianOf(r, 'curl', 'getNull', 'cpu');
+  const send = medianOf(r, 'curl', 'getNull', 'regCpu');
+  const hash = medianOf(r, 'curl', 'hash', 'cpu');
+  const write = medianOf(r, 'curl', 'writeDirect', 'cpu');
   // One blob's digest is one core's work from its first byte to its last: never less than the hashing row's wall time.
-  const hashWall = median((r.curl.hash ?? []).map((m) => m.secs));
+  const hashWall = medianOf(r, 'curl', 'hash', 'secs');
+  if (receive === undefined || send === undefined || hash === undefined || write === undefined || hashWall === undefined) return undefined;
   return { receive, send, hash, write, secs: Math.max((receive + send + hash + write) / cpus().length, hashWall) };
 }
 
 const fmt = (s: number): string => (s >= 10 ? s.toFixed(1) : s >= 1 ? s.toFixed(2) : s.toFixed(3));
 
 function table(model: Model, r: Results): string[] {
-  const med = (tool: Tool, op: Op): number | undefined => (r[tool][op]?.length ? median(r[tool][op]!.map((m) => m.secs)) : undefined);
+  const med = (tool: Tool, op: Op): number | undefined => medianOf(r, tool, op, 'secs');
   const rss = (tool: Tool, op: Op): number | undefined => (r[tool][op]?.length ? Math.max(...r[tool][op]!.map((m) => m.rssMB)) : undefined);
   const cell = (tool: Tool, op: Op): string => {
     const s = med(tool, op);
     if (s === undefined) return '—';
     const all = r[tool][op]!.map((m) => m.secs);
     const range = all.length > 1 ? ` [${fmt(Math.min(...all))}–${fmt(Math.max(...all))}]` : '';
-    const cpus = r[tool][op]!.map((m) => m.cpu).filter((c): c is number => c !== undefined && !Number.isNaN(c));
-    const cpu = cpus.length ? `, ${fmt(median(cpus))} s CPU` : '';
+    const c = medianOf(r, tool, op, 'cpu');
+    const cpu = c !== undefined ? `, ${fmt(c)} s CPU` : '';
     return `${fmt(s)} s${range} (${rss(tool, op)!.toFixed(0)} MB${cpu})`;
   };
   const regCpu = (tool: Tool, op: Op): string => {
-    const xs = (r[tool][op] ?? []).map((m) => m.regCpu).filter((c): c is number => c !== undefined);
-    return xs.length ? `${fmt(median(xs))} s` : '—';
+    const c = medianOf(r, tool, op, 'regCpu');
+    return c !== undefined ? `${fmt(c)} s` : '—';
   };
   const ratio = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined || a === 0 ? '—' : `${(b / a).toFixed(2)}×`);
   const rows: [string, Op, string][] = [
@@ -360,7 +362,7 @@ function targets(results: [Model, Results][], loop: Loop, start: Startup): strin
   const row = (what: string, measured: string, ok: boolean, belowFloor = false): void => {
     out.push(`| ${what} | ${measured} | ${ok ? 'met' : belowFloor ? '**missed**, below the floor' : '**missed**'} |`);
   };
-  const cpuMed = (r: Results, tool: Tool, op: Op): number => median((r[tool][op] ?? []).map((x) => x.cpu).filter((c): c is number => c !== undefined && !Number.isNaN(c)));
+  const cpuMed = (r: Results, tool: Tool, op: Op): number => medianOf(r, tool, op, 'cpu') ?? NaN;
   for (const [m, r] of results) {
     const pull = med(r, 'omlmd', 'pull');
     const push = med(r, 'omlmd', 'push');

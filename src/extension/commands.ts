@@ -254,7 +254,7 @@ export function registerCommands(context: vscode.ExtensionContext, services: Ser
     const creds = { username, password };
     // Verify before saving, so a typo is caught now and not at the next push.
     await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Checking credentials with {0}…', host) }, () =>
-      verifyCredentials(host, creds, services.registryOptions(host)));
+      verifyCredentials(host, creds, services.registryRequestOptions(host)));
     await services.storeCredentials(host, creds);
     tree.refresh();
     void vscode.window.showInformationMessage(vscode.l10n.t('Signed in to {0} as {1}.', host, username));

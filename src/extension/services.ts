@@ -117,11 +117,9 @@ export class Services implements vscode.Disposable {
       const secrets: CredentialSource = { name: 'VS Code secret storage', get: (registry) => this.credentials(registry) };
       this.cached = new OmlmdClient({
         home: cfg.home,
-        userAgent: this.userAgent(),
+        ...this.transportSettings(),
         credentials: createCredentialsProvider({ sources: [secrets] }),
         registrySettings: (registry: string) => this.registrySettings(registry),
-        proxy: vscodeProxy(),
-        nodeHttpClient: NODE_HTTP_CLIENT,
         onWarning: (m) => this.log.warn(m),
         onRetry: (e) => this.log.info(`retrying: ${JSON.stringify(e)}`),
       });
@@ -138,12 +136,13 @@ export class Services implements vscode.Disposable {
   }
 
   /** How a request to `registry` outside the client goes (a sign-in's check): as the client's do. */
-  registryOptions(registry: string): RegistryOptions {
-    return { ...registryOptions(this.registrySettings(registry)), proxy: vscodeProxy(), nodeHttpClient: NODE_HTTP_CLIENT, userAgent: this.userAgent() };
+  registryRequestOptions(registry: string): RegistryOptions {
+    return { ...registryOptions(this.registrySettings(registry)), ...this.transportSettings() };
   }
 
-  private userAgent(): string {
-    return `omlmd-vscode/${this.context.extension.packageJSON.version as string}`;
+  /** What every registry request of the extension's carries, in the client and outside it. */
+  private transportSettings(): Pick<RegistryOptions, 'userAgent' | 'proxy' | 'nodeHttpClient'> {
+    return { userAgent: `omlmd-vscode/${this.context.extension.packageJSON.version as string}`, proxy: vscodeProxy(), nodeHttpClient: NODE_HTTP_CLIENT };
   }
 
   /**

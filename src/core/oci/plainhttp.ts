@@ -1,9 +1,10 @@
 /**
  * Plain-HTTP requests through Node's own `http` client (kept-alive connections, its native
  * llhttp parser). RegistryHttp sends every plain-HTTP request this way when it built the
- * transport itself and no proxy is set; a large blob's GET takes socketget.ts instead, and
- * HTTPS, proxies and dispatchers given from outside go through undici, which is loaded only
- * then. Measured on this machine (docs/benchmarks.md): four requests to a loopback registry
+ * transport itself, no proxy is set and the host leaves `node:http` alone (nodeHttpClient,
+ * http.ts); a large blob's GET takes socketget.ts instead, and HTTPS, proxies, dispatchers
+ * given from outside and hosts that patch `node:http` go through undici, which is loaded
+ * only then. Measured on this machine (docs/benchmarks.md): four requests to a loopback registry
  * from a cold process take 57 ms this way against 81 ms with undici (17 ms to load it, its
  * WebAssembly parser compiled at the first connection), and a plain-HTTP command never
  * loads undici's half megabyte.
