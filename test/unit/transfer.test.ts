@@ -378,6 +378,55 @@ describe('direct writes', () => {
     assert.equal(written.reduce((n, [, b]) => n + b, 0), data.length, 'every byte reported written once');
   });
 
+  test('the pool\'s cap: a part alone keeps two writes in flight, one when other parts hold the pool\'s segments (held writes: a fake direct handle)', async () => {
+    const dir = tempDir('omlmd-direct-');
+    const fh = await open(join(dir, 'blob'), 'w+');
+    const seg = 64 * 1024;
+    // Writes that end only when the test says so.
+    const held: (() => void)[] = [];
+    const handle = { write: (_b: Buffer, _o: number, n: number) => new Promise((resolve) => held.push(() => resolve({ bytesWritten: n }))) } as unknown as FileHandle;
+    const fill = (sink: DirectSink): Promise<void> | undefined => {
+      const b = sink.buffer();
+      assert.equal(b.length, seg, 'a whole segment to read into');
+      return sink.got(seg);
+    };
+    const pool = new SegmentPool(seg, 8, 2);
+    const alone = new DirectSink(fh, handle, pool, 0, () => undefined, 2);
+    const others: Buffer[] = [];
+    let crowded: DirectSink | undefined;
+    try {
+      assert.equal(fill(alone), undefined, 'one write in flight: it goes on filling the next segment');
+      const second = fill(alone);
+      assert.ok(second, 'two in flight: it waits');
+      assert.equal(held.length, 2, 'alone, two writes are in flight at once');
+      held.shift()!();
+      await second;
+      held.shift()!();
+      await alone.finish();
+
+      // Two segments lent elsewhere (other parts filling): the pool is at its cap.
+      others.push(pool.take(), pool.take());
+      assert.equal(pool.spare(), false);
+      crowded = new DirectSink(fh, handle, pool, 0, () => undefined, 2);
+      const first = fill(crowded);
+      assert.ok(first, 'with the pool at its cap, one write in flight is the limit');
+      assert.equal(held.length, 1);
+      held.shift()!();
+      await first;
+      for (const b of others.splice(0)) pool.give(b);
+      assert.equal(pool.spare(), true, 'the segments came back');
+      assert.equal(fill(crowded), undefined, 'below the cap again: a second write may be in flight');
+      held.shift()!();
+      await crowded.finish();
+    } finally {
+      for (const release of held.splice(0)) release();
+      for (const b of others) pool.give(b);
+      await alone.settle();
+      await crowded?.settle();
+      await fh.close();
+    }
+  });
+
   test('a write that fails for another reason fails the part', async () => {
     const dir = tempDir('omlmd-direct-');
     const fh = await open(join(dir, 'blob'), 'w+');

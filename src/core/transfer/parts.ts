@@ -145,7 +145,12 @@ export class DirectSink implements PartSink, BodyTarget {
       off += n;
       if (this.fill === size) this.flush();
     }
-    return this.pending.size >= this.inFlight ? this.oneDone() : undefined;
+    return this.mustWait() ? this.oneDone() : undefined;
+  }
+
+  /** Its writes in flight are at their limit, or one is and the pool is at its cap (other parts are filling too). */
+  private mustWait(): boolean {
+    return this.pending.size >= this.inFlight || (this.pending.size > 0 && !this.seg && !this.segments.spare());
   }
 
   /** Where the socket reads next (a body read into buffers, Repository.readBlobInto): the free end of the segment being filled. */
@@ -160,7 +165,10 @@ export class DirectSink implements PartSink, BodyTarget {
     this.received += n;
     this.fill += n;
     if (this.fill === this.segments.segmentSize) this.flush();
-    return this.pending.size >= this.inFlight ? this.oneDone() : undefined;
+    if (this.mustWait()) return this.oneDone();
+    // Taken now, not at the next read, so that the pool's count includes it when other parts ask.
+    this.seg ??= this.segments.take();
+    return undefined;
   }
 
   /** Resolves when a write in flight ends; rejects with the first failure. */

@@ -4,7 +4,7 @@ import type { DownloadJob, DownloadStrategy } from './download';
 import { DIRECT_MIN_SIZE, openDirectForWrite } from './directio';
 import { BufferedSink, DirectSink, fetchPart } from './parts';
 
-/** Direct writes (and hashes) in flight for a blob in one stream, 1 MiB each: 2 was as fast as 4 and 8 on 1 GiB and on 16 files of 128 MiB, which then peaked 14 MB lower (4 streams at once). */
+/** Direct writes (and hashes) in flight for a blob in one stream, a segment each: 2 was as fast as 4 and 8 on 1 GiB and on 16 files of 128 MiB, which then peaked 14 MB lower (4 streams at once). Many streams at once keep one each (SegmentPool's cap). */
 const DIRECT_IN_FLIGHT = 2;
 /** Bytes read per turn when an earlier run's prefix is hashed again. */
 const REHASH_READ = 1024 * 1024;
