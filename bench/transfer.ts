@@ -3,9 +3,9 @@
  * curl as the raw limit, on the real registry over loopback, side by side in one run.
  *
  *   npm run bench:transfers                          (builds, then runs with the defaults)
- *   node --import tsx bench/transfer.ts [--runs 3] [--big-mib 2048] [--files 16] [--file-mib 128] [--write]
+ *   node --import tsx bench/transfer.ts [--runs 3] [--big-mib 1024,2048] [--files 16] [--file-mib 128] [--write]
  *
- * For each model (one large file; many files) and each run: push to a fresh registry (so
+ * For each model (one large file of each --big-mib size; many files) and each run: push to a fresh registry (so
  * nothing is there yet, and skopeo's blob-info cache cannot mount from an earlier run),
  * re-push of the unchanged model, pull into an empty directory, pull into the directory
  * that already holds it; operation by operation, the three tools in turn, with `sync`
@@ -46,8 +46,19 @@ function arg(name: string, fallback: number): number {
   return v;
 }
 
+/** A list of positive numbers (`--big-mib 1024,2048`). */
+function listArg(name: string, fallback: number[]): number[] {
+  const i = process.argv.indexOf(`--${name}`);
+  const raw = i >= 0 ? process.argv[i + 1] : process.env[`BENCH_${name.toUpperCase().replace(/-/g, '_')}`];
+  if (raw === undefined) return fallback;
+  const v = raw.split(',').map(Number);
+  if (v.length === 0 || v.some((x) => !Number.isFinite(x) || x <= 0)) throw new Error(`--${name} takes positive numbers, separated by commas`);
+  return v;
+}
+
 const RUNS = arg('runs', 3);
-const BIG_MIB = arg('big-mib', 2048);
+/** The single-file models: the issue's 1 GiB and 2 GiB. */
+const BIG_MIBS = listArg('big-mib', [1024, 2048]);
 const FILES = arg('files', 16);
 const FILE_MIB = arg('file-mib', 128);
 const WRITE = process.argv.includes('--write');
@@ -440,10 +451,15 @@ async function main(): Promise<void> {
   const load = loadavg()[0]!;
   try {
     console.log(`preparing data in ${work}`);
-    const bigDir = join(work, 'big');
-    mkdirSync(bigDir);
-    const big: Model = { name: 'big', label: `One ${BIG_MIB >= 1024 ? `${BIG_MIB / 1024} GiB` : `${BIG_MIB} MiB`} file`, files: [join(bigDir, 'model.bin')], bytes: BIG_MIB * MiB, layout: join(work, 'layout-big') };
-    randomFile(big.files[0]!, big.bytes);
+    const bigs: Model[] = BIG_MIBS.map((mib) => {
+      const dir = join(work, `big-${mib}`);
+      mkdirSync(dir);
+      const m: Model = { name: `big${mib}`, label: `One ${mib >= 1024 ? `${mib / 1024} GiB` : `${mib} MiB`} file`, files: [join(dir, 'model.bin')], bytes: mib * MiB, layout: join(work, `layout-big-${mib}`) };
+      randomFile(m.files[0]!, m.bytes);
+      return m;
+    });
+    // The event loop is watched during the largest.
+    const big = bigs.reduce((a, b) => (b.bytes > a.bytes ? b : a));
     const manyDir = join(work, 'many');
     mkdirSync(manyDir);
     const many: Model = { name: 'many', label: `${FILES} files of ${FILE_MIB} MiB`, files: [], bytes: FILES * FILE_MIB * MiB, layout: join(work, 'layout-many') };
@@ -452,14 +468,14 @@ async function main(): Promise<void> {
       randomFile(f, FILE_MIB * MiB);
       many.files.push(f);
     }
-    for (const m of [big, many]) {
+    for (const m of [...bigs, many]) {
       await timed(process.execPath, [CLI, 'push', `oci:${m.layout}:v1`, ...m.files, '--name', m.name], { OMLMD_HOME: join(work, 'home-layout') });
     }
     console.log(`start load ${load.toFixed(1)}`);
     console.log(PEER_PATH ? `omlmd 0.1.6 from ${PEER_PATH}` : 'omlmd 0.1.6 skipped: set OMLMD_PEER_SRC to the folder holding its source (docs/benchmarks.md)');
 
     const results: [Model, Results][] = [];
-    for (const m of [big, many]) results.push([m, await benchModel(m, work)]);
+    for (const m of [...bigs, many]) results.push([m, await benchModel(m, work)]);
     console.log('event loop during an in-process push and pull of the large file');
     const loop = await eventLoop(big, work);
     console.log(`  loop push ${loop.pushSecs.toFixed(2)} s p99 ${loop.pushP99.toFixed(1)} ms max ${loop.pushMax.toFixed(1)} ms; pull ${loop.pullSecs.toFixed(2)} s p99 ${loop.pullP99.toFixed(1)} ms max ${loop.pullMax.toFixed(1)} ms`);
