@@ -378,6 +378,24 @@ describe('direct writes', () => {
     assert.equal(written.reduce((n, [, b]) => n + b, 0), data.length, 'every byte reported written once');
   });
 
+  test('a pool with nothing lent for its idle time lets its memory go; one in use keeps it', async () => {
+    const pool = new SegmentPool(64 * 1024, 2, 4, 30);
+    const a = pool.take();
+    const held = pool.take();
+    pool.give(a);
+    await new Promise((r) => setTimeout(r, 80));
+    assert.equal(pool.take(), a, 'a segment still lent keeps the pool from letting go');
+    pool.give(a);
+    pool.give(held);
+    assert.equal(pool.take(), held, 'reused before the idle time is up');
+    pool.give(held);
+    await new Promise((r) => setTimeout(r, 80));
+    const b = pool.take();
+    assert.notEqual(b.buffer, a.buffer, 'after it, a new block');
+    assert.equal(b.byteOffset % 4096, 0);
+    pool.give(b);
+  });
+
   test('the pool\'s cap: a part alone keeps two writes in flight, one when other parts hold the pool\'s segments (held writes: a fake direct handle)', async () => {
     const dir = tempDir('omlmd-direct-');
     const fh = await open(join(dir, 'blob'), 'w+');

@@ -39,6 +39,8 @@ export const SEGMENT_SIZE = 2 * 1024 * 1024;
  * two each held 24 MiB and peaked 93-94 MB against 87-89 for 16 files, no faster).
  */
 export const SEGMENT_CAP = 4;
+/** A pool unused this long lets its segments go: a long-lived process (the extension host) does not keep 16-32 MiB after a pull. */
+export const SEGMENT_IDLE_MS = 30_000;
 
 const WASM_PAGE = 64 * 1024;
 // Node's types declare WebAssembly only as a namespace of types (no DOM lib here).
@@ -76,9 +78,10 @@ export function alignedBuffer(bytes: number, shared = false): Buffer {
  * (DirectSink).
  */
 export class SegmentPool {
-  private readonly free: Buffer[] = [];
+  private free: Buffer[] = [];
   private readonly perBlock: number;
   private lent = 0;
+  private idle: NodeJS.Timeout | undefined;
 
   constructor(
     readonly segmentSize = SEGMENT_SIZE,
@@ -86,11 +89,15 @@ export class SegmentPool {
     perBlock = 8,
     /** Segments lent at once beyond which spare() says no. */
     readonly cap = SEGMENT_CAP,
+    /** With nothing lent for this long, the pool lets its memory go (0: never). */
+    private readonly idleMs = SEGMENT_IDLE_MS,
   ) {
     this.perBlock = perBlock;
   }
 
   take(): Buffer {
+    clearTimeout(this.idle);
+    this.idle = undefined;
     this.lent++;
     const b = this.free.pop();
     if (b) return b;
@@ -102,6 +109,13 @@ export class SegmentPool {
   give(b: Buffer): void {
     this.lent--;
     this.free.push(b);
+    if (this.lent > 0 || this.idleMs <= 0 || this.idle) return;
+    // The next garbage collection frees the blocks (the hashing worker's views of them go with its own).
+    this.idle = setTimeout(() => {
+      this.idle = undefined;
+      this.free = [];
+    }, this.idleMs);
+    this.idle.unref();
   }
 
   /** Whether one more segment may be taken within the cap. */
