@@ -543,6 +543,16 @@ export class RegistryHttp {
     return this.transport;
   }
 
+  /**
+   * Whether a request body to `url` goes out through Node's http client here (plain HTTP,
+   * a transport built here with its agent), which writes lent chunks as they are (oci/lent.ts).
+   */
+  async lendsBodies(url: URL): Promise<boolean> {
+    if (url.protocol !== 'http:' || (this.switched && url.origin === this.plainOrigin)) return false;
+    const transport = await this.getTransport();
+    return transport.plain?.agent !== undefined;
+  }
+
   private async send(url: URL, opts: { method: HttpMethod; headers: Record<string, string>; body?: Buffer | string | Readable; signal?: AbortSignal; direct?: boolean }): Promise<Dispatcher.ResponseData & Pick<HttpResponse, 'into'>> {
     const transport = await this.getTransport();
     const plain = transport.plain;

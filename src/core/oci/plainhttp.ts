@@ -18,6 +18,7 @@
 import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
+import { LentBody } from './lent';
 import { failure, type DirectConnector } from './socketget';
 
 export interface PlainTransport extends DirectConnector {
@@ -184,6 +185,47 @@ export function plainRequest(
       stopBody();
       req.destroy(failure('UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', `the request body gave ${sent} bytes where content-length says ${declared}`));
     };
+    if (body instanceof LentBody) {
+      // Each chunk's memory goes back to its source once Node has written it (the callback).
+      let stopped = false;
+      stopBody = () => {
+        stopped = true;
+      };
+      const drained = (): Promise<void> =>
+        new Promise<void>((resolve) => {
+          const done = (): void => {
+            req.off('drain', done);
+            req.off('close', done);
+            resolve();
+          };
+          req.once('drain', done);
+          req.once('close', done);
+        });
+      void (async () => {
+        for (;;) {
+          const c = await body.nextLent();
+          if (stopped || req.destroyed) {
+            c?.done();
+            return;
+          }
+          if (!c) break;
+          sent += c.buf.length;
+          if (declared !== undefined && sent > declared) {
+            c.done();
+            return mismatch();
+          }
+          if (!req.write(c.buf, () => c.done())) {
+            draining = true;
+            await drained();
+            draining = false;
+          }
+        }
+        if (declared !== undefined && sent !== declared) return mismatch();
+        sentAll = true;
+        req.end();
+      })().catch((e: unknown) => req.destroy(e instanceof Error ? e : new Error(String(e))));
+      return;
+    }
     const onData = (chunk: Buffer): void => {
       sent += chunk.length;
       if (declared !== undefined && sent > declared) return mismatch();

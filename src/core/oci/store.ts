@@ -3,6 +3,7 @@ import type { Descriptor, FetchedManifest } from './types';
 import type { BodyTarget } from './socketget';
 import { OmlmdError, type ErrorCode } from '../errors';
 import { sha256 } from './digest';
+import type { LentSource } from './lent';
 
 /**
  * The contract every place that holds artifacts implements: a repository of a registry,
@@ -23,6 +24,11 @@ export interface BlobInput {
    * `digest` settles once the stream has ended. Optional; stores fall back to `open`.
    */
   openHashing?(offset: number): Promise<{ stream: Readable; digest: Promise<string> }>;
+  /**
+   * As openHashing, with the bytes lent in reused buffers (oci/lent.ts): preferred where the
+   * transport writes lent chunks as they are (plain HTTP through Node's client). Optional.
+   */
+  openLent?(offset: number): { source: LentSource; digest: Promise<string> };
   size: number;
   /**
    * The digest, when known in advance: the store checks the bytes against it. When absent,

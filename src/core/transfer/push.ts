@@ -16,6 +16,7 @@ import { HashPool } from './hashpool';
 import { bytesMoved } from './memory';
 import { anySignal } from '../util/abort';
 import { mapLimit, Semaphore } from '../util/limit';
+import { openLentFile } from './lent-file';
 import { DEFAULT_CONCURRENCY, type ProgressCallback, type TransferOptions } from './progress';
 
 export interface PushInput {
@@ -131,6 +132,7 @@ async function pushFile(
     digest: known,
     open: () => pool.read(f.path, f.size, 0, `cannot read ${f.path}`).stream,
     openHashing: async (offset) => pool.read(f.path, f.size, offset, `cannot read ${f.path}`),
+    openLent: (offset) => openLentFile(f.path, f.size, offset, pool, `cannot read ${f.path}`),
   };
   const at = repo.locator;
   // One upload per hashing worker: more would only share the same cores (with the registry's

@@ -13,6 +13,7 @@ import { discard, headerValue, redactUrl, type HttpResponse, type RequestContext
 import { isValidRepository } from '../reference';
 import { isRetryable, type RetryBudget } from '../retry';
 import type { BlobInput, BlobRef, CallOptions, PutBlobOptions, UploadSessionStore } from '../store';
+import { LentBody, splitLent, type LentChunk, type LentSource } from '../lent';
 import type { Descriptor } from '../types';
 import { statBlob } from './blob-read';
 import { checkCommitted, location, type RepoContext } from './common';
@@ -91,6 +92,9 @@ export class SourceReader {
   private stream?: Readable;
   private iterator?: AsyncIterator<unknown>;
   private leftover?: Buffer;
+  /** Lent mode (input.openLent, a transport that writes lent chunks): the source and a chunk cut at a request's end. */
+  private lent?: LentSource;
+  private lentLeft?: LentChunk;
   private digester = new Digester();
   private hashed?: Promise<string>;
   /** Bumped by every reopen, so that a chunk stream of an abandoned request reads nothing more. */
@@ -100,6 +104,8 @@ export class SourceReader {
     private readonly input: BlobInput,
     private readonly operation: Operation,
     private readonly progress: Progress,
+    /** Whether the transport writes lent chunks as they are (RegistryHttp.lendsBodies). */
+    private readonly lends = false,
   ) {}
 
   async openAt(offset: number): Promise<void> {
@@ -107,6 +113,18 @@ export class SourceReader {
     const generation = ++this.generation;
     let src: Readable;
     this.hashed = undefined;
+    if (this.lends && this.input.openLent) {
+      // The source skips (hashing) the first `offset` bytes itself.
+      try {
+        const opened = this.input.openLent(offset);
+        this.lent = opened.source;
+        this.hashed = opened.digest;
+      } catch (e) {
+        throw sourceError(e, this.operation, 'open');
+      }
+      this.progress.restart(offset);
+      return;
+    }
     try {
       if (this.input.openHashing) {
         const opened = await this.input.openHashing(offset);
@@ -155,9 +173,48 @@ export class SourceReader {
     return b;
   }
 
+  /** Up to `max` lent bytes; undefined at the end of the source or once reopened. */
+  private async readLent(max: number, generation: number): Promise<LentChunk | undefined> {
+    let c = this.lentLeft;
+    this.lentLeft = undefined;
+    if (!c) {
+      const src = this.lent;
+      if (!src) return undefined;
+      try {
+        c = await src.next();
+      } catch (e) {
+        if (generation !== this.generation) return undefined;
+        throw sourceError(e, this.operation, 'read');
+      }
+      if (generation !== this.generation) {
+        c?.done();
+        return undefined;
+      }
+      if (!c) return undefined;
+    }
+    if (c.buf.length > max) [c, this.lentLeft] = splitLent(c, max);
+    return c;
+  }
+
   /** The next `len` bytes as a stream (shorter if the source ends: the Content-Length check catches it). */
   take(len: number): Readable {
     const generation = this.generation;
+    if (this.lent) {
+      let left = len;
+      const progress = this.progress;
+      return new LentBody({
+        next: async () => {
+          if (left <= 0) return undefined;
+          const c = await this.readLent(left, generation);
+          if (!c) return undefined;
+          left -= c.buf.length;
+          progress.add(c.buf.length);
+          return c;
+        },
+        // The reader goes on with the next request; only this body is over.
+        close: () => undefined,
+      });
+    }
     const next = (max: number): Promise<Buffer | undefined> => this.read(max, generation);
     const progress = this.progress;
     return Readable.from(
@@ -176,6 +233,12 @@ export class SourceReader {
   }
 
   async atEnd(): Promise<boolean> {
+    if (this.lent) {
+      if (this.lentLeft && this.lentLeft.buf.length > 0) return false;
+      const c = await this.readLent(Number.MAX_SAFE_INTEGER, this.generation);
+      c?.done();
+      return !c || c.buf.length === 0;
+    }
     if (this.leftover && this.leftover.length > 0) return false;
     const it = this.iterator;
     if (!it) return true;
@@ -195,6 +258,10 @@ export class SourceReader {
     this.stream = undefined;
     this.iterator = undefined;
     this.leftover = undefined;
+    this.lentLeft?.done();
+    this.lentLeft = undefined;
+    this.lent?.close();
+    this.lent = undefined;
   }
 }
 
@@ -347,7 +414,7 @@ async function putChunked(up: Upload): Promise<BlobRef> {
   const { repo } = up;
   const resumed = await resumeSession(up);
   let at = resumed?.location ?? (await startUpload(up));
-  const reader = new SourceReader(up.input, up.operation, up.progress);
+  const reader = new SourceReader(up.input, up.operation, up.progress, up.input.openLent !== undefined && (await repo.http.lendsBodies(at)));
   let committed = false;
   let failure: unknown;
   try {
