@@ -39,20 +39,25 @@ const ROOT = join(__dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
 const PEER_SCRIPT = join(__dirname, 'peer-omlmd016.py');
 
-function arg(name: string, fallback: number): number {
+/** `--name VALUE`, else the environment's BENCH_NAME. */
+function rawArg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : Number(process.env[`BENCH_${name.toUpperCase().replace(/-/g, '_')}`] ?? fallback);
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} takes a positive number`);
-  return v;
+  return i >= 0 ? process.argv[i + 1] : process.env[`BENCH_${name.toUpperCase().replace(/-/g, '_')}`];
 }
 
 /** A list of positive numbers (`--big-mib 1024,2048`). */
 function listArg(name: string, fallback: number[]): number[] {
-  const i = process.argv.indexOf(`--${name}`);
-  const raw = i >= 0 ? process.argv[i + 1] : process.env[`BENCH_${name.toUpperCase().replace(/-/g, '_')}`];
+  const raw = rawArg(name);
   if (raw === undefined) return fallback;
   const v = raw.split(',').map(Number);
-  if (v.length === 0 || v.some((x) => !Number.isFinite(x) || x <= 0)) throw new Error(`--${name} takes positive numbers, separated by commas`);
+  if (v.some((x) => !Number.isFinite(x) || x <= 0)) throw new Error(`--${name} takes positive numbers, separated by commas`);
+  return v;
+}
+
+function arg(name: string, fallback: number): number {
+  const raw = rawArg(name);
+  const v = raw === undefined ? fallback : Number(raw);
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} takes a positive number`);
   return v;
 }
 

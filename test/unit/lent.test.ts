@@ -14,10 +14,11 @@ import { tempDir } from '../helpers/tmp';
 
 const digestOf = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-async function drain(source: LentSource): Promise<{ bytes: Buffer; buffers: Set<ArrayBufferLike> }> {
+/** Every chunk `next` lends, copied and given back: the bytes, and the distinct memory they were lent in. */
+async function drain(next: () => Promise<LentChunk | undefined>): Promise<{ bytes: Buffer; buffers: Set<ArrayBufferLike> }> {
   const parts: Buffer[] = [];
   const buffers = new Set<ArrayBufferLike>();
-  for (let c: LentChunk | undefined; (c = await source.next()); ) {
+  for (let c: LentChunk | undefined; (c = await next()); ) {
     parts.push(Buffer.from(c.buf));
     buffers.add(c.buf.buffer);
     c.done();
@@ -35,7 +36,7 @@ describe('lent upload bodies', () => {
     writeFileSync(file, data);
 
     const whole = openLentFile(file, data.length, 0, pool, 'model.bin');
-    const got = await drain(whole.source);
+    const got = await drain(() => whole.source.next());
     assert.ok(got.bytes.equals(data), 'byte-identical');
     assert.ok(got.buffers.size <= 3, `reused buffers, not one per chunk (${got.buffers.size} distinct)`);
     assert.equal(await whole.digest, digestOf(data));
@@ -43,7 +44,7 @@ describe('lent upload bodies', () => {
     // A resumed upload: the first bytes are hashed, not handed out.
     const from = 256 * 1024 + 100;
     const rest = openLentFile(file, data.length, from, pool, 'model.bin');
-    assert.ok((await drain(rest.source)).bytes.equals(data.subarray(from)), 'the bytes from the offset');
+    assert.ok((await drain(() => rest.source.next())).bytes.equals(data.subarray(from)), 'the bytes from the offset');
     assert.equal(await rest.digest, digestOf(data), 'the digest is of the whole file');
   });
 
@@ -55,7 +56,7 @@ describe('lent upload bodies', () => {
     writeFileSync(file, randomBytes(300 * 1024));
     for (const [size, word] of [[400 * 1024, /shorter/], [200 * 1024, /longer/]] as const) {
       const opened = openLentFile(file, size, 0, pool, 'model.bin');
-      await assert.rejects(drain(opened.source), (e: Error & { code?: string }) => e.code === 'SIZE_MISMATCH' && word.test(e.message));
+      await assert.rejects(drain(() => opened.source.next()), (e: Error & { code?: string }) => e.code === 'SIZE_MISMATCH' && word.test(e.message));
       await assert.rejects(opened.digest, word);
     }
   });
@@ -75,13 +76,9 @@ describe('lent upload bodies', () => {
     for (let at = 0; at < data.length; at += 100_000) {
       const body = reader.take(Math.min(100_000, data.length - at));
       assert.ok(body instanceof LentBody);
-      const got: Buffer[] = [];
-      for (let c: LentChunk | undefined; (c = await body.nextLent()); ) {
-        got.push(Buffer.from(c.buf));
-        c.done();
-      }
-      assert.equal(Buffer.concat(got).length, Math.min(100_000, data.length - at), 'exactly the request\'s bytes');
-      parts.push(...got);
+      const { bytes } = await drain(() => body.nextLent());
+      assert.equal(bytes.length, Math.min(100_000, data.length - at), 'exactly the request\'s bytes');
+      parts.push(bytes);
     }
     assert.equal(await reader.atEnd(), true);
     assert.ok(Buffer.concat(parts).equals(data), 'byte-identical across the cuts');

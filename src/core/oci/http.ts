@@ -11,6 +11,7 @@ import type * as UndiciParts from './undici';
 import type { Connector } from './undici';
 import { cancelled, OmlmdError, throwIfAborted, toOmlmdError, type ErrorCode, type Operation, type RegistryErrorDetail, type Remedy } from '../errors';
 import { AuthState, type CredentialsProvider, type TokenRequest, type TokenResponse } from './auth';
+import type { Agent } from 'node:http';
 import { plainAgent, plainRequest, type PlainTransport } from './plainhttp';
 import { socketGet, type BodyTarget } from './socketget';
 import { DEFAULT_RETRY_POLICY, errnoCode, parseRetryAfter, rememberRetryAfter, RETRYABLE_ERRNO, RetryBudget, type RetryEvent, type RetryPolicy } from './retry';
@@ -396,6 +397,12 @@ export interface Transport {
 /** undici, loaded by the first request that goes its way (plainhttp.ts says why not sooner). */
 const loadUndici = (): Promise<typeof UndiciParts> => import('./undici');
 
+/** The settings a request to `url` goes out with through Node's http client (plainhttp.ts), or undefined when it goes undici's way. */
+function nodeClient(transport: Transport, url: URL): (PlainTransport & { agent: Agent }) | undefined {
+  const plain = transport.plain;
+  return url.protocol === 'http:' && plain?.agent ? { ...plain, agent: plain.agent } : undefined;
+}
+
 export async function createTransport(opts: DispatcherOptions = {}): Promise<Transport> {
   const { make, proxied, connectTimeoutMs, readTimeoutMs } = await dispatcherMaker(opts);
   let dispatcher: Promise<Dispatcher> | undefined;
@@ -548,9 +555,12 @@ export class RegistryHttp {
    * a transport built here with its agent), which writes lent chunks as they are (oci/lent.ts).
    */
   async lendsBodies(url: URL): Promise<boolean> {
-    if (url.protocol !== 'http:' || (this.switched && url.origin === this.plainOrigin)) return false;
-    const transport = await this.getTransport();
-    return transport.plain?.agent !== undefined;
+    return nodeClient(await this.getTransport(), this.sentTo(url)) !== undefined;
+  }
+
+  /** Where a request for `url` goes: a URL made before the registry turned out to speak HTTPS (an upload's Location) goes by HTTPS. */
+  private sentTo(url: URL): URL {
+    return this.switched && url.origin === this.plainOrigin ? withScheme(url, 'https:') : url;
   }
 
   private async send(url: URL, opts: { method: HttpMethod; headers: Record<string, string>; body?: Buffer | string | Readable; signal?: AbortSignal; direct?: boolean }): Promise<Dispatcher.ResponseData & Pick<HttpResponse, 'into'>> {
@@ -558,16 +568,15 @@ export class RegistryHttp {
     const plain = transport.plain;
     // Plain HTTP only (socketget.ts and plainhttp.ts say why): HTTPS comes through undici, and
     // so does all but a large blob's GET when the transport has no agent (nodeHttpClient false).
-    if (plain && url.protocol === 'http:') {
-      const directGet = opts.direct === true && opts.method === 'GET' && opts.body === undefined;
-      const res: { statusCode: number; headers: ResponseHeaders; body: Readable; into?: HttpResponse['into'] } | undefined = directGet
-        ? await socketGet(url, opts.headers, plain, { signal: opts.signal })
-        : plain.agent
-          ? await plainRequest(url, opts, { ...plain, agent: plain.agent })
-          : undefined;
-      // The shape of undici's answer, which the rest of this file reads.
-      if (res) return { statusCode: res.statusCode, statusText: '', headers: res.headers, body: res.body as unknown as ResponseBody, into: res.into, trailers: {}, opaque: null, context: {} };
-    }
+    const directGet = plain !== undefined && url.protocol === 'http:' && opts.direct === true && opts.method === 'GET' && opts.body === undefined;
+    const node = directGet ? undefined : nodeClient(transport, url);
+    const res: { statusCode: number; headers: ResponseHeaders; body: Readable; into?: HttpResponse['into'] } | undefined = directGet
+      ? await socketGet(url, opts.headers, plain, { signal: opts.signal })
+      : node
+        ? await plainRequest(url, opts, node)
+        : undefined;
+    // The shape of undici's answer, which the rest of this file reads.
+    if (res) return { statusCode: res.statusCode, statusText: '', headers: res.headers, body: res.body as unknown as ResponseBody, into: res.into, trailers: {}, opaque: null, context: {} };
     const [dispatcher, { request }] = await Promise.all([transport.dispatcher(), loadUndici()]);
     const timeouts = this.readTimeoutMs !== undefined ? { headersTimeout: this.readTimeoutMs, bodyTimeout: this.readTimeoutMs } : {};
     // undici closes the connection after every HEAD (for servers that send a body anyway);
@@ -627,8 +636,7 @@ export class RegistryHttp {
     let hops = 0;
     let authRetries = 0;
     for (;;) {
-      // A URL made before the registry turned out to speak HTTPS (an upload's Location).
-      if (this.switched && url.origin === this.plainOrigin) url = withScheme(url, 'https:');
+      url = this.sentTo(url);
       const sameOrigin = url.origin === this.current.origin;
       const authorization = sameOrigin ? await this.auth.authorization(req.scope, req.signal) : undefined;
       const headers: Record<string, string> = { 'user-agent': this.userAgent, ...req.headers };

@@ -69,7 +69,8 @@ export function splitLent(c: LentChunk, at: number): [LentChunk, LentChunk] {
   ];
 }
 
-function once(f: () => void): () => void {
+/** `f` on the first call only (a chunk given back twice must not free its memory twice). */
+export function once(f: () => void): () => void {
   let called = false;
   return () => {
     if (called) return;

@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { cancelled, OmlmdError, throwIfAborted, toOmlmdError } from '../errors';
+import { deferred } from '../util/deferred';
 import type { FromWorker, ToWorker } from './hashworker';
 
 /**
@@ -118,18 +119,6 @@ function workerError(m: FromWorker, what: string): OmlmdError {
   if (m.code === 'SIZE_MISMATCH') return new OmlmdError('SIZE_MISMATCH', `${what}: ${m.message ?? ''}`);
   const e = Object.assign(new Error(m.message ?? 'read failed'), { code: m.code, path: m.path });
   return toOmlmdError(e, what);
-}
-
-function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  // A caller that stops waiting (a failed transfer) must not see an unhandled rejection.
-  promise.catch(() => undefined);
-  return { promise, resolve, reject };
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -1,6 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { cancelled, OmlmdError, toOmlmdError } from '../errors';
-import type { LentChunk, LentSource } from '../oci/lent';
+import { once, type LentChunk, type LentSource } from '../oci/lent';
+import { deferred } from '../util/deferred';
 import { alignedBuffer } from './directio';
 import type { HashPool } from './hashpool';
 
@@ -27,9 +28,7 @@ export function openLentFile(path: string, size: number, from: number, pool: Has
   let closed = false;
   let ended = false;
   let ahead: Promise<Read> | undefined;
-  let settle!: { resolve: (d: string) => void; reject: (e: unknown) => void };
-  const digest = new Promise<string>((resolve, reject) => (settle = { resolve, reject }));
-  digest.catch(() => undefined);
+  const settle = deferred<string>();
 
   interface Read {
     seg: Buffer;
@@ -115,15 +114,7 @@ export function openLentFile(path: string, size: number, from: number, pool: Has
           if (--refs === 0 && !closed) give(r.seg);
         };
         r.hashed.then(release, release);
-        let given = false;
-        return {
-          buf: r.view,
-          done: () => {
-            if (given) return;
-            given = true;
-            release();
-          },
-        };
+        return { buf: r.view, done: once(release) };
       } catch (e) {
         if (closed && !OmlmdError.is(e, 'SIZE_MISMATCH')) return undefined;
         return fail(e);
@@ -131,5 +122,5 @@ export function openLentFile(path: string, size: number, from: number, pool: Has
     },
     close,
   };
-  return { source, digest };
+  return { source, digest: settle.promise };
 }

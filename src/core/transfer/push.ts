@@ -108,22 +108,26 @@ async function lookUp(f: ModelFile, cache: TransferCache | undefined): Promise<L
  * by a worker thread that hashes it while its bytes go out; an upload an earlier run left open
  * goes on from where the registry says it stopped.
  */
-async function pushFile(
-  repo: Repository,
-  f: ModelFile,
-  pool: HashPool,
-  opts: { cache?: TransferCache; signal: AbortSignal; onProgress?: ProgressCallback; uploads: Semaphore; looked?: Promise<Lookup>; later?: Promise<void>[] },
-): Promise<BlobRef> {
+/** What each file's push gets from pushModel. */
+interface FileOptions {
+  cache?: TransferCache;
+  signal: AbortSignal;
+  onProgress?: ProgressCallback;
+  uploads: Semaphore;
+  /** The file's lookUp(), started ahead of its turn. */
+  looked: Promise<Lookup>;
+  /** Work the push waits for at its end (blob locations recorded beside the next HEADs, not before them). */
+  later: Promise<void>[];
+}
+
+async function pushFile(repo: Repository, f: ModelFile, pool: HashPool, opts: FileOptions): Promise<BlobRef> {
   const { cache, signal, onProgress } = opts;
-  const { before, known } = await (opts.looked ?? lookUp(f, cache));
+  const { before, known } = await opts.looked;
   if (known !== undefined) {
     const how = await presentWithoutSending(repo, { mediaType: 'application/octet-stream', digest: known, size: f.size }, cache, signal);
     if (how) {
       onProgress?.({ type: 'skipped', title: f.title, size: f.size, reason: how });
-      // Recorded beside the next files' HEADs, not before them (the caller waits for it).
-      const remembered = rememberLocation(repo, known, cache);
-      if (opts.later) opts.later.push(remembered);
-      else await remembered;
+      opts.later.push(rememberLocation(repo, known, cache));
       return { digest: known, size: f.size };
     }
   }
@@ -176,23 +180,16 @@ interface EncryptedRef extends BlobRef {
  * HEAD. An interrupted encrypted upload starts that file again (its ciphertext is not the
  * one a new key would make); files already sent are not sent again.
  */
-async function pushEncryptedFile(repo: Repository, f: ModelFile, recipients: Recipient[], pool: HashPool, opts: { cache?: TransferCache; signal: AbortSignal; onProgress?: ProgressCallback; uploads: Semaphore }): Promise<EncryptedRef> {
+async function pushEncryptedFile(repo: Repository, f: ModelFile, recipients: Recipient[], pool: HashPool, opts: FileOptions): Promise<EncryptedRef> {
   const { cache, signal, onProgress } = opts;
-  let before;
-  try {
-    before = await stat(f.path, { bigint: true });
-  } catch (e) {
-    throw toOmlmdError(e, `cannot push ${f.path}`);
-  }
-  if (Number(before.size) !== f.size) throw new OmlmdError('CONFLICT', `${f.path} changed while the push was being prepared; push again`);
+  const { before, known } = await opts.looked;
   const who = recipientsFingerprint(recipients);
-  const known = await cache?.digestOf(f.path, before);
   const remembered = known === undefined ? undefined : await cache?.encryptedLayer(known, who);
   if (remembered) {
     const how = await presentWithoutSending(repo, { mediaType: remembered.mediaType, digest: remembered.digest, size: remembered.size }, cache, signal);
     if (how) {
       onProgress?.({ type: 'skipped', title: f.title, size: f.size, reason: how });
-      await rememberLocation(repo, remembered.digest, cache);
+      opts.later.push(rememberLocation(repo, remembered.digest, cache));
       return remembered;
     }
   }
@@ -326,15 +323,15 @@ export async function pushModel(repo: Repository, tag: string | undefined, input
   // A few at a time: each reads a cache file (thousands at once could run out of descriptors),
   // and the first files' lookups should not wait behind the last ones'.
   const lookups = new Semaphore(LOOKUPS_AT_ONCE);
-  const looked = recipients ? undefined : new Map(files.map((f) => [f, lookups.run(() => lookUp(f, opts.cache))]));
+  const looked = new Map(files.map((f) => [f, lookups.run(() => lookUp(f, opts.cache))]));
   // A lookup whose file is never reached (the push failed first) must not be an unhandled rejection.
-  for (const l of looked?.values() ?? []) l.catch(() => undefined);
+  for (const l of looked.values()) l.catch(() => undefined);
   const later: Promise<void>[] = [];
   let layers: ModelFileLayer[];
   try {
     layers = await mapLimit(files, concurrency, async (f, sig): Promise<ModelFileLayer> => {
-      const o = { cache: opts.cache, signal: sig, onProgress, uploads };
-      const ref: BlobRef & Partial<EncryptedRef> = recipients ? await pushEncryptedFile(repo, f, recipients, pool, o) : await pushFile(repo, f, pool, { ...o, looked: looked?.get(f), later });
+      const o: FileOptions = { cache: opts.cache, signal: sig, onProgress, uploads, looked: looked.get(f)!, later };
+      const ref: BlobRef & Partial<EncryptedRef> = recipients ? await pushEncryptedFile(repo, f, recipients, pool, o) : await pushFile(repo, f, pool, o);
       onProgress?.({ type: 'done', title: f.title, digest: ref.digest, size: ref.size });
       return { title: f.title, digest: ref.digest, size: ref.size, ...(ref.mediaType ? { mediaType: ref.mediaType, annotations: ref.annotations } : {}) };
     }, anySignal(signal, metadataFailed.signal));
